@@ -1,0 +1,38 @@
+//! Every size Spur accepts, named in one place.
+//!
+//! Invariant: a value exactly at a limit is accepted and one over it is rejected with the
+//! limit's reason code; nothing else in the crate hard-codes a size. `core/tests/limits.rs`
+//! checks each constant at N and N+1.
+
+/// Largest request body, after decompression (Segment's batch limit).
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+/// Largest single event, as it appears in the request (Segment's per-event limit).
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+/// Most events in one batch.
+pub const MAX_BATCH_EVENTS: usize = 1_000;
+/// Deepest nesting of objects and arrays inside one event (the event object itself is depth 1).
+pub const MAX_JSON_DEPTH: usize = 16;
+/// Most keys in `properties` or `traits` (top level).
+pub const MAX_PROPERTIES: usize = 256;
+/// Longest `event` / `name` value, in characters.
+pub const MAX_EVENT_NAME_CHARS: usize = 256;
+/// Longest `userId`, `anonymousId`, `messageId`, `groupId` or `previousId`, in characters.
+pub const MAX_ID_CHARS: usize = 256;
+/// Longest string anywhere inside an event, in characters.
+pub const MAX_STRING_CHARS: usize = 8_192;
+/// Longest `timestamp`, `originalTimestamp` or `sentAt`, in characters. RFC 3339 with
+/// nanoseconds and an offset is 35; the slack admits odd but valid spellings.
+pub const MAX_TIMESTAMP_CHARS: usize = 64;
+/// Most bytes a gzip body may inflate to. Equal to the batch limit, because the batch limit
+/// applies to the decompressed body: inflating further could never be accepted.
+pub const MAX_DECOMPRESSED_BYTES: usize = MAX_BATCH_BYTES;
+/// Most times a gzip body may inflate relative to its compressed size. Real JSON batches
+/// compress 5–30×; a much higher ratio is a decompression bomb, refused before it is inflated
+/// in full.
+pub const MAX_COMPRESSION_RATIO: usize = 100;
+/// Longest user agent that is parsed; longer ones are kept but classified as unknown, so the
+/// parser's work per event is bounded.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+/// Most tracking-plan violations recorded on one event in `flag` mode; the count is kept even
+/// when the list is cut.
+pub const MAX_VIOLATIONS: usize = 16;
