@@ -12,6 +12,12 @@ use worker::Response;
 pub enum ApiError {
     /// The request body could not be used at all (bad JSON, too large, no batch).
     Request(RequestError),
+    /// An admin route without the right bearer token.
+    Unauthorized,
+    /// An admin route while no `ADMIN_TOKEN` secret is configured.
+    AdminDisabled,
+    /// A request whose body or parameters are invalid for the route (admin APIs).
+    Invalid(String),
     /// No such route.
     NotFound,
     /// The route exists but not for this method.
@@ -43,6 +49,9 @@ impl ApiError {
         match self {
             ApiError::Request(RequestError::BodyTooLarge(_)) => 413,
             ApiError::Request(_) => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::AdminDisabled => 403,
+            ApiError::Invalid(_) => 400,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Internal(_) => 500,
@@ -52,6 +61,9 @@ impl ApiError {
     fn reason(&self) -> &'static str {
         match self {
             ApiError::Request(e) => e.code(),
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::AdminDisabled => "admin_disabled",
+            ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Internal(_) => "internal",
@@ -61,6 +73,9 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::Request(e) => e.to_string(),
+            ApiError::Unauthorized => "missing or wrong `Authorization: Bearer` admin token".into(),
+            ApiError::AdminDisabled => "admin API disabled: no ADMIN_TOKEN secret is set".into(),
+            ApiError::Invalid(detail) => detail.clone(),
             ApiError::NotFound => "no such route".into(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),
             ApiError::Internal(_) => "internal error".into(),

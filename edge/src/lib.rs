@@ -3,6 +3,7 @@
 //! Invariant: handlers only wire things together. Every decision about an event is made in
 //! `spur-core`; every failure becomes an [`error::ApiError`], mapped to a status in one place.
 
+pub mod admin;
 mod error;
 mod ingest;
 mod store;
