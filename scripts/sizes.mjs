@@ -1,23 +1,48 @@
-// Prints raw/gzip/brotli sizes of the built tracker and writes them to build/tracker-sizes.json.
+// Prints raw/gzip/brotli sizes of the built tracker, writes them to build/tracker-sizes.json,
+// and exits non-zero when a budget is exceeded (issue 4: what a page loads, loader + glue +
+// wasm, ≤ 16 KB gzip; the snippet ≤ 1 KB gzip). `node scripts/sizes.mjs [dir]`.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
 import { join } from "node:path";
 
-const dir = process.argv[2] ?? "www/tracker";
-const files = ["snippet.min.js", "spur.js", "spur_tracker.js", "spur_tracker_bg.wasm"];
-const rows = files.map((f) => {
-  const b = readFileSync(join(dir, f));
-  return {
-    file: f,
-    raw: b.length,
-    gzip: gzipSync(b, { level: 9 }).length,
-    brotli: brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
-  };
-});
-const loaded = rows.filter((r) => r.file !== "snippet.min.js");
-const total = { file: "loader+glue+wasm", raw: 0, gzip: 0, brotli: 0 };
-for (const r of loaded) for (const k of ["raw", "gzip", "brotli"]) total[k] += r[k];
-rows.push(total);
-for (const r of rows) console.log(`${r.file.padEnd(22)} raw ${String(r.raw).padStart(7)}  gzip ${String(r.gzip).padStart(6)}  brotli ${String(r.brotli).padStart(6)}`);
-mkdirSync("build", { recursive: true });
-writeFileSync("build/tracker-sizes.json", JSON.stringify(rows, null, 2));
+export const BUDGET = { loaded: 16 * 1024, target: 12 * 1024, snippet: 1024 };
+/** What every page loads (spur.js bundles the loader, the wasm-bindgen glue and host.js). */
+export const LOADED = ["spur.js", "spur_tracker_bg.wasm"];
+const OTHERS = ["snippet.min.js", "fallback.js"];
+
+export function measure(dir) {
+  const rows = [...OTHERS, ...LOADED].map((file) => {
+    const b = readFileSync(join(dir, file));
+    return {
+      file,
+      raw: b.length,
+      gzip: gzipSync(b, { level: 9 }).length,
+      brotli: brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
+    };
+  });
+  const total = { file: "loaded (spur.js+wasm)", raw: 0, gzip: 0, brotli: 0 };
+  for (const r of rows.filter((r) => LOADED.includes(r.file)))
+    for (const k of ["raw", "gzip", "brotli"]) total[k] += r[k];
+  rows.push(total);
+  return rows;
+}
+
+/** Budget violations, as messages. */
+export function overBudget(rows) {
+  const errors = [];
+  const total = rows.at(-1), snippet = rows.find((r) => r.file == "snippet.min.js");
+  if (total.gzip > BUDGET.loaded) errors.push(`loaded ${total.gzip} B gzip > budget ${BUDGET.loaded} B`);
+  if (snippet.gzip > BUDGET.snippet) errors.push(`snippet ${snippet.gzip} B gzip > ${BUDGET.snippet} B`);
+  return errors;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const rows = measure(process.argv[2] ?? "www/tracker");
+  for (const r of rows)
+    console.log(`${r.file.padEnd(22)} raw ${String(r.raw).padStart(7)}  gzip ${String(r.gzip).padStart(6)}  brotli ${String(r.brotli).padStart(6)}`);
+  mkdirSync("build", { recursive: true });
+  writeFileSync("build/tracker-sizes.json", JSON.stringify(rows, null, 2));
+  const errors = overBudget(rows);
+  for (const e of errors) console.error(`size budget: ${e}`);
+  if (errors.length) process.exit(1);
+}

@@ -17,5 +17,6 @@
   d.head.appendChild(s);
 })(window, document, "/tracker/spur.js", {
   endpoint: "",              // "" = same origin; else e.g. "https://spur.example.com"
-  writeKey: "YOUR_WRITE_KEY"
+  writeKey: "YOUR_WRITE_KEY" // options: consent ("granted"|"pending"|"denied"), cookieless,
+                             // pageviews, clicks, tags, gpc, dnt, banner (see spur.d.ts)
 });

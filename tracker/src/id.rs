@@ -1,71 +1,73 @@
-//! Ids: random v4 UUIDs and the persisted anonymous id.
+//! Ids: random version 4 UUIDs for `messageId` and `anonymousId`.
 //!
-//! Invariant: ids come from `crypto.getRandomValues`, which (unlike `randomUUID`) also works
-//! on plain-HTTP pages.
+//! Invariant: the randomness comes from `crypto.getRandomValues` (through the host), which
+//! unlike `crypto.randomUUID` also works on plain-HTTP pages.
 
-const ANON_KEY: &str = "spur.aid";
+use crate::host;
+use crate::json::hex_digit;
 
-/// A random RFC 4122 version 4 UUID.
+/// A random RFC 4122 version 4 UUID, lowercase.
 pub fn uuid() -> String {
-    let mut b = [0u8; 16];
-    if let Some(crypto) = web_sys::window().and_then(|w| w.crypto().ok()) {
-        let _ = crypto.get_random_values_with_u8_array(&mut b);
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
+    let words = [host::rand(), host::rand(), host::rand(), host::rand()];
+    format_v4(words)
+}
+
+/// Formats 128 random bits as a version 4 UUID (setting the version and variant bits).
+fn format_v4(words: [u32; 4]) -> String {
     let mut s = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        for nibble in [byte >> 4, byte & 0x0f] {
-            s.extend(char::from_digit(u32::from(nibble), 16));
+    let mut nibble = 0;
+    for word in words {
+        for shift in (0..8).rev() {
+            let mut n = (word >> (shift * 4)) & 0xf;
+            if nibble == 12 {
+                n = 4;
+            } else if nibble == 16 {
+                n = 8 | (n & 3);
+            }
+            if matches!(nibble, 8 | 12 | 16 | 20) {
+                s.push('-');
+            }
+            s.push(hex_digit(n));
+            nibble += 1;
         }
     }
     s
 }
 
-/// The anonymous id kept in `localStorage`, created on first use.
-pub fn anonymous_id() -> String {
-    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
-    if let Some(id) = storage
-        .as_ref()
-        .and_then(|s| s.get_item(ANON_KEY).ok().flatten())
-    {
-        return id;
-    }
-    let id = uuid();
-    if let Some(s) = storage {
-        let _ = s.set_item(ANON_KEY, &id);
-    }
-    id
-}
-
-#[cfg(all(test, target_arch = "wasm32"))]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[cfg(test)]
 mod tests {
-    use wasm_bindgen_test::*;
+    use super::*;
 
-    wasm_bindgen_test_configure!(run_in_browser);
-
-    #[wasm_bindgen_test]
-    fn uuid_is_v4_and_unique() {
-        let a = super::uuid();
-        let b = super::uuid();
-        assert_ne!(a, b);
-        let bytes = a.as_bytes();
-        assert_eq!(a.len(), 36);
-        for (i, c) in bytes.iter().enumerate() {
+    fn assert_v4(id: &str) {
+        let b = id.as_bytes();
+        assert_eq!(id.len(), 36, "{id}");
+        for (i, c) in b.iter().enumerate() {
             if matches!(i, 8 | 13 | 18 | 23) {
-                assert_eq!(*c, b'-');
+                assert_eq!(*c, b'-', "{id}");
             } else {
-                assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{a}");
+                assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{id}");
             }
         }
-        assert_eq!(bytes[14], b'4', "version nibble in {a}");
-        assert!(
-            matches!(bytes[19], b'8' | b'9' | b'a' | b'b'),
-            "variant nibble in {a}"
+        assert_eq!(b[14], b'4', "version nibble in {id}");
+        assert!(matches!(b[19], b'8' | b'9' | b'a' | b'b'), "variant in {id}");
+    }
+
+    #[test]
+    fn formats_bits_as_a_v4_uuid() {
+        assert_eq!(format_v4([0; 4]), "00000000-0000-4000-8000-000000000000");
+        assert_eq!(format_v4([u32::MAX; 4]), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(
+            format_v4([0x0123_4567, 0x89ab_cdef, 0x0123_4567, 0x89ab_cdef]),
+            "01234567-89ab-4def-8123-456789abcdef"
         );
+        assert_v4(&format_v4([1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn successive_ids_differ() {
+        let (a, b) = (uuid(), uuid());
+        assert_v4(&a);
+        assert_v4(&b);
+        assert_ne!(a, b);
     }
 }

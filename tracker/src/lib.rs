@@ -1,175 +1,168 @@
 //! Spur's browser tracker, compiled to WebAssembly.
 //!
 //! Invariant: every captured event gets its `messageId` and `timestamp` at capture time and
-//! keeps them until the edge has acknowledged it, so retries never create a second event.
-//! The JS loader (`tracker/js/loader.js`) calls [`start`] once, then forwards the public API.
+//! keeps them until the edge has answered for it, so retries never create a second event.
+//!
+//! The Rust side is the tracker's logic (identity, sessions, consent, page-view dedup, click
+//! description, the bounded queue, batching, retries, the one-sender-per-site rule); every
+//! side effect goes through `tracker/js/host.js` ([`host`]), whose listeners, timers and
+//! responses come back through [`on_event`]. The loader (`tracker/js/loader.js`) calls
+//! [`start`], replays the snippet's queued calls, calls [`ready`], and forwards the public API
+//! with properties already turned into JSON by `JSON.stringify`.
 #![deny(missing_docs)]
 
+mod backoff;
+mod campaign;
 mod capture;
-mod context;
+mod consent;
+mod delivery;
+mod hooks;
+pub mod host;
 mod id;
-mod send;
+mod json;
+mod limits;
+mod queue;
+mod session;
+mod tracker;
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-pub(crate) use send::Sender;
-
-/// The library name sent in `context.library`.
-pub const LIBRARY_NAME: &str = "spur.js";
-/// The library version sent in `context.library`.
-pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::consent::Consent;
+use crate::host::code;
+use crate::tracker::{Config, Tracker};
 
 thread_local! {
     static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
 }
 
-/// Options read from the snippet's config object.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub endpoint: String,
-    pub write_key: Option<String>,
-    pub autocapture_pageviews: bool,
-    pub autocapture_clicks: bool,
-}
-
-impl Config {
-    fn from_js(v: &JsValue) -> Config {
-        let s = |k: &str| {
-            Reflect::get(v, &JsValue::from_str(k))
-                .ok()
-                .and_then(|x| x.as_string())
-        };
-        let b = |k: &str| {
-            Reflect::get(v, &JsValue::from_str(k))
-                .ok()
-                .and_then(|x| x.as_bool())
-                .unwrap_or(true)
-        };
-        Config {
-            endpoint: s("endpoint").unwrap_or_default(),
-            write_key: s("writeKey"),
-            autocapture_pageviews: b("pageviews"),
-            autocapture_clicks: b("clicks"),
-        }
-    }
-}
-
-pub(crate) struct Tracker {
-    config: Config,
-    anonymous_id: String,
-    user_id: Option<String>,
-    sender: Sender,
-    _capture: Option<capture::Capture>,
-}
-
-fn with<R>(f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
-    TRACKER.with(|t| t.try_borrow_mut().ok()?.as_mut().map(f))
-}
-
-/// Starts the tracker with the snippet's config (`{endpoint, writeKey, pageviews, clicks}`).
-/// Calling it again does nothing.
-#[wasm_bindgen]
-pub fn start(config: JsValue) {
-    #[cfg(feature = "debug")]
-    console_error_panic_hook::set_once();
-    if with(|_| ()).is_some() {
-        return;
-    }
-    let config = Config::from_js(&config);
-    let anonymous_id = id::anonymous_id();
-    let tracker = Tracker {
-        sender: Sender::new(&config),
-        config,
-        anonymous_id,
-        user_id: None,
-        _capture: None,
-    };
+/// Runs `f` on the started tracker; does nothing before `start` (or if a call re-enters).
+fn with(f: impl FnOnce(&mut Tracker)) {
     TRACKER.with(|t| {
         if let Ok(mut slot) = t.try_borrow_mut() {
-            *slot = Some(tracker);
+            if let Some(tracker) = slot.as_mut() {
+                f(tracker);
+            }
         }
     });
-    let capture = with(|t| capture::Capture::install(&t.config));
-    with(|t| t._capture = capture);
-    if with(|t| t.config.autocapture_pageviews) == Some(true) {
-        page(None, JsValue::UNDEFINED);
-    }
 }
 
-/// Records a custom event (Segment `track`).
+/// Starts the tracker with the snippet's config object (see `tracker/js/spur.d.ts`,
+/// `SpurConfig`). Calling it again does nothing.
 #[wasm_bindgen]
-pub fn track(event: String, properties: JsValue) {
-    let msg = message("track");
-    set(&msg, "event", &JsValue::from_str(&event));
-    set(&msg, "properties", &object_or_empty(properties));
-    enqueue(msg);
-}
-
-/// Records a page view (Segment `page`).
-#[wasm_bindgen]
-pub fn page(name: Option<String>, properties: JsValue) {
-    let msg = message("page");
-    if let Some(name) = name {
-        set(&msg, "name", &JsValue::from_str(&name));
-    }
-    let props = context::page_properties();
-    if let Ok(extra) = properties.dyn_into::<Object>() {
-        Object::assign(&props, &extra);
-    }
-    set(&msg, "properties", &props);
-    enqueue(msg);
-}
-
-/// Sets the known user id and records an `identify` with `traits`.
-#[wasm_bindgen]
-pub fn identify(user_id: Option<String>, traits: JsValue) {
-    with(|t| {
-        if user_id.is_some() {
-            t.user_id = user_id;
+pub fn start(config: JsValue) {
+    TRACKER.with(|t| {
+        if let Ok(mut slot) = t.try_borrow_mut() {
+            if slot.is_none() {
+                *slot = Some(Tracker::new(config_from_js(&config)));
+            }
         }
     });
-    let msg = message("identify");
-    set(&msg, "traits", &object_or_empty(traits));
-    enqueue(msg);
 }
 
-/// Sends everything queued now.
+fn config_from_js(v: &JsValue) -> Config {
+    let get = |k: &str| js_sys::Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+    let string = |k: &str| get(k).as_string().unwrap_or_default();
+    let d = Config::default();
+    let flag = |k: &str, default: bool| get(k).as_bool().unwrap_or(default);
+    Config {
+        endpoint: string("endpoint"),
+        write_key: string("writeKey"),
+        consent: Consent::parse(&string("consent")).unwrap_or(d.consent),
+        cookieless: flag("cookieless", d.cookieless),
+        pageviews: flag("pageviews", d.pageviews),
+        clicks: flag("clicks", d.clicks),
+        tags: flag("tags", d.tags),
+        gpc: flag("gpc", d.gpc),
+        dnt: flag("dnt", d.dnt),
+    }
+}
+
+/// The snippet's queued calls were replayed: records the initial page view and starts sending.
+#[wasm_bindgen]
+pub fn ready() {
+    with(Tracker::ready);
+}
+
+/// Records a custom event (Segment `track`); `properties` is a JSON object.
+#[wasm_bindgen]
+pub fn track(event: &str, properties: &str) {
+    with(|t| t.track(event, properties));
+}
+
+/// Records a page view (Segment `page`); `name` may be empty.
+#[wasm_bindgen]
+pub fn page(name: &str, properties: &str) {
+    with(|t| t.page(name, properties));
+}
+
+/// Sets the user id (unless empty) and records an `identify` with `traits` (a JSON object).
+#[wasm_bindgen]
+pub fn identify(user_id: &str, traits: &str) {
+    with(|t| t.identify(user_id, traits));
+}
+
+/// Records an `alias` from `previous_id` (empty: the current identity) to `user_id`.
+#[wasm_bindgen]
+pub fn alias(user_id: &str, previous_id: &str) {
+    with(|t| t.alias(user_id, previous_id));
+}
+
+/// Records a `group` call.
+#[wasm_bindgen]
+pub fn group(group_id: &str, traits: &str) {
+    with(|t| t.group(group_id, traits));
+}
+
+/// Forgets the user (logout): no user id, a new anonymous id, a new session.
+#[wasm_bindgen]
+pub fn reset() {
+    with(Tracker::reset);
+}
+
+/// Sends what is queued now (if this tab is the sender).
 #[wasm_bindgen]
 pub fn flush() {
-    with(|t| t.sender.flush());
+    with(|t| t.flush(true));
 }
 
-/// A new message with the fields every type shares, stamped now.
-fn message(kind: &str) -> Object {
-    let msg = Object::new();
-    set(&msg, "type", &JsValue::from_str(kind));
-    set(&msg, "messageId", &JsValue::from_str(&id::uuid()));
-    set(&msg, "timestamp", &js_sys::Date::new_0().to_iso_string());
-    set(&msg, "context", &context::context());
-    with(|t| {
-        set(&msg, "anonymousId", &JsValue::from_str(&t.anonymous_id));
-        if let Some(uid) = &t.user_id {
-            set(&msg, "userId", &JsValue::from_str(uid));
+/// The visitor consents to tracking.
+#[wasm_bindgen]
+pub fn opt_in() {
+    with(Tracker::opt_in);
+}
+
+/// The visitor refuses tracking.
+#[wasm_bindgen]
+pub fn opt_out() {
+    with(Tracker::opt_out);
+}
+
+/// Everything the host dispatches: listeners, timers, finished sends, lock grants.
+#[wasm_bindgen]
+pub fn on_event(code: u32, arg: JsValue) {
+    let n = code >> 4;
+    match code & 0xf {
+        code::CLICK => with(|t| t.click(&arg)),
+        code::NAV => with(Tracker::auto_page),
+        code::SHOW => {
+            let persisted = js_sys::Reflect::get(&arg, &JsValue::from_str("persisted"))
+                .is_ok_and(|p| p.is_truthy());
+            if persisted {
+                with(Tracker::on_restore);
+            }
         }
-    });
-    msg
-}
-
-fn enqueue(msg: Object) {
-    with(|t| t.sender.push(msg));
-}
-
-pub(crate) fn set(target: &Object, key: &str, value: &JsValue) {
-    // Reflect::set only fails on frozen objects or proxies; ours are plain objects.
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
-}
-
-fn object_or_empty(v: JsValue) -> Object {
-    v.dyn_into::<Object>()
-        .ok()
-        .filter(|o| !Array::is_array(o))
-        .unwrap_or_default()
+        code::HIDE => with(Tracker::on_hide),
+        code::VISIBILITY => with(Tracker::on_visibility),
+        code::STORAGE => with(Tracker::on_storage),
+        code::ONLINE => with(Tracker::on_online),
+        code::LEAD => with(Tracker::on_lead),
+        code::TIMER => with(|t| t.on_timer(n)),
+        code::SENT => {
+            let status = arg.as_f64().unwrap_or(0.0) as u16;
+            with(|t| t.on_sent(n, status));
+        }
+        _ => {}
+    }
 }

@@ -1,0 +1,244 @@
+//! Delivery: batches from the queue to the edge's `/v1/batch`.
+//!
+//! Invariant: a tab sends only while it holds the `spur.sender` Web Lock (or, for an in-memory
+//! queue, its own events), with at most one request in flight; events leave the queue only when
+//! the edge answered (2xx) or refused them for good (other 4xx), so an unanswered or failed
+//! request is retried with the same `messageId`s. Every body stays under `MAX_BODY_BYTES`.
+
+use crate::backoff::{outcome, Backoff, Outcome};
+use crate::consent::Consent;
+use crate::host::{self, code, fact, Registration};
+use crate::json::escape_into;
+use crate::limits::{BATCH_EVENTS, FLUSH_AFTER_MS, MAX_BATCH_EVENTS, MAX_BODY_BYTES};
+use crate::queue::{Item, Queue};
+use crate::tracker::Tracker;
+
+/// The Web Lock whose holder sends for all the site's tabs.
+pub const LOCK_NAME: &str = "spur.sender";
+/// Sequence numbers ride in the dispatch code above its four kind bits.
+const SEQ_MASK: u32 = u32::MAX >> 4;
+
+/// Sending state.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    url: String,
+    write_key: String,
+    /// This tab may send now.
+    sender: bool,
+    /// The held (or requested) lock; dropping it releases it.
+    lock: Option<Registration>,
+    /// Keys of the batch on the wire.
+    in_flight: Vec<String>,
+    /// Number of the latest send; answers to older ones are ignored.
+    sends: u32,
+    /// Number of the latest timer; older timers are ignored.
+    timers: u32,
+    /// When the latest timer fires.
+    due: Option<f64>,
+    /// No send before this (backoff), except forced ones.
+    retry_at: f64,
+    backoff: Backoff,
+}
+
+impl Delivery {
+    /// Delivery to `{endpoint}/v1/batch`.
+    pub fn new(endpoint: &str, write_key: &str) -> Delivery {
+        Delivery {
+            url: [endpoint.trim_end_matches('/'), "/v1/batch"].concat(),
+            write_key: write_key.into(),
+            ..Delivery::default()
+        }
+    }
+}
+
+impl Tracker {
+    fn may_send(&self) -> bool {
+        self.consent == Consent::Granted && self.delivery.sender
+    }
+
+    /// Becomes a sender: at once for an in-memory queue, through the Web Lock for storage.
+    pub(crate) fn start_sending(&mut self) {
+        if self.consent != Consent::Granted {
+            return;
+        }
+        match self.queue {
+            Queue::Memory { .. } => {
+                self.delivery.sender = true;
+                self.captured();
+            }
+            Queue::Storage if self.delivery.lock.is_none() => {
+                let release = host::lead(LOCK_NAME, code::LEAD);
+                self.delivery.lock = Some(Registration::new(release));
+            }
+            Queue::Storage => {}
+        }
+    }
+
+    /// Stops sending and forgets any request or timer in flight (opt-out).
+    pub(crate) fn stop_sending(&mut self) {
+        let d = &mut self.delivery;
+        d.sender = false;
+        d.lock = None;
+        d.in_flight.clear();
+        // Answers to earlier sends and earlier timers are ignored from now on.
+        d.sends = d.sends.wrapping_add(1) & SEQ_MASK;
+        d.timers = d.timers.wrapping_add(1) & SEQ_MASK;
+        d.due = None;
+        d.retry_at = 0.0;
+        d.backoff.reset();
+    }
+
+    /// This tab now holds the lock.
+    pub fn on_lead(&mut self) {
+        if self.delivery.lock.is_some() {
+            self.delivery.sender = true;
+            self.flush(false);
+        }
+    }
+
+    /// An event was queued: send when a batch is full, else soon.
+    pub(crate) fn captured(&mut self) {
+        if !self.may_send() {
+            return;
+        }
+        if self.queue.len() >= BATCH_EVENTS {
+            self.flush(false);
+        } else {
+            self.schedule(FLUSH_AFTER_MS);
+        }
+    }
+
+    fn schedule(&mut self, ms: u32) {
+        let due = host::now() + f64::from(ms);
+        if self.delivery.due.is_some_and(|d| d <= due) {
+            return;
+        }
+        let d = &mut self.delivery;
+        d.due = Some(due);
+        d.timers = d.timers.wrapping_add(1) & SEQ_MASK;
+        host::later(ms, code::TIMER | d.timers << 4);
+    }
+
+    /// Timer `n` fired.
+    pub fn on_timer(&mut self, n: u32) {
+        if n == self.delivery.timers {
+            self.delivery.due = None;
+            self.flush(false);
+        }
+    }
+
+    /// Sends the oldest batch unless one is in flight; `force` ignores the backoff delay.
+    pub fn flush(&mut self, force: bool) {
+        if !self.may_send() || !self.delivery.in_flight.is_empty() {
+            return;
+        }
+        let wait = self.delivery.retry_at - host::now();
+        if !force && wait > 0.0 {
+            self.schedule(wait as u32);
+            return;
+        }
+        let batch = self.queue.batch(&[], self.budget(), MAX_BATCH_EVENTS);
+        if batch.is_empty() {
+            return;
+        }
+        let body = self.body(&batch);
+        let d = &mut self.delivery;
+        d.sends = d.sends.wrapping_add(1) & SEQ_MASK;
+        d.in_flight = batch.into_iter().map(|i| i.key).collect();
+        host::post(&d.url, &body, code::SENT | d.sends << 4);
+    }
+
+    /// Send `n` finished with `status` (0: network error).
+    pub fn on_sent(&mut self, n: u32, status: u16) {
+        if n != self.delivery.sends || self.delivery.in_flight.is_empty() {
+            return;
+        }
+        let keys = std::mem::take(&mut self.delivery.in_flight);
+        match outcome(status) {
+            Outcome::Delivered => {
+                self.queue.remove(&keys);
+                self.delivery.backoff.reset();
+                self.delivery.retry_at = 0.0;
+                self.report_dropped();
+                self.flush(false);
+            }
+            Outcome::Refused => {
+                self.queue.remove(&keys);
+                self.queue
+                    .count_dropped(u32::try_from(keys.len()).unwrap_or(u32::MAX));
+                self.flush(false);
+            }
+            Outcome::Retry => {
+                let delay = self.delivery.backoff.next_delay(host::rand());
+                self.delivery.retry_at = host::now() + f64::from(delay);
+                self.schedule(delay);
+            }
+        }
+    }
+
+    /// The browser is back online: retry now.
+    pub fn on_online(&mut self) {
+        self.delivery.backoff.reset();
+        self.delivery.retry_at = 0.0;
+        self.flush(false);
+    }
+
+    /// The page was hidden (tab switch, app switch): send now, the page may never come back.
+    pub fn on_visibility(&mut self) {
+        if host::doc(fact::VISIBILITY) == "hidden" {
+            self.flush(true);
+        }
+    }
+
+    /// `pagehide`: beacon what is not in flight, within the browser's keepalive budget.
+    ///
+    /// Beaconed events stay in storage: a beacon's fate is unknown, so the next page (or the
+    /// next sender tab) sends them again and the edge keeps the first copy (same `messageId`).
+    /// The lock is released so a bfcached page does not hold it; `pageshow` takes it again.
+    pub fn on_hide(&mut self) {
+        if self.may_send() {
+            let mut sent = self.delivery.in_flight.clone();
+            loop {
+                let batch = self.queue.batch(&sent, self.budget(), MAX_BATCH_EVENTS);
+                if batch.is_empty() || !host::beacon(&self.delivery.url, &self.body(&batch)) {
+                    break;
+                }
+                sent.extend(batch.into_iter().map(|i| i.key));
+            }
+            if let Queue::Memory { .. } = self.queue {
+                // Memory dies with the page anyway; if the page is restored, do not resend.
+                self.queue.remove(&sent);
+            }
+        }
+        if let Queue::Storage = self.queue {
+            self.delivery.sender = false;
+            self.delivery.lock = None;
+        }
+    }
+
+    /// Bytes of event JSON that fit in one body next to the envelope.
+    fn budget(&self) -> usize {
+        MAX_BODY_BYTES.saturating_sub(self.body(&[]).len())
+    }
+
+    /// `{"batch":[…],"sentAt":…,"writeKey":…}`.
+    fn body(&self, items: &[Item]) -> String {
+        let size: usize = items.iter().map(|i| i.json.len() + 1).sum();
+        let mut s = String::with_capacity(size + 96 + self.delivery.write_key.len());
+        s.push_str("{\"batch\":[");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&item.json);
+        }
+        s.push_str("],\"sentAt\":");
+        escape_into(&mut s, &host::iso(host::now()));
+        if !self.delivery.write_key.is_empty() {
+            s.push_str(",\"writeKey\":");
+            escape_into(&mut s, &self.delivery.write_key);
+        }
+        s.push('}');
+        s
+    }
+}

@@ -1,0 +1,288 @@
+//! The browser, as the tracker sees it: `tracker/js/host.js` on wasm, an in-memory fake natively.
+//!
+//! Invariant: every side effect the tracker has (storage, network, timers, listeners, locks)
+//! goes through this module, and nothing here calls back into the tracker synchronously:
+//! listeners, timers, responses and lock grants arrive later through the loader's
+//! `on_event(code, arg)`. Native unit tests swap the browser for [`fake`].
+
+/// Dispatch codes: the low four bits name the source; timers and sends carry a sequence
+/// number in the bits above (`code | n << 4`).
+pub mod code {
+    /// A click anywhere in the document (capture phase).
+    pub const CLICK: u32 = 1;
+    /// `popstate`, `hashchange`, or a `pushState`/`replaceState` call.
+    pub const NAV: u32 = 2;
+    /// `pageshow` (a bfcache restore when `persisted`).
+    pub const SHOW: u32 = 3;
+    /// `pagehide`.
+    pub const HIDE: u32 = 4;
+    /// `visibilitychange`.
+    pub const VISIBILITY: u32 = 5;
+    /// Another tab wrote storage.
+    pub const STORAGE: u32 = 6;
+    /// The browser came back online.
+    pub const ONLINE: u32 = 7;
+    /// This tab became the sender (it holds the Web Lock).
+    pub const LEAD: u32 = 8;
+    /// The flush timer `n` fired.
+    pub const TIMER: u32 = 9;
+    /// Send `n` finished; the argument is the HTTP status, 0 for a network error.
+    pub const SENT: u32 = 10;
+}
+
+/// Which document fact [`doc`] reads.
+pub mod fact {
+    /// `location.href`.
+    pub const HREF: u32 = 0;
+    /// `location.pathname`.
+    pub const PATH: u32 = 1;
+    /// `location.search`.
+    pub const SEARCH: u32 = 2;
+    /// `document.title`.
+    pub const TITLE: u32 = 3;
+    /// `document.referrer`.
+    pub const REFERRER: u32 = 4;
+    /// `document.visibilityState`.
+    pub const VISIBILITY: u32 = 5;
+}
+
+/// Bits of [`signals`].
+pub mod signal {
+    /// `navigator.globalPrivacyControl` is on.
+    pub const GPC: u32 = 1;
+    /// `navigator.doNotTrack` is `"1"`.
+    pub const DNT: u32 = 2;
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use wasm::*;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use wasm_bindgen::prelude::*;
+
+    /// What undoes a registration: a JS function.
+    pub type Handle = JsValue;
+
+    #[wasm_bindgen(module = "/js/host.js")]
+    extern "C" {
+        /// Adds a listener on `window` (or `document`) that dispatches `code`; returns its remover.
+        pub fn listen(on_document: bool, kind: &str, code: u32) -> Handle;
+        /// Dispatches `code` after every `pushState`/`replaceState`; returns what stops it.
+        pub fn watch_history(code: u32) -> Handle;
+        /// Runs an undo function returned by `listen`, `watch_history` or `lead`.
+        pub fn undo(handle: &Handle);
+        /// Dispatches `code` after `ms`.
+        pub fn later(ms: u32, code: u32);
+        /// POSTs `body` as `text/plain` with `keepalive`; dispatches `code` with the status.
+        pub fn post(url: &str, body: &str, code: u32);
+        /// `navigator.sendBeacon` (text/plain); false when the browser refused it.
+        pub fn beacon(url: &str, body: &str) -> bool;
+        /// Requests the Web Lock `name`, dispatching `code` once it is held; returns its release.
+        pub fn lead(name: &str, code: u32) -> Handle;
+        /// `localStorage.getItem`; `None` when absent or storage is unavailable.
+        pub fn get(key: &str) -> Option<String>;
+        /// `localStorage.setItem`; false when it failed (quota, disabled storage).
+        pub fn put(key: &str, value: &str) -> bool;
+        /// `localStorage.removeItem`.
+        pub fn del(key: &str);
+        /// The `localStorage` keys starting with `prefix`, sorted, joined by `\n`.
+        pub fn keys(prefix: &str) -> String;
+        /// A uniformly random `u32` from `crypto.getRandomValues`.
+        pub fn rand() -> u32;
+        /// `Date.now()`.
+        pub fn now() -> f64;
+        /// `new Date(ms).toISOString()`.
+        pub fn iso(ms: f64) -> String;
+        /// A document fact (see [`super::fact`]).
+        pub fn doc(which: u32) -> String;
+        /// The members of `context` that never change during a page's life (userAgent, locale,
+        /// timezone, screen), as a JSON object.
+        pub fn facts() -> String;
+        /// The browser's privacy signals (see [`super::signal`]).
+        pub fn signals() -> u32;
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use fake::*;
+
+/// An in-memory browser for native unit tests: storage is a map, the network and timers
+/// record what was asked of them.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fake {
+    use std::cell::RefCell;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// What undoes a registration: its number in [`Fake::live`].
+    pub type Handle = u32;
+
+    /// The fake browser's state.
+    #[derive(Debug, Default)]
+    pub struct Fake {
+        /// `localStorage`.
+        pub storage: BTreeMap<String, String>,
+        /// Most bytes (keys + values) storage holds; 0 for no limit. A `put` past it fails.
+        pub quota: usize,
+        /// Registrations not yet undone: (handle, what).
+        pub live: BTreeSet<(Handle, String)>,
+        /// Requests sent: (url, body, code).
+        pub posts: Vec<(String, String, u32)>,
+        /// Beacons sent: (url, body).
+        pub beacons: Vec<(String, String)>,
+        /// Beacons accepted before `sendBeacon` starts refusing.
+        pub beacon_room: usize,
+        /// Timers set: (ms, code).
+        pub timers: Vec<(u32, u32)>,
+        /// Lock requests: (name, code).
+        pub locks: Vec<(String, u32)>,
+        /// The clock, ms since 1970.
+        pub now: f64,
+        /// The random source's state.
+        pub seed: u32,
+        /// `doc()` answers, by [`super::fact`] index.
+        pub doc: [String; 6],
+        /// `signals()`.
+        pub signals: u32,
+        next: Handle,
+    }
+
+    thread_local! {
+        static FAKE: RefCell<Fake> = RefCell::new(Fake::default());
+    }
+
+    /// Runs `f` on the fake browser.
+    pub fn with_fake<R>(f: impl FnOnce(&mut Fake) -> R) -> R {
+        FAKE.with(|b| f(&mut b.borrow_mut()))
+    }
+
+    fn register(what: String) -> Handle {
+        with_fake(|b| {
+            b.next += 1;
+            b.live.insert((b.next, what));
+            b.next
+        })
+    }
+
+    /// See the wasm binding of the same name.
+    pub fn listen(on_document: bool, kind: &str, code: u32) -> Handle {
+        let target = if on_document { "document" } else { "window" };
+        register([target, ":", kind, ":", &code.to_string()].concat())
+    }
+    /// See the wasm binding of the same name.
+    pub fn watch_history(code: u32) -> Handle {
+        register(["history:", &code.to_string()].concat())
+    }
+    /// See the wasm binding of the same name.
+    pub fn undo(handle: &Handle) {
+        with_fake(|b| b.live.retain(|(h, _)| h != handle));
+    }
+    /// See the wasm binding of the same name.
+    pub fn later(ms: u32, code: u32) {
+        with_fake(|b| b.timers.push((ms, code)));
+    }
+    /// See the wasm binding of the same name.
+    pub fn post(url: &str, body: &str, code: u32) {
+        with_fake(|b| b.posts.push((url.into(), body.into(), code)));
+    }
+    /// See the wasm binding of the same name.
+    pub fn beacon(url: &str, body: &str) -> bool {
+        with_fake(|b| {
+            if b.beacon_room == 0 {
+                return false;
+            }
+            b.beacon_room -= 1;
+            b.beacons.push((url.into(), body.into()));
+            true
+        })
+    }
+    /// See the wasm binding of the same name.
+    pub fn lead(name: &str, code: u32) -> Handle {
+        with_fake(|b| b.locks.push((name.into(), code)));
+        register(["lock:", name].concat())
+    }
+    /// See the wasm binding of the same name.
+    pub fn get(key: &str) -> Option<String> {
+        with_fake(|b| b.storage.get(key).cloned())
+    }
+    /// See the wasm binding of the same name.
+    pub fn put(key: &str, value: &str) -> bool {
+        with_fake(|b| {
+            let others: usize = b
+                .storage
+                .iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(k, v)| k.len() + v.len())
+                .sum();
+            if b.quota > 0 && others + key.len() + value.len() > b.quota {
+                return false;
+            }
+            b.storage.insert(key.into(), value.into());
+            true
+        })
+    }
+    /// See the wasm binding of the same name.
+    pub fn del(key: &str) {
+        with_fake(|b| b.storage.remove(key));
+    }
+    /// See the wasm binding of the same name.
+    pub fn keys(prefix: &str) -> String {
+        with_fake(|b| {
+            let keys: Vec<&str> = b
+                .storage
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .map(String::as_str)
+                .collect();
+            keys.join("\n")
+        })
+    }
+    /// See the wasm binding of the same name (a xorshift here: tests need repeatability).
+    pub fn rand() -> u32 {
+        with_fake(|b| {
+            let mut x = b.seed.max(1);
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            b.seed = x;
+            x
+        })
+    }
+    /// See the wasm binding of the same name.
+    pub fn now() -> f64 {
+        with_fake(|b| b.now)
+    }
+    /// A stand-in for `toISOString`: `@` and the ms count, enough to tell instants apart.
+    pub fn iso(ms: f64) -> String {
+        ["@", &(ms as u64).to_string()].concat()
+    }
+    /// See the wasm binding of the same name.
+    pub fn doc(which: u32) -> String {
+        with_fake(|b| b.doc.get(which as usize).cloned().unwrap_or_default())
+    }
+    /// See the wasm binding of the same name.
+    pub fn facts() -> String {
+        r#"{"userAgent":"fake","locale":"en-US"}"#.into()
+    }
+    /// See the wasm binding of the same name.
+    pub fn signals() -> u32 {
+        with_fake(|b| b.signals)
+    }
+}
+
+/// A JS-side registration (listener, history hook, held lock), undone when dropped.
+#[derive(Debug)]
+pub struct Registration(Handle);
+
+impl Registration {
+    /// Takes ownership of what `listen`, `watch_history` or `lead` returned.
+    pub fn new(handle: Handle) -> Registration {
+        Registration(handle)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        undo(&self.0);
+    }
+}
