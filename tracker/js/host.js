@@ -9,13 +9,14 @@ const W = window, D = document, L = location;
 /** In-app message handlers registered with `spur.on("message", fn)`. */
 export const handlers = [];
 /** Whether to show the default banner when no handler is registered. */
-export const options = { banner: true };
+export const options = { banner: true, base: "" };
 
 /** Routes listeners, timers and responses to the tracker's `on_event`. */
 export const bind = (f) => (sink = f);
 
+// Dispatches the event, or for pageshow/pagehide whether the page is (or was) in the bfcache.
 export function listen(onDocument, type, code) {
-  const target = onDocument ? D : W, f = (e) => sink(code, e);
+  const target = onDocument ? D : W, f = (e) => sink(code, "persisted" in e ? e.persisted : e);
   target.addEventListener(type, f, true);
   return () => target.removeEventListener(type, f, true);
 }
@@ -111,35 +112,49 @@ export function facts() {
   });
 }
 
+export function decode(s) {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, " "));
+  } catch {
+    return s;
+  }
+}
+
+const INTERACTIVE =
+  "a,button,input[type=submit],input[type=button],input[type=reset],[role=button],[data-spur-event]";
+
+// The DOM half of click autocapture (policy and limits come from tracker/src/capture.rs):
+// "{properties}\nname" for a click on an interactive element, else "". Reads only what the
+// page authored: an input's text is its value attribute, and only for submit/button/reset.
+export function describe(e, clicks, tags, maxText, maxClasses) {
+  const t = e.target, el = t instanceof Element && t.closest(INTERACTIVE);
+  if (!el) return "";
+  const attr = (a) => el.getAttribute(a) || "", name = el.getAttribute("data-spur-event");
+  const props = {};
+  if (name != null) {
+    if (!tags) return "";
+    for (const a of el.getAttributeNames())
+      if (a.startsWith("data-spur-") && a != "data-spur-event") props[a.slice(10)] = attr(a);
+    return JSON.stringify(props) + "\n" + name;
+  }
+  if (!clicks) return "";
+  const tag = el.tagName.toLowerCase(), id = attr("id"), classes = attr("class").trim();
+  const text = tag == "input"
+    ? (/^(submit|button|reset)$/i.test(attr("type")) ? attr("value") : "")
+    : [...el.textContent.trim().split(/\s+/).join(" ")].slice(0, maxText).join("");
+  props.tag = tag;
+  if (id) props.id = id;
+  if (classes) props.classes = classes;
+  if (text) props.text = text;
+  if (attr("href")) props.href = attr("href");
+  props.selector = tag + (id ? "#" + id : classes ? "." + classes.split(/\s+/).slice(0, maxClasses).join(".") : "");
+  return JSON.stringify(props) + "\nElement Clicked";
+}
+
 /** Hands in-app messages to the registered handlers, or shows the default banner. */
 export function show(messages) {
   for (const m of Array.isArray(messages) ? messages : []) {
     if (handlers.length) handlers.forEach((h) => { try { h(m); } catch {} });
-    else if (options.banner) banner(m);
+    else if (options.banner) import(options.base + "banner.js").then((b) => b.banner(m), () => {});
   }
-}
-
-// The default in-app message: a dismissable bar at the bottom. Text only (textContent),
-// so a message can never inject markup; its link opens only http(s) URLs.
-function banner(m) {
-  const el = (tag, text, css) => {
-    const e = D.createElement(tag);
-    e.textContent = text || "";
-    e.style.cssText = css || "";
-    return e;
-  };
-  const bar = el("div", "", "position:fixed;left:16px;right:16px;bottom:16px;z-index:2147483647;max-width:480px;margin:auto;padding:12px 40px 12px 16px;border-radius:8px;background:#1f2937;color:#fff;font:14px/1.4 system-ui,sans-serif;box-shadow:0 4px 16px rgba(0,0,0,.3)");
-  bar.setAttribute("role", "status");
-  bar.dataset.spurMessage = m.id || "";
-  bar.append(el("strong", m.title, "display:block"), el("span", m.body));
-  if (/^https?:/i.test(m.url || "")) {
-    const a = el("a", "Open", "color:#93c5fd;margin-left:8px");
-    a.href = m.url;
-    bar.append(a);
-  }
-  const x = el("button", "×", "position:absolute;top:6px;right:8px;border:0;background:none;color:inherit;font-size:20px;cursor:pointer");
-  x.setAttribute("aria-label", "Dismiss");
-  x.onclick = () => bar.remove();
-  bar.append(x);
-  D.body.append(bar);
 }

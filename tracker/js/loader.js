@@ -24,38 +24,37 @@ const json = (v) => {
   return "{}";
 };
 
+// The wasm tracker's operations (tracker/src/lib.rs `op`), by API method.
+const OPS = { track: 0, page: 1, identify: 2, alias: 3, group: 4, reset: 5, flush: 6, optIn: 7, optOut: 8 };
+
 /** The wasm tracker's API, or null when WebAssembly cannot run here. */
 async function wasm(config) {
+  const c = config, on = (v, dflt) => (v == null ? dflt : !!v);
   try {
     await init({ module_or_path: new URL("spur_tracker_bg.wasm", import.meta.url) });
     bind(t.on_event);
-    t.start(config);
+    // Option bits: tracker/src/lib.rs `flag`; defaults as documented in spur.d.ts.
+    t.start(str(c.endpoint), str(c.writeKey), str(c.consent),
+      on(c.cookieless, 0) | on(c.pageviews, 1) << 1 | on(c.clicks, 1) << 2 | on(c.tags, 1) << 3 |
+      on(c.gpc, 1) << 4 | on(c.dnt, 0) << 5);
   } catch {
     return null;
   }
-  options.banner = config.banner !== false;
-  const calls = {
-    track: (e, p) => t.track(str(e), json(p)),
-    page: (n, p) => (isObj(n) ? t.page("", json(n)) : t.page(str(n), json(p))),
-    identify: (u, tr) => (isObj(u) ? t.identify("", json(u)) : t.identify(str(u), json(tr))),
-    alias: (to, from) => t.alias(str(to), str(from)),
-    group: (g, tr) => t.group(str(g), json(tr)),
-    reset: t.reset,
-    flush: t.flush,
-    optIn: t.opt_in,
-    optOut: t.opt_out,
-    on: (type, fn) => type == "message" && typeof fn == "function" && handlers.push(fn),
-  };
+  options.banner = c.banner !== false;
+  options.base = new URL(".", import.meta.url).href;
   const api = { config };
   for (const m of METHODS)
-    api[m] = (...a) => {
+    api[m] = (a, b) => {
+      // page(properties) and identify(traits) may omit the first argument.
+      if ((m == "page" || m == "identify") && isObj(a)) (b = a), (a = "");
       // A tracker failure never reaches the page's code.
       try {
-        calls[m](...a);
+        if (m == "on") a == "message" && typeof b == "function" && handlers.push(b);
+        else t.call(OPS[m], str(a), m == "alias" ? str(b) : json(b));
       } catch {}
       return api;
     };
-  return { api, ready: t.ready };
+  return { api, ready: () => t.call(9, "", "") };
 }
 
 async function boot(config) {

@@ -1,9 +1,11 @@
 //! `context.campaign` from the page URL's UTM parameters.
 //!
-//! Invariant: only the five `utm_*` parameters are read, percent-decoded as UTF-8 (invalid
-//! sequences become U+FFFD), and mapped to Segment's names (`utm_campaign` → `name`).
+//! Invariant: only the five `utm_*` parameters are read, form-decoded by the browser
+//! (`decodeURIComponent`; a broken escape leaves the value as sent), and mapped to Segment's
+//! names (`utm_campaign` → `name`).
 
-use crate::json::Obj;
+use crate::host;
+use crate::json::{split, split_once, Obj};
 
 /// UTM parameter → Segment `context.campaign` key.
 const UTM: [(&str, &str); 5] = [
@@ -17,40 +19,13 @@ const UTM: [(&str, &str); 5] = [
 /// The campaign object for a query string (`?a=b&…`), or `None` when it has no UTM parameter.
 pub fn campaign(search: &str) -> Option<String> {
     let mut obj = Obj::new();
-    for pair in search.trim_start_matches('?').split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for pair in split(search.strip_prefix('?').unwrap_or(search), b'&') {
+        let (k, v) = split_once(pair, b'=').unwrap_or((pair, ""));
         if let Some((_, name)) = UTM.iter().find(|(utm, _)| *utm == k) {
-            obj.str(name, &decode(v));
+            obj.str(name, &host::decode(v));
         }
     }
     (!obj.is_empty()).then(|| obj.finish())
-}
-
-/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
-fn decode(s: &str) -> String {
-    let mut bytes = Vec::with_capacity(s.len());
-    let mut it = s.bytes();
-    while let Some(b) = it.next() {
-        match b {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let mut ahead = it.clone();
-                match (ahead.next().and_then(hex), ahead.next().and_then(hex)) {
-                    (Some(h), Some(l)) => {
-                        bytes.push(h << 4 | l);
-                        it = ahead;
-                    }
-                    _ => bytes.push(b'%'),
-                }
-            }
-            b => bytes.push(b),
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -74,12 +49,10 @@ mod tests {
     }
 
     #[test]
-    fn decodes_utf8_and_keeps_broken_escapes() {
+    fn decodes_values_and_keeps_empty_ones() {
         assert_eq!(
-            campaign("?utm_source=caf%C3%A9%2Fx%zz%4").as_deref(),
-            Some(r#"{"source":"café/x%zz%4"}"#)
+            campaign("?utm_source=a%2Fb+c&utm_medium").as_deref(),
+            Some(r#"{"source":"a/b c","medium":""}"#)
         );
-        assert_eq!(campaign("?utm_source=%FF").as_deref(), Some("{\"source\":\"\u{fffd}\"}"));
-        assert_eq!(campaign("?utm_medium").as_deref(), Some(r#"{"medium":""}"#));
     }
 }

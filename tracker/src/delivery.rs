@@ -44,11 +44,18 @@ impl Delivery {
     /// Delivery to `{endpoint}/v1/batch`.
     pub fn new(endpoint: &str, write_key: &str) -> Delivery {
         Delivery {
-            url: [endpoint.trim_end_matches('/'), "/v1/batch"].concat(),
+            url: batch_url(endpoint),
             write_key: write_key.into(),
             ..Delivery::default()
         }
     }
+}
+
+/// `{endpoint}/v1/batch`, with at most one slash between.
+fn batch_url(endpoint: &str) -> String {
+    let mut url = String::from(endpoint.strip_suffix('/').unwrap_or(endpoint));
+    url.push_str("/v1/batch");
+    url
 }
 
 impl Tracker {

@@ -101,6 +101,17 @@ mod wasm {
         pub fn facts() -> String;
         /// The browser's privacy signals (see [`super::signal`]).
         pub fn signals() -> u32;
+        /// `decodeURIComponent` of a form-encoded value (`+` is a space); the input unchanged
+        /// when it is not valid percent-encoding.
+        pub fn decode(s: &str) -> String;
+        /// Describes a click (see `capture::describe`): `{properties}\nname`, or `""`.
+        pub fn describe(
+            event: &JsValue,
+            clicks: bool,
+            tags: bool,
+            max_text: usize,
+            max_classes: u32,
+        ) -> String;
     }
 }
 
@@ -267,6 +278,35 @@ pub mod fake {
     /// See the wasm binding of the same name.
     pub fn signals() -> u32 {
         with_fake(|b| b.signals)
+    }
+    /// See the wasm binding of the same name (`+` and `%XX` escapes of ASCII only).
+    pub fn decode(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(c) = rest.chars().next() {
+            let hex = rest.get(1..3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (c, hex) {
+                ('+', _) => out.push(' '),
+                ('%', Some(b)) if b.is_ascii() => {
+                    out.push(char::from(b));
+                    rest = &rest[2..];
+                }
+                ('%', _) => return s.into(),
+                (c, _) => out.push(c),
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+    /// Not used natively: clicks are only tested in a browser.
+    pub fn describe(
+        _event: &wasm_bindgen::JsValue,
+        _clicks: bool,
+        _tags: bool,
+        _max_text: usize,
+        _max_classes: u32,
+    ) -> String {
+        String::new()
     }
 }
 

@@ -55,15 +55,11 @@ impl Obj {
         self
     }
 
-    /// Adds the members of the JSON object `json` (`{…}`), e.g. user properties after the
-    /// tracker's own, so that later duplicates win as in `Object.assign`.
+    /// Adds the members of the JSON object `json` (`{…}` as `JSON.stringify` writes it, with
+    /// no outer whitespace), e.g. user properties after the tracker's own, so that later
+    /// duplicates win as in `Object.assign`.
     pub fn splice(&mut self, json: &str) -> &mut Obj {
-        let inner = json
-            .trim()
-            .strip_prefix('{')
-            .and_then(|s| s.strip_suffix('}'))
-            .unwrap_or("")
-            .trim();
+        let inner = json.get(1..json.len().saturating_sub(1)).unwrap_or("");
         if !inner.is_empty() {
             if self.out.len() > 1 {
                 self.out.push(',');
@@ -92,31 +88,47 @@ impl Default for Obj {
     }
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal. Works on bytes: only ASCII is ever escaped, so the
+/// runs between escapes are copied whole (and no UTF-8 encoder is linked in).
 pub fn escape_into(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                out.push_str("\\u00");
-                out.push(hex_digit(u32::from(c) >> 4));
-                out.push(hex_digit(u32::from(c)));
-            }
-            c => out.push(c),
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        out.push_str(s.get(run..i).unwrap_or_default());
+        out.push_str(escaped);
+        if escaped.len() == 4 {
+            out.push(hex_digit(u32::from(b >> 4)));
+            out.push(hex_digit(u32::from(b)));
         }
+        run = i + 1;
     }
+    out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
 }
 
+/// Digits for every radix up to 36.
+const HEX: [char; 36] = [
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
+    'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
+];
+
 /// The lowercase hex digit of the low four bits of `n`.
 pub fn hex_digit(n: u32) -> char {
-    char::from_digit(n & 0xf, 16).unwrap_or('0')
+    digit(u64::from(n & 0xf))
+}
+
+fn digit(d: u64) -> char {
+    HEX.get(d as usize).copied().unwrap_or('0')
 }
 
 /// Appends `n` in decimal (without `core::fmt`, which is large in wasm).
@@ -125,19 +137,15 @@ pub fn push_u64(out: &mut String, n: u64) {
 }
 
 /// Appends `n` in `radix` (2..=36, lowercase), left-padded with zeros to `width` digits.
-pub fn push_radix(out: &mut String, mut n: u64, radix: u32, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    while n > 0 || digits.len() - i < width.max(1) {
-        let Some(slot) = i.checked_sub(1) else { break };
-        i = slot;
-        let d = char::from_digit((n % u64::from(radix)) as u32, radix).unwrap_or('0');
-        if let Some(b) = digits.get_mut(i) {
-            *b = d as u8;
-        }
-        n /= u64::from(radix);
+pub fn push_radix(out: &mut String, n: u64, radix: u64, width: u32) {
+    let mut digits = 1;
+    while radix.checked_pow(digits).is_some_and(|p| p <= n) {
+        digits += 1;
     }
-    out.push_str(std::str::from_utf8(digits.get(i..).unwrap_or_default()).unwrap_or_default());
+    for i in (0..digits.max(width)).rev() {
+        let d = radix.checked_pow(i).map_or(0, |p| n / p % radix);
+        out.push(digit(d));
+    }
 }
 
 /// Parses a decimal `u64` (digits only).
@@ -148,6 +156,25 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     s.bytes().try_fold(0u64, |n, b| {
         let d = b.checked_sub(b'0').filter(|d| *d < 10)?;
         n.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
+/// Splits `s` at the first `sep` byte (an ASCII separator).
+pub fn split_once(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// The parts of `s` between `sep` bytes (an ASCII separator); empty parts are skipped.
+pub fn split(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || loop {
+        let part = rest?;
+        let (head, tail) = split_once(part, sep).map_or((part, None), |(h, t)| (h, Some(t)));
+        rest = tail;
+        if !head.is_empty() {
+            return Some(head);
+        }
     })
 }
 
@@ -178,7 +205,7 @@ mod tests {
             r#"{"type":"page","inner":{"k":"v"},"n":1732790000123,"title":"mine","x":1}"#
         );
         let mut empty = Obj::new();
-        assert!(empty.splice(" { } ").is_empty());
+        assert!(empty.splice("{}").splice("").is_empty());
         assert_eq!(empty.finish(), "{}");
     }
 
@@ -191,6 +218,14 @@ mod tests {
         s.push(' ');
         push_radix(&mut s, 35, 36, 4);
         assert_eq!(s, "0 18446744073709551615 000z");
+    }
+
+    #[test]
+    fn splits_on_ascii_separators() {
+        assert_eq!(split_once("a.b.c", b'.'), Some(("a", "b.c")));
+        assert_eq!(split_once("abc", b'.'), None);
+        assert_eq!(split("\nx\n\nyé\n", b'\n').collect::<Vec<_>>(), ["x", "yé"]);
+        assert_eq!(split("", b'\n').count(), 0);
     }
 
     #[test]

@@ -33,6 +33,11 @@ use crate::consent::Consent;
 use crate::host::code;
 use crate::tracker::{Config, Tracker};
 
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
 thread_local! {
     static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
 }
@@ -48,121 +53,107 @@ fn with(f: impl FnOnce(&mut Tracker)) {
     });
 }
 
-/// Starts the tracker with the snippet's config object (see `tracker/js/spur.d.ts`,
-/// `SpurConfig`). Calling it again does nothing.
+/// Option bits of [`start`]'s `flags`.
+pub mod flag {
+    /// `cookieless`: identifiers and queue in memory only.
+    pub const COOKIELESS: u32 = 1;
+    /// `pageviews`: page-view autocapture.
+    pub const PAGEVIEWS: u32 = 2;
+    /// `clicks`: `Element Clicked` autocapture.
+    pub const CLICKS: u32 = 4;
+    /// `tags`: `data-spur-event` capture.
+    pub const TAGS: u32 = 8;
+    /// `gpc`: honour Global Privacy Control.
+    pub const GPC: u32 = 16;
+    /// `dnt`: honour Do Not Track.
+    pub const DNT: u32 = 32;
+}
+
+/// The public API's operations, for [`call`].
+pub mod op {
+    /// `track(event, properties)`.
+    pub const TRACK: u32 = 0;
+    /// `page(name, properties)`.
+    pub const PAGE: u32 = 1;
+    /// `identify(userId, traits)`.
+    pub const IDENTIFY: u32 = 2;
+    /// `alias(userId, previousId)`.
+    pub const ALIAS: u32 = 3;
+    /// `group(groupId, traits)`.
+    pub const GROUP: u32 = 4;
+    /// `reset()`.
+    pub const RESET: u32 = 5;
+    /// `flush()`.
+    pub const FLUSH: u32 = 6;
+    /// `optIn()`.
+    pub const OPT_IN: u32 = 7;
+    /// `optOut()`.
+    pub const OPT_OUT: u32 = 8;
+    /// The snippet's queued calls were replayed: initial page view, then delivery starts.
+    pub const READY: u32 = 9;
+}
+
+/// Starts the tracker (the loader normalizes the snippet's config: `consent` is
+/// `granted`/`pending`/`denied`, anything else means the default; `flags` are [`flag`] bits).
+/// Calling it again does nothing.
 #[wasm_bindgen]
-pub fn start(config: JsValue) {
+pub fn start(endpoint: &str, write_key: &str, consent: &str, flags: u32) {
+    let on = |bit: u32| flags & bit != 0;
+    let config = Config {
+        endpoint: endpoint.into(),
+        write_key: write_key.into(),
+        consent: Consent::parse(consent).unwrap_or(Consent::Granted),
+        cookieless: on(flag::COOKIELESS),
+        pageviews: on(flag::PAGEVIEWS),
+        clicks: on(flag::CLICKS),
+        tags: on(flag::TAGS),
+        gpc: on(flag::GPC),
+        dnt: on(flag::DNT),
+    };
     TRACKER.with(|t| {
         if let Ok(mut slot) = t.try_borrow_mut() {
             if slot.is_none() {
-                *slot = Some(Tracker::new(config_from_js(&config)));
+                *slot = Some(Tracker::new(config));
             }
         }
     });
 }
 
-fn config_from_js(v: &JsValue) -> Config {
-    let get = |k: &str| js_sys::Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
-    let string = |k: &str| get(k).as_string().unwrap_or_default();
-    let d = Config::default();
-    let flag = |k: &str, default: bool| get(k).as_bool().unwrap_or(default);
-    Config {
-        endpoint: string("endpoint"),
-        write_key: string("writeKey"),
-        consent: Consent::parse(&string("consent")).unwrap_or(d.consent),
-        cookieless: flag("cookieless", d.cookieless),
-        pageviews: flag("pageviews", d.pageviews),
-        clicks: flag("clicks", d.clicks),
-        tags: flag("tags", d.tags),
-        gpc: flag("gpc", d.gpc),
-        dnt: flag("dnt", d.dnt),
-    }
-}
-
-/// The snippet's queued calls were replayed: records the initial page view and starts sending.
+/// One public API call (see [`op`]); `a` and `b` are its two arguments, `""` when absent.
+/// Properties and traits arrive as JSON objects (`JSON.stringify` in the loader).
 #[wasm_bindgen]
-pub fn ready() {
-    with(Tracker::ready);
-}
-
-/// Records a custom event (Segment `track`); `properties` is a JSON object.
-#[wasm_bindgen]
-pub fn track(event: &str, properties: &str) {
-    with(|t| t.track(event, properties));
-}
-
-/// Records a page view (Segment `page`); `name` may be empty.
-#[wasm_bindgen]
-pub fn page(name: &str, properties: &str) {
-    with(|t| t.page(name, properties));
-}
-
-/// Sets the user id (unless empty) and records an `identify` with `traits` (a JSON object).
-#[wasm_bindgen]
-pub fn identify(user_id: &str, traits: &str) {
-    with(|t| t.identify(user_id, traits));
-}
-
-/// Records an `alias` from `previous_id` (empty: the current identity) to `user_id`.
-#[wasm_bindgen]
-pub fn alias(user_id: &str, previous_id: &str) {
-    with(|t| t.alias(user_id, previous_id));
-}
-
-/// Records a `group` call.
-#[wasm_bindgen]
-pub fn group(group_id: &str, traits: &str) {
-    with(|t| t.group(group_id, traits));
-}
-
-/// Forgets the user (logout): no user id, a new anonymous id, a new session.
-#[wasm_bindgen]
-pub fn reset() {
-    with(Tracker::reset);
-}
-
-/// Sends what is queued now (if this tab is the sender).
-#[wasm_bindgen]
-pub fn flush() {
-    with(|t| t.flush(true));
-}
-
-/// The visitor consents to tracking.
-#[wasm_bindgen]
-pub fn opt_in() {
-    with(Tracker::opt_in);
-}
-
-/// The visitor refuses tracking.
-#[wasm_bindgen]
-pub fn opt_out() {
-    with(Tracker::opt_out);
+pub fn call(op: u32, a: &str, b: &str) {
+    with(|t| match op {
+        op::TRACK => t.track(a, b),
+        op::PAGE => t.page(a, b),
+        op::IDENTIFY => t.identify(a, b),
+        op::ALIAS => t.alias(a, b),
+        op::GROUP => t.group(a, b),
+        op::RESET => t.reset(),
+        op::FLUSH => t.flush(true),
+        op::OPT_IN => t.opt_in(),
+        op::OPT_OUT => t.opt_out(),
+        op::READY => t.ready(),
+        _ => {}
+    });
 }
 
 /// Everything the host dispatches: listeners, timers, finished sends, lock grants.
 #[wasm_bindgen]
 pub fn on_event(code: u32, arg: JsValue) {
     let n = code >> 4;
-    match code & 0xf {
-        code::CLICK => with(|t| t.click(&arg)),
-        code::NAV => with(Tracker::auto_page),
-        code::SHOW => {
-            let persisted = js_sys::Reflect::get(&arg, &JsValue::from_str("persisted"))
-                .is_ok_and(|p| p.is_truthy());
-            if persisted {
-                with(Tracker::on_restore);
-            }
-        }
-        code::HIDE => with(Tracker::on_hide),
-        code::VISIBILITY => with(Tracker::on_visibility),
-        code::STORAGE => with(Tracker::on_storage),
-        code::ONLINE => with(Tracker::on_online),
-        code::LEAD => with(Tracker::on_lead),
-        code::TIMER => with(|t| t.on_timer(n)),
-        code::SENT => {
-            let status = arg.as_f64().unwrap_or(0.0) as u16;
-            with(|t| t.on_sent(n, status));
-        }
+    with(|t| match code & 0xf {
+        code::CLICK => t.click(&arg),
+        code::NAV => t.auto_page(),
+        // pageshow dispatches whether the page came from the bfcache.
+        code::SHOW if arg.is_truthy() => t.on_restore(),
+        code::HIDE => t.on_hide(),
+        code::VISIBILITY => t.on_visibility(),
+        code::STORAGE => t.on_storage(),
+        code::ONLINE => t.on_online(),
+        code::LEAD => t.on_lead(),
+        code::TIMER => t.on_timer(n),
+        code::SENT => t.on_sent(n, arg.as_f64().unwrap_or(0.0) as u16),
         _ => {}
-    }
+    });
 }

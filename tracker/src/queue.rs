@@ -6,7 +6,7 @@
 //! so a tab appending and the sending tab removing never overwrite each other's writes.
 
 use crate::host;
-use crate::json::{parse_u64, push_radix, push_u64};
+use crate::json::{parse_u64, push_radix, push_u64, split};
 use crate::limits::MAX_QUEUED_EVENTS;
 
 /// Prefix of queued events' storage keys; keys sort oldest first.
@@ -62,11 +62,7 @@ impl Queue {
     pub fn keys(&self) -> Vec<String> {
         match self {
             Queue::Memory { items, .. } => items.iter().map(|i| i.key.clone()).collect(),
-            Queue::Storage => host::keys(PREFIX)
-                .split('\n')
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            Queue::Storage => split(&host::keys(PREFIX), b'\n').map(str::to_owned).collect(),
         }
     }
 

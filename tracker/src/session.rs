@@ -3,7 +3,7 @@
 //! Invariant: the session id is the session's start time in ms (as Segment/Amplitude use), is
 //! shared by all tabs through storage, and changes only after `SESSION_TIMEOUT_MS` of quiet.
 
-use crate::json::{parse_u64, push_u64};
+use crate::json::{parse_u64, push_u64, split_once};
 use crate::limits::SESSION_TIMEOUT_MS;
 
 /// A session's id (its start, ms since 1970) and its latest activity.
@@ -30,7 +30,7 @@ impl Session {
 
     /// Reads the stored form `id.last`.
     pub fn decode(s: &str) -> Option<Session> {
-        let (id, last) = s.split_once('.')?;
+        let (id, last) = split_once(s, b'.')?;
         Some(Session {
             id: parse_u64(id)?,
             last: parse_u64(last)?,

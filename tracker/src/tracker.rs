@@ -378,9 +378,8 @@ impl Tracker {
 /// `json` when it is a JSON object (the loader passes `JSON.stringify` of plain objects), else
 /// `{}`: a bad value from a direct caller must not corrupt the message around it.
 fn object_or_empty(json: &str) -> &str {
-    let t = json.trim();
-    if t.starts_with('{') && t.ends_with('}') {
-        t
+    if json.starts_with('{') && json.ends_with('}') {
+        json
     } else {
         "{}"
     }
