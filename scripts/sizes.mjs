@@ -8,7 +8,7 @@ import { join } from "node:path";
 export const BUDGET = { loaded: 16 * 1024, target: 12 * 1024, snippet: 1024 };
 /** What every page loads (spur.js bundles the loader, the wasm-bindgen glue and host.js). */
 export const LOADED = ["spur.js", "spur_tracker_bg.wasm"];
-const OTHERS = ["snippet.min.js", "fallback.js"];
+const OTHERS = ["snippet.min.js", "fallback.js", "banner.js"];
 
 export function measure(dir) {
   const rows = [...OTHERS, ...LOADED].map((file) => {

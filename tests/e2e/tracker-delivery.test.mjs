@@ -1,0 +1,155 @@
+// Issue 4: the tracker never loses an event and never sends one twice: durable queue across
+// an offline reload, one sender across tabs, delivery on navigation, retry rules, and the
+// edge's in-app messages. Real Chromium, real Worker, outcomes read from D1.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { startSpur, launchChromium, eventually } from "../helpers/spur.mjs";
+import {
+  pageHtml, serveTestPages, trackerReady, eventsWhere, recordBatches, sleep,
+} from "../helpers/tracker.mjs";
+
+let spur, browser;
+before(async () => {
+  spur = await startSpur();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await spur?.close();
+});
+
+const named = (prefix) => `event LIKE '${prefix}%'`;
+const quiet = { pageviews: false, clicks: false };
+
+test("offline: 50 events survive a reload and are stored exactly once when back online", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  // The tracker's files come from disk so that the reload works while offline.
+  await context.route(/\/tracker\/[^/]+$/, (route) => {
+    const file = new URL(route.request().url()).pathname.split("/").pop();
+    const type = file.endsWith(".wasm") ? "application/wasm" : "text/javascript";
+    route.fulfill({ status: 200, contentType: type, body: readFileSync(`www/tracker/${file}`) });
+  });
+  // Chromium's offline emulation (and request interception) does not see the beacons sent
+  // during unload, which would reach the edge anyway. Stand in for the real offline case, a
+  // beacon the browser accepts and then loses: the tracker must not count on it.
+  await context.addInitScript(() => (navigator.sendBeacon = () => true));
+  const batches = recordBatches(context);
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/offline`);
+  await trackerReady(page);
+  await context.setOffline(true);
+  await page.evaluate(() => {
+    for (let i = 0; i < 50; i++) spur.track(`Offline ${i}`, { i });
+  });
+  await sleep(1_500); // the sends fail and back off
+  const queued = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("spur.q.")).length);
+  assert.equal(queued, 50, "all 50 are in storage");
+  await page.reload(); // still offline: pagehide beacons fail, the new page finds the queue
+  await trackerReady(page);
+  assert.equal((await spur.rows(`SELECT 1 FROM events WHERE ${named("Offline ")}`)).length, 0);
+  await context.setOffline(false); // the "online" event makes the tracker retry at once
+  const rows = await eventsWhere(spur, named("Offline "), 50, { timeoutMs: 15_000 });
+  assert.equal(rows.length, 50);
+  assert.deepEqual(rows.map((r) => JSON.parse(r.properties).i).toSorted((a, b) => a - b), [...Array(50).keys()]);
+  await eventually(() => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))));
+  // Every attempt carried the same messageIds: the edge stored each once.
+  const sent = batches.flatMap((b) => b.body?.batch ?? []).filter((m) => m.event?.startsWith("Offline "));
+  assert.ok(sent.length >= 50);
+  assert.equal(new Set(sent.map((m) => m.messageId)).size, 50);
+  await context.close();
+});
+
+test("two tabs: every event is sent once, by one tab", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  const batches = recordBatches(context);
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  await a.goto(`${spur.url}/__test/tabs`);
+  await b.goto(`${spur.url}/__test/tabs`);
+  await Promise.all([trackerReady(a), trackerReady(b)]);
+  for (let i = 0; i < 10; i++) {
+    await a.evaluate((i) => spur.track("Tab A", { i }), i);
+    await b.evaluate((i) => spur.track("Tab B", { i }), i);
+    if (i % 3 === 0) await sleep(300);
+  }
+  const rows = await eventsWhere(spur, named("Tab "), 20, { timeoutMs: 15_000 });
+  assert.equal(rows.length, 20);
+  await sleep(1_500);
+  const sent = batches.flatMap((x) => (x.body?.batch ?? []).map((m) => ({ id: m.messageId, page: x.page })));
+  assert.equal(sent.length, 20, "no event went out twice");
+  assert.equal(new Set(sent.map((s) => s.id)).size, 20);
+  assert.equal(new Set(sent.map((s) => s.page)).size, 1, "one tab sent for both");
+  await context.close();
+});
+
+test("navigating away right after track still delivers the event", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/leave`);
+  await trackerReady(page);
+  await page.evaluate(() => spur.track("Left Right Away"));
+  await page.goto("about:blank"); // no tracker there: only the pagehide beacon can deliver it
+  const rows = await eventsWhere(spur, named("Left Right Away"), 1);
+  assert.equal(rows.length, 1);
+  await context.close();
+});
+
+test("5xx and 429 are retried with the same messageIds; other 4xx are dropped and reported", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  const statuses = [503, 429, 400];
+  const attempts = [];
+  await context.route(/\/v1\/batch$/, async (route) => {
+    const body = JSON.parse(route.request().postData());
+    attempts.push(body.batch.map((m) => m.messageId));
+    const status = statuses.shift();
+    if (status) return route.fulfill({ status, body: "{}" });
+    return route.fulfill({ response: await route.fetch() });
+  });
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/retry`);
+  await trackerReady(page);
+  await page.evaluate(() => spur.track("Retried").flush());
+  await eventually(() => attempts.length >= 3, { timeoutMs: 15_000 });
+  // 503 and 429 were retried with the very same batch; the 400 ended it.
+  assert.deepEqual(attempts[1], attempts[0]);
+  assert.deepEqual(attempts[2], attempts[0]);
+  await page.evaluate(() => spur.track("After Refusal").flush());
+  const rows = await eventsWhere(spur, "event IN ('After Refusal', 'Spur Events Dropped')", 2, { timeoutMs: 15_000 });
+  assert.equal((await spur.rows(`SELECT 1 FROM events WHERE event = 'Retried'`)).length, 0, "a 400 is not retried");
+  const report = rows.find((r) => r.event === "Spur Events Dropped");
+  assert.deepEqual(JSON.parse(report.properties), { count: 1 });
+  await context.close();
+});
+
+test("in-app messages go to spur.on('message') handlers, else to a default banner", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  // The edge does not return messages yet: add one to its real answer.
+  await context.route(/\/v1\/batch$/, async (route) => {
+    const res = await route.fetch();
+    const json = { ...(await res.json()), messages: [{ id: "m1", rule: "r1", title: "Hi <b>there</b>", body: "10% off", url: "https://example.com/x" }] };
+    route.fulfill({ response: res, json });
+  });
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/messages`);
+  await trackerReady(page);
+  await page.evaluate(() => spur.track("Message Trigger").flush());
+  const banner = page.locator("[data-spur-message=m1]");
+  await banner.waitFor({ timeout: 10_000 });
+  assert.equal(await banner.locator("strong").textContent(), "Hi <b>there</b>", "text, never markup");
+  assert.equal(await banner.locator("a").getAttribute("href"), "https://example.com/x");
+  await banner.locator("button").click();
+  assert.equal(await banner.count(), 0, "dismissed");
+
+  const got = await page.evaluate(() => new Promise((resolve) => {
+    spur.on("message", resolve).track("Message Trigger 2").flush();
+  }));
+  assert.equal(got.id, "m1");
+  await sleep(300);
+  assert.equal(await page.locator("[data-spur-message]").count(), 0, "a handler replaces the banner");
+  await context.close();
+});
