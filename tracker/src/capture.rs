@@ -66,7 +66,12 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn links_keep_href_selectors_take_three_classes_and_plain_clicks_are_ignored() {
-        let (_, p) = describe(&click_on(r#"<a href="/x" class="a b c d">x</a>"#), true, true).unwrap();
+        let (_, p) = describe(
+            &click_on(r#"<a href="/x" class="a b c d">x</a>"#),
+            true,
+            true,
+        )
+        .unwrap();
         assert_eq!(prop(&p, "selector").as_deref(), Some("a.a.b.c"));
         assert_eq!(prop(&p, "href").as_deref(), Some("/x"));
         assert!(describe(&click_on("<p><span>plain</span></p>"), true, true).is_none());
@@ -81,12 +86,19 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn submit_input_label_is_kept_and_typed_values_never_read() {
-        let (_, p) = describe(&click_on(r#"<input type="submit" value="Send">"#), true, true).unwrap();
+        let (_, p) = describe(
+            &click_on(r#"<input type="submit" value="Send">"#),
+            true,
+            true,
+        )
+        .unwrap();
         assert_eq!(prop(&p, "text").as_deref(), Some("Send"));
 
         let ev = click_on(r#"<input type="text" role="button" value="prefilled">"#);
-        let input: web_sys::HtmlInputElement =
-            js_sys::Reflect::get(&ev, &"target".into()).unwrap().dyn_into().unwrap();
+        let input: web_sys::HtmlInputElement = js_sys::Reflect::get(&ev, &"target".into())
+            .unwrap()
+            .dyn_into()
+            .unwrap();
         input.set_value("typed by the user");
         let (_, p) = describe(&ev, true, true).unwrap();
         assert!(!p.contains("typed") && !p.contains("prefilled"), "{p}");
@@ -101,6 +113,9 @@ mod tests {
         assert_eq!(name, "Signup");
         assert_eq!(p, r#"{"plan":"pro"}"#);
         assert!(describe(&ev, true, false).is_none(), "tags off");
-        assert!(describe(&click_on("<button>b</button>"), false, true).is_none(), "clicks off");
+        assert!(
+            describe(&click_on("<button>b</button>"), false, true).is_none(),
+            "clicks off"
+        );
     }
 }

@@ -49,13 +49,19 @@ mod tests {
             }
         }
         assert_eq!(b[14], b'4', "version nibble in {id}");
-        assert!(matches!(b[19], b'8' | b'9' | b'a' | b'b'), "variant in {id}");
+        assert!(
+            matches!(b[19], b'8' | b'9' | b'a' | b'b'),
+            "variant in {id}"
+        );
     }
 
     #[test]
     fn formats_bits_as_a_v4_uuid() {
         assert_eq!(format_v4([0; 4]), "00000000-0000-4000-8000-000000000000");
-        assert_eq!(format_v4([u32::MAX; 4]), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(
+            format_v4([u32::MAX; 4]),
+            "ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
         assert_eq!(
             format_v4([0x0123_4567, 0x89ab_cdef, 0x0123_4567, 0x89ab_cdef]),
             "01234567-89ab-4def-8123-456789abcdef"

@@ -25,6 +25,10 @@ mod queue;
 mod session;
 mod tracker;
 
+#[cfg(all(test, target_arch = "wasm32"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod browser_tests;
+
 use std::cell::RefCell;
 
 use wasm_bindgen::prelude::*;

@@ -62,7 +62,9 @@ impl Queue {
     pub fn keys(&self) -> Vec<String> {
         match self {
             Queue::Memory { items, .. } => items.iter().map(|i| i.key.clone()).collect(),
-            Queue::Storage => split(&host::keys(PREFIX), b'\n').map(str::to_owned).collect(),
+            Queue::Storage => split(&host::keys(PREFIX), b'\n')
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
@@ -77,7 +79,9 @@ impl Queue {
     /// The event stored under `key`, if it is still there.
     pub fn load(&self, key: &str) -> Option<String> {
         match self {
-            Queue::Memory { items, .. } => items.iter().find(|i| i.key == key).map(|i| i.json.clone()),
+            Queue::Memory { items, .. } => {
+                items.iter().find(|i| i.key == key).map(|i| i.json.clone())
+            }
             Queue::Storage => host::get(key),
         }
     }
@@ -203,7 +207,9 @@ impl Queue {
             if skip.contains(&key) {
                 continue;
             }
-            let Some(json) = self.load(&key) else { continue };
+            let Some(json) = self.load(&key) else {
+                continue;
+            };
             let cost = json.len() + 1;
             if !out.is_empty() && used + cost > budget {
                 break;
@@ -215,7 +221,7 @@ impl Queue {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::host::fake::with_fake;

@@ -20,9 +20,10 @@ impl Session {
     pub fn touch(prev: Option<Session>, now: f64) -> Session {
         let now = now as u64;
         match prev {
-            Some(s) if now >= s.last && ((now - s.last) as f64) < SESSION_TIMEOUT_MS => {
-                Session { id: s.id, last: now }
-            }
+            Some(s) if now >= s.last && ((now - s.last) as f64) < SESSION_TIMEOUT_MS => Session {
+                id: s.id,
+                last: now,
+            },
             // A clock that went backwards counts as a new session, like a timeout.
             _ => Session { id: now, last: now },
         }
@@ -68,7 +69,10 @@ mod tests {
     #[test]
     fn starts_over_after_thirty_minutes_or_a_clock_jump_back() {
         let s = Session::touch(None, T0);
-        assert_eq!(Session::touch(Some(s), T0 + 30.0 * MIN).id, (T0 + 30.0 * MIN) as u64);
+        assert_eq!(
+            Session::touch(Some(s), T0 + 30.0 * MIN).id,
+            (T0 + 30.0 * MIN) as u64
+        );
         assert_eq!(Session::touch(Some(s), T0 - 1.0).id, (T0 - 1.0) as u64);
     }
 

@@ -385,6 +385,6 @@ fn object_or_empty(json: &str) -> &str {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 #[path = "tracker_tests.rs"]
 mod tests;

@@ -1,5 +1,7 @@
 //! Native tests of the tracker's state machine against the fake browser in `host::fake`.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use super::*;
 use crate::host::code;
 use crate::host::fake::{with_fake, Fake};
@@ -50,7 +52,10 @@ fn storage_keys() -> Vec<String> {
 }
 
 fn queued() -> usize {
-    storage_keys().iter().filter(|k| k.starts_with(queue::PREFIX)).count()
+    storage_keys()
+        .iter()
+        .filter(|k| k.starts_with(queue::PREFIX))
+        .count()
 }
 
 fn posts() -> Vec<(String, Value, u32)> {
@@ -88,7 +93,11 @@ fn drain(t: &mut Tracker) -> Vec<Value> {
             break;
         }
     }
-    posts().iter().skip(before.saturating_sub(1)).flat_map(|p| batch(&p.1)).collect()
+    posts()
+        .iter()
+        .skip(before.saturating_sub(1))
+        .flat_map(|p| batch(&p.1))
+        .collect()
 }
 
 /// Answers the latest post with `status`.
@@ -126,7 +135,10 @@ fn messages_are_segment_spec_with_full_context() {
     assert_eq!(track["properties"], serde_json::json!({"plan": "pro"}));
     assert_eq!(track["userId"], "u1");
 
-    let ids: std::collections::BTreeSet<String> = msgs.iter().map(|m| m["messageId"].as_str().unwrap().to_owned()).collect();
+    let ids: std::collections::BTreeSet<String> = msgs
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 3);
     for m in &msgs {
         assert_eq!(m["anonymousId"], page["anonymousId"]);
@@ -134,7 +146,10 @@ fn messages_are_segment_spec_with_full_context() {
         let ctx = &m["context"];
         assert_eq!(ctx["library"]["name"], "spur.js");
         assert_eq!(ctx["page"]["url"], URL);
-        assert_eq!(ctx["campaign"], serde_json::json!({"source": "news", "name": "spring"}));
+        assert_eq!(
+            ctx["campaign"],
+            serde_json::json!({"source": "news", "name": "spring"})
+        );
         assert_eq!(ctx["sessionId"], T0 as u64);
         assert_eq!(ctx["userAgent"], "fake");
         assert_eq!(ctx["locale"], "en-US");
@@ -150,7 +165,10 @@ fn granted_persists_identity_and_queue_and_only_the_lock_holder_sends() {
     let aid = with_fake(|b| b.storage.get(AID_KEY).cloned()).unwrap();
     assert_eq!(aid.len(), 36);
     assert_eq!(queued(), 2, "page view and A are in storage");
-    assert_eq!(with_fake(|b| b.locks.clone()), vec![(crate::delivery::LOCK_NAME.into(), code::LEAD)]);
+    assert_eq!(
+        with_fake(|b| b.locks.clone()),
+        vec![(crate::delivery::LOCK_NAME.into(), code::LEAD)]
+    );
     assert!(posts().is_empty(), "no lock, no send");
     t.on_lead();
     assert_eq!(batch(&posts()[0].1).len(), 2);
@@ -227,7 +245,11 @@ fn privacy_signals_are_honoured_only_as_configured() {
         gpc: false,
         ..config()
     });
-    assert_eq!(t.consent, Consent::Granted, "GPC ignored, DNT off by default");
+    assert_eq!(
+        t.consent,
+        Consent::Granted,
+        "GPC ignored, DNT off by default"
+    );
     let t = Tracker::new(Config {
         gpc: false,
         dnt: true,
@@ -243,12 +265,19 @@ fn opt_out_removes_listeners_and_stored_data() {
     t.track("A", "{}");
     assert!(with_fake(|b| b.live.len()) > 5);
     t.opt_out();
-    assert!(with_fake(|b| b.live.is_empty()), "listeners, history hook and lock undone");
+    assert!(
+        with_fake(|b| b.live.is_empty()),
+        "listeners, history hook and lock undone"
+    );
     assert_eq!(storage_keys(), vec![CONSENT_KEY.to_string()]);
     assert_eq!(with_fake(|b| b.storage[CONSENT_KEY].clone()), "denied");
     t.track("B", "{}");
     t.flush(true);
-    assert_eq!(posts().len(), 1, "only the initial page view, sent before the opt-out");
+    assert_eq!(
+        posts().len(),
+        1,
+        "only the initial page view, sent before the opt-out"
+    );
     // A reload remembers the refusal.
     assert_eq!(Tracker::new(config()).consent, Consent::Denied);
 }
@@ -277,7 +306,11 @@ fn cookieless_never_touches_storage_and_sends_without_the_lock() {
     t.reset();
     t.opt_in();
     t.flush(true);
-    assert_eq!(storage_keys(), vec![AID_KEY.to_string()], "only what was there");
+    assert_eq!(
+        storage_keys(),
+        vec![AID_KEY.to_string()],
+        "only what was there"
+    );
     assert!(with_fake(|b| b.locks.is_empty()));
     let sent = batch(&posts()[0].1);
     assert_eq!(sent.len(), 3);
@@ -297,17 +330,28 @@ fn page_views_are_never_repeated_for_the_same_url() {
     t.page("Cart", r#"{"title":"mine"}"#);
     t.on_restore();
     let views = drain(&mut t);
-    let urls: Vec<&str> = views.iter().map(|v| v["properties"]["url"].as_str().unwrap()).collect();
+    let urls: Vec<&str> = views
+        .iter()
+        .map(|v| v["properties"]["url"].as_str().unwrap())
+        .collect();
     assert_eq!(
         urls,
-        [URL, "https://shop.example/cart", "https://shop.example/cart#reviews",
-         "https://shop.example/cart#reviews", "https://shop.example/cart#reviews"]
+        [
+            URL,
+            "https://shop.example/cart",
+            "https://shop.example/cart#reviews",
+            "https://shop.example/cart#reviews",
+            "https://shop.example/cart#reviews"
+        ]
     );
     // SPA views refer to the previous view; a manual page() call is always recorded and its
     // properties override the facts.
     assert_eq!(views[1]["properties"]["referrer"], URL);
     assert_eq!(views[1]["context"]["page"]["referrer"], URL);
-    assert_eq!(views[2]["properties"]["referrer"], "https://shop.example/cart");
+    assert_eq!(
+        views[2]["properties"]["referrer"],
+        "https://shop.example/cart"
+    );
     assert_eq!(views[3]["name"], "Cart");
     assert_eq!(views[3]["properties"]["title"], "mine");
 }
@@ -336,9 +380,22 @@ fn alias_group_and_reset() {
     t.reset();
     t.track("After", "{}");
     let m = drain(&mut t);
-    assert_eq!((m[1]["type"].as_str(), &m[1]["userId"], &m[1]["previousId"]), (Some("alias"), &Value::from("u2"), &Value::from(anon.clone())));
-    assert_eq!((&m[3]["userId"], &m[3]["previousId"]), (&Value::from("u3"), &Value::from("u1")));
-    assert_eq!((&m[4]["groupId"], &m[4]["traits"]["plan"]), (&Value::from("g1"), &Value::from("team")));
+    assert_eq!(
+        (m[1]["type"].as_str(), &m[1]["userId"], &m[1]["previousId"]),
+        (
+            Some("alias"),
+            &Value::from("u2"),
+            &Value::from(anon.clone())
+        )
+    );
+    assert_eq!(
+        (&m[3]["userId"], &m[3]["previousId"]),
+        (&Value::from("u3"), &Value::from("u1"))
+    );
+    assert_eq!(
+        (&m[4]["groupId"], &m[4]["traits"]["plan"]),
+        (&Value::from("g1"), &Value::from("team"))
+    );
     assert_eq!(m[5].get("userId"), None);
     assert_ne!(m[5]["anonymousId"], Value::from(anon));
     assert!(!storage_keys().contains(&UID_KEY.to_string()));
@@ -363,7 +420,11 @@ fn delivered_batches_leave_the_queue_failed_ones_back_off_refused_ones_are_count
     t.on_timer(timer >> 4);
     assert_eq!(posts().len(), 2);
     let first = posts()[0].1["batch"][0]["messageId"].clone();
-    assert_eq!(posts()[1].1["batch"][0]["messageId"], first, "same messageId on retry");
+    assert_eq!(
+        posts()[1].1["batch"][0]["messageId"],
+        first,
+        "same messageId on retry"
+    );
 
     answer(&mut t, 400);
     assert_eq!(queued(), 0, "a 4xx is not retried");
@@ -432,7 +493,10 @@ fn batches_stay_within_event_and_byte_limits() {
 fn oversized_events_are_dropped_at_capture_and_counted() {
     browser();
     let mut t = sender();
-    t.track("Huge", &["{\"x\":\"", &"y".repeat(MAX_EVENT_BYTES), "\"}"].concat());
+    t.track(
+        "Huge",
+        &["{\"x\":\"", &"y".repeat(MAX_EVENT_BYTES), "\"}"].concat(),
+    );
     assert_eq!(queued(), 1, "only the page view");
     assert_eq!(t.queue.dropped(), 1);
 }
@@ -448,9 +512,16 @@ fn pagehide_beacons_what_is_not_in_flight_and_releases_the_lock() {
     assert_eq!(beacons.len(), 1);
     let body: Value = serde_json::from_str(&beacons[0].1).unwrap();
     let names: Vec<_> = batch(&body).iter().map(|m| m["event"].clone()).collect();
-    assert_eq!(names, [Value::from("A"), Value::from("B")], "the page view is in flight");
+    assert_eq!(
+        names,
+        [Value::from("A"), Value::from("B")],
+        "the page view is in flight"
+    );
     assert_eq!(queued(), 3, "beaconed events stay until an answer is seen");
-    assert!(with_fake(|b| b.live.iter().all(|(_, w)| !w.starts_with("lock:"))));
+    assert!(with_fake(|b| b
+        .live
+        .iter()
+        .all(|(_, w)| !w.starts_with("lock:"))));
     t.track("C", "{}");
     assert_eq!(posts().len(), 1, "no longer the sender");
     t.on_restore();
