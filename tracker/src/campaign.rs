@@ -19,7 +19,7 @@ const UTM: [(&str, &str); 5] = [
 /// The campaign object for a query string (`?a=b&…`), or `None` when it has no UTM parameter.
 pub fn campaign(search: &str) -> Option<String> {
     let mut obj = Obj::new();
-    for pair in split(search.strip_prefix('?').unwrap_or(search), b'&') {
+    for pair in split(search.strip_prefix("?").unwrap_or(search), b'&') {
         let (k, v) = split_once(pair, b'=').unwrap_or((pair, ""));
         if let Some((_, name)) = UTM.iter().find(|(utm, _)| *utm == k) {
             obj.str(name, &host::decode(v));

@@ -10,7 +10,7 @@ use crate::consent::Consent;
 use crate::host::{self, code, fact, Registration};
 use crate::json::escape_into;
 use crate::limits::{BATCH_EVENTS, FLUSH_AFTER_MS, MAX_BATCH_EVENTS, MAX_BODY_BYTES};
-use crate::queue::{Item, Queue};
+use crate::queue::Queue;
 use crate::tracker::Tracker;
 
 /// The Web Lock whose holder sends for all the site's tabs.
@@ -53,7 +53,7 @@ impl Delivery {
 
 /// `{endpoint}/v1/batch`, with at most one slash between.
 fn batch_url(endpoint: &str) -> String {
-    let mut url = String::from(endpoint.strip_suffix('/').unwrap_or(endpoint));
+    let mut url = String::from(endpoint.strip_suffix("/").unwrap_or(endpoint));
     url.push_str("/v1/batch");
     url
 }
@@ -145,13 +145,13 @@ impl Tracker {
             return;
         }
         let batch = self.queue.batch(&[], self.budget(), MAX_BATCH_EVENTS);
-        if batch.is_empty() {
+        if batch.keys.is_empty() {
             return;
         }
-        let body = self.body(&batch);
+        let body = self.body(&batch.events);
         let d = &mut self.delivery;
         d.sends = d.sends.wrapping_add(1) & SEQ_MASK;
-        d.in_flight = batch.into_iter().map(|i| i.key).collect();
+        d.in_flight = batch.keys;
         host::post(&d.url, &body, code::SENT | d.sends << 4);
     }
 
@@ -204,18 +204,23 @@ impl Tracker {
     /// The lock is released so a bfcached page does not hold it; `pageshow` takes it again.
     pub fn on_hide(&mut self) {
         if self.may_send() {
-            let mut sent = self.delivery.in_flight.clone();
+            let in_flight = self.delivery.in_flight.len();
+            let mut sent = std::mem::take(&mut self.delivery.in_flight);
             loop {
                 let batch = self.queue.batch(&sent, self.budget(), MAX_BATCH_EVENTS);
-                if batch.is_empty() || !host::beacon(&self.delivery.url, &self.body(&batch)) {
+                if batch.keys.is_empty()
+                    || !host::beacon(&self.delivery.url, &self.body(&batch.events))
+                {
                     break;
                 }
-                sent.extend(batch.into_iter().map(|i| i.key));
+                sent.extend(batch.keys);
             }
             if let Queue::Memory { .. } = self.queue {
                 // Memory dies with the page anyway; if the page is restored, do not resend.
-                self.queue.remove(&sent);
+                self.queue.remove(sent.get(in_flight..).unwrap_or_default());
             }
+            sent.truncate(in_flight);
+            self.delivery.in_flight = sent;
         }
         if let Queue::Storage = self.queue {
             self.delivery.sender = false;
@@ -225,27 +230,21 @@ impl Tracker {
 
     /// Bytes of event JSON that fit in one body next to the envelope.
     fn budget(&self) -> usize {
-        MAX_BODY_BYTES.saturating_sub(self.body(&[]).len())
+        MAX_BODY_BYTES.saturating_sub(self.body("").len())
     }
 
-    /// `{"batch":[…],"sentAt":…,"writeKey":…}`.
-    fn body(&self, items: &[Item]) -> String {
-        let size: usize = items.iter().map(|i| i.json.len() + 1).sum();
-        let mut s = String::with_capacity(size + 96 + self.delivery.write_key.len());
+    /// `{"batch":[events],"sentAt":…,"writeKey":…}`.
+    fn body(&self, events: &str) -> String {
+        let mut s = String::with_capacity(events.len() + 96 + self.delivery.write_key.len());
         s.push_str("{\"batch\":[");
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(&item.json);
-        }
+        s.push_str(events);
         s.push_str("],\"sentAt\":");
         escape_into(&mut s, &host::iso(host::now()));
         if !self.delivery.write_key.is_empty() {
             s.push_str(",\"writeKey\":");
             escape_into(&mut s, &self.delivery.write_key);
         }
-        s.push('}');
+        s.push_str("}");
         s
     }
 }

@@ -15,23 +15,25 @@ pub struct Hooks {
 impl Hooks {
     /// Installs delivery's lifecycle listeners and the autocapture the config asks for.
     pub fn install(config: &Config) -> Hooks {
-        let mut r = vec![
-            listen(false, "pagehide", code::HIDE),
-            listen(false, "pageshow", code::SHOW),
-            listen(true, "visibilitychange", code::VISIBILITY),
-            listen(false, "storage", code::STORAGE),
-            listen(false, "online", code::ONLINE),
-        ];
+        let mut r = Vec::new();
+        let mut on = |on_document, kind, code| {
+            r.push(Registration::new(listen(on_document, kind, code)));
+        };
+        on(false, "pagehide", code::HIDE);
+        on(false, "pageshow", code::SHOW);
+        on(true, "visibilitychange", code::VISIBILITY);
+        on(false, "storage", code::STORAGE);
+        on(false, "online", code::ONLINE);
         if config.pageviews {
-            r.push(listen(false, "popstate", code::NAV));
-            r.push(listen(false, "hashchange", code::NAV));
-            r.push(watch_history(code::NAV));
+            on(false, "popstate", code::NAV);
+            on(false, "hashchange", code::NAV);
         }
         if config.clicks || config.tags {
-            r.push(listen(true, "click", code::CLICK));
+            on(true, "click", code::CLICK);
         }
-        Hooks {
-            _registrations: r.into_iter().map(Registration::new).collect(),
+        if config.pageviews {
+            r.push(Registration::new(watch_history(code::NAV)));
         }
+        Hooks { _registrations: r }
     }
 }

@@ -25,9 +25,9 @@ fn format_v4(words: [u32; 4]) -> String {
                 n = 8 | (n & 3);
             }
             if matches!(nibble, 8 | 12 | 16 | 20) {
-                s.push('-');
+                s.push_str("-");
             }
-            s.push(hex_digit(n));
+            s.push_str(hex_digit(n));
             nibble += 1;
         }
     }

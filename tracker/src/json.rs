@@ -20,10 +20,10 @@ impl Obj {
 
     fn key(&mut self, key: &str) {
         if self.out.len() > 1 {
-            self.out.push(',');
+            self.out.push_str(",");
         }
         escape_into(&mut self.out, key);
-        self.out.push(':');
+        self.out.push_str(":");
     }
 
     /// Adds `key: "value"`.
@@ -62,7 +62,7 @@ impl Obj {
         let inner = json.get(1..json.len().saturating_sub(1)).unwrap_or("");
         if !inner.is_empty() {
             if self.out.len() > 1 {
-                self.out.push(',');
+                self.out.push_str(",");
             }
             self.out.push_str(inner);
         }
@@ -77,7 +77,7 @@ impl Obj {
     /// The finished object.
     pub fn finish(&mut self) -> String {
         let mut out = std::mem::take(&mut self.out);
-        out.push('}');
+        out.push_str("}");
         out
     }
 }
@@ -92,7 +92,7 @@ impl Default for Obj {
 /// runs between escapes are copied whole (and no UTF-8 encoder is linked in).
 pub fn escape_into(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
-    out.push('"');
+    out.push_str("\"");
     let mut run = 0;
     for (i, b) in s.bytes().enumerate() {
         let escaped = match b {
@@ -107,28 +107,28 @@ pub fn escape_into(out: &mut String, s: &str) {
         out.push_str(s.get(run..i).unwrap_or_default());
         out.push_str(escaped);
         if escaped.len() == 4 {
-            out.push(hex_digit(u32::from(b >> 4)));
-            out.push(hex_digit(u32::from(b)));
+            out.push_str(hex_digit(u32::from(b >> 4)));
+            out.push_str(hex_digit(u32::from(b)));
         }
         run = i + 1;
     }
     out.push_str(s.get(run..).unwrap_or_default());
-    out.push('"');
+    out.push_str("\"");
 }
 
 /// Digits for every radix up to 36.
-const HEX: [char; 36] = [
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
-    'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
-];
+const DIGITS: &str = "0123456789abcdefghijklmnopqrstuvwxyz";
 
-/// The lowercase hex digit of the low four bits of `n`.
-pub fn hex_digit(n: u32) -> char {
-    digit(u64::from(n & 0xf))
+/// The digit `d` (below 36) as a one-character string. Strings, not `char`s, are pushed
+/// throughout this module: `String::push(char)` links in a UTF-8 encoder.
+fn digit(d: u64) -> &'static str {
+    let d = d as usize;
+    DIGITS.get(d..d + 1).unwrap_or("0")
 }
 
-fn digit(d: u64) -> char {
-    HEX.get(d as usize).copied().unwrap_or('0')
+/// The lowercase hex digit of the low four bits of `n`.
+pub fn hex_digit(n: u32) -> &'static str {
+    digit(u64::from(n & 0xf))
 }
 
 /// Appends `n` in decimal (without `core::fmt`, which is large in wasm).
@@ -136,15 +136,21 @@ pub fn push_u64(out: &mut String, n: u64) {
     push_radix(out, n, 10, 1);
 }
 
-/// Appends `n` in `radix` (2..=36, lowercase), left-padded with zeros to `width` digits.
-pub fn push_radix(out: &mut String, n: u64, radix: u64, width: u32) {
-    let mut digits = 1;
-    while radix.checked_pow(digits).is_some_and(|p| p <= n) {
-        digits += 1;
+/// Appends `n` in `radix` (2..=36, lowercase), left-padded with zeros to `width` (≤ 64) digits.
+pub fn push_radix(out: &mut String, mut n: u64, radix: u64, width: usize) {
+    let radix = radix.max(2);
+    let mut digits = [""; 64];
+    let mut used = 0;
+    for slot in digits.iter_mut().rev() {
+        if n == 0 && used >= width.max(1) {
+            break;
+        }
+        *slot = digit(n % radix);
+        n /= radix;
+        used += 1;
     }
-    for i in (0..digits.max(width)).rev() {
-        let d = radix.checked_pow(i).map_or(0, |p| n / p % radix);
-        out.push(digit(d));
+    for d in digits.iter().skip(digits.len() - used) {
+        out.push_str(d);
     }
 }
 

@@ -25,6 +25,15 @@ pub struct Item {
     pub json: String,
 }
 
+/// Events taken from the queue for one request.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Their keys, oldest first.
+    pub keys: Vec<String>,
+    /// Their JSON, joined by commas (the inside of the body's `batch` array).
+    pub events: String,
+}
+
 /// The queue.
 #[derive(Debug)]
 pub enum Queue {
@@ -197,11 +206,10 @@ impl Queue {
     /// The oldest events, skipping `skip`, that fit in `budget` bytes of JSON (joined by commas)
     /// and `max_events`. Always at least one event when any is waiting: a single event is at
     /// most `MAX_EVENT_BYTES`, which is below any budget used.
-    pub fn batch(&self, skip: &[String], budget: usize, max_events: usize) -> Vec<Item> {
-        let mut out = Vec::new();
-        let mut used = 0;
+    pub fn batch(&self, skip: &[String], budget: usize, max_events: usize) -> Batch {
+        let mut out = Batch::default();
         for key in self.keys() {
-            if out.len() >= max_events {
+            if out.keys.len() >= max_events {
                 break;
             }
             if skip.contains(&key) {
@@ -210,12 +218,14 @@ impl Queue {
             let Some(json) = self.load(&key) else {
                 continue;
             };
-            let cost = json.len() + 1;
-            if !out.is_empty() && used + cost > budget {
-                break;
+            if !out.keys.is_empty() {
+                if out.events.len() + 1 + json.len() > budget {
+                    break;
+                }
+                out.events.push_str(",");
             }
-            used += cost;
-            out.push(Item { key, json });
+            out.events.push_str(&json);
+            out.keys.push(key);
         }
         out
     }
@@ -270,7 +280,7 @@ mod tests {
             assert_eq!(q.len(), MAX_QUEUED_EVENTS);
             assert_eq!(q.dropped(), 5);
             let oldest = q.batch(&[], usize::MAX, 1);
-            assert_eq!(oldest[0].json, "{\"n\":5}");
+            assert_eq!(oldest.events, "{\"n\":5}");
             assert_eq!(q.take_dropped(), 5);
             assert_eq!(q.dropped(), 0);
         }
@@ -287,7 +297,7 @@ mod tests {
         with_fake(|b| b.quota = 2 * one + 20);
         q.push(item(2));
         assert_eq!(q.len(), 2);
-        assert_eq!(q.batch(&[], usize::MAX, 9)[0].json, "{\"n\":1}");
+        assert_eq!(q.batch(&[], usize::MAX, 1).events, "{\"n\":1}");
         assert_eq!(q.dropped(), 1);
         // An event larger than the whole quota evicts what it may, then is dropped itself.
         q.push(Item {
@@ -305,12 +315,13 @@ mod tests {
             q.push(item(n));
         }
         let all = q.batch(&[], usize::MAX, 4);
-        assert_eq!(all.len(), 4);
-        // Each item is 7 bytes of JSON plus a comma.
-        assert_eq!(q.batch(&[], 16, 100).len(), 2);
-        assert_eq!(q.batch(&[], 1, 100).len(), 1, "one event always fits");
-        let skip: Vec<String> = all.iter().map(|i| i.key.clone()).collect();
-        assert_eq!(q.batch(&skip, usize::MAX, 100)[0].json, "{\"n\":4}");
+        assert_eq!(all.keys.len(), 4);
+        assert_eq!(all.events, r#"{"n":0},{"n":1},{"n":2},{"n":3}"#);
+        // Each item is 7 bytes of JSON, plus a comma between two.
+        assert_eq!(q.batch(&[], 15, 100).keys.len(), 2);
+        assert_eq!(q.batch(&[], 14, 100).keys.len(), 1);
+        assert_eq!(q.batch(&[], 1, 100).keys.len(), 1, "one event always fits");
+        assert_eq!(q.batch(&all.keys, usize::MAX, 1).events, "{\"n\":4}");
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Session {
     pub fn encode(&self) -> String {
         let mut s = String::new();
         push_u64(&mut s, self.id);
-        s.push('.');
+        s.push_str(".");
         push_u64(&mut s, self.last);
         s
     }

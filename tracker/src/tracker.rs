@@ -378,7 +378,7 @@ impl Tracker {
 /// `json` when it is a JSON object (the loader passes `JSON.stringify` of plain objects), else
 /// `{}`: a bad value from a direct caller must not corrupt the message around it.
 fn object_or_empty(json: &str) -> &str {
-    if json.starts_with('{') && json.ends_with('}') {
+    if json.starts_with("{") && json.ends_with("}") {
         json
     } else {
         "{}"
