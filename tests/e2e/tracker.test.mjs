@@ -143,3 +143,19 @@ test("identify, alias, group and reset produce Segment-spec rows; identity survi
   assert.equal(new Set(rows.map((r) => r.message_id)).size, rows.length);
   await context.close();
 });
+
+test("a .wasm served with a wrong MIME type still runs the wasm tracker", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: { clicks: false } }));
+  await context.route(/spur_tracker_bg\.wasm$/, async (route) => {
+    const res = await route.fetch();
+    route.fulfill({ response: res, headers: { ...res.headers(), "content-type": "application/octet-stream" } });
+  });
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/mime`);
+  await trackerReady(page);
+  assert.equal(await page.evaluate(() => spur.fallback), undefined, "not the JS fallback");
+  await page.evaluate(() => spur.track("Wrong Mime").flush());
+  assert.equal((await eventsWhere(spur, "event = 'Wrong Mime'", 1)).length, 1);
+  await context.close();
+});

@@ -4,6 +4,9 @@
 // throw (storage in sandboxed frames, beacons over quota) is caught here, so the tracker
 // can never break the page.
 let sink = () => {};
+let current; // the event being dispatched, for describe()
+const undos = []; // registrations' undo functions, by the handle the tracker holds
+const keep = (undo) => undos.push(undo) - 1;
 const W = window, D = document, L = location;
 
 /** In-app message handlers registered with `spur.on("message", fn)`. */
@@ -14,11 +17,16 @@ export const options = { banner: true, base: "" };
 /** Routes listeners, timers and responses to the tracker's `on_event`. */
 export const bind = (f) => (sink = f);
 
-// Dispatches the event, or for pageshow/pagehide whether the page is (or was) in the bfcache.
+// Dispatches `code`, with 1 for pageshow/pagehide of a page that is (or was) in the bfcache.
 export function listen(onDocument, type, code) {
-  const target = onDocument ? D : W, f = (e) => sink(code, "persisted" in e ? e.persisted : e);
+  const target = onDocument ? D : W;
+  const f = (e) => {
+    current = e;
+    sink(code, e.persisted ? 1 : 0);
+    current = 0;
+  };
   target.addEventListener(type, f, true);
-  return () => target.removeEventListener(type, f, true);
+  return keep(() => target.removeEventListener(type, f, true));
 }
 
 // Wraps pushState/replaceState. The wrapper stays (another script may have wrapped ours);
@@ -33,10 +41,14 @@ export function watch_history(code) {
       return r;
     };
   }
-  return () => (on = 0);
+  return keep(() => (on = 0));
 }
 
-export const undo = (f) => f();
+export function undo(handle) {
+  const f = undos[handle];
+  undos[handle] = 0;
+  f && f();
+}
 export const later = (ms, code) => setTimeout(sink, ms, code);
 
 export function post(url, body, code) {
@@ -61,13 +73,13 @@ export function beacon(url, body) {
 // old browsers) every tab sends alone; the edge still stores each messageId once.
 export function lead(name, code) {
   const locks = navigator.locks;
-  if (!locks) return setTimeout(sink, 0, code), () => {};
+  if (!locks) return setTimeout(sink, 0, code), keep(() => {});
   const stop = new AbortController();
   let release;
   locks
     .request(name, { signal: stop.signal }, () => (sink(code), new Promise((r) => (release = r))))
     .catch(() => {});
-  return () => (stop.abort(), release && release());
+  return keep(() => (stop.abort(), release && release()));
 }
 
 export function get(k) {
@@ -95,13 +107,14 @@ export function keys(prefix) {
   }
 }
 
-export const rand = () => crypto.getRandomValues(new Uint32Array(1))[0];
-export const now = () => Date.now();
+const random32 = () => crypto.getRandomValues(new Uint32Array(1))[0];
+export const random = (max) => random32() % (max + 1);
+export const uuid = () =>
+  crypto.randomUUID ? crypto.randomUUID() : "10000000-1000-4000-8000-100000000000".replace(
+    /[018]/g, (c) => (c ^ (random32() & (15 >> (c / 4)))).toString(16));
 export const iso = (ms) => new Date(ms).toISOString();
 export const doc = (i) =>
   [L.href, L.pathname, L.search, D.title, D.referrer, D.visibilityState][i];
-export const signals = () =>
-  (navigator.globalPrivacyControl ? 1 : 0) | (navigator.doNotTrack == "1" ? 2 : 0);
 export function facts() {
   const s = screen;
   return JSON.stringify({
@@ -126,8 +139,8 @@ const INTERACTIVE =
 // The DOM half of click autocapture (policy and limits come from tracker/src/capture.rs):
 // "{properties}\nname" for a click on an interactive element, else "". Reads only what the
 // page authored: an input's text is its value attribute, and only for submit/button/reset.
-export function describe(e, clicks, tags, maxText, maxClasses) {
-  const t = e.target, el = t instanceof Element && t.closest(INTERACTIVE);
+export function describe(clicks, tags, maxText, maxClasses, e = current) {
+  const t = e && e.target, el = t instanceof Element && t.closest(INTERACTIVE);
   if (!el) return "";
   const attr = (a) => el.getAttribute(a) || "", name = el.getAttribute("data-spur-event");
   const props = {};

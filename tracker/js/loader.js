@@ -3,7 +3,7 @@
 // without 'wasm-unsafe-eval', no WebAssembly at all, the .wasm failing to load), fallback.js
 // delivers the calls instead. scripts/build-tracker bundles this file, the wasm-bindgen glue
 // and host.js (aliased as "spur-host") into one file.
-import init, * as t from "./spur_tracker.js";
+import { initSync, start, call, on_event } from "./spur_tracker.js";
 import { bind, handlers, options } from "spur-host";
 
 const METHODS = "track page identify alias group reset flush optIn optOut on".split(" ");
@@ -31,12 +31,23 @@ const OPS = { track: 0, page: 1, identify: 2, alias: 3, group: 4, reset: 5, flus
 async function wasm(config) {
   const c = config, on = (v, dflt) => (v == null ? dflt : !!v);
   try {
-    await init({ module_or_path: new URL("spur_tracker_bg.wasm", import.meta.url) });
-    bind(t.on_event);
-    // Option bits: tracker/src/lib.rs `flag`; defaults as documented in spur.d.ts.
-    t.start(str(c.endpoint), str(c.writeKey), str(c.consent),
+    // Compiled here and instantiated with the glue's initSync, which leaves the glue's own
+    // fetch-and-instantiate code out of the bundle. A wrong MIME type (a TypeError) costs a
+    // second, cached fetch; a CSP without 'wasm-unsafe-eval' (a CompileError) goes straight
+    // to the fallback, so the site gets one violation report, not two.
+    const url = new URL("spur_tracker_bg.wasm", import.meta.url);
+    const module = await WebAssembly.compileStreaming(fetch(url)).catch((e) => {
+      if (!(e instanceof TypeError)) throw e;
+      return fetch(url).then((r) => r.arrayBuffer()).then((b) => WebAssembly.compile(b));
+    });
+    initSync({ module });
+    bind(on_event);
+    // Option bits (tracker/src/lib.rs `flag`; defaults as in spur.d.ts), then the browser's
+    // privacy signals, honoured or not by the tracker as the options say.
+    const n = navigator;
+    start(str(c.endpoint), str(c.writeKey), str(c.consent),
       on(c.cookieless, 0) | on(c.pageviews, 1) << 1 | on(c.clicks, 1) << 2 | on(c.tags, 1) << 3 |
-      on(c.gpc, 1) << 4 | on(c.dnt, 0) << 5);
+      on(c.gpc, 1) << 4 | on(c.dnt, 0) << 5 | !!n.globalPrivacyControl << 6 | (n.doNotTrack == "1") << 7);
   } catch {
     return null;
   }
@@ -50,11 +61,11 @@ async function wasm(config) {
       // A tracker failure never reaches the page's code.
       try {
         if (m == "on") a == "message" && typeof b == "function" && handlers.push(b);
-        else t.call(OPS[m], str(a), m == "alias" ? str(b) : json(b));
+        else call(OPS[m], str(a), m == "alias" ? str(b) : json(b));
       } catch {}
       return api;
     };
-  return { api, ready: () => t.call(9, "", "") };
+  return { api, ready: () => call(9, "", "") };
 }
 
 async function boot(config) {

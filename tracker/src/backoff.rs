@@ -33,14 +33,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// The delay before the next attempt, given a uniformly random `u32`, and counts a failure.
-    pub fn next_delay(&mut self, random: u32) -> u32 {
+    /// Counts a failure and returns the ceiling of the next delay: the delay itself is drawn
+    /// uniformly from `0..=ceiling` (full jitter), so clients that failed together spread out.
+    pub fn next_ceiling(&mut self) -> u32 {
         let ceiling = BACKOFF_BASE_MS
             .checked_shl(self.failures)
             .filter(|c| *c <= BACKOFF_MAX_MS && *c >= BACKOFF_BASE_MS)
             .unwrap_or(BACKOFF_MAX_MS);
         self.failures = self.failures.saturating_add(1);
-        random % (ceiling + 1)
+        ceiling
     }
 
     /// Forgets past failures (after a success, or when the browser comes back online).
@@ -67,23 +68,20 @@ mod tests {
     }
 
     #[test]
-    fn ceiling_doubles_up_to_the_cap_and_jitter_stays_at_or_below_it() {
-        let at = |failures: u32, random: u32| Backoff { failures }.next_delay(random);
+    fn ceiling_doubles_up_to_the_cap() {
         let mut b = Backoff::default();
-        for ceiling in [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000] {
-            assert_eq!(at(b.failures, ceiling), ceiling);
-            assert_eq!(at(b.failures, ceiling + 1), 0);
-            assert!(at(b.failures, u32::MAX) <= ceiling);
-            b.next_delay(0);
-        }
+        let ceilings: Vec<u32> = (0..9).map(|_| b.next_ceiling()).collect();
+        assert_eq!(
+            ceilings,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
+        );
     }
 
     #[test]
     fn many_failures_stay_capped_and_reset_starts_over() {
         let mut b = Backoff { failures: 40 };
-        assert!(b.next_delay(u32::MAX) <= BACKOFF_MAX_MS);
+        assert_eq!(b.next_ceiling(), BACKOFF_MAX_MS);
         b.reset();
-        assert_eq!(b.next_delay(1_000), 1_000);
-        assert_eq!(b.next_delay(2_000), 2_000);
+        assert_eq!(b.next_ceiling(), BACKOFF_BASE_MS);
     }
 }

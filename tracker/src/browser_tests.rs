@@ -27,7 +27,7 @@ fn get(v: &JsValue, path: &str) -> JsValue {
 
 fn item(n: u32) -> Item {
     Item {
-        key: new_key(host::now(), n, host::rand()),
+        key: new_key(host::now(), n, &host::uuid()),
         json: ["{\"n\":", &n.to_string(), "}"].concat(),
     }
 }
@@ -96,7 +96,16 @@ fn captured_messages_parse_as_segment_json_with_any_text() {
     );
     assert_eq!(get(&msg, "properties.n").as_f64(), Some(12.5));
     let id = get(&msg, "messageId").as_string().unwrap();
-    assert_eq!((id.len(), id.as_bytes()[14]), (36, b'4'));
+    let b = id.as_bytes();
+    assert_eq!(
+        (b.len(), b[8], b[13], b[14], b[18], b[23]),
+        (36, b'-', b'-', b'4', b'-', b'-')
+    );
+    assert!(
+        matches!(b[19], b'8' | b'9' | b'a' | b'b'),
+        "variant of {id}"
+    );
+    assert_ne!(host::uuid(), host::uuid());
     let ts = get(&msg, "timestamp").as_string().unwrap();
     assert!(js_sys::Date::parse(&ts) > 1.7e12, "{ts}");
     assert_eq!(

@@ -5,19 +5,25 @@
 //! read by `describe` in `tracker/js/host.js` (reading it through web-sys costs far more wasm);
 //! the limits it applies come from `limits.rs`.
 
-use wasm_bindgen::JsValue;
-
 use crate::host;
 use crate::json::split_once;
 use crate::limits::{MAX_SELECTOR_CLASSES, MAX_TEXT_CHARS};
 
-/// What to capture from a click event: `(event name, properties JSON)`; `None` for clicks
-/// that are not on an interactive element, or whose kind the config turned off (`clicks` for
-/// `Element Clicked`, `tags` for `data-spur-event`).
-pub fn describe(event: &JsValue, clicks: bool, tags: bool) -> Option<(String, String)> {
-    let described = host::describe(event, clicks, tags, MAX_TEXT_CHARS, MAX_SELECTOR_CLASSES);
-    // `{properties}\nname`: JSON never holds a raw newline, an event name might.
-    let (props, name) = split_once(&described, b'\n')?;
+/// What to capture from the click being dispatched: `(event name, properties JSON)`; `None`
+/// for clicks that are not on an interactive element, or whose kind the config turned off
+/// (`clicks` for `Element Clicked`, `tags` for `data-spur-event`).
+pub fn describe(clicks: bool, tags: bool) -> Option<(String, String)> {
+    parse(&host::describe(
+        clicks,
+        tags,
+        MAX_TEXT_CHARS,
+        MAX_SELECTOR_CLASSES,
+    ))
+}
+
+/// `{properties}\nname`: JSON never holds a raw newline, an event name might.
+fn parse(described: &str) -> Option<(String, String)> {
+    let (props, name) = split_once(described, b'\n')?;
     Some((name.to_owned(), props.to_owned()))
 }
 
@@ -25,10 +31,34 @@ pub fn describe(event: &JsValue, clicks: bool, tags: bool) -> Option<(String, St
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
     use wasm_bindgen_test::*;
 
     wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen(module = "/js/host.js")]
+    extern "C" {
+        /// `describe` for a given event rather than the one being dispatched.
+        #[wasm_bindgen(js_name = describe)]
+        fn describe_event(
+            clicks: bool,
+            tags: bool,
+            max_text: usize,
+            max_classes: u32,
+            event: &JsValue,
+        ) -> String;
+    }
+
+    fn describe(event: &JsValue, clicks: bool, tags: bool) -> Option<(String, String)> {
+        parse(&describe_event(
+            clicks,
+            tags,
+            MAX_TEXT_CHARS,
+            MAX_SELECTOR_CLASSES,
+            event,
+        ))
+    }
 
     /// A click event whose target is the innermost first element of `html`.
     fn click_on(html: &str) -> JsValue {

@@ -36,12 +36,12 @@ impl Consent {
     }
 }
 
-/// Browser privacy signals and whether the site honours them.
+/// Browser privacy signals: on in the browser (in `Config::signals`), or on and honoured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Signals {
-    /// `navigator.globalPrivacyControl` is on and the site honours GPC.
+    /// `navigator.globalPrivacyControl` is on.
     pub gpc: bool,
-    /// `navigator.doNotTrack == "1"` and the site honours DNT.
+    /// `navigator.doNotTrack` is `"1"`.
     pub dnt: bool,
 }
 

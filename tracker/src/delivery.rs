@@ -176,7 +176,7 @@ impl Tracker {
                 self.flush(false);
             }
             Outcome::Retry => {
-                let delay = self.delivery.backoff.next_delay(host::rand());
+                let delay = host::random(self.delivery.backoff.next_ceiling());
                 self.delivery.retry_at = host::now() + f64::from(delay);
                 self.schedule(delay);
             }

@@ -3,7 +3,9 @@
 //! Invariant: every side effect the tracker has (storage, network, timers, listeners, locks)
 //! goes through this module, and nothing here calls back into the tracker synchronously:
 //! listeners, timers, responses and lock grants arrive later through the loader's
-//! `on_event(code, arg)`. Native unit tests swap the browser for [`fake`].
+//! `on_event(code, arg)`. Only numbers and strings cross the boundary (no JS objects: no
+//! externref table, less glue); registrations are numbered handles kept by `host.js`.
+//! Native unit tests swap the browser for [`fake`].
 
 /// Dispatch codes: the low four bits name the source; timers and sends carry a sequence
 /// number in the bits above (`code | n << 4`).
@@ -28,6 +30,8 @@ pub mod code {
     pub const TIMER: u32 = 9;
     /// Send `n` finished; the argument is the HTTP status, 0 for a network error.
     pub const SENT: u32 = 10;
+    /// `pageshow`/`pagehide` pass 1 as the argument when the page is (or was) in the bfcache.
+    pub const PERSISTED: f64 = 1.0;
 }
 
 /// Which document fact [`doc`] reads.
@@ -46,14 +50,6 @@ pub mod fact {
     pub const VISIBILITY: u32 = 5;
 }
 
-/// Bits of [`signals`].
-pub mod signal {
-    /// `navigator.globalPrivacyControl` is on.
-    pub const GPC: u32 = 1;
-    /// `navigator.doNotTrack` is `"1"`.
-    pub const DNT: u32 = 2;
-}
-
 #[cfg(target_arch = "wasm32")]
 pub use wasm::*;
 
@@ -61,24 +57,31 @@ pub use wasm::*;
 mod wasm {
     use wasm_bindgen::prelude::*;
 
-    /// What undoes a registration: a JS function.
-    pub type Handle = JsValue;
+    /// A registration's number in `host.js`, for [`undo`].
+    pub type Handle = u32;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// `Date.now()`.
+        #[wasm_bindgen(js_namespace = Date)]
+        pub fn now() -> f64;
+    }
 
     #[wasm_bindgen(module = "/js/host.js")]
     extern "C" {
-        /// Adds a listener on `window` (or `document`) that dispatches `code`; returns its remover.
+        /// Adds a listener on `window` (or `document`) that dispatches `code`.
         pub fn listen(on_document: bool, kind: &str, code: u32) -> Handle;
-        /// Dispatches `code` after every `pushState`/`replaceState`; returns what stops it.
+        /// Dispatches `code` after every `pushState`/`replaceState`.
         pub fn watch_history(code: u32) -> Handle;
-        /// Runs an undo function returned by `listen`, `watch_history` or `lead`.
-        pub fn undo(handle: &Handle);
+        /// Undoes what `listen`, `watch_history` or `lead` registered.
+        pub fn undo(handle: Handle);
         /// Dispatches `code` after `ms`.
         pub fn later(ms: u32, code: u32);
         /// POSTs `body` as `text/plain` with `keepalive`; dispatches `code` with the status.
         pub fn post(url: &str, body: &str, code: u32);
         /// `navigator.sendBeacon` (text/plain); false when the browser refused it.
         pub fn beacon(url: &str, body: &str) -> bool;
-        /// Requests the Web Lock `name`, dispatching `code` once it is held; returns its release.
+        /// Requests the Web Lock `name`, dispatching `code` once it is held; undo releases it.
         pub fn lead(name: &str, code: u32) -> Handle;
         /// `localStorage.getItem`; `None` when absent or storage is unavailable.
         pub fn get(key: &str) -> Option<String>;
@@ -88,10 +91,11 @@ mod wasm {
         pub fn del(key: &str);
         /// The `localStorage` keys starting with `prefix`, sorted, joined by `\n`.
         pub fn keys(prefix: &str) -> String;
-        /// A uniformly random `u32` from `crypto.getRandomValues`.
-        pub fn rand() -> u32;
-        /// `Date.now()`.
-        pub fn now() -> f64;
+        /// A random version 4 UUID from `crypto` (`randomUUID`, else `getRandomValues`: plain
+        /// HTTP pages have only the latter).
+        pub fn uuid() -> String;
+        /// A uniformly random integer in `0..=max` from `crypto.getRandomValues`.
+        pub fn random(max: u32) -> u32;
         /// `new Date(ms).toISOString()`.
         pub fn iso(ms: f64) -> String;
         /// A document fact (see [`super::fact`]).
@@ -99,19 +103,12 @@ mod wasm {
         /// The members of `context` that never change during a page's life (userAgent, locale,
         /// timezone, screen), as a JSON object.
         pub fn facts() -> String;
-        /// The browser's privacy signals (see [`super::signal`]).
-        pub fn signals() -> u32;
         /// `decodeURIComponent` of a form-encoded value (`+` is a space); the input unchanged
         /// when it is not valid percent-encoding.
         pub fn decode(s: &str) -> String;
-        /// Describes a click (see `capture::describe`): `{properties}\nname`, or `""`.
-        pub fn describe(
-            event: &JsValue,
-            clicks: bool,
-            tags: bool,
-            max_text: usize,
-            max_classes: u32,
-        ) -> String;
+        /// Describes the click being dispatched (see `capture::describe`):
+        /// `{properties}\nname`, or `""`.
+        pub fn describe(clicks: bool, tags: bool, max_text: usize, max_classes: u32) -> String;
     }
 }
 
@@ -125,7 +122,7 @@ pub mod fake {
     use std::cell::RefCell;
     use std::collections::{BTreeMap, BTreeSet};
 
-    /// What undoes a registration: its number in [`Fake::live`].
+    /// A registration's number in [`Fake::live`].
     pub type Handle = u32;
 
     /// The fake browser's state.
@@ -153,8 +150,8 @@ pub mod fake {
         pub seed: u32,
         /// `doc()` answers, by [`super::fact`] index.
         pub doc: [String; 6],
-        /// `signals()`.
-        pub signals: u32,
+        /// The click `describe()` reports.
+        pub click: String,
         next: Handle,
     }
 
@@ -185,8 +182,8 @@ pub mod fake {
         register(["history:", &code.to_string()].concat())
     }
     /// See the wasm binding of the same name.
-    pub fn undo(handle: &Handle) {
-        with_fake(|b| b.live.retain(|(h, _)| h != handle));
+    pub fn undo(handle: Handle) {
+        with_fake(|b| b.live.retain(|(h, _)| *h != handle));
     }
     /// See the wasm binding of the same name.
     pub fn later(ms: u32, code: u32) {
@@ -248,8 +245,7 @@ pub mod fake {
             keys.join("\n")
         })
     }
-    /// See the wasm binding of the same name (a xorshift here: tests need repeatability).
-    pub fn rand() -> u32 {
+    fn next_random() -> u32 {
         with_fake(|b| {
             let mut x = b.seed.max(1);
             x ^= x << 13;
@@ -258,6 +254,19 @@ pub mod fake {
             b.seed = x;
             x
         })
+    }
+    /// See the wasm binding of the same name (a xorshift here: tests need repeatability).
+    pub fn random(max: u32) -> u32 {
+        next_random() % max.saturating_add(1).max(1)
+    }
+    /// See the wasm binding of the same name (repeatable, from the same xorshift).
+    pub fn uuid() -> String {
+        let hex: String = (0..4).map(|_| format!("{:08x}", next_random())).collect();
+        let (a, rest) = hex.split_at(8);
+        let (b, rest) = rest.split_at(4);
+        let (c, rest) = rest.split_at(4);
+        let (d, e) = rest.split_at(4);
+        format!("{a}-{b}-4{}-8{}-{e}", &c[1..], &d[1..])
     }
     /// See the wasm binding of the same name.
     pub fn now() -> f64 {
@@ -274,10 +283,6 @@ pub mod fake {
     /// See the wasm binding of the same name.
     pub fn facts() -> String {
         r#"{"userAgent":"fake","locale":"en-US"}"#.into()
-    }
-    /// See the wasm binding of the same name.
-    pub fn signals() -> u32 {
-        with_fake(|b| b.signals)
     }
     /// See the wasm binding of the same name (`+` and `%XX` escapes of ASCII only).
     pub fn decode(s: &str) -> String {
@@ -298,15 +303,16 @@ pub mod fake {
         }
         out
     }
-    /// Not used natively: clicks are only tested in a browser.
-    pub fn describe(
-        _event: &wasm_bindgen::JsValue,
-        _clicks: bool,
-        _tags: bool,
-        _max_text: usize,
-        _max_classes: u32,
-    ) -> String {
-        String::new()
+    /// See the wasm binding of the same name: answers [`Fake::click`] when its kind is on.
+    pub fn describe(clicks: bool, tags: bool, _max_text: usize, _max_classes: u32) -> String {
+        with_fake(|b| {
+            let tagged = !b.click.ends_with("\nElement Clicked");
+            if (tagged && tags) || (!tagged && clicks) {
+                b.click.clone()
+            } else {
+                String::new()
+            }
+        })
     }
 }
 
@@ -323,6 +329,6 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        undo(&self.0);
+        undo(self.0);
     }
 }

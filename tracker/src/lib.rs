@@ -21,7 +21,6 @@ mod consent;
 mod delivery;
 mod hooks;
 pub mod host;
-mod id;
 mod json;
 mod limits;
 mod queue;
@@ -74,6 +73,10 @@ pub mod flag {
     pub const GPC: u32 = 16;
     /// `dnt`: honour Do Not Track.
     pub const DNT: u32 = 32;
+    /// The browser sends Global Privacy Control (`navigator.globalPrivacyControl`).
+    pub const GPC_ON: u32 = 64;
+    /// The browser sends Do Not Track (`navigator.doNotTrack == "1"`).
+    pub const DNT_ON: u32 = 128;
 }
 
 /// The public API's operations, for [`call`].
@@ -116,6 +119,10 @@ pub fn start(endpoint: &str, write_key: &str, consent: &str, flags: u32) {
         tags: on(flag::TAGS),
         gpc: on(flag::GPC),
         dnt: on(flag::DNT),
+        signals: consent::Signals {
+            gpc: on(flag::GPC_ON),
+            dnt: on(flag::DNT_ON),
+        },
     };
     TRACKER.with(|t| {
         if let Ok(mut slot) = t.try_borrow_mut() {
@@ -145,22 +152,22 @@ pub fn call(op: u32, a: &str, b: &str) {
     });
 }
 
-/// Everything the host dispatches: listeners, timers, finished sends, lock grants.
+/// Everything the host dispatches: listeners, timers, finished sends, lock grants. `arg` is
+/// a send's HTTP status, or [`code::PERSISTED`] for a page shown from the bfcache.
 #[wasm_bindgen]
-pub fn on_event(code: u32, arg: JsValue) {
+pub fn on_event(code: u32, arg: f64) {
     let n = code >> 4;
     with(|t| match code & 0xf {
-        code::CLICK => t.click(&arg),
+        code::CLICK => t.click(),
         code::NAV => t.auto_page(),
-        // pageshow dispatches whether the page came from the bfcache.
-        code::SHOW if arg.is_truthy() => t.on_restore(),
+        code::SHOW if arg == code::PERSISTED => t.on_restore(),
         code::HIDE => t.on_hide(),
         code::VISIBILITY => t.on_visibility(),
         code::STORAGE => t.on_storage(),
         code::ONLINE => t.on_online(),
         code::LEAD => t.on_lead(),
         code::TIMER => t.on_timer(n),
-        code::SENT => t.on_sent(n, arg.as_f64().unwrap_or(0.0) as u16),
+        code::SENT => t.on_sent(n, arg as u16),
         _ => {}
     });
 }

@@ -48,13 +48,13 @@ pub enum Queue {
     Storage,
 }
 
-/// A new key: sorts by capture time, then by this tab's sequence; the random tail keeps two
-/// tabs capturing in the same millisecond apart.
-pub fn new_key(now: f64, seq: u32, random: u32) -> String {
+/// A new key: sorts by capture time, then by this tab's sequence; the tail (the start of the
+/// event's random `messageId`) keeps two tabs capturing in the same millisecond apart.
+pub fn new_key(now: f64, seq: u32, unique: &str) -> String {
     let mut k = String::from(PREFIX);
     push_radix(&mut k, now as u64, 36, 9);
     push_radix(&mut k, u64::from(seq % 1_679_616), 36, 4);
-    push_radix(&mut k, u64::from(random), 36, 7);
+    k.push_str(unique.get(..8).unwrap_or(unique));
     k
 }
 
@@ -238,7 +238,7 @@ mod tests {
 
     fn item(n: u32) -> Item {
         Item {
-            key: new_key(1_732_790_000_000.0, n, 7),
+            key: new_key(1_732_790_000_000.0, n, "0123abcd-ef"),
             json: ["{\"n\":", &n.to_string(), "}"].concat(),
         }
     }
@@ -249,11 +249,11 @@ mod tests {
 
     #[test]
     fn keys_sort_by_time_then_sequence() {
-        let a = new_key(1_000.0, 35, u32::MAX);
-        let b = new_key(1_000.0, 36, 0);
-        let c = new_key(1_001.0, 0, 0);
+        let a = new_key(1_000.0, 35, "ffffffff-1");
+        let b = new_key(1_000.0, 36, "00000000-1");
+        let c = new_key(1_001.0, 0, "00000000-1");
         assert!(a < b && b < c, "{a} {b} {c}");
-        assert_eq!(a.len(), PREFIX.len() + 9 + 4 + 7);
+        assert_eq!(a, "spur.q.0000000rs000zffffffff");
     }
 
     #[test]
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(q.dropped(), 1);
         // An event larger than the whole quota evicts what it may, then is dropped itself.
         q.push(Item {
-            key: new_key(2e12, 0, 0),
+            key: new_key(2e12, 0, "x"),
             json: "x".repeat(3 * one),
         });
         assert_eq!(q.len(), 0);

@@ -10,8 +10,7 @@ use crate::campaign::campaign;
 use crate::consent::{self, Consent, Signals};
 use crate::delivery::Delivery;
 use crate::hooks::Hooks;
-use crate::host::{self, fact, signal};
-use crate::id;
+use crate::host::{self, fact};
 use crate::json::Obj;
 use crate::limits::MAX_EVENT_BYTES;
 use crate::queue::{self, Item, Queue};
@@ -55,6 +54,8 @@ pub struct Config {
     pub gpc: bool,
     /// Honour `navigator.doNotTrack` (deny unless the visitor opts in).
     pub dnt: bool,
+    /// The privacy signals the browser sends (whether honoured or not).
+    pub signals: Signals,
 }
 
 impl Default for Config {
@@ -69,6 +70,7 @@ impl Default for Config {
             tags: true,
             gpc: true,
             dnt: false,
+            signals: Signals::default(),
         }
     }
 }
@@ -97,10 +99,9 @@ impl Tracker {
     /// A tracker for `config`, with identity and consent read from storage.
     pub fn new(config: Config) -> Tracker {
         let stored = host::get(CONSENT_KEY).and_then(|c| Consent::parse(&c));
-        let present = host::signals();
         let signals = Signals {
-            gpc: config.gpc && present & signal::GPC != 0,
-            dnt: config.dnt && present & signal::DNT != 0,
+            gpc: config.gpc && config.signals.gpc,
+            dnt: config.dnt && config.signals.dnt,
         };
         let consent = consent::resolve(stored, signals, config.consent);
         let mut t = Tracker {
@@ -123,7 +124,7 @@ impl Tracker {
             t.session = host::get(SID_KEY).and_then(|s| Session::decode(&s));
         }
         if t.anonymous_id.is_empty() {
-            t.anonymous_id = id::uuid();
+            t.anonymous_id = host::uuid();
         }
         if t.persistent() {
             t.queue = Queue::Storage;
@@ -246,7 +247,7 @@ impl Tracker {
     /// Forgets the user: no user id, a new anonymous id and a new session.
     pub fn reset(&mut self) {
         self.user_id.clear();
-        self.anonymous_id = id::uuid();
+        self.anonymous_id = host::uuid();
         self.session = None;
         if self.persistent() {
             self.save_identity();
@@ -255,9 +256,8 @@ impl Tracker {
     }
 
     /// A click, as the capture-phase listener saw it.
-    pub fn click(&mut self, event: &wasm_bindgen::JsValue) {
-        if let Some((name, props)) =
-            crate::capture::describe(event, self.config.clicks, self.config.tags)
+    pub fn click(&mut self) {
+        if let Some((name, props)) = crate::capture::describe(self.config.clicks, self.config.tags)
         {
             self.track(&name, &props);
         }
@@ -347,7 +347,8 @@ impl Tracker {
         if self.persistent() {
             host::put(SID_KEY, &session.encode());
         }
-        m.str("messageId", &id::uuid())
+        let message_id = host::uuid();
+        m.str("messageId", &message_id)
             .str("timestamp", &host::iso(now))
             .str("anonymousId", &self.anonymous_id)
             .str_opt("userId", user_id)
@@ -359,7 +360,7 @@ impl Tracker {
             return;
         }
         self.seq = self.seq.wrapping_add(1);
-        let key = queue::new_key(now, self.seq, host::rand());
+        let key = queue::new_key(now, self.seq, &message_id);
         self.queue.push(Item { key, json });
         self.captured();
     }

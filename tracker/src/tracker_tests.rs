@@ -222,8 +222,14 @@ fn pending_opt_out_drops_held_events() {
 #[test]
 fn gpc_denies_by_default_without_storing_or_listening() {
     browser();
-    with_fake(|b| b.signals = host::signal::GPC);
-    let mut t = Tracker::new(config());
+    let gpc = Signals {
+        gpc: true,
+        dnt: false,
+    };
+    let mut t = Tracker::new(Config {
+        signals: gpc,
+        ..config()
+    });
     t.ready();
     t.track("A", "{}");
     t.flush(true);
@@ -240,9 +246,13 @@ fn gpc_denies_by_default_without_storing_or_listening() {
 #[test]
 fn privacy_signals_are_honoured_only_as_configured() {
     browser();
-    with_fake(|b| b.signals = host::signal::GPC | host::signal::DNT);
+    let both = Signals {
+        gpc: true,
+        dnt: true,
+    };
     let t = Tracker::new(Config {
         gpc: false,
+        signals: both,
         ..config()
     });
     assert_eq!(
@@ -253,6 +263,7 @@ fn privacy_signals_are_honoured_only_as_configured() {
     let t = Tracker::new(Config {
         gpc: false,
         dnt: true,
+        signals: both,
         ..config()
     });
     assert_eq!(t.consent, Consent::Denied);
