@@ -82,26 +82,29 @@ export function lead(name, code) {
   return keep(() => (stop.abort(), release && release()));
 }
 
-export function get(k) {
+// Two stores: localStorage, and for pending consent and cookieless mode a Map that lives
+// and dies with the page. Storage can throw (sandboxed frames, disabled storage, quota).
+const mem = new Map();
+export function get(m, k) {
   try {
-    return localStorage.getItem(k);
+    return m ? mem.get(k) : localStorage.getItem(k);
   } catch {}
 }
-export function put(k, v) {
+export function put(m, k, v) {
   try {
-    return localStorage.setItem(k, v), true;
+    return m ? mem.set(k, v) : localStorage.setItem(k, v), true;
   } catch {
     return false;
   }
 }
-export function del(k) {
+export function del(m, k) {
   try {
-    localStorage.removeItem(k);
+    m ? mem.delete(k) : localStorage.removeItem(k);
   } catch {}
 }
-export function keys(prefix) {
+export function keys(m, prefix) {
   try {
-    return Object.keys(localStorage).filter((k) => k.startsWith(prefix)).sort().join("\n");
+    return [...(m ? mem.keys() : Object.keys(localStorage))].filter((k) => k.startsWith(prefix)).sort().join("\n");
   } catch {
     return "";
   }

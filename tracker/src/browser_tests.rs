@@ -6,16 +6,16 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 use crate::consent::Consent;
-use crate::host;
+use crate::host::{self, Store};
 use crate::limits::{MAX_BODY_BYTES, MAX_QUEUED_EVENTS};
-use crate::queue::{new_key, Item, Queue, PREFIX};
+use crate::queue::{new_key, Queue, PREFIX};
 use crate::tracker::{Config, Tracker};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn clear_storage() {
-    for k in crate::json::split(&host::keys("spur."), b'\n') {
-        host::del(k);
+    for k in crate::json::split(&Store::Local.keys("spur."), b'\n') {
+        Store::Local.del(k);
     }
 }
 
@@ -25,19 +25,19 @@ fn get(v: &JsValue, path: &str) -> JsValue {
     })
 }
 
-fn item(n: u32) -> Item {
-    Item {
-        key: new_key(host::now(), n, &host::uuid()),
-        json: ["{\"n\":", &n.to_string(), "}"].concat(),
-    }
+fn push(q: &mut Queue, n: u32) {
+    let key = new_key(host::now(), n, &host::uuid());
+    q.push(&key, &["{\"n\":", &n.to_string(), "}"].concat());
 }
 
 #[wasm_bindgen_test]
 fn storage_queue_keeps_order_caps_and_counts_drops() {
     clear_storage();
-    let mut q = Queue::Storage;
+    let mut q = Queue {
+        store: Store::Local,
+    };
     for n in 0..(MAX_QUEUED_EVENTS as u32 + 3) {
-        q.push(item(n));
+        push(&mut q, n);
     }
     assert_eq!(q.len(), MAX_QUEUED_EVENTS);
     assert_eq!(q.dropped(), 3);
@@ -49,19 +49,21 @@ fn storage_queue_keeps_order_caps_and_counts_drops() {
     q.remove(&first.keys);
     assert_eq!(q.len(), MAX_QUEUED_EVENTS - 2);
     q.clear();
-    assert_eq!(host::keys(PREFIX), "");
+    assert_eq!(Store::Local.keys(PREFIX), "");
     assert_eq!(q.dropped(), 0);
 }
 
 #[wasm_bindgen_test]
 fn a_memory_queue_moves_into_storage_in_order() {
     clear_storage();
-    let mut q = Queue::memory();
+    let mut q = Queue {
+        store: Store::Memory,
+    };
     for n in 0..5 {
-        q.push(item(n));
+        push(&mut q, n);
     }
-    assert_eq!(host::keys(PREFIX), "", "memory writes no storage");
-    q.persist();
+    assert_eq!(Store::Local.keys(PREFIX), "", "memory writes no storage");
+    q.move_to(Store::Local);
     let all = q.batch(&[], usize::MAX, 100);
     assert_eq!(all.events, r#"{"n":0},{"n":1},{"n":2},{"n":3},{"n":4}"#);
     q.clear();
@@ -85,7 +87,10 @@ fn captured_messages_parse_as_segment_json_with_any_text() {
             .unwrap();
     t.track(nasty, &props);
     t.identify("user \"1\"", "{}");
-    let stored = Queue::Storage.batch(&[], usize::MAX, 10);
+    let stored = Queue {
+        store: Store::Local,
+    }
+    .batch(&[], usize::MAX, 10);
     let stored = JSON::parse(&["[", &stored.events, "]"].concat()).expect("valid JSON");
     let msg = Reflect::get_u32(&stored, 0).unwrap();
     assert_eq!(get(&msg, "type").as_string().as_deref(), Some("track"));
@@ -137,11 +142,18 @@ fn pending_consent_leaves_storage_untouched() {
     });
     t.ready();
     t.track("A", "{}");
-    assert_eq!(host::keys("spur."), "");
+    assert_eq!(Store::Local.keys("spur."), "");
     t.opt_in();
-    assert_eq!(Queue::Storage.len(), 2, "the page view and A");
+    assert_eq!(
+        Queue {
+            store: Store::Local
+        }
+        .len(),
+        2,
+        "the page view and A"
+    );
     t.opt_out();
-    assert_eq!(host::keys("spur."), "spur.consent");
+    assert_eq!(Store::Local.keys("spur."), "spur.consent");
     clear_storage();
 }
 
@@ -157,7 +169,10 @@ fn beacon_bodies_stay_under_the_keepalive_budget() {
     for _ in 0..20 {
         t.track("Big", &big);
     }
-    let batch = Queue::Storage.batch(&[], MAX_BODY_BYTES - 200, 100);
+    let batch = Queue {
+        store: Store::Local,
+    }
+    .batch(&[], MAX_BODY_BYTES - 200, 100);
     let (bytes, n) = (batch.events.len(), batch.keys.len());
     assert!(
         bytes < MAX_BODY_BYTES - 200 && n > 1 && n < 20,

@@ -7,10 +7,9 @@
 
 use crate::backoff::{outcome, Backoff, Outcome};
 use crate::consent::Consent;
-use crate::host::{self, code, fact, Registration};
+use crate::host::{self, code, fact, Registration, Store};
 use crate::json::escape_into;
 use crate::limits::{BATCH_EVENTS, FLUSH_AFTER_MS, MAX_BATCH_EVENTS, MAX_BODY_BYTES};
-use crate::queue::Queue;
 use crate::tracker::Tracker;
 
 /// The Web Lock whose holder sends for all the site's tabs.
@@ -68,16 +67,16 @@ impl Tracker {
         if self.consent != Consent::Granted {
             return;
         }
-        match self.queue {
-            Queue::Memory { .. } => {
+        match self.queue.store {
+            Store::Memory => {
                 self.delivery.sender = true;
                 self.captured();
             }
-            Queue::Storage if self.delivery.lock.is_none() => {
+            Store::Local if self.delivery.lock.is_none() => {
                 let release = host::lead(LOCK_NAME, code::LEAD);
                 self.delivery.lock = Some(Registration::new(release));
             }
-            Queue::Storage => {}
+            Store::Local => {}
         }
     }
 
@@ -215,14 +214,14 @@ impl Tracker {
                 }
                 sent.extend(batch.keys);
             }
-            if let Queue::Memory { .. } = self.queue {
+            if self.queue.store == Store::Memory {
                 // Memory dies with the page anyway; if the page is restored, do not resend.
                 self.queue.remove(sent.get(in_flight..).unwrap_or_default());
             }
             sent.truncate(in_flight);
             self.delivery.in_flight = sent;
         }
-        if let Queue::Storage = self.queue {
+        if self.queue.store == Store::Local {
             self.delivery.sender = false;
             self.delivery.lock = None;
         }

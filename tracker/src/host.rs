@@ -83,14 +83,15 @@ mod wasm {
         pub fn beacon(url: &str, body: &str) -> bool;
         /// Requests the Web Lock `name`, dispatching `code` once it is held; undo releases it.
         pub fn lead(name: &str, code: u32) -> Handle;
-        /// `localStorage.getItem`; `None` when absent or storage is unavailable.
-        pub fn get(key: &str) -> Option<String>;
-        /// `localStorage.setItem`; false when it failed (quota, disabled storage).
-        pub fn put(key: &str, value: &str) -> bool;
-        /// `localStorage.removeItem`.
-        pub fn del(key: &str);
-        /// The `localStorage` keys starting with `prefix`, sorted, joined by `\n`.
-        pub fn keys(prefix: &str) -> String;
+        /// `getItem` on `localStorage` (or the in-page memory store); `None` when absent or
+        /// storage is unavailable.
+        pub fn get(memory: bool, key: &str) -> Option<String>;
+        /// `setItem`; false when it failed (quota, disabled storage).
+        pub fn put(memory: bool, key: &str, value: &str) -> bool;
+        /// `removeItem`.
+        pub fn del(memory: bool, key: &str);
+        /// The keys starting with `prefix`, sorted, joined by `\n`.
+        pub fn keys(memory: bool, prefix: &str) -> String;
         /// A random version 4 UUID from `crypto` (`randomUUID`, else `getRandomValues`: plain
         /// HTTP pages have only the latter).
         pub fn uuid() -> String;
@@ -130,6 +131,8 @@ pub mod fake {
     pub struct Fake {
         /// `localStorage`.
         pub storage: BTreeMap<String, String>,
+        /// The in-page memory store.
+        pub memory: BTreeMap<String, String>,
         /// Most bytes (keys + values) storage holds; 0 for no limit. A `put` past it fails.
         pub quota: usize,
         /// Registrations not yet undone: (handle, what).
@@ -209,35 +212,46 @@ pub mod fake {
         with_fake(|b| b.locks.push((name.into(), code)));
         register(["lock:", name].concat())
     }
-    /// See the wasm binding of the same name.
-    pub fn get(key: &str) -> Option<String> {
-        with_fake(|b| b.storage.get(key).cloned())
+    fn map<R>(memory: bool, f: impl FnOnce(&mut BTreeMap<String, String>, usize) -> R) -> R {
+        with_fake(|b| {
+            let quota = if memory { 0 } else { b.quota };
+            f(
+                if memory {
+                    &mut b.memory
+                } else {
+                    &mut b.storage
+                },
+                quota,
+            )
+        })
     }
     /// See the wasm binding of the same name.
-    pub fn put(key: &str, value: &str) -> bool {
-        with_fake(|b| {
-            let others: usize = b
-                .storage
+    pub fn get(memory: bool, key: &str) -> Option<String> {
+        map(memory, |m, _| m.get(key).cloned())
+    }
+    /// See the wasm binding of the same name; fails past [`Fake::quota`] (storage only).
+    pub fn put(memory: bool, key: &str, value: &str) -> bool {
+        map(memory, |m, quota| {
+            let others: usize = m
                 .iter()
                 .filter(|(k, _)| *k != key)
                 .map(|(k, v)| k.len() + v.len())
                 .sum();
-            if b.quota > 0 && others + key.len() + value.len() > b.quota {
+            if quota > 0 && others + key.len() + value.len() > quota {
                 return false;
             }
-            b.storage.insert(key.into(), value.into());
+            m.insert(key.into(), value.into());
             true
         })
     }
     /// See the wasm binding of the same name.
-    pub fn del(key: &str) {
-        with_fake(|b| b.storage.remove(key));
+    pub fn del(memory: bool, key: &str) {
+        map(memory, |m, _| m.remove(key));
     }
     /// See the wasm binding of the same name.
-    pub fn keys(prefix: &str) -> String {
-        with_fake(|b| {
-            let keys: Vec<&str> = b
-                .storage
+    pub fn keys(memory: bool, prefix: &str) -> String {
+        map(memory, |m, _| {
+            let keys: Vec<&str> = m
                 .keys()
                 .filter(|k| k.starts_with(prefix))
                 .map(String::as_str)
@@ -313,6 +327,38 @@ pub mod fake {
                 String::new()
             }
         })
+    }
+}
+
+/// Where keys live: `localStorage`, or the host's in-page memory store (a `Map`, gone with
+/// the page; used while consent is pending and in cookieless mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `localStorage`: shared by the site's tabs, kept across reloads.
+    Local,
+    /// This page only.
+    Memory,
+}
+
+impl Store {
+    fn memory(self) -> bool {
+        self == Store::Memory
+    }
+    /// The value of `key`.
+    pub fn get(self, key: &str) -> Option<String> {
+        get(self.memory(), key)
+    }
+    /// Sets `key`; false when the store refused (quota, disabled storage).
+    pub fn put(self, key: &str, value: &str) -> bool {
+        put(self.memory(), key, value)
+    }
+    /// Removes `key`.
+    pub fn del(self, key: &str) {
+        del(self.memory(), key);
+    }
+    /// The keys starting with `prefix`, sorted, joined by `\n`.
+    pub fn keys(self, prefix: &str) -> String {
+        keys(self.memory(), prefix)
     }
 }
 

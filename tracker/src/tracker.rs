@@ -10,10 +10,10 @@ use crate::campaign::campaign;
 use crate::consent::{self, Consent, Signals};
 use crate::delivery::Delivery;
 use crate::hooks::Hooks;
-use crate::host::{self, fact};
+use crate::host::{self, fact, Store};
 use crate::json::Obj;
 use crate::limits::MAX_EVENT_BYTES;
-use crate::queue::{self, Item, Queue};
+use crate::queue::{self, Queue};
 use crate::session::Session;
 
 /// Storage key of the anonymous id.
@@ -98,7 +98,9 @@ pub struct Tracker {
 impl Tracker {
     /// A tracker for `config`, with identity and consent read from storage.
     pub fn new(config: Config) -> Tracker {
-        let stored = host::get(CONSENT_KEY).and_then(|c| Consent::parse(&c));
+        let stored = Store::Local
+            .get(CONSENT_KEY)
+            .and_then(|c| Consent::parse(&c));
         let signals = Signals {
             gpc: config.gpc && config.signals.gpc,
             dnt: config.dnt && config.signals.dnt,
@@ -107,7 +109,9 @@ impl Tracker {
         let mut t = Tracker {
             delivery: Delivery::new(&config.endpoint, &config.write_key),
             consent,
-            queue: Queue::memory(),
+            queue: Queue {
+                store: Store::Memory,
+            },
             anonymous_id: String::new(),
             user_id: String::new(),
             session: None,
@@ -119,15 +123,15 @@ impl Tracker {
             config,
         };
         if !t.config.cookieless {
-            t.anonymous_id = host::get(AID_KEY).unwrap_or_default();
-            t.user_id = host::get(UID_KEY).unwrap_or_default();
-            t.session = host::get(SID_KEY).and_then(|s| Session::decode(&s));
+            t.anonymous_id = Store::Local.get(AID_KEY).unwrap_or_default();
+            t.user_id = Store::Local.get(UID_KEY).unwrap_or_default();
+            t.session = Store::Local.get(SID_KEY).and_then(|s| Session::decode(&s));
         }
         if t.anonymous_id.is_empty() {
             t.anonymous_id = host::uuid();
         }
         if t.persistent() {
-            t.queue = Queue::Storage;
+            t.queue.store = Store::Local;
             t.save_identity();
         }
         if consent != Consent::Denied {
@@ -142,11 +146,11 @@ impl Tracker {
     }
 
     fn save_identity(&self) {
-        host::put(AID_KEY, &self.anonymous_id);
+        Store::Local.put(AID_KEY, &self.anonymous_id);
         if self.user_id.is_empty() {
-            host::del(UID_KEY);
+            Store::Local.del(UID_KEY);
         } else {
-            host::put(UID_KEY, &self.user_id);
+            Store::Local.put(UID_KEY, &self.user_id);
         }
     }
 
@@ -206,7 +210,7 @@ impl Tracker {
         if !user_id.is_empty() && user_id != self.user_id {
             self.user_id = user_id.into();
             if self.persistent() {
-                host::put(UID_KEY, user_id);
+                Store::Local.put(UID_KEY, user_id);
             }
         }
         let mut m = Obj::new();
@@ -251,7 +255,7 @@ impl Tracker {
         self.session = None;
         if self.persistent() {
             self.save_identity();
-            host::del(SID_KEY);
+            Store::Local.del(SID_KEY);
         }
     }
 
@@ -267,12 +271,12 @@ impl Tracker {
     pub fn opt_in(&mut self) {
         self.consent = Consent::Granted;
         if !self.config.cookieless {
-            host::put(CONSENT_KEY, Consent::Granted.as_str());
+            Store::Local.put(CONSENT_KEY, Consent::Granted.as_str());
             self.save_identity();
             if let Some(s) = self.session {
-                host::put(SID_KEY, &s.encode());
+                Store::Local.put(SID_KEY, &s.encode());
             }
-            self.queue.persist();
+            self.queue.move_to(Store::Local);
         }
         if self.hooks.is_none() {
             self.hooks = Some(Hooks::install(&self.config));
@@ -287,18 +291,21 @@ impl Tracker {
         self.hooks = None;
         self.stop_sending();
         self.queue.clear();
-        self.queue = Queue::memory();
+        self.queue.store = Store::Memory;
         for key in [AID_KEY, UID_KEY, SID_KEY] {
-            host::del(key);
+            Store::Local.del(key);
         }
         if !self.config.cookieless {
-            host::put(CONSENT_KEY, Consent::Denied.as_str());
+            Store::Local.put(CONSENT_KEY, Consent::Denied.as_str());
         }
     }
 
     /// Another tab wrote storage: follow its consent choice, and send what it queued.
     pub fn on_storage(&mut self) {
-        match host::get(CONSENT_KEY).and_then(|c| Consent::parse(&c)) {
+        match Store::Local
+            .get(CONSENT_KEY)
+            .and_then(|c| Consent::parse(&c))
+        {
             Some(Consent::Denied) if self.consent != Consent::Denied => self.opt_out(),
             Some(Consent::Granted) if self.consent == Consent::Pending => self.opt_in(),
             _ => {}
@@ -345,7 +352,7 @@ impl Tracker {
         let session = Session::touch(self.session, now);
         self.session = Some(session);
         if self.persistent() {
-            host::put(SID_KEY, &session.encode());
+            Store::Local.put(SID_KEY, &session.encode());
         }
         let message_id = host::uuid();
         m.str("messageId", &message_id)
@@ -361,7 +368,7 @@ impl Tracker {
         }
         self.seq = self.seq.wrapping_add(1);
         let key = queue::new_key(now, self.seq, &message_id);
-        self.queue.push(Item { key, json });
+        self.queue.push(&key, &json);
         self.captured();
     }
 
