@@ -117,7 +117,15 @@ export const uuid = () =>
     /[018]/g, (c) => (c ^ (random32() & (15 >> (c / 4)))).toString(16));
 export const iso = (ms) => new Date(ms).toISOString();
 export const doc = (i) =>
-  [L.href, L.pathname, L.search, D.title, D.referrer, D.visibilityState][i];
+  i < 6 ? [L.href, L.pathname, L.search, D.title, D.referrer, D.visibilityState][i] : campaign();
+
+// context.campaign from the URL's UTM parameters, under Segment's names; "" when none.
+function campaign() {
+  const q = new URLSearchParams(L.search), c = {};
+  for (const k of ["campaign", "source", "medium", "term", "content"])
+    if (q.has("utm_" + k)) c[k == "campaign" ? "name" : k] = q.get("utm_" + k);
+  return Object.keys(c).length ? JSON.stringify(c) : "";
+}
 export function facts() {
   const s = screen;
   return JSON.stringify({
@@ -126,14 +134,6 @@ export function facts() {
     timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     screen: { width: s.width, height: s.height, density: devicePixelRatio },
   });
-}
-
-export function decode(s) {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, " "));
-  } catch {
-    return s;
-  }
 }
 
 const INTERACTIVE =

@@ -48,6 +48,9 @@ pub mod fact {
     pub const REFERRER: u32 = 4;
     /// `document.visibilityState`.
     pub const VISIBILITY: u32 = 5;
+    /// `context.campaign` as JSON: the page URL's `utm_*` parameters under Segment's names
+    /// (`utm_campaign` is `name`), or `""` when there are none.
+    pub const CAMPAIGN: u32 = 6;
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -104,9 +107,6 @@ mod wasm {
         /// The members of `context` that never change during a page's life (userAgent, locale,
         /// timezone, screen), as a JSON object.
         pub fn facts() -> String;
-        /// `decodeURIComponent` of a form-encoded value (`+` is a space); the input unchanged
-        /// when it is not valid percent-encoding.
-        pub fn decode(s: &str) -> String;
         /// Describes the click being dispatched (see `capture::describe`):
         /// `{properties}\nname`, or `""`.
         pub fn describe(clicks: bool, tags: bool, max_text: usize, max_classes: u32) -> String;
@@ -152,7 +152,7 @@ pub mod fake {
         /// The random source's state.
         pub seed: u32,
         /// `doc()` answers, by [`super::fact`] index.
-        pub doc: [String; 6],
+        pub doc: [String; 7],
         /// The click `describe()` reports.
         pub click: String,
         next: Handle,
@@ -297,25 +297,6 @@ pub mod fake {
     /// See the wasm binding of the same name.
     pub fn facts() -> String {
         r#"{"userAgent":"fake","locale":"en-US"}"#.into()
-    }
-    /// See the wasm binding of the same name (`+` and `%XX` escapes of ASCII only).
-    pub fn decode(s: &str) -> String {
-        let mut out = String::new();
-        let mut rest = s;
-        while let Some(c) = rest.chars().next() {
-            let hex = rest.get(1..3).and_then(|h| u8::from_str_radix(h, 16).ok());
-            match (c, hex) {
-                ('+', _) => out.push(' '),
-                ('%', Some(b)) if b.is_ascii() => {
-                    out.push(char::from(b));
-                    rest = &rest[2..];
-                }
-                ('%', _) => return s.into(),
-                (c, _) => out.push(c),
-            }
-            rest = &rest[c.len_utf8()..];
-        }
-        out
     }
     /// See the wasm binding of the same name: answers [`Fake::click`] when its kind is on.
     pub fn describe(clicks: bool, tags: bool, _max_text: usize, _max_classes: u32) -> String {

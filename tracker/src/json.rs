@@ -69,11 +69,6 @@ impl Obj {
         self
     }
 
-    /// Whether no member was added.
-    pub fn is_empty(&self) -> bool {
-        self.out.len() == 1
-    }
-
     /// The finished object.
     pub fn finish(&mut self) -> String {
         let mut out = std::mem::take(&mut self.out);
@@ -184,7 +179,10 @@ mod tests {
     fn escapes_quotes_backslashes_and_controls() {
         let mut s = String::new();
         escape_into(&mut s, "a\"b\\c\nd\u{1}é\u{2028}");
-        assert_eq!(s, r#""a\u0022b\u005cc\u000ad\u0001é"#.to_owned() + "\u{2028}\"");
+        assert_eq!(
+            s,
+            r#""a\u0022b\u005cc\u000ad\u0001é"#.to_owned() + "\u{2028}\""
+        );
         // What JSON.parse would give back.
         let back: String = serde_json::from_str(&s).unwrap();
         assert_eq!(back, "a\"b\\c\nd\u{1}é\u{2028}");
@@ -206,8 +204,7 @@ mod tests {
             r#"{"type":"page","inner":{"k":"v"},"n":1732790000123,"title":"mine","x":1}"#
         );
         let mut empty = Obj::new();
-        assert!(empty.splice("{}").splice("").is_empty());
-        assert_eq!(empty.finish(), "{}");
+        assert_eq!(empty.splice("{}").splice("").finish(), "{}");
     }
 
     #[test]

@@ -15,7 +15,6 @@
 #![allow(clippy::single_char_add_str)]
 
 mod backoff;
-mod campaign;
 mod capture;
 mod consent;
 mod delivery;

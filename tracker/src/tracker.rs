@@ -6,7 +6,6 @@
 //! storage unless consent is granted and cookieless mode is off; nothing is captured when
 //! consent is denied.
 
-use crate::campaign::campaign;
 use crate::consent::{self, Consent, Signals};
 use crate::delivery::Delivery;
 use crate::hooks::Hooks;
@@ -336,7 +335,8 @@ impl Tracker {
         let mut c = Obj::new();
         c.raw("library", LIBRARY)
             .raw("page", &self.page_facts().finish());
-        if let Some(campaign) = campaign(&host::doc(fact::SEARCH)) {
+        let campaign = host::doc(fact::CAMPAIGN);
+        if !campaign.is_empty() {
             c.raw("campaign", &campaign);
         }
         c.num("sessionId", session.id).splice(&self.facts);

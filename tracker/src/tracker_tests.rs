@@ -31,7 +31,13 @@ fn go(url: &str) {
         Some(i) => (&path_and_query[..i], &path_and_query[i..]),
         None => (path_and_query, ""),
     };
+    let campaign = if search.contains("utm_") {
+        r#"{"name":"spring","source":"news"}"#
+    } else {
+        ""
+    };
     with_fake(|b| {
+        b.doc[fact::CAMPAIGN as usize] = campaign.into();
         b.doc[fact::HREF as usize] = url.into();
         b.doc[fact::PATH as usize] = path.into();
         b.doc[fact::SEARCH as usize] = search.into();
