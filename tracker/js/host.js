@@ -69,16 +69,23 @@ export function beacon(url, body) {
   }
 }
 
-// The Web Lock's holder is the site's one sender. Without Web Locks (insecure origins, very
-// old browsers) every tab sends alone; the edge still stores each messageId once.
+// The Web Lock's holder is the site's one sender. Asking first with ifAvailable tells the
+// tracker at once whether another tab sends (0) before it waits in line for its turn (1).
+// Without Web Locks (insecure origins, very old browsers) every tab sends alone; the edge
+// still stores each messageId once.
 export function lead(name, code) {
-  const locks = navigator.locks;
-  if (!locks) return setTimeout(sink, 0, code), keep(() => {});
-  const stop = new AbortController();
+  const locks = navigator.locks, stop = new AbortController();
   let release;
-  locks
-    .request(name, { signal: stop.signal }, () => (sink(code), new Promise((r) => (release = r))))
-    .catch(() => {});
+  const hold = () => (sink(code, 1), new Promise((r) => (release = r)));
+  if (!locks) setTimeout(sink, 0, code, 1);
+  else
+    locks
+      .request(name, { ifAvailable: true }, (lock) => {
+        if (lock) return hold();
+        sink(code, 0);
+        locks.request(name, { signal: stop.signal }, hold).catch(() => {});
+      })
+      .catch(() => {});
   return keep(() => (stop.abort(), release && release()));
 }
 
@@ -117,7 +124,7 @@ export const uuid = () =>
     /[018]/g, (c) => (c ^ (random32() & (15 >> (c / 4)))).toString(16));
 export const iso = (ms) => new Date(ms).toISOString();
 export const doc = (i) =>
-  i < 6 ? [L.href, L.pathname, L.search, D.title, D.referrer, D.visibilityState][i] : campaign();
+  [L.href, L.pathname, L.search, D.title, D.referrer, D.visibilityState][i] ?? (i < 7 ? campaign() : facts());
 
 // context.campaign from the URL's UTM parameters, under Segment's names; "" when none.
 function campaign() {
@@ -126,7 +133,7 @@ function campaign() {
     if (q.has("utm_" + k)) c[k == "campaign" ? "name" : k] = q.get("utm_" + k);
   return Object.keys(c).length ? JSON.stringify(c) : "";
 }
-export function facts() {
+function facts() {
   const s = screen;
   return JSON.stringify({
     userAgent: navigator.userAgent,

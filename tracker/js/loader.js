@@ -6,6 +6,8 @@
 import { initSync, start, call, on_event } from "./spur_tracker.js";
 import { bind, handlers, options } from "spur-host";
 
+// The API; a method's index is its operation number in the wasm tracker (tracker/src/lib.rs
+// `op`), except `on`, which stays in JS.
 const METHODS = "track page identify alias group reset flush optIn optOut on".split(" ");
 let loading;
 
@@ -23,9 +25,6 @@ const json = (v) => {
   } catch {}
   return "{}";
 };
-
-// The wasm tracker's operations (tracker/src/lib.rs `op`), by API method.
-const OPS = { track: 0, page: 1, identify: 2, alias: 3, group: 4, reset: 5, flush: 6, optIn: 7, optOut: 8 };
 
 /** The wasm tracker's API, or null when WebAssembly cannot run here. */
 async function wasm(config) {
@@ -54,17 +53,18 @@ async function wasm(config) {
   options.banner = c.banner !== false;
   options.base = new URL(".", import.meta.url).href;
   const api = { config };
-  for (const m of METHODS)
+  METHODS.forEach((m, op) => {
     api[m] = (a, b) => {
       // page(properties) and identify(traits) may omit the first argument.
       if ((m == "page" || m == "identify") && isObj(a)) (b = a), (a = "");
       // A tracker failure never reaches the page's code.
       try {
         if (m == "on") a == "message" && typeof b == "function" && handlers.push(b);
-        else call(OPS[m], str(a), m == "alias" ? str(b) : json(b));
+        else call(op, str(a), m == "alias" ? str(b) : json(b));
       } catch {}
       return api;
     };
+  });
   return { api, ready: () => call(9, "", "") };
 }
 

@@ -24,6 +24,8 @@ pub struct Delivery {
     write_key: String,
     /// This tab may send now.
     sender: bool,
+    /// Another tab holds the lock (it sends; this tab waits in line).
+    waiting: bool,
     /// The held (or requested) lock; dropping it releases it.
     lock: Option<Registration>,
     /// Keys of the batch on the wire.
@@ -84,6 +86,7 @@ impl Tracker {
     pub(crate) fn stop_sending(&mut self) {
         let d = &mut self.delivery;
         d.sender = false;
+        d.waiting = false;
         d.lock = None;
         d.in_flight.clear();
         // Answers to earlier sends and earlier timers are ignored from now on.
@@ -94,10 +97,11 @@ impl Tracker {
         d.backoff.reset();
     }
 
-    /// This tab now holds the lock.
-    pub fn on_lead(&mut self) {
+    /// The lock's answer: `held` (this tab sends), or another tab holds it (wait in line).
+    pub fn on_lead(&mut self, held: bool) {
         if self.delivery.lock.is_some() {
-            self.delivery.sender = true;
+            self.delivery.sender = held;
+            self.delivery.waiting = !held;
             self.flush(false);
         }
     }
@@ -198,11 +202,15 @@ impl Tracker {
 
     /// `pagehide`: beacon what is not in flight, within the browser's keepalive budget.
     ///
-    /// Beaconed events stay in storage: a beacon's fate is unknown, so the next page (or the
-    /// next sender tab) sends them again and the edge keeps the first copy (same `messageId`).
-    /// The lock is released so a bfcached page does not hold it; `pageshow` takes it again.
+    /// The sender beacons, and so does a tab whose lock request is still unanswered (a page
+    /// left within milliseconds of loading): only a tab that knows another one sends stays
+    /// quiet. Beaconed events stay in storage: a beacon's fate is unknown, so the next page
+    /// (or the next sender tab) sends them again and the edge keeps the first copy (same
+    /// `messageId`). The lock is released so a bfcached page does not hold it; `pageshow`
+    /// takes it again.
     pub fn on_hide(&mut self) {
-        if self.may_send() {
+        let unanswered = self.delivery.lock.is_some() && !self.delivery.waiting;
+        if self.consent == Consent::Granted && (self.delivery.sender || unanswered) {
             let in_flight = self.delivery.in_flight.len();
             let mut sent = std::mem::take(&mut self.delivery.in_flight);
             loop {
@@ -223,6 +231,7 @@ impl Tracker {
         }
         if self.queue.store == Store::Local {
             self.delivery.sender = false;
+            self.delivery.waiting = false;
             self.delivery.lock = None;
         }
     }

@@ -24,8 +24,11 @@ pub mod code {
     pub const STORAGE: u32 = 6;
     /// The browser came back online.
     pub const ONLINE: u32 = 7;
-    /// This tab became the sender (it holds the Web Lock).
+    /// The Web Lock's answer: the argument is [`HELD`] when this tab holds it (and sends),
+    /// 0 when another tab does (this one waits in line, and gets `LEAD` again with `HELD`).
     pub const LEAD: u32 = 8;
+    /// See [`LEAD`].
+    pub const HELD: f64 = 1.0;
     /// The flush timer `n` fired.
     pub const TIMER: u32 = 9;
     /// Send `n` finished; the argument is the HTTP status, 0 for a network error.
@@ -51,6 +54,9 @@ pub mod fact {
     /// `context.campaign` as JSON: the page URL's `utm_*` parameters under Segment's names
     /// (`utm_campaign` is `name`), or `""` when there are none.
     pub const CAMPAIGN: u32 = 6;
+    /// The members of `context` that never change during a page's life (userAgent, locale,
+    /// timezone, screen), as a JSON object.
+    pub const FACTS: u32 = 7;
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -84,7 +90,8 @@ mod wasm {
         pub fn post(url: &str, body: &str, code: u32);
         /// `navigator.sendBeacon` (text/plain); false when the browser refused it.
         pub fn beacon(url: &str, body: &str) -> bool;
-        /// Requests the Web Lock `name`, dispatching `code` once it is held; undo releases it.
+        /// Requests the Web Lock `name`: dispatches `code` with 1 once it is held, or first with
+        /// 0 when another tab holds it; undo releases it (or stops waiting).
         pub fn lead(name: &str, code: u32) -> Handle;
         /// `getItem` on `localStorage` (or the in-page memory store); `None` when absent or
         /// storage is unavailable.
@@ -104,9 +111,6 @@ mod wasm {
         pub fn iso(ms: f64) -> String;
         /// A document fact (see [`super::fact`]).
         pub fn doc(which: u32) -> String;
-        /// The members of `context` that never change during a page's life (userAgent, locale,
-        /// timezone, screen), as a JSON object.
-        pub fn facts() -> String;
         /// Describes the click being dispatched (see `capture::describe`):
         /// `{properties}\nname`, or `""`.
         pub fn describe(clicks: bool, tags: bool, max_text: usize, max_classes: u32) -> String;
@@ -152,7 +156,7 @@ pub mod fake {
         /// The random source's state.
         pub seed: u32,
         /// `doc()` answers, by [`super::fact`] index.
-        pub doc: [String; 7],
+        pub doc: [String; 8],
         /// The click `describe()` reports.
         pub click: String,
         next: Handle,
@@ -293,10 +297,6 @@ pub mod fake {
     /// See the wasm binding of the same name.
     pub fn doc(which: u32) -> String {
         with_fake(|b| b.doc.get(which as usize).cloned().unwrap_or_default())
-    }
-    /// See the wasm binding of the same name.
-    pub fn facts() -> String {
-        r#"{"userAgent":"fake","locale":"en-US"}"#.into()
     }
     /// See the wasm binding of the same name: answers [`Fake::click`] when its kind is on.
     pub fn describe(clicks: bool, tags: bool, _max_text: usize, _max_classes: u32) -> String {

@@ -164,7 +164,7 @@ pub fn on_event(code: u32, arg: f64) {
         code::VISIBILITY => t.on_visibility(),
         code::STORAGE => t.on_storage(),
         code::ONLINE => t.on_online(),
-        code::LEAD => t.on_lead(),
+        code::LEAD => t.on_lead(arg == code::HELD),
         code::TIMER => t.on_timer(n),
         code::SENT => t.on_sent(n, arg as u16),
         _ => {}

@@ -117,7 +117,7 @@ impl Tracker {
             last_url: String::new(),
             referrer: host::doc(fact::REFERRER),
             seq: 0,
-            facts: host::facts(),
+            facts: host::doc(fact::FACTS),
             hooks: None,
             config,
         };

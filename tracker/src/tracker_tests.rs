@@ -17,6 +17,7 @@ fn browser() {
         b.now = T0;
         b.seed = 42;
         b.beacon_room = 100;
+        b.doc[fact::FACTS as usize] = r#"{"userAgent":"fake","locale":"en-US"}"#.into();
         b.doc[fact::REFERRER as usize] = "https://search.example/".into();
         b.doc[fact::VISIBILITY as usize] = "visible".into();
     });
@@ -85,7 +86,7 @@ fn last_timer() -> (u32, u32) {
 fn sender() -> Tracker {
     let mut t = Tracker::new(config());
     t.ready();
-    t.on_lead();
+    t.on_lead(true);
     t
 }
 
@@ -119,7 +120,7 @@ fn messages_are_segment_spec_with_full_context() {
     t.ready();
     t.identify("u1", r#"{"email":"a@example.com"}"#);
     t.track("Signed Up", r#"{"plan":"pro"}"#);
-    t.on_lead();
+    t.on_lead(true);
     let (url, body, _) = posts().pop().unwrap();
     assert_eq!(url, "https://edge.example/v1/batch");
     assert_eq!(body["writeKey"], "spur_demo_write_key");
@@ -176,7 +177,7 @@ fn granted_persists_identity_and_queue_and_only_the_lock_holder_sends() {
         vec![(crate::delivery::LOCK_NAME.into(), code::LEAD)]
     );
     assert!(posts().is_empty(), "no lock, no send");
-    t.on_lead();
+    t.on_lead(true);
     assert_eq!(batch(&posts()[0].1).len(), 2);
     answer(&mut t, 200);
     assert_eq!(queued(), 0);
@@ -205,7 +206,7 @@ fn pending_consent_writes_nothing_until_opt_in() {
     for k in [AID_KEY, UID_KEY, SID_KEY, CONSENT_KEY] {
         assert!(storage_keys().contains(&k.to_string()), "{k}");
     }
-    t.on_lead();
+    t.on_lead(true);
     let sent = batch(&posts()[0].1);
     assert_eq!(sent.len(), 3);
     assert_eq!(sent[2]["userId"], "u1");
@@ -245,7 +246,7 @@ fn gpc_denies_by_default_without_storing_or_listening() {
     // An explicit opt-in wins over the signal.
     t.opt_in();
     t.track("B", "{}");
-    t.on_lead();
+    t.on_lead(true);
     assert_eq!(batch(&posts()[0].1)[0]["event"], "B");
 }
 
@@ -379,7 +380,7 @@ fn manual_page_in_the_snippet_queue_replaces_the_initial_autocapture() {
     let mut t = Tracker::new(config());
     t.page("Home", "{}");
     t.ready();
-    t.on_lead();
+    t.on_lead(true);
     let views = batch(&posts()[0].1);
     assert_eq!(views.len(), 1);
     assert_eq!(views[0]["name"], "Home");
@@ -588,4 +589,30 @@ fn bad_property_json_from_a_direct_caller_becomes_an_empty_object() {
     t.track("A", "[1,2]");
     t.flush(true);
     assert_eq!(batch(&posts()[1].1)[0]["properties"], serde_json::json!({}));
+}
+
+#[test]
+fn a_tab_waiting_for_another_sender_stays_quiet_at_pagehide() {
+    browser();
+    let mut t = Tracker::new(config());
+    t.ready();
+    t.on_lead(false);
+    t.track("A", "{}");
+    t.flush(true);
+    t.on_hide();
+    assert!(posts().is_empty() && with_fake(|b| b.beacons.is_empty()));
+    assert_eq!(queued(), 2, "the sender tab will send them");
+}
+
+#[test]
+fn a_page_left_before_the_lock_answers_beacons_anyway() {
+    browser();
+    let mut t = Tracker::new(config());
+    t.ready();
+    t.track("A", "{}");
+    t.on_hide();
+    let beacons = with_fake(|b| b.beacons.clone());
+    let body: Value = serde_json::from_str(&beacons[0].1).unwrap();
+    assert_eq!(batch(&body).len(), 2);
+    assert!(posts().is_empty());
 }
