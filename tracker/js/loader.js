@@ -65,7 +65,7 @@ async function wasm(config) {
       return api;
     };
   });
-  return { api, ready: () => call(9, "", "") };
+  return { api, ready: () => call(9, "", "") }; // op::READY
 }
 
 async function boot(config) {

@@ -1,9 +1,10 @@
 //! Delivery: batches from the queue to the edge's `/v1/batch`.
 //!
 //! Invariant: a tab sends only while it holds the `spur.sender` Web Lock (or, for an in-memory
-//! queue, its own events), with at most one request in flight; events leave the queue only when
-//! the edge answered (2xx) or refused them for good (other 4xx), so an unanswered or failed
-//! request is retried with the same `messageId`s. Every body stays under `MAX_BODY_BYTES`.
+//! queue, its own events; or at `pagehide`, before its lock request was answered), with at
+//! most one request in flight; events leave the queue only when the edge answered (2xx) or
+//! refused them for good (other 4xx), so an unanswered or failed request is retried with the
+//! same `messageId`s. Every body stays under `MAX_BODY_BYTES`.
 
 use crate::backoff::{outcome, Backoff, Outcome};
 use crate::consent::Consent;

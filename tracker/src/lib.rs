@@ -3,12 +3,16 @@
 //! Invariant: every captured event gets its `messageId` and `timestamp` at capture time and
 //! keeps them until the edge has answered for it, so retries never create a second event.
 //!
-//! The Rust side is the tracker's logic (identity, sessions, consent, page-view dedup, click
-//! description, the bounded queue, batching, retries, the one-sender-per-site rule); every
-//! side effect goes through `tracker/js/host.js` ([`host`]), whose listeners, timers and
-//! responses come back through [`on_event`]. The loader (`tracker/js/loader.js`) calls
-//! [`start`], replays the snippet's queued calls, calls [`ready`], and forwards the public API
-//! with properties already turned into JSON by `JSON.stringify`.
+//! The Rust side is the tracker's logic: identity, sessions, consent, which page views and
+//! clicks become events, message assembly, the bounded queue, batching, retries and the
+//! one-sender-per-site rule. Every side effect, and every read of the DOM, goes through
+//! `tracker/js/host.js` ([`host`]); its listeners, timers and responses come back through
+//! [`on_event`]. Only numbers and strings cross: reading the DOM, building JS objects or
+//! formatting numbers in wasm would cost several times the bytes (issue 4's size budget).
+//!
+//! The loader (`tracker/js/loader.js`) calls [`start`], replays the snippet's queued calls
+//! through [`call`] (properties already turned into JSON by `JSON.stringify`), then calls
+//! [`op::READY`].
 #![deny(missing_docs)]
 // `String::push(char)` links in a UTF-8 encoder (~600 B of wasm); every separator we write is
 // ASCII, so one-character strings are pushed instead.
@@ -151,8 +155,9 @@ pub fn call(op: u32, a: &str, b: &str) {
     });
 }
 
-/// Everything the host dispatches: listeners, timers, finished sends, lock grants. `arg` is
-/// a send's HTTP status, or [`code::PERSISTED`] for a page shown from the bfcache.
+/// Everything the host dispatches: listeners, timers, finished sends, the lock's answers.
+/// `arg` is a send's HTTP status, [`code::PERSISTED`] for a page shown from the bfcache, or
+/// [`code::HELD`] when this tab holds the lock.
 #[wasm_bindgen]
 pub fn on_event(code: u32, arg: f64) {
     let n = code >> 4;

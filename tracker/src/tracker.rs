@@ -129,9 +129,8 @@ impl Tracker {
         if t.anonymous_id.is_empty() {
             t.anonymous_id = host::uuid();
         }
-        if t.persistent() {
+        if t.persistent() && t.save_identity() {
             t.queue.store = Store::Local;
-            t.save_identity();
         }
         if consent != Consent::Denied {
             t.hooks = Some(Hooks::install(&t.config));
@@ -144,13 +143,15 @@ impl Tracker {
         self.consent == Consent::Granted && !self.config.cookieless
     }
 
-    fn save_identity(&self) {
-        Store::Local.put(AID_KEY, &self.anonymous_id);
+    /// Writes the identity to storage; false when storage refuses writes (disabled, a
+    /// sandboxed frame, full): the queue then stays in memory rather than losing events.
+    fn save_identity(&self) -> bool {
         if self.user_id.is_empty() {
             Store::Local.del(UID_KEY);
         } else {
             Store::Local.put(UID_KEY, &self.user_id);
         }
+        Store::Local.put(AID_KEY, &self.anonymous_id)
     }
 
     /// After the snippet's queued calls were replayed: the initial page view (unless one was
@@ -253,7 +254,7 @@ impl Tracker {
         self.anonymous_id = host::uuid();
         self.session = None;
         if self.persistent() {
-            self.save_identity();
+            let _ = self.save_identity();
             Store::Local.del(SID_KEY);
         }
     }
@@ -271,11 +272,12 @@ impl Tracker {
         self.consent = Consent::Granted;
         if !self.config.cookieless {
             Store::Local.put(CONSENT_KEY, Consent::Granted.as_str());
-            self.save_identity();
             if let Some(s) = self.session {
                 Store::Local.put(SID_KEY, &s.encode());
             }
-            self.queue.move_to(Store::Local);
+            if self.save_identity() {
+                self.queue.move_to(Store::Local);
+            }
         }
         if self.hooks.is_none() {
             self.hooks = Some(Hooks::install(&self.config));

@@ -616,3 +616,19 @@ fn a_page_left_before_the_lock_answers_beacons_anyway() {
     assert_eq!(batch(&body).len(), 2);
     assert!(posts().is_empty());
 }
+
+#[test]
+fn storage_that_refuses_writes_keeps_events_in_memory() {
+    browser();
+    with_fake(|b| b.quota = 1);
+    let mut t = Tracker::new(config());
+    t.ready();
+    t.track("A", "{}");
+    assert_eq!(t.queue.store, Store::Memory);
+    assert!(
+        with_fake(|b| b.locks.is_empty()),
+        "no shared queue, no lock needed"
+    );
+    let sent = drain(&mut t);
+    assert_eq!(sent.len(), 2);
+}
