@@ -98,6 +98,23 @@ test("navigating away right after track still delivers the event", async () => {
   await context.close();
 });
 
+test("an event whose request hangs at pagehide is beaconed too", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  // Requests from fetch() never get an answer (interception does not see beacons).
+  let hung = 0;
+  await context.route(/\/v1\/batch$/, () => void hung++);
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/hang`);
+  await trackerReady(page);
+  await page.evaluate(() => spur.track("In Flight At Unload").flush());
+  await eventually(() => hung > 0);
+  await page.goto("about:blank");
+  const rows = await eventsWhere(spur, named("In Flight At Unload"), 1, { timeoutMs: 20_000 });
+  assert.equal(rows.length, 1);
+  await context.close();
+});
+
 test("5xx and 429 are retried with the same messageIds; other 4xx are dropped and reported", async () => {
   const context = await browser.newContext();
   await serveTestPages(context, pageHtml({ config: quiet }));

@@ -201,19 +201,20 @@ impl Tracker {
         }
     }
 
-    /// `pagehide`: beacon what is not in flight, within the browser's keepalive budget.
+    /// `pagehide`: beacon everything queued, within the browser's keepalive budget.
     ///
     /// The sender beacons, and so does a tab whose lock request is still unanswered (a page
     /// left within milliseconds of loading): only a tab that knows another one sends stays
-    /// quiet. Beaconed events stay in storage: a beacon's fate is unknown, so the next page
-    /// (or the next sender tab) sends them again and the edge keeps the first copy (same
-    /// `messageId`). The lock is released so a bfcached page does not hold it; `pageshow`
-    /// takes it again.
+    /// quiet. Events of a request still in flight are beaconed too: a `fetch` started just
+    /// before the page goes away does not always leave (seen in Chromium), and its answer
+    /// will never be seen. Beaconed events stay in storage, since a beacon's fate is unknown
+    /// as well: the next page (or the next sender tab) sends them again and the edge keeps the
+    /// first copy (same `messageId`). The lock is released so a bfcached page does not hold
+    /// it; `pageshow` takes it again.
     pub fn on_hide(&mut self) {
         let unanswered = self.delivery.lock.is_some() && !self.delivery.waiting;
         if self.consent == Consent::Granted && (self.delivery.sender || unanswered) {
-            let in_flight = self.delivery.in_flight.len();
-            let mut sent = std::mem::take(&mut self.delivery.in_flight);
+            let mut sent: Vec<String> = Vec::new();
             loop {
                 let batch = self.queue.batch(&sent, self.budget(), MAX_BATCH_EVENTS);
                 if batch.keys.is_empty()
@@ -225,10 +226,8 @@ impl Tracker {
             }
             if self.queue.store == Store::Memory {
                 // Memory dies with the page anyway; if the page is restored, do not resend.
-                self.queue.remove(sent.get(in_flight..).unwrap_or_default());
+                self.queue.remove(&sent);
             }
-            sent.truncate(in_flight);
-            self.delivery.in_flight = sent;
         }
         if self.queue.store == Store::Local {
             self.delivery.sender = false;

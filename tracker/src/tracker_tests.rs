@@ -520,7 +520,7 @@ fn oversized_events_are_dropped_at_capture_and_counted() {
 }
 
 #[test]
-fn pagehide_beacons_what_is_not_in_flight_and_releases_the_lock() {
+fn pagehide_beacons_everything_including_what_is_in_flight_and_releases_the_lock() {
     browser();
     let mut t = sender();
     t.track("A", "{}");
@@ -529,11 +529,15 @@ fn pagehide_beacons_what_is_not_in_flight_and_releases_the_lock() {
     let beacons = with_fake(|b| b.beacons.clone());
     assert_eq!(beacons.len(), 1);
     let body: Value = serde_json::from_str(&beacons[0].1).unwrap();
-    let names: Vec<_> = batch(&body).iter().map(|m| m["event"].clone()).collect();
+    let names: Vec<_> = batch(&body).iter().map(|m| m["type"].clone()).collect();
     assert_eq!(
         names,
-        [Value::from("A"), Value::from("B")],
-        "the page view is in flight"
+        [
+            Value::from("page"),
+            Value::from("track"),
+            Value::from("track")
+        ],
+        "the page view, in flight, is beaconed too: its fetch may never leave"
     );
     assert_eq!(queued(), 3, "beaconed events stay until an answer is seen");
     assert!(with_fake(|b| b
