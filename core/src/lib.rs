@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 pub mod ingest;
 pub mod limits;
+pub mod query;
 
 pub use error::{Reason, RequestError};
 pub use event::{Event, MessageType};
