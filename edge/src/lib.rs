@@ -6,6 +6,8 @@
 pub mod admin;
 mod error;
 mod ingest;
+mod query;
+mod segments;
 mod store;
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -18,6 +20,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     let outcome = match (req.method(), path.as_str()) {
         (Method::Get, "/healthz") => Response::ok("ok").map_err(ApiError::from),
+        (_, p) if query::owns(p) => query::handle(req, &env, p).await,
         (Method::Post, p) if p.starts_with("/v1/") => ingest::handle(req, &env, p).await,
         (_, p) if p.starts_with("/v1/") => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
