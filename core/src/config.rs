@@ -81,14 +81,24 @@ impl Pipeline {
         for (key, source) in &config.sources {
             check_source(key, source)?;
         }
-        let plan = config.tracking_plan.as_ref().map(CompiledPlan::compile).transpose()?;
-        Ok(Pipeline { sources: config.sources, gpc: config.gpc, plan })
+        let plan = config
+            .tracking_plan
+            .as_ref()
+            .map(CompiledPlan::compile)
+            .transpose()?;
+        Ok(Pipeline {
+            sources: config.sources,
+            gpc: config.gpc,
+            plan,
+        })
     }
 
     /// Parses and checks a JSON configuration.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let config: Config = serde_json::from_str(json)
-            .map_err(|e| ConfigError::Invalid { what: "config", detail: e.to_string() })?;
+        let config: Config = serde_json::from_str(json).map_err(|e| ConfigError::Invalid {
+            what: "config",
+            detail: e.to_string(),
+        })?;
         Self::new(config)
     }
 
@@ -112,14 +122,35 @@ impl Pipeline {
         self.sources.get(write_key)
     }
 
+    /// Whether any source allows browser requests from `origin` (answers CORS preflights,
+    /// which carry no write key).
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.sources
+            .values()
+            .any(|s| s.allowed_origins.iter().any(|p| origin_matches(p, origin)))
+    }
+
     /// Decides whether a request may send events: the write key must be configured and, when
     /// the request came from a browser (it has an `Origin`), the origin must be allowed.
-    pub fn authorize(&self, write_key: Option<&str>, origin: Option<&str>) -> Result<&Source, AuthError> {
-        let key = write_key.filter(|k| !k.is_empty()).ok_or(AuthError::MissingWriteKey)?;
+    pub fn authorize(
+        &self,
+        write_key: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<&Source, AuthError> {
+        let key = write_key
+            .filter(|k| !k.is_empty())
+            .ok_or(AuthError::MissingWriteKey)?;
         let source = self.sources.get(key).ok_or(AuthError::UnknownWriteKey)?;
         match origin {
             None => Ok(source),
-            Some(origin) if source.allowed_origins.iter().any(|p| origin_matches(p, origin)) => Ok(source),
+            Some(origin)
+                if source
+                    .allowed_origins
+                    .iter()
+                    .any(|p| origin_matches(p, origin)) =>
+            {
+                Ok(source)
+            }
             Some(_) => Err(AuthError::OriginNotAllowed),
         }
     }
@@ -132,7 +163,9 @@ pub fn write_key_from_basic_auth(authorization: &str) -> Option<String> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let user = text.split_once(':').map_or(text.as_str(), |(user, _)| user);
     (!user.is_empty()).then(|| user.to_owned())
@@ -144,18 +177,24 @@ fn check_source(key: &str, source: &Source) -> Result<(), ConfigError> {
         detail,
     };
     if key.trim().is_empty() || key.contains(':') {
-        return Err(invalid("a write key must be non-empty and must not contain ':'".into()));
+        return Err(invalid(
+            "a write key must be non-empty and must not contain ':'".into(),
+        ));
     }
     for pattern in &source.allowed_origins {
         if pattern == "*" {
             continue;
         }
         let Some((scheme, host)) = pattern.split_once("://") else {
-            return Err(invalid(format!("origin {pattern:?} must look like https://host[:port] or *")));
+            return Err(invalid(format!(
+                "origin {pattern:?} must look like https://host[:port] or *"
+            )));
         };
         let host = host.strip_prefix("*.").unwrap_or(host);
         if scheme.is_empty() || host.is_empty() || host.contains(['/', '*', '?', '#']) {
-            return Err(invalid(format!("origin {pattern:?} must look like https://host[:port] or *")));
+            return Err(invalid(format!(
+                "origin {pattern:?} must look like https://host[:port] or *"
+            )));
         }
     }
     Ok(())
@@ -207,11 +246,22 @@ mod tests {
     #[test]
     fn authorize_codes() {
         let p = pipeline();
-        assert_eq!(p.authorize(None, None).unwrap_err().code(), "missing_write_key");
-        assert_eq!(p.authorize(Some(""), None).unwrap_err().code(), "missing_write_key");
-        assert_eq!(p.authorize(Some("nope"), None).unwrap_err().code(), "unknown_write_key");
         assert_eq!(
-            p.authorize(Some("wk_site"), Some("https://evil.example")).unwrap_err().code(),
+            p.authorize(None, None).unwrap_err().code(),
+            "missing_write_key"
+        );
+        assert_eq!(
+            p.authorize(Some(""), None).unwrap_err().code(),
+            "missing_write_key"
+        );
+        assert_eq!(
+            p.authorize(Some("nope"), None).unwrap_err().code(),
+            "unknown_write_key"
+        );
+        assert_eq!(
+            p.authorize(Some("wk_site"), Some("https://evil.example"))
+                .unwrap_err()
+                .code(),
             "origin_not_allowed"
         );
         assert_eq!(p.authorize(Some("wk_site"), None).unwrap().name, "website");
@@ -228,7 +278,10 @@ mod tests {
         assert!(ok("wk_site", "http://localhost:8787"));
         assert!(!ok("wk_site", "http://localhost:8788"));
         assert!(!ok("wk_site", "http://shop.example"), "scheme differs");
-        assert!(!ok("wk_site", "https://evilshop.example"), "not a subdomain");
+        assert!(
+            !ok("wk_site", "https://evilshop.example"),
+            "not a subdomain"
+        );
         assert!(!ok("wk_site", "https://shop.example.evil"));
         assert!(!ok("wk_site", "null"));
         assert!(!ok("wk_srv", "https://shop.example"), "server-only key");
@@ -240,29 +293,49 @@ mod tests {
     #[test]
     fn basic_auth() {
         // "wk_site:" base64-encoded, as analytics-node and analytics-python send it.
-        assert_eq!(write_key_from_basic_auth("Basic d2tfc2l0ZTo=").as_deref(), Some("wk_site"));
+        assert_eq!(
+            write_key_from_basic_auth("Basic d2tfc2l0ZTo=").as_deref(),
+            Some("wk_site")
+        );
         // No colon, and a password, are both tolerated.
-        assert_eq!(write_key_from_basic_auth("basic d2tfc2l0ZQ==").as_deref(), Some("wk_site"));
-        assert_eq!(write_key_from_basic_auth("Basic d2tfc2l0ZTpwdw==").as_deref(), Some("wk_site"));
+        assert_eq!(
+            write_key_from_basic_auth("basic d2tfc2l0ZQ==").as_deref(),
+            Some("wk_site")
+        );
+        assert_eq!(
+            write_key_from_basic_auth("Basic d2tfc2l0ZTpwdw==").as_deref(),
+            Some("wk_site")
+        );
         assert_eq!(write_key_from_basic_auth("Bearer d2tfc2l0ZTo="), None);
         assert_eq!(write_key_from_basic_auth("Basic !!!"), None);
-        assert_eq!(write_key_from_basic_auth("Basic Og=="), None, "empty username");
+        assert_eq!(
+            write_key_from_basic_auth("Basic Og=="),
+            None,
+            "empty username"
+        );
     }
 
     #[test]
     fn config_errors_are_clear() {
         let unknown = Pipeline::from_json(r#"{"sources":{},"gpcc":"drop"}"#).unwrap_err();
         assert_eq!(unknown.code(), "invalid_config");
-        assert!(unknown.to_string().contains("unknown field `gpcc`"), "{unknown}");
+        assert!(
+            unknown.to_string().contains("unknown field `gpcc`"),
+            "{unknown}"
+        );
 
         let missing = Pipeline::from_json(r#"{"sources":{"k":{"name":"x"}}}"#).unwrap_err();
         assert!(missing.to_string().contains("allowedOrigins"), "{missing}");
 
-        let bad_origin =
-            Pipeline::from_json(r#"{"sources":{"k":{"name":"x","allowedOrigins":["shop.example"]}}}"#)
-                .unwrap_err();
+        let bad_origin = Pipeline::from_json(
+            r#"{"sources":{"k":{"name":"x","allowedOrigins":["shop.example"]}}}"#,
+        )
+        .unwrap_err();
         assert_eq!(bad_origin.code(), "invalid_source");
-        assert!(bad_origin.to_string().contains("shop.example"), "{bad_origin}");
+        assert!(
+            bad_origin.to_string().contains("shop.example"),
+            "{bad_origin}"
+        );
 
         let bad_policy = Pipeline::from_json(r#"{"sources":{},"gpc":"maybe"}"#).unwrap_err();
         assert!(bad_policy.to_string().contains("ignore"), "{bad_policy}");

@@ -58,7 +58,8 @@ pub fn envelope(body: &[u8], single: Option<MessageType>) -> Result<Envelope<'_>
     if single.is_some() {
         let raw: &RawValue =
             serde_json::from_str(text).map_err(|e| RequestError::Malformed(e.to_string()))?;
-        let head: SingleHead = serde_json::from_str(raw.get()).unwrap_or(SingleHead { write_key: None });
+        let head: SingleHead =
+            serde_json::from_str(raw.get()).unwrap_or(SingleHead { write_key: None });
         return Ok(Envelope {
             messages: vec![raw],
             write_key: head.write_key.and_then(|v| v.as_str().map(str::to_owned)),
@@ -105,7 +106,10 @@ pub fn message(raw: &RawValue, facts: &DecodeFacts<'_>) -> Result<Event, Failure
     if bytes > limits::MAX_EVENT_BYTES {
         return Err((
             Reason::EventTooLarge,
-            format!("event is {bytes} bytes; the limit is {}", limits::MAX_EVENT_BYTES),
+            format!(
+                "event is {bytes} bytes; the limit is {}",
+                limits::MAX_EVENT_BYTES
+            ),
         ));
     }
     let value: Value = serde_json::from_str(raw.get())
@@ -123,7 +127,9 @@ pub fn message(raw: &RawValue, facts: &DecodeFacts<'_>) -> Result<Event, Failure
             MessageType::parse(&t).ok_or_else(|| {
                 (
                     Reason::InvalidType,
-                    format!("`type` {t:?} is not one of track, page, screen, identify, group, alias"),
+                    format!(
+                        "`type` {t:?} is not one of track, page, screen, identify, group, alias"
+                    ),
                 )
             })?
         }
@@ -132,9 +138,13 @@ pub fn message(raw: &RawValue, facts: &DecodeFacts<'_>) -> Result<Event, Failure
     let user_id = take_id(&mut obj, "userId")?;
     let anonymous_id = take_id(&mut obj, "anonymousId")?;
     if user_id.is_none() && anonymous_id.is_none() {
-        return Err((Reason::MissingIdentity, "`userId` or `anonymousId` is required".into()));
+        return Err((
+            Reason::MissingIdentity,
+            "`userId` or `anonymousId` is required".into(),
+        ));
     }
-    let message_id = take_id(&mut obj, "messageId")?.unwrap_or_else(|| facts.fallback_message_id.to_owned());
+    let message_id =
+        take_id(&mut obj, "messageId")?.unwrap_or_else(|| facts.fallback_message_id.to_owned());
     let event = take_str(&mut obj, "event", limits::MAX_EVENT_NAME_CHARS)?;
     let name = take_str(&mut obj, "name", limits::MAX_EVENT_NAME_CHARS)?;
     let category = take_str(&mut obj, "category", limits::MAX_EVENT_NAME_CHARS)?;
@@ -142,13 +152,19 @@ pub fn message(raw: &RawValue, facts: &DecodeFacts<'_>) -> Result<Event, Failure
     let previous_id = take_id(&mut obj, "previousId")?;
     match kind {
         MessageType::Track if event.as_deref().is_none_or(str::is_empty) => {
-            return Err((Reason::MissingField, "a track call needs a non-empty `event`".into()))
+            return Err((
+                Reason::MissingField,
+                "a track call needs a non-empty `event`".into(),
+            ))
         }
         MessageType::Group if group_id.is_none() => {
             return Err((Reason::MissingField, "a group call needs `groupId`".into()))
         }
         MessageType::Alias if previous_id.is_none() || user_id.is_none() => {
-            return Err((Reason::MissingField, "an alias call needs `previousId` and `userId`".into()))
+            return Err((
+                Reason::MissingField,
+                "an alias call needs `previousId` and `userId`".into(),
+            ))
         }
         _ => {}
     }
@@ -159,7 +175,11 @@ pub fn message(raw: &RawValue, facts: &DecodeFacts<'_>) -> Result<Event, Failure
         if map.len() > limits::MAX_PROPERTIES {
             return Err((
                 Reason::TooManyProperties,
-                format!("`{field}` has {} keys; the limit is {}", map.len(), limits::MAX_PROPERTIES),
+                format!(
+                    "`{field}` has {} keys; the limit is {}",
+                    map.len(),
+                    limits::MAX_PROPERTIES
+                ),
             ));
         }
     }
@@ -172,7 +192,10 @@ pub fn message(raw: &RawValue, facts: &DecodeFacts<'_>) -> Result<Event, Failure
     let original = take_time(&mut obj, "originalTimestamp")?;
     let sent_at = match take_time(&mut obj, "sentAt")? {
         Some(t) => Some(t),
-        None => facts.batch_sent_at.map(|s| parse_time("sentAt", s)).transpose()?,
+        None => facts
+            .batch_sent_at
+            .map(|s| parse_time("sentAt", s))
+            .transpose()?,
     };
     let original_timestamp = timestamp.or(original);
     let timestamp = corrected_timestamp(facts.received_at, original_timestamp, sent_at);
@@ -239,7 +262,10 @@ fn check_shape(value: &Value, depth: usize) -> Result<(), Failure> {
 }
 
 fn too_deep() -> Failure {
-    (Reason::TooDeep, format!("event nests deeper than {} levels", limits::MAX_JSON_DEPTH))
+    (
+        Reason::TooDeep,
+        format!("event nests deeper than {} levels", limits::MAX_JSON_DEPTH),
+    )
 }
 
 fn check_len(s: &str) -> Result<(), Failure> {
@@ -247,7 +273,10 @@ fn check_len(s: &str) -> Result<(), Failure> {
     if s.len() > limits::MAX_STRING_CHARS && s.chars().count() > limits::MAX_STRING_CHARS {
         return Err((
             Reason::StringTooLong,
-            format!("a string is longer than {} characters", limits::MAX_STRING_CHARS),
+            format!(
+                "a string is longer than {} characters",
+                limits::MAX_STRING_CHARS
+            ),
         ));
     }
     Ok(())
@@ -297,8 +326,12 @@ fn take_time(obj: &mut Object, key: &str) -> Result<Option<OffsetDateTime>, Fail
 }
 
 fn parse_time(key: &str, s: &str) -> Result<OffsetDateTime, Failure> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|_| (Reason::InvalidTimestamp, format!("`{key}` {s:?} is not an RFC 3339 time")))
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        (
+            Reason::InvalidTimestamp,
+            format!("`{key}` {s:?} is not an RFC 3339 time"),
+        )
+    })
 }
 
 fn wrong_type(key: &str, want: &str, got: &Value) -> Failure {
@@ -310,7 +343,10 @@ fn wrong_type(key: &str, want: &str, got: &Value) -> Failure {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    (Reason::WrongFieldType, format!("`{key}` must be {want}, not {got}"))
+    (
+        Reason::WrongFieldType,
+        format!("`{key}` must be {want}, not {got}"),
+    )
 }
 
 /// Fills keys missing from `own` with the batch-level values (the message's own win).

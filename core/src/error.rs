@@ -63,7 +63,10 @@ impl Reason {
     /// Whether the rejection was a policy decision (the sender did nothing wrong) rather than
     /// a broken event. Metrics count the two apart, as Vector marks drops intentional or not.
     pub const fn is_policy(self) -> bool {
-        matches!(self, Reason::GpcOptOut | Reason::UnknownEvent | Reason::PlanViolation)
+        matches!(
+            self,
+            Reason::GpcOptOut | Reason::UnknownEvent | Reason::PlanViolation
+        )
     }
 
     /// Whether a bad row may keep the original payload. A GPC opt-out is a request not to
@@ -226,7 +229,10 @@ mod tests {
             AuthError::OriginNotAllowed.code(),
         ]);
         for c in &codes {
-            assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'), "{c}");
+            assert!(
+                c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+                "{c}"
+            );
         }
         let n = codes.len();
         codes.sort_unstable();
@@ -238,7 +244,10 @@ mod tests {
     fn auth_errors_keep_their_code_inside_request_error() {
         let e: RequestError = AuthError::OriginNotAllowed.into();
         assert_eq!(e.code(), "origin_not_allowed");
-        assert_eq!(RequestError::from(AuthError::UnknownWriteKey).code(), "unknown_write_key");
+        assert_eq!(
+            RequestError::from(AuthError::UnknownWriteKey).code(),
+            "unknown_write_key"
+        );
     }
 
     #[test]

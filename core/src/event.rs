@@ -120,10 +120,18 @@ pub struct Event {
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     /// The `timestamp` the client sent, uncorrected.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub original_timestamp: Option<OffsetDateTime>,
     /// When the client sent the batch, by its own clock.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sent_at: Option<OffsetDateTime>,
     /// When the edge received it, by the server clock.
     #[serde(with = "time::serde::rfc3339")]
@@ -147,7 +155,10 @@ mod tests {
     #[test]
     fn endpoints_and_their_short_aliases() {
         assert_eq!(MessageType::from_endpoint("t"), Some(MessageType::Track));
-        assert_eq!(MessageType::from_endpoint("track"), Some(MessageType::Track));
+        assert_eq!(
+            MessageType::from_endpoint("track"),
+            Some(MessageType::Track)
+        );
         assert_eq!(MessageType::from_endpoint("p"), Some(MessageType::Page));
         assert_eq!(MessageType::from_endpoint("s"), Some(MessageType::Screen));
         assert_eq!(MessageType::from_endpoint("i"), Some(MessageType::Identify));

@@ -34,14 +34,18 @@ pub fn decode_body<'a>(
     } else if encoding.eq_ignore_ascii_case("gzip") || encoding.eq_ignore_ascii_case("x-gzip") {
         gunzip_bounded(body).map(Cow::Owned)
     } else {
-        Err(RequestError::UnsupportedEncoding(encoding.chars().take(32).collect()))
+        Err(RequestError::UnsupportedEncoding(
+            encoding.chars().take(32).collect(),
+        ))
     }
 }
 
 /// Inflates a gzip stream (one or more members), refusing it once the output passes
 /// [`limits::MAX_DECOMPRESSED_BYTES`] or [`limits::MAX_COMPRESSION_RATIO`] × `compressed.len()`.
 pub fn gunzip_bounded(compressed: &[u8]) -> Result<Vec<u8>, RequestError> {
-    let by_ratio = compressed.len().saturating_mul(limits::MAX_COMPRESSION_RATIO);
+    let by_ratio = compressed
+        .len()
+        .saturating_mul(limits::MAX_COMPRESSION_RATIO);
     let cap = limits::MAX_DECOMPRESSED_BYTES.min(by_ratio);
     let mut decoder = MultiGzDecoder::new(compressed);
     let mut out: Vec<u8> = Vec::new();
@@ -51,7 +55,9 @@ pub fn gunzip_bounded(compressed: &[u8]) -> Result<Vec<u8>, RequestError> {
             .read(&mut chunk)
             .map_err(|e| RequestError::MalformedGzip(e.to_string()))?;
         let Some(data) = chunk.get(..n) else {
-            return Err(RequestError::MalformedGzip("decoder overran its buffer".into()));
+            return Err(RequestError::MalformedGzip(
+                "decoder overran its buffer".into(),
+            ));
         };
         if data.is_empty() {
             break;
@@ -117,7 +123,11 @@ mod tests {
     /// header comment, so the ratio can be set to the byte.
     fn zeros_with_compressed_size(len: usize, size: usize) -> Vec<u8> {
         let plain = gzip(&vec![0u8; len]);
-        assert!(plain.len() + 2 <= size, "zeros compress to {} bytes", plain.len());
+        assert!(
+            plain.len() + 2 <= size,
+            "zeros compress to {} bytes",
+            plain.len()
+        );
         for pad in 0..size {
             let mut enc = GzBuilder::new()
                 .comment(vec![b'x'; pad])
@@ -145,7 +155,10 @@ mod tests {
         assert!(out.capacity() <= limits::MAX_DECOMPRESSED_BYTES);
 
         let over = noise(limits::MAX_DECOMPRESSED_BYTES + 1);
-        assert_eq!(gunzip_bounded(&gzip(&over)), Err(RequestError::DecompressedTooLarge));
+        assert_eq!(
+            gunzip_bounded(&gzip(&over)),
+            Err(RequestError::DecompressedTooLarge)
+        );
     }
 
     #[test]
@@ -170,13 +183,23 @@ mod tests {
             enc.write_all(&block).unwrap();
         }
         let bomb = enc.finish().unwrap();
-        assert!(bomb.len() < limits::MAX_BATCH_BYTES, "bomb is {} bytes", bomb.len());
+        assert!(
+            bomb.len() < limits::MAX_BATCH_BYTES,
+            "bomb is {} bytes",
+            bomb.len()
+        );
         // The ratio cap (~6 MB here) is above the size cap, so the size cap stops it.
-        assert_eq!(decode_body(&bomb, Some("gzip")), Err(RequestError::DecompressedTooLarge));
+        assert_eq!(
+            decode_body(&bomb, Some("gzip")),
+            Err(RequestError::DecompressedTooLarge)
+        );
 
         // A 1 MiB bomb (~1 KB compressed) is stopped by the ratio, long before 500 KB.
         let small = gzip(&vec![0u8; 1 << 20]);
-        assert_eq!(decode_body(&small, Some("gzip")), Err(RequestError::CompressionRatio));
+        assert_eq!(
+            decode_body(&small, Some("gzip")),
+            Err(RequestError::CompressionRatio)
+        );
 
         // A compressed body over the batch limit is refused before any inflating.
         let huge = noise(limits::MAX_BATCH_BYTES + 1);
@@ -195,19 +218,34 @@ mod tests {
 
     #[test]
     fn garbage_and_truncation_are_malformed() {
-        assert!(matches!(gunzip_bounded(b"{\"batch\":[]}"), Err(RequestError::MalformedGzip(_))));
+        assert!(matches!(
+            gunzip_bounded(b"{\"batch\":[]}"),
+            Err(RequestError::MalformedGzip(_))
+        ));
         let good = gzip(b"{\"batch\":[]}");
         let cut = &good[..good.len() - 6];
-        assert!(matches!(gunzip_bounded(cut), Err(RequestError::MalformedGzip(_))));
+        assert!(matches!(
+            gunzip_bounded(cut),
+            Err(RequestError::MalformedGzip(_))
+        ));
     }
 
     #[test]
     fn encodings() {
         let body = b"{}";
         assert_eq!(decode_body(body, None).unwrap().as_ref(), body);
-        assert_eq!(decode_body(body, Some(" identity ")).unwrap().as_ref(), body);
-        assert_eq!(decode_body(&gzip(body), Some("GZIP")).unwrap().as_ref(), body);
-        assert_eq!(decode_body(&gzip(body), Some("x-gzip")).unwrap().as_ref(), body);
+        assert_eq!(
+            decode_body(body, Some(" identity ")).unwrap().as_ref(),
+            body
+        );
+        assert_eq!(
+            decode_body(&gzip(body), Some("GZIP")).unwrap().as_ref(),
+            body
+        );
+        assert_eq!(
+            decode_body(&gzip(body), Some("x-gzip")).unwrap().as_ref(),
+            body
+        );
         assert_eq!(
             decode_body(body, Some("br")),
             Err(RequestError::UnsupportedEncoding("br".into()))

@@ -36,3 +36,7 @@ pub const MAX_USER_AGENT_CHARS: usize = 512;
 /// Most tracking-plan violations recorded on one event in `flag` mode; the count is kept even
 /// when the list is cut.
 pub const MAX_VIOLATIONS: usize = 16;
+/// Most `utm_*` keys read from one page URL into `context.campaign`.
+pub const MAX_CAMPAIGN_KEYS: usize = 16;
+/// Most brands read from a `Sec-CH-UA` header or `context.userAgentData` (browsers send 3).
+pub const MAX_CLIENT_HINT_BRANDS: usize = 8;

@@ -4,21 +4,25 @@
 //! stable code; `Internal` never echoes what went wrong (it is logged instead).
 
 use serde::Serialize;
-use spur_core::RequestError;
+use spur_core::{AuthError, ConfigError, RequestError};
 use worker::Response;
 
 /// Everything a route can fail with.
 #[derive(Debug)]
 pub enum ApiError {
-    /// The request body could not be used at all (bad JSON, too large, no batch).
+    /// The ingest request was refused as a whole (unreadable, too large, bad write key, …).
     Request(RequestError),
+    /// Too many requests from this client.
+    RateLimited,
     /// An admin route without the right bearer token.
     Unauthorized,
     /// An admin route while no `ADMIN_TOKEN` secret is configured.
     AdminDisabled,
+    /// A configuration or tracking plan an admin tried to save is invalid.
+    Config(ConfigError),
     /// A request whose body or parameters are invalid for the route (admin APIs).
     Invalid(String),
-    /// No such route.
+    /// No such route or resource.
     NotFound,
     /// The route exists but not for this method.
     MethodNotAllowed,
@@ -45,24 +49,38 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    fn status(&self) -> u16 {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
         match self {
-            ApiError::Request(RequestError::BodyTooLarge(_)) => 413,
-            ApiError::Request(_) => 400,
+            ApiError::Request(e) => match e {
+                RequestError::BodyTooLarge(_)
+                | RequestError::DecompressedTooLarge
+                | RequestError::CompressionRatio => 413,
+                RequestError::UnsupportedEncoding(_) => 415,
+                RequestError::Auth(AuthError::OriginNotAllowed) => 403,
+                RequestError::Auth(_) => 401,
+                RequestError::Malformed(_)
+                | RequestError::MissingBatch
+                | RequestError::MalformedGzip(_) => 400,
+            },
+            ApiError::RateLimited => 429,
             ApiError::Unauthorized => 401,
             ApiError::AdminDisabled => 403,
-            ApiError::Invalid(_) => 400,
+            ApiError::Config(_) | ApiError::Invalid(_) => 400,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Internal(_) => 500,
         }
     }
 
-    fn reason(&self) -> &'static str {
+    /// The stable reason code.
+    pub fn reason(&self) -> &'static str {
         match self {
             ApiError::Request(e) => e.code(),
+            ApiError::RateLimited => "rate_limited",
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
+            ApiError::Config(e) => e.code(),
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -73,17 +91,19 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::Request(e) => e.to_string(),
+            ApiError::RateLimited => "too many requests; retry later".into(),
             ApiError::Unauthorized => "missing or wrong `Authorization: Bearer` admin token".into(),
             ApiError::AdminDisabled => "admin API disabled: no ADMIN_TOKEN secret is set".into(),
+            ApiError::Config(e) => e.to_string(),
             ApiError::Invalid(detail) => detail.clone(),
-            ApiError::NotFound => "no such route".into(),
+            ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),
             ApiError::Internal(_) => "internal error".into(),
         }
     }
 
     /// The HTTP answer for this error.
-    pub fn into_response(self) -> worker::Result<Response> {
+    pub fn into_api_response(self) -> Result<Response, ApiError> {
         if let ApiError::Internal(detail) = &self {
             worker::console_error!("internal error: {detail}");
         }
@@ -91,6 +111,18 @@ impl ApiError {
             reason: self.reason(),
             detail: self.detail(),
         };
-        Ok(Response::from_json(&body)?.with_status(self.status()))
+        let mut resp = Response::from_json(&body)?.with_status(self.status());
+        if matches!(self, ApiError::RateLimited) {
+            resp.headers_mut().set("Retry-After", "60")?;
+        }
+        Ok(resp)
+    }
+
+    /// The HTTP answer, for the outermost handler (whose error type is the platform's).
+    pub fn into_response(self) -> worker::Result<Response> {
+        match self.into_api_response() {
+            Ok(r) => Ok(r),
+            Err(_) => Response::error("internal error", 500),
+        }
     }
 }

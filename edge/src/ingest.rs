@@ -1,20 +1,25 @@
-//! `POST /v1/batch` and `/v1/{type}`: the Segment HTTP Tracking API.
+//! The Segment HTTP Tracking API: `POST /v1/batch` (`/v1/b`, `/v1/import`) and `/v1/{type}`.
 //!
-//! Invariant: the response accounts for every message: `accepted` plus the `rejected` list
-//! equals what the request held.
+//! Invariant: the response accounts for every message of a readable request (`accepted` plus
+//! the `rejected` list equals what it held), and every rejected message — and every
+//! unreadable body — is queued as a bad row before the response is sent.
 
 use serde::Serialize;
-use spur_core::{ingest, Ingest, MessageType, Rejection};
-use worker::{Date, Env, Request, Response};
+use spur_core::{
+    ingest, limits, CfFacts, Ingest, MessageType, Pipeline, Rejection, RequestError, RequestFacts,
+};
+use wasm_bindgen::JsValue;
+use worker::{console_warn, Env, Request, Response};
 
+use crate::clock::{now, rfc3339, uuid};
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::work::{self, BadRow};
+use crate::{body, cors, settings};
 
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
-    fn random_uuid() -> String;
-}
+/// The rate limiting binding (wrangler.toml `[[ratelimits]]`).
+pub const INGEST_LIMITER: &str = "INGEST_LIMITER";
+/// Most bytes of an unreadable body kept in its bad row.
+pub const MAX_BAD_PAYLOAD_BYTES: usize = 64 * 1024;
 
 #[derive(Serialize)]
 struct IngestResponse<'a> {
@@ -22,35 +27,172 @@ struct IngestResponse<'a> {
     rejected: &'a [Rejection],
 }
 
-/// Handles an ingest request on `path` (`/v1/batch`, `/v1/track`, …).
-pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response, ApiError> {
-    let single = match path.trim_start_matches("/v1/") {
-        "batch" | "import" => None,
-        other => Some(MessageType::parse(other).ok_or(ApiError::NotFound)?),
-    };
-    let body = req.bytes().await?;
-    let now = now_utc();
-    let request_id = random_uuid();
-    let outcome = ingest(
-        &body,
-        &Ingest {
-            now,
-            request_id: &request_id,
-            single,
-        },
-    )?;
-    Store::open(env)?
-        .insert_events(&outcome.accepted, outcome.write_key.as_deref())
-        .await?;
-    let body = IngestResponse {
-        accepted: outcome.accepted.len(),
-        rejected: &outcome.rejected,
-    };
-    Ok(Response::from_json(&body)?)
+/// What an ingest path asks for: a batch, or one message of a type.
+pub fn endpoint(path: &str) -> Option<Option<MessageType>> {
+    match path.strip_prefix("/v1/")? {
+        "batch" | "b" | "import" => Some(None),
+        other => MessageType::from_endpoint(other).map(Some),
+    }
 }
 
-fn now_utc() -> time::OffsetDateTime {
-    let ms = i128::from(Date::now().as_millis());
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+/// Handles `OPTIONS` on an ingest path.
+pub async fn preflight(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    let origin = req.headers().get("Origin")?;
+    let pipeline = settings::pipeline(env).await?;
+    cors::preflight(&pipeline, origin.as_deref())
+}
+
+/// Handles an ingest `POST`; CORS headers are added whatever the outcome.
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    single: Option<MessageType>,
+) -> Result<Response, ApiError> {
+    let origin = req.headers().get("Origin")?;
+    let pipeline = settings::pipeline(env).await.ok();
+    let result = match &pipeline {
+        Some(p) => accept(req, env, single, p).await,
+        None => Err(ApiError::Internal("configuration unavailable".into())),
+    };
+    let resp = result.or_else(ApiError::into_api_response)?;
+    cors::decorate(resp, pipeline.as_deref(), origin.as_deref())
+}
+
+async fn accept(
+    mut req: Request,
+    env: &Env,
+    single: Option<MessageType>,
+    pipeline: &Pipeline,
+) -> Result<Response, ApiError> {
+    let h = req.headers();
+    let header = |name: &str| h.get(name).ok().flatten();
+    let ip = header("CF-Connecting-IP");
+    let (user_agent, origin, authorization) = (
+        header("User-Agent"),
+        header("Origin"),
+        header("Authorization"),
+    );
+    let (ch_ua, ch_mobile, ch_platform) = (
+        header("Sec-CH-UA"),
+        header("Sec-CH-UA-Mobile"),
+        header("Sec-CH-UA-Platform"),
+    );
+    let (sec_gpc, content_encoding) = (header("Sec-GPC"), header("Content-Encoding"));
+
+    rate_limit(env, ip.as_deref()).await?;
+    let cf = cf_facts(&req);
+    let endpoint = req.path();
+    let received_at = now();
+    let request_id = uuid();
+    let body = match body::read_bounded(&mut req, limits::MAX_BATCH_BYTES).await {
+        Ok(b) => b,
+        Err(ApiError::Request(e)) => {
+            return Err(reject_request(env, e, &[], &endpoint, authorization.as_deref()).await);
+        }
+        Err(e) => return Err(e),
+    };
+    let facts = RequestFacts {
+        ip: ip.as_deref(),
+        user_agent: user_agent.as_deref(),
+        sec_ch_ua: ch_ua.as_deref(),
+        sec_ch_ua_mobile: ch_mobile.as_deref(),
+        sec_ch_ua_platform: ch_platform.as_deref(),
+        sec_gpc: sec_gpc.as_deref(),
+        origin: origin.as_deref(),
+        authorization: authorization.as_deref(),
+        content_encoding: content_encoding.as_deref(),
+        cf: cf.as_ref(),
+    };
+    let input = Ingest {
+        now: received_at,
+        request_id: &request_id,
+        single,
+        request: facts,
+    };
+    let outcome = match ingest(&body, &input, pipeline) {
+        Ok(o) => o,
+        Err(e) => {
+            return Err(reject_request(env, e, &body, &endpoint, authorization.as_deref()).await)
+        }
+    };
+
+    let at = rfc3339(received_at);
+    let rows = outcome
+        .rejected
+        .iter()
+        .map(|r| BadRow {
+            received_at: at.clone(),
+            write_key: outcome.write_key.clone(),
+            endpoint: endpoint.clone(),
+            reason: r.reason.code().into(),
+            detail: r.detail.clone(),
+            message_id: r.message_id.clone(),
+            payload: r.raw.clone(),
+        })
+        .collect();
+    let accepted = outcome.accepted.len();
+    let items = work::split(outcome.write_key.as_deref(), outcome.accepted, rows)?;
+    work::enqueue(env, items).await?;
+    Ok(Response::from_json(&IngestResponse {
+        accepted,
+        rejected: &outcome.rejected,
+    })?)
+}
+
+/// Records an unreadable request as a bad row (auth failures excepted: an unauthenticated
+/// sender gets a clear error but no storage) and returns the error to answer with.
+async fn reject_request(
+    env: &Env,
+    e: RequestError,
+    body: &[u8],
+    endpoint: &str,
+    authorization: Option<&str>,
+) -> ApiError {
+    if matches!(e, RequestError::Auth(_)) {
+        return ApiError::Request(e);
+    }
+    let kept = body.get(..MAX_BAD_PAYLOAD_BYTES).unwrap_or(body);
+    let row = BadRow {
+        received_at: rfc3339(now()),
+        write_key: authorization.and_then(spur_core::write_key_from_basic_auth),
+        endpoint: endpoint.to_owned(),
+        reason: e.code().into(),
+        detail: e.to_string(),
+        message_id: None,
+        payload: String::from_utf8_lossy(kept).into_owned(),
+    };
+    match work::split(None, Vec::new(), vec![row]) {
+        Ok(items) => {
+            if let Err(err) = work::enqueue(env, items).await {
+                console_warn!(
+                    "could not queue the bad row for a {} request: {err:?}",
+                    e.code()
+                );
+            }
+        }
+        Err(err) => console_warn!("could not encode a bad row: {err:?}"),
+    }
+    ApiError::Request(e)
+}
+
+async fn rate_limit(env: &Env, ip: Option<&str>) -> Result<(), ApiError> {
+    let Ok(limiter) = env.rate_limiter(INGEST_LIMITER) else {
+        return Ok(()); // not configured: no limit
+    };
+    let key = format!("ingest:{}", ip.unwrap_or("unknown"));
+    if limiter.limit(key).await?.success {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited)
+    }
+}
+
+/// `request.cf` as plain facts (absent outside Cloudflare, e.g. in plain tests).
+fn cf_facts(req: &Request) -> Option<CfFacts> {
+    let cf = js_sys::Reflect::get(req.inner(), &JsValue::from_str("cf")).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    let text = js_sys::JSON::stringify(&cf).ok()?.as_string()?;
+    serde_json::from_str(&text).ok()
 }

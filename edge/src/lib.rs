@@ -4,13 +4,21 @@
 //! `spur-core`; every failure becomes an [`error::ApiError`], mapped to a status in one place.
 
 pub mod admin;
+mod bad_rows;
+mod body;
+mod clock;
+mod config_api;
+mod consumer;
+mod cors;
 mod error;
 mod ingest;
 mod query;
 mod segments;
+mod settings;
 mod store;
+mod work;
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Method, Request, Response, Result};
 
 use crate::error::ApiError;
 
@@ -18,12 +26,48 @@ use crate::error::ApiError;
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    let outcome = match (req.method(), path.as_str()) {
-        (Method::Get, "/healthz") => Response::ok("ok").map_err(ApiError::from),
-        (_, p) if query::owns(p) => query::handle(req, &env, p).await,
-        (Method::Post, p) if p.starts_with("/v1/") => ingest::handle(req, &env, p).await,
-        (_, p) if p.starts_with("/v1/") => Err(ApiError::MethodNotAllowed),
+    route(req, &env, &path)
+        .await
+        .or_else(ApiError::into_response)
+}
+
+async fn route(req: Request, env: &Env, path: &str) -> std::result::Result<Response, ApiError> {
+    let method = req.method();
+    if method == Method::Get && path == "/healthz" {
+        return Ok(Response::ok("ok")?);
+    }
+    if let Some(single) = ingest::endpoint(path) {
+        return match method {
+            Method::Post => ingest::handle(req, env, single).await,
+            Method::Options => ingest::preflight(&req, env).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        };
+    }
+    if !path.starts_with("/v1/") {
+        return Err(ApiError::NotFound);
+    }
+    if query::owns(path) {
+        return query::handle(req, env, path).await;
+    }
+    admin::require_admin(&req, env)?;
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    match (method, segments.as_slice()) {
+        (Method::Get, ["config"]) => config_api::get_config(env).await,
+        (Method::Put, ["config"]) => config_api::put_config(req, env).await,
+        (Method::Put, ["sources", key]) => config_api::put_source(req, env, key).await,
+        (Method::Delete, ["sources", key]) => config_api::delete_source(env, key).await,
+        (Method::Get, ["tracking-plan"]) => config_api::get_plan(env).await,
+        (Method::Put, ["tracking-plan"]) => config_api::put_plan(req, env).await,
+        (Method::Get, ["bad-rows"]) => bad_rows::list(&req, env).await,
+        (Method::Post, ["bad-rows", "replay"]) => bad_rows::replay_rows(req, env).await,
         _ => Err(ApiError::NotFound),
-    };
-    outcome.or_else(|e| e.into_response())
+    }
+}
+
+/// Consumes the events queue and its dead-letter queue.
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    consumer::consume(batch, &env)
+        .await
+        .map_err(|e| worker::Error::RustError(format!("{e:?}")))
 }

@@ -1,13 +1,16 @@
-//! D1 storage of accepted events.
+//! D1 storage: events, profiles and bad rows.
 //!
-//! Invariant: inserts are idempotent by `message_id` (`ON CONFLICT DO NOTHING`), so storing
-//! the same event twice leaves one row.
+//! Invariant: every write is idempotent by its natural key — events by `message_id`
+//! (`ON CONFLICT DO NOTHING`), profiles by id (merge) — so a queue message processed twice
+//! leaves the database as processing it once would.
 
-use spur_core::Event;
+use spur_core::{Event, MessageType};
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
 
+use crate::clock::{rfc3339, unix_ms};
 use crate::error::ApiError;
+use crate::work::BadRow;
 
 /// The D1 binding name (wrangler.toml `[[d1_databases]] binding`).
 pub const DB_BINDING: &str = "DB";
@@ -18,7 +21,27 @@ const INSERT_EVENT: &str = "INSERT INTO events (message_id, type, event, name, u
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
      ON CONFLICT(message_id) DO NOTHING";
 
-/// The events database.
+// Traits merge with json_patch (RFC 7396): newer identify calls win key by key.
+const UPSERT_USER: &str = "INSERT INTO users (user_id, traits, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) \
+     ON CONFLICT(user_id) DO UPDATE SET traits = json_patch(users.traits, excluded.traits), \
+     first_seen = min(users.first_seen, excluded.first_seen), last_seen = max(users.last_seen, excluded.last_seen)";
+
+const UPSERT_GROUP: &str = "INSERT INTO groups (group_id, traits, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) \
+     ON CONFLICT(group_id) DO UPDATE SET traits = json_patch(groups.traits, excluded.traits), \
+     first_seen = min(groups.first_seen, excluded.first_seen), last_seen = max(groups.last_seen, excluded.last_seen)";
+
+const INSERT_MEMBER: &str =
+    "INSERT INTO group_members (group_id, member_id, joined_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+
+// The first link of an anonymous id wins; a later, different userId does not re-point history.
+const INSERT_ALIAS: &str =
+    "INSERT INTO aliases (anonymous_id, user_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+
+const INSERT_BAD_ROW: &str =
+    "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, detail, message_id, payload) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// The Spur database.
 pub struct Store {
     db: D1Database,
 }
@@ -31,38 +54,134 @@ impl Store {
         })
     }
 
-    /// Inserts events in one D1 batch (one implicit transaction).
+    /// The underlying database, for read queries.
+    pub fn db(&self) -> &D1Database {
+        &self.db
+    }
+
+    /// Stores events and the profile facts they carry, in one D1 batch (one transaction).
+    /// Returns, per event, whether it was new (not a duplicate `messageId`).
     pub async fn insert_events(
         &self,
         events: &[Event],
         write_key: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<bool>, ApiError> {
         if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stmts = Vec::with_capacity(events.len() * 2);
+        for e in events {
+            stmts.push(self.event_statement(e, write_key)?);
+        }
+        for e in events {
+            self.profile_statements(e, &mut stmts)?;
+        }
+        let results = self.db.batch(stmts).await?;
+        Ok(results
+            .iter()
+            .take(events.len())
+            .map(|r| {
+                r.meta()
+                    .ok()
+                    .flatten()
+                    .and_then(|m| m.changes)
+                    .is_some_and(|n| n > 0)
+            })
+            .collect())
+    }
+
+    fn event_statement(
+        &self,
+        e: &Event,
+        write_key: Option<&str>,
+    ) -> Result<D1PreparedStatement, ApiError> {
+        let args = [
+            JsValue::from_str(&e.message_id),
+            JsValue::from_str(e.kind.as_str()),
+            opt(e.event.as_deref()),
+            opt(e.name.as_deref()),
+            opt(e.user_id.as_deref()),
+            opt(e.anonymous_id.as_deref()),
+            opt(e.group_id.as_deref()),
+            opt(e.previous_id.as_deref()),
+            JsValue::from_str(&rfc3339(e.timestamp)),
+            JsValue::from_f64(unix_ms(e.timestamp)),
+            JsValue::from_str(&rfc3339(e.received_at)),
+            opt(e.sent_at.map(rfc3339).as_deref()),
+            opt(e.original_timestamp.map(rfc3339).as_deref()),
+            JsValue::from_str(&json(&e.properties)?),
+            JsValue::from_str(&json(&e.traits)?),
+            JsValue::from_str(&json(&e.context)?),
+            JsValue::from_str(&json(&e.integrations)?),
+            opt(write_key),
+        ];
+        Ok(self.db.prepare(INSERT_EVENT).bind(&args)?)
+    }
+
+    fn profile_statements(
+        &self,
+        e: &Event,
+        out: &mut Vec<D1PreparedStatement>,
+    ) -> Result<(), ApiError> {
+        let at = JsValue::from_str(&rfc3339(e.timestamp));
+        let empty = serde_json::Map::new();
+        if let Some(uid) = e.user_id.as_deref() {
+            let traits = if e.kind == MessageType::Identify {
+                &e.traits
+            } else {
+                &empty
+            };
+            out.push(self.db.prepare(UPSERT_USER).bind(&[
+                uid.into(),
+                json(traits)?.into(),
+                at.clone(),
+            ])?);
+            if let Some(anon) = e.anonymous_id.as_deref() {
+                out.push(self.db.prepare(INSERT_ALIAS).bind(&[
+                    anon.into(),
+                    uid.into(),
+                    at.clone(),
+                ])?);
+            }
+            if let (MessageType::Alias, Some(prev)) = (e.kind, e.previous_id.as_deref()) {
+                out.push(self.db.prepare(INSERT_ALIAS).bind(&[
+                    prev.into(),
+                    uid.into(),
+                    at.clone(),
+                ])?);
+            }
+        }
+        if let (MessageType::Group, Some(gid)) = (e.kind, e.group_id.as_deref()) {
+            out.push(self.db.prepare(UPSERT_GROUP).bind(&[
+                gid.into(),
+                json(&e.traits)?.into(),
+                at.clone(),
+            ])?);
+            out.push(self.db.prepare(INSERT_MEMBER).bind(&[
+                gid.into(),
+                e.identity().into(),
+                at,
+            ])?);
+        }
+        Ok(())
+    }
+
+    /// Records bad rows.
+    pub async fn insert_bad_rows(&self, rows: &[BadRow]) -> Result<(), ApiError> {
+        if rows.is_empty() {
             return Ok(());
         }
-        let mut stmts = Vec::with_capacity(events.len());
-        for e in events {
-            let args = [
-                JsValue::from_str(&e.message_id),
-                JsValue::from_str(e.kind.as_str()),
-                opt(e.event.as_deref()),
-                opt(e.name.as_deref()),
-                opt(e.user_id.as_deref()),
-                opt(e.anonymous_id.as_deref()),
-                opt(e.group_id.as_deref()),
-                opt(e.previous_id.as_deref()),
-                JsValue::from_str(&rfc3339(e.timestamp)),
-                JsValue::from_f64(unix_ms(e.timestamp)),
-                JsValue::from_str(&rfc3339(e.received_at)),
-                opt(e.sent_at.map(rfc3339).as_deref()),
-                opt(e.original_timestamp.map(rfc3339).as_deref()),
-                JsValue::from_str(&json(&e.properties)?),
-                JsValue::from_str(&json(&e.traits)?),
-                JsValue::from_str(&json(&e.context)?),
-                JsValue::from_str(&json(&e.integrations)?),
-                opt(write_key),
-            ];
-            stmts.push(self.db.prepare(INSERT_EVENT).bind(&args)?);
+        let mut stmts = Vec::with_capacity(rows.len());
+        for r in rows {
+            stmts.push(self.db.prepare(INSERT_BAD_ROW).bind(&[
+                r.received_at.as_str().into(),
+                opt(r.write_key.as_deref()),
+                r.endpoint.as_str().into(),
+                r.reason.as_str().into(),
+                r.detail.as_str().into(),
+                opt(r.message_id.as_deref()),
+                r.payload.as_str().into(),
+            ])?);
         }
         self.db.batch(stmts).await?;
         Ok(())
@@ -75,14 +194,4 @@ fn opt(v: Option<&str>) -> JsValue {
 
 fn json(v: &impl serde::Serialize) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-#[allow(clippy::cast_precision_loss)] // ms since 1970 fit in f64's 53-bit mantissa for ~285k years
-fn unix_ms(t: time::OffsetDateTime) -> f64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as f64
 }

@@ -6,11 +6,30 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
+/** The demo write key (as in .dev.vars.example). */
+export const DEMO_WRITE_KEY = "spur_demo_write_key";
+/** The admin token tests run with. */
+export const ADMIN_TOKEN = "test-admin-token";
+/** The ingest configuration tests run with unless they pass their own. */
+export const TEST_CONFIG = {
+  sources: {
+    [DEMO_WRITE_KEY]: { name: "demo", allowedOrigins: ["*"] },
+    wk_site: { name: "site", allowedOrigins: ["https://shop.example"] },
+    wk_server: { name: "backend", allowedOrigins: [] },
+  },
+  gpc: "anonymize",
+};
+
 /** Starts the Worker from dist/ (built by `npm run build`) with migrations applied. */
-export async function startSpur({ vars, secrets } = {}) {
+export async function startSpur({ vars, secrets, config = TEST_CONFIG } = {}) {
   const server = createTestHarness({
     root,
-    workers: [{ configPath: "./wrangler.toml", prebuiltWorkerDir: "./dist", vars, secrets }],
+    workers: [{
+      configPath: "./wrangler.toml",
+      prebuiltWorkerDir: "./dist",
+      vars,
+      secrets: { ADMIN_TOKEN, SPUR_CONFIG: JSON.stringify(config), ...secrets },
+    }],
   });
   const { url } = await server.listen();
   const worker = server.getWorker();
@@ -27,6 +46,16 @@ export async function startSpur({ vars, secrets } = {}) {
       return results;
     },
     close: () => server.close(),
+    /** fetch against the Worker with the admin bearer token. */
+    admin(path, init = {}) {
+      const headers = { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) };
+      return fetch(new URL(path, url), { ...init, headers });
+    },
+    /** POST a JSON (or raw) body to an ingest endpoint. */
+    post(path, body, headers = {}) {
+      const data = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+      return fetch(new URL(path, url), { method: "POST", body: data, headers: { "Content-Type": "application/json", ...headers } });
+    },
   };
 }
 

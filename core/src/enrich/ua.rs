@@ -4,11 +4,14 @@
 //! [`limits::MAX_USER_AGENT_CHARS`] characters looked at), needs no start-up tables, and never
 //! fails: what it cannot tell is left out.
 //!
-//! Why not a UA crate: measured on this project's wasm build, woothee adds ~23 KB gzip next to
-//! boon's regex (~333 KB alone) but compiles its regexes on first use, ~30 ms in wasm — over a
-//! Workers free-plan request's CPU budget — while uap-based parsers cost ~0.8 s per isolate.
-//! Chrome's reduced UA also freezes OS versions (`Windows NT 10.0`, `Mac OS X 10_15_7`), so
-//! the precise facts come from client hints (`Sec-CH-UA*` headers or analytics.js's
+//! Why not a UA crate (measured 2026-11-28, wasm32 release, opt-level z, LTO, gzip -9):
+//! woothee costs +339 KB gzip on its own (the `regex` crate) or +23 KB next to boon, which
+//! already links `regex`; but it compiles its regexes on first use, 12–34 ms for the first
+//! parse in wasm (Node 20) — more than a Workers free-plan request's whole CPU budget — where
+//! this module costs +16 KB gzip and <1 ms for its first parse; both take ~7 µs per parse
+//! after that. uap-based parsers cost ~0.8 s of set-up per isolate. Chrome's reduced UA also
+//! freezes OS versions (`Windows NT 10.0`, `Mac OS X 10_15_7`), so the precise facts come
+//! from client hints (`Sec-CH-UA*` headers or analytics.js's
 //! `context.userAgentData`), which this module prefers when present.
 
 use serde::Serialize;
@@ -86,7 +89,9 @@ impl Hints {
         Hints {
             brands: ua.map(parse_brand_list).unwrap_or_default(),
             mobile: mobile.map(|m| m.trim() == "?1"),
-            platform: platform.map(|p| p.trim().trim_matches('"').to_owned()).filter(|p| !p.is_empty()),
+            platform: platform
+                .map(|p| p.trim().trim_matches('"').to_owned())
+                .filter(|p| !p.is_empty()),
             platform_version: None,
         }
     }
@@ -100,12 +105,22 @@ impl Hints {
             .map(|items| {
                 items
                     .iter()
-                    .take(8)
-                    .filter_map(|b| Some((b.get("brand")?.as_str()?.to_owned(), b.get("version")?.as_str()?.to_owned())))
+                    .take(limits::MAX_CLIENT_HINT_BRANDS)
+                    .filter_map(|b| {
+                        Some((
+                            b.get("brand")?.as_str()?.to_owned(),
+                            b.get("version")?.as_str()?.to_owned(),
+                        ))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        let text = |k: &str| data.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let text = |k: &str| {
+            data.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         Hints {
             brands,
             mobile: data.get("mobile").and_then(Value::as_bool),
@@ -122,7 +137,11 @@ impl Hints {
 /// Parses a user agent, refined by client hints where they are present.
 pub fn parse(user_agent: &str, hints: Option<&Hints>) -> Agent {
     let ua = bounded(user_agent);
-    let mut agent = Agent { browser: browser(ua), os: os(ua), device: Device { kind: device(ua) } };
+    let mut agent = Agent {
+        browser: browser(ua),
+        os: os(ua),
+        device: Device { kind: device(ua) },
+    };
     if is_bot(ua) {
         agent.device.kind = DeviceType::Bot;
     }
@@ -137,18 +156,52 @@ pub fn parse(user_agent: &str, hints: Option<&Hints>) -> Agent {
 pub fn is_bot(user_agent: &str) -> bool {
     let ua = bounded(user_agent).to_ascii_lowercase();
     const MARKERS: &[&str] = &[
-        "crawl", "spider", "slurp", "headless", "lighthouse", "pagespeed", "pingdom", "uptime",
-        "monitor", "preview", "facebookexternalhit", "embedly", "whatsapp", "curl/", "wget/",
-        "python-requests", "python-urllib", "aiohttp", "httpx", "go-http-client", "okhttp",
-        "java/", "apache-httpclient", "node-fetch", "axios/", "undici", "postmanruntime",
-        "insomnia", "phantomjs", "selenium", "puppeteer", "playwright", "scrapy", "libwww",
-        "feedfetcher", "mediapartners", "google-inspectiontool", "ia_archiver", "bingpreview",
+        "crawl",
+        "spider",
+        "slurp",
+        "headless",
+        "lighthouse",
+        "pagespeed",
+        "pingdom",
+        "uptime",
+        "monitor",
+        "preview",
+        "facebookexternalhit",
+        "embedly",
+        "whatsapp",
+        "curl/",
+        "wget/",
+        "python-requests",
+        "python-urllib",
+        "aiohttp",
+        "httpx",
+        "go-http-client",
+        "okhttp",
+        "java/",
+        "apache-httpclient",
+        "node-fetch",
+        "axios/",
+        "undici",
+        "postmanruntime",
+        "insomnia",
+        "phantomjs",
+        "selenium",
+        "puppeteer",
+        "playwright",
+        "scrapy",
+        "libwww",
+        "feedfetcher",
+        "mediapartners",
+        "google-inspectiontool",
+        "ia_archiver",
+        "bingpreview",
     ];
     if MARKERS.iter().any(|m| ua.contains(m)) {
         return true;
     }
     // "bot" anywhere (Googlebot, bingbot, Slackbot-…, AhrefsBot) except the CUBOT phone brand.
-    ua.match_indices("bot").any(|(i, _)| !ua.get(..i).is_some_and(|head| head.ends_with("cu")))
+    ua.match_indices("bot")
+        .any(|(i, _)| !ua.get(..i).is_some_and(|head| head.ends_with("cu")))
 }
 
 fn bounded(ua: &str) -> &str {
@@ -162,13 +215,18 @@ fn bounded(ua: &str) -> &str {
 fn version_after(ua: &str, token: &str) -> Option<String> {
     let start = ua.find(token)? + token.len();
     let rest = ua.get(start..)?;
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(rest.len());
     let v = rest.get(..end.min(32))?.trim_end_matches(['.', '_']);
     (!v.is_empty()).then(|| v.replace('_', "."))
 }
 
 fn named(name: &str, version: Option<String>) -> Option<Named> {
-    Some(Named { name: name.to_owned(), version })
+    Some(Named {
+        name: name.to_owned(),
+        version,
+    })
 }
 
 fn browser(ua: &str) -> Option<Named> {
@@ -200,7 +258,11 @@ fn browser(ua: &str) -> Option<Named> {
         }
     }
     if ua.contains("Chrome/") {
-        let name = if ua.contains("; wv)") { "Chrome WebView" } else { "Chrome" };
+        let name = if ua.contains("; wv)") {
+            "Chrome WebView"
+        } else {
+            "Chrome"
+        };
         return named(name, version_after(ua, "Chrome/"));
     }
     if ua.contains("Safari/") && ua.contains("Version/") {
@@ -258,14 +320,26 @@ fn os(ua: &str) -> Option<Named> {
 }
 
 fn device(ua: &str) -> DeviceType {
-    const TV: &[&str] = &["SMART-TV", "SmartTV", "Smart TV", "AppleTV", "CrKey", "Roku", "BRAVIA", "Web0S", "Tizen"];
+    const TV: &[&str] = &[
+        "SMART-TV", "SmartTV", "Smart TV", "AppleTV", "CrKey", "Roku", "BRAVIA", "Web0S", "Tizen",
+    ];
     if TV.iter().any(|t| ua.contains(t)) {
         DeviceType::Tv
-    } else if ua.contains("iPad") || ua.contains("Tablet") || (ua.contains("Android") && !ua.contains("Mobi")) {
+    } else if ua.contains("iPad")
+        || ua.contains("Tablet")
+        || (ua.contains("Android") && !ua.contains("Mobi"))
+    {
         DeviceType::Tablet
-    } else if ua.contains("Mobi") || ua.contains("iPhone") || ua.contains("iPod") || ua.contains("Windows Phone") {
+    } else if ua.contains("Mobi")
+        || ua.contains("iPhone")
+        || ua.contains("iPod")
+        || ua.contains("Windows Phone")
+    {
         DeviceType::Mobile
-    } else if ["Windows", "Macintosh", "Mac OS X", "CrOS", "Linux", "X11"].iter().any(|t| ua.contains(t)) {
+    } else if ["Windows", "Macintosh", "Mac OS X", "CrOS", "Linux", "X11"]
+        .iter()
+        .any(|t| ua.contains(t))
+    {
         DeviceType::Desktop
     } else {
         DeviceType::Unknown
@@ -285,7 +359,10 @@ fn apply_hints(agent: &mut Agent, hints: &Hints) {
         // Hints give only the major version unless the page asked for fullVersionList; keep
         // the UA's longer version when the majors agree.
         let keep = agent.browser.as_ref().is_some_and(|b| {
-            b.name == name && b.version.as_deref().is_some_and(|v| v.split('.').next() == Some(version))
+            b.name == name
+                && b.version
+                    .as_deref()
+                    .is_some_and(|v| v.split('.').next() == Some(version))
         });
         if !keep {
             agent.browser = named(name, Some(version.to_owned()).filter(|v| !v.is_empty()));
@@ -317,7 +394,9 @@ fn apply_hints(agent: &mut Agent, hints: &Hints) {
     if agent.device.kind != DeviceType::Bot && agent.device.kind != DeviceType::Tv {
         match hints.mobile {
             Some(true) => agent.device.kind = DeviceType::Mobile,
-            Some(false) if agent.device.kind == DeviceType::Mobile => agent.device.kind = DeviceType::Desktop,
+            Some(false) if agent.device.kind == DeviceType::Mobile => {
+                agent.device.kind = DeviceType::Desktop
+            }
             _ => {}
         }
     }
@@ -329,7 +408,9 @@ fn apply_hints(agent: &mut Agent, hints: &Hints) {
 /// The brand that names the browser: not a GREASE entry ("Not A(Brand"), and not "Chromium"
 /// when a more specific brand (Chrome, Edge, Opera, …) is present.
 fn preferred_brand(brands: &[(String, String)]) -> Option<(&str, &str)> {
-    let real = |b: &&(String, String)| !(b.0.contains("Not") && b.0.to_ascii_lowercase().contains("brand"));
+    let real = |b: &&(String, String)| {
+        !(b.0.contains("Not") && b.0.to_ascii_lowercase().contains("brand"))
+    };
     let mut fallback = None;
     for b in brands.iter().filter(real) {
         if b.0 == "Chromium" {
@@ -342,7 +423,7 @@ fn preferred_brand(brands: &[(String, String)]) -> Option<(&str, &str)> {
 }
 
 /// Parses an sf-list like `"Chromium";v="124", "Not-A.Brand";v="99"`, respecting quotes (GREASE
-/// brands may contain `;`, `,` or `=`). At most 8 entries are read.
+/// brands may contain `;`, `,` or `=`). At most [`limits::MAX_CLIENT_HINT_BRANDS`] are read.
 fn parse_brand_list(header: &str) -> Vec<(String, String)> {
     let mut items = Vec::new();
     let mut current = String::new();
@@ -358,7 +439,11 @@ fn parse_brand_list(header: &str) -> Vec<(String, String)> {
         }
     }
     items.push(current);
-    items.iter().take(8).filter_map(|item| brand_item(item)).collect()
+    items
+        .iter()
+        .take(limits::MAX_CLIENT_HINT_BRANDS)
+        .filter_map(|item| brand_item(item))
+        .collect()
 }
 
 fn brand_item(item: &str) -> Option<(String, String)> {

@@ -1,0 +1,84 @@
+//! Admin: the ingest configuration (sources, GPC policy) and the tracking plan.
+//!
+//! Invariant: nothing is saved unless it compiles into a working pipeline; a refused document
+//! gets a 400 whose `reason` names the problem (`invalid_config`, `invalid_schema`,
+//! `invalid_source`) and whose `detail` says where.
+
+use spur_core::{Config, Source};
+use worker::{Env, Request, Response};
+
+use crate::error::ApiError;
+use crate::settings;
+
+/// `GET /v1/config`.
+pub async fn get_config(env: &Env) -> Result<Response, ApiError> {
+    Ok(Response::from_json(&settings::config(env).await?)?)
+}
+
+/// `PUT /v1/config`.
+pub async fn put_config(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let text = req.text().await?;
+    let config: Config = serde_json::from_str(&text).map_err(|e| {
+        ApiError::Config(spur_core::ConfigError::Invalid {
+            what: "config",
+            detail: e.to_string(),
+        })
+    })?;
+    settings::save_config(env, &config).await?;
+    Ok(Response::from_json(&config)?)
+}
+
+/// `PUT /v1/sources/{writeKey}` with a source `{name, allowedOrigins}`.
+pub async fn put_source(mut req: Request, env: &Env, key: &str) -> Result<Response, ApiError> {
+    let text = req.text().await?;
+    let source: Source = serde_json::from_str(&text).map_err(|e| {
+        ApiError::Config(spur_core::ConfigError::Invalid {
+            what: "source",
+            detail: e.to_string(),
+        })
+    })?;
+    let mut config = settings::config(env).await?;
+    config.sources.insert(key.to_owned(), source.clone());
+    settings::save_config(env, &config).await?;
+    Ok(Response::from_json(&source)?)
+}
+
+/// `DELETE /v1/sources/{writeKey}`.
+pub async fn delete_source(env: &Env, key: &str) -> Result<Response, ApiError> {
+    let mut config = settings::config(env).await?;
+    if config.sources.remove(key).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    settings::save_config(env, &config).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// `GET /v1/tracking-plan`: the saved plan, else the configuration's, else the bundled one.
+pub async fn get_plan(env: &Env) -> Result<Response, ApiError> {
+    let docs = settings::documents(env).await?;
+    let text = match docs.plan {
+        Some(p) => p,
+        None => {
+            let config: Config = serde_json::from_str(&docs.config)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            match config.tracking_plan {
+                Some(p) => {
+                    serde_json::to_string(&p).map_err(|e| ApiError::Internal(e.to_string()))?
+                }
+                None => settings::BUNDLED_PLAN.to_owned(),
+            }
+        }
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Response::from_json(&value)?)
+}
+
+/// `PUT /v1/tracking-plan`.
+pub async fn put_plan(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let text = req.text().await?;
+    settings::save_plan(env, &text).await?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Response::from_json(&value)?)
+}

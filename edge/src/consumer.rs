@@ -1,0 +1,108 @@
+//! The queue consumer: stores what the ingest request accepted or rejected.
+//!
+//! Invariant: a message is acked only after its rows are in D1 (and its events archived); any
+//! failure retries the message, and after the queue's `max_retries` it reaches the dead-letter
+//! queue, whose consumer records its contents as bad rows with reason `storage_failed` — so an
+//! event is never dropped silently.
+
+use worker::{console_error, Bucket, Env, HttpMetadata, MessageBatch, MessageExt};
+
+use crate::clock::{now, rfc3339};
+use crate::error::ApiError;
+use crate::store::Store;
+use crate::work::{BadRow, Work, DEAD_LETTER_QUEUE};
+
+/// The R2 binding of the event archive.
+pub const ARCHIVE_BUCKET: &str = "ARCHIVE";
+
+/// Handles one delivery of queue messages, acking or retrying each on its own.
+pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiError> {
+    let dead = batch.queue() == DEAD_LETTER_QUEUE;
+    let store = Store::open(env)?;
+    for msg in batch.messages()? {
+        let id = msg.id();
+        let result = if dead {
+            dead_letter(&store, msg.body(), &id).await
+        } else {
+            process(&store, env, msg.body(), &id).await
+        };
+        match result {
+            Ok(()) => msg.ack(),
+            Err(e) => {
+                console_error!("queue message {id} failed (will retry): {e:?}");
+                msg.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn process(store: &Store, env: &Env, body: &str, id: &str) -> Result<(), ApiError> {
+    let work: Work = serde_json::from_str(body)
+        .map_err(|e| ApiError::Internal(format!("undecodable work: {e}")))?;
+    match work {
+        Work::Events { write_key, events } => {
+            let fresh = store.insert_events(&events, write_key.as_deref()).await?;
+            // Archive only first-time inserts, so client retries do not duplicate the archive;
+            // the object key is the queue message id, so a retry of this message overwrites.
+            let new_events = events.iter().zip(fresh).filter(|(_, f)| *f).map(|(e, _)| e);
+            archive(env, new_events, id).await
+        }
+        Work::BadRows { rows } => store.insert_bad_rows(&rows).await,
+    }
+}
+
+async fn archive<'a>(
+    env: &Env,
+    events: impl Iterator<Item = &'a spur_core::Event>,
+    id: &str,
+) -> Result<(), ApiError> {
+    let objects =
+        spur_core::archive::encode(events, id).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let bucket: Bucket = env.bucket(ARCHIVE_BUCKET)?;
+    for o in objects {
+        bucket
+            .put(o.key, o.body)
+            .http_metadata(HttpMetadata {
+                content_type: Some("application/x-ndjson".into()),
+                content_encoding: Some("gzip".into()),
+                ..HttpMetadata::default()
+            })
+            .execute()
+            .await?;
+    }
+    Ok(())
+}
+
+/// A message that kept failing: keep its contents as bad rows so they can be replayed.
+async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError> {
+    let received_at = rfc3339(now());
+    let rows = match serde_json::from_str::<Work>(body) {
+        Ok(Work::BadRows { rows }) => rows,
+        Ok(Work::Events { write_key, events }) => events
+            .iter()
+            .map(|e| BadRow {
+                received_at: rfc3339(e.received_at),
+                write_key: write_key.clone(),
+                endpoint: "/v1/batch".into(),
+                reason: "storage_failed".into(),
+                detail: format!("storing failed after every retry (queue message {id})"),
+                message_id: Some(e.message_id.clone()),
+                payload: serde_json::to_string(e).unwrap_or_default(),
+            })
+            .collect(),
+        Err(e) => vec![BadRow {
+            received_at,
+            write_key: None,
+            endpoint: "queue".into(),
+            reason: "undecodable_work".into(),
+            detail: format!("queue message {id} could not be decoded: {e}"),
+            message_id: None,
+            payload: body.to_owned(),
+        }],
+    };
+    store.insert_bad_rows(&rows).await
+}

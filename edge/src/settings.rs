@@ -1,0 +1,148 @@
+//! Where the ingest configuration comes from, and its per-isolate cache.
+//!
+//! Invariant: the effective configuration is, in order of precedence, what an admin saved in
+//! D1 (`settings`), else the `SPUR_CONFIG` secret, else no sources (every write key refused);
+//! the tracking plan likewise, falling back to the repository's `tracking-plan.json`. A
+//! compiled [`Pipeline`] is reused for [`CACHE_TTL_MS`] per isolate, and an admin write through
+//! this isolate refreshes it at once.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use spur_core::{CompiledPlan, Config, ConfigError, Pipeline};
+use wasm_bindgen::JsValue;
+use worker::{Date, Env};
+
+use crate::error::ApiError;
+use crate::store::DB_BINDING;
+
+/// The secret (or var) holding the JSON configuration.
+pub const CONFIG_SECRET: &str = "SPUR_CONFIG";
+/// The tracking plan shipped with the repository (used until an admin saves another).
+pub const BUNDLED_PLAN: &str = include_str!("../../tracking-plan.json");
+/// How long an isolate reuses a compiled pipeline before re-reading D1.
+pub const CACHE_TTL_MS: u64 = 10_000;
+
+const KEY_CONFIG: &str = "config";
+const KEY_PLAN: &str = "tracking_plan";
+
+thread_local! {
+    static CACHE: RefCell<Option<(u64, Rc<Pipeline>)>> = const { RefCell::new(None) };
+}
+
+/// The stored documents, as JSON text.
+#[derive(Debug, Default)]
+pub struct Documents {
+    /// The configuration (sources, gpc, optional plan).
+    pub config: String,
+    /// The tracking plan, when one was saved apart from the configuration.
+    pub plan: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    key: String,
+    value: String,
+}
+
+/// The compiled pipeline for this request (cached per isolate).
+pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
+    let now = Date::now().as_millis();
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(at, _)| now.saturating_sub(*at) < CACHE_TTL_MS)
+            .map(|(_, p)| Rc::clone(p))
+    });
+    if let Some(p) = cached {
+        return Ok(p);
+    }
+    let docs = documents(env).await?;
+    let pipeline =
+        Rc::new(compile(&docs).map_err(|e| {
+            ApiError::Internal(format!("stored configuration does not compile: {e}"))
+        })?);
+    CACHE.with(|c| *c.borrow_mut() = Some((now, Rc::clone(&pipeline))));
+    Ok(pipeline)
+}
+
+/// Forgets the cached pipeline (after an admin write).
+pub fn invalidate() {
+    CACHE.with(|c| *c.borrow_mut() = None);
+}
+
+/// Compiles documents into a pipeline; the plan falls back to the bundled one.
+pub fn compile(docs: &Documents) -> Result<Pipeline, ConfigError> {
+    let mut pipeline = Pipeline::from_json(&docs.config)?;
+    match &docs.plan {
+        Some(plan) => pipeline.set_plan(Some(CompiledPlan::from_json(plan)?)),
+        None if pipeline.plan().is_none() => {
+            pipeline.set_plan(Some(CompiledPlan::from_json(BUNDLED_PLAN)?));
+        }
+        None => {}
+    }
+    Ok(pipeline)
+}
+
+/// Reads the effective documents: D1 first, then the secret.
+pub async fn documents(env: &Env) -> Result<Documents, ApiError> {
+    let rows: Vec<Row> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT key, value FROM settings WHERE key IN (?1, ?2)")
+        .bind(&[KEY_CONFIG.into(), KEY_PLAN.into()])?
+        .all()
+        .await?
+        .results()?;
+    let mut docs = Documents::default();
+    let mut config = None;
+    for row in rows {
+        match row.key.as_str() {
+            KEY_CONFIG => config = Some(row.value),
+            KEY_PLAN => docs.plan = Some(row.value),
+            _ => {}
+        }
+    }
+    docs.config = match config {
+        Some(c) => c,
+        None => env
+            .secret(CONFIG_SECRET)
+            .map(|s| s.to_string())
+            .or_else(|_| env.var(CONFIG_SECRET).map(|v| v.to_string()))
+            .unwrap_or_else(|_| r#"{"sources":{}}"#.to_owned()),
+    };
+    Ok(docs)
+}
+
+/// The effective configuration, parsed.
+pub async fn config(env: &Env) -> Result<Config, ApiError> {
+    let docs = documents(env).await?;
+    serde_json::from_str(&docs.config).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Validates and saves a configuration document.
+pub async fn save_config(env: &Env, config: &Config) -> Result<(), ApiError> {
+    let json = serde_json::to_string(config).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Pipeline::from_json(&json).map_err(ApiError::Config)?;
+    save(env, KEY_CONFIG, &json).await
+}
+
+/// Validates and saves a tracking plan document.
+pub async fn save_plan(env: &Env, plan_json: &str) -> Result<(), ApiError> {
+    CompiledPlan::from_json(plan_json).map_err(ApiError::Config)?;
+    save(env, KEY_PLAN, plan_json).await
+}
+
+async fn save(env: &Env, key: &str, value: &str) -> Result<(), ApiError> {
+    let now = crate::clock::rfc3339(crate::clock::now());
+    env.d1(DB_BINDING)?
+        .prepare(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(&[key.into(), value.into(), JsValue::from_str(&now)])?
+        .run()
+        .await?;
+    invalidate();
+    Ok(())
+}
