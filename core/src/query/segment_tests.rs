@@ -34,7 +34,10 @@ fn traits_and_last_seen_bind_their_values() {
     .plan(NOW)
     .unwrap();
     let sql = &plan.sql.text;
-    assert!(sql.contains("t0 AS"));
+    assert!(
+        sql.contains("t0 AS") && sql.contains("GROUP BY 1)"),
+        "trait lookups aggregate per person"
+    );
     assert!(sql.contains("LEFT JOIN t0 ON t0.person = pp.person"));
     assert!(sql.contains("agg.last_ts < ?"));
     assert!(plan
