@@ -21,17 +21,17 @@ const BUY_RATE = { shoes: 0.6, hats: 0.45, bags: 0.35, socks: 0.25, scarves: 0.1
 
 /**
  * Generates `users` people over `days` days from `start` (ms). Returns
- * `{events, aliases, users, start, end}`: event rows shaped like the `events` table (JSON
+ * `{events, aliases, users, start, end}`; ids start at `firstId` (for adding more people later): event rows shaped like the `events` table (JSON
  * columns as objects), alias rows and `users` rows.
  */
-export function generate({ users = 1000, seed = 42, start = Date.UTC(2026, 10, 1), days = 14 } = {}) {
+export function generate({ users = 1000, seed = 42, start = Date.UTC(2026, 10, 1), days = 14, firstId = 0 } = {}) {
   const rnd = prng(seed);
   const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
   const events = [];
   const aliases = [];
   const userRows = [];
   let seq = 0;
-  for (let i = 0; i < users; i++) {
+  for (let i = firstId; i < firstId + users; i++) {
     const uid = `user-${String(i).padStart(6, "0")}`;
     const anon = `anon-${String(i).padStart(6, "0")}`;
     const r = rnd();
@@ -122,27 +122,35 @@ export function edgeCases(t0, to) {
   return rows;
 }
 
-/** Inserts rows into D1 (`env.DB`) in batches. */
-export async function insertAll(db, { events = [], aliases = [], users = [] }, { chunk = 500 } = {}) {
+/**
+ * Inserts rows into D1 (`env.DB`): each statement reads a chunk of rows from one JSON
+ * parameter with `json_each`, so a million events need a few hundred statements, not a
+ * million.
+ */
+export async function insertAll(db, { events = [], aliases = [], users = [] }, { chunk = 2000 } = {}) {
   const ins = db.prepare(
     "INSERT INTO events (message_id, type, event, name, user_id, anonymous_id, timestamp, ts_ms, received_at, properties, traits, context) " +
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?11)",
+      "SELECT j.value ->> '$[0]', j.value ->> '$[1]', j.value ->> '$[2]', j.value ->> '$[3]', j.value ->> '$[4]', " +
+      "j.value ->> '$[5]', j.value ->> '$[6]', j.value ->> '$[7]', j.value ->> '$[6]', j.value ->> '$[8]', " +
+      "j.value ->> '$[9]', j.value ->> '$[10]' FROM json_each(?1) AS j",
   );
+  const stmts = [];
   for (let i = 0; i < events.length; i += chunk) {
-    await db.batch(events.slice(i, i + chunk).map((e) => {
-      const iso = new Date(e.ts_ms).toISOString();
-      return ins.bind(e.message_id, e.type, e.event, e.name, e.user_id, e.anonymous_id, iso, e.ts_ms,
-        JSON.stringify(e.properties), JSON.stringify(e.traits), JSON.stringify(e.context));
-    }));
+    stmts.push(ins.bind(JSON.stringify(events.slice(i, i + chunk).map((e) => [
+      e.message_id, e.type, e.event, e.name, e.user_id, e.anonymous_id, new Date(e.ts_ms).toISOString(), e.ts_ms,
+      JSON.stringify(e.properties), JSON.stringify(e.traits), JSON.stringify(e.context),
+    ]))));
   }
-  const al = db.prepare("INSERT INTO aliases (anonymous_id, user_id, created_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')");
+  const al = db.prepare("INSERT INTO aliases (anonymous_id, user_id, created_at) " +
+    "SELECT j.value ->> '$[0]', j.value ->> '$[1]', '2026-01-01T00:00:00Z' FROM json_each(?1) AS j");
   for (let i = 0; i < aliases.length; i += chunk) {
-    await db.batch(aliases.slice(i, i + chunk).map((a) => al.bind(a.anonymous_id, a.user_id)));
+    stmts.push(al.bind(JSON.stringify(aliases.slice(i, i + chunk).map((a) => [a.anonymous_id, a.user_id]))));
   }
-  const us = db.prepare("INSERT INTO users (user_id, traits) VALUES (?1, ?2)");
+  const us = db.prepare("INSERT INTO users (user_id, traits) SELECT j.value ->> '$[0]', j.value ->> '$[1]' FROM json_each(?1) AS j");
   for (let i = 0; i < users.length; i += chunk) {
-    await db.batch(users.slice(i, i + chunk).map((u) => us.bind(u.user_id, JSON.stringify(u.traits))));
+    stmts.push(us.bind(JSON.stringify(users.slice(i, i + chunk).map((u) => [u.user_id, JSON.stringify(u.traits)]))));
   }
+  for (let i = 0; i < stmts.length; i += 10) await db.batch(stmts.slice(i, i + 10));
 }
 
 // ---- reference answers -------------------------------------------------------------------
