@@ -1,7 +1,7 @@
 // Times the analysis queries through the real Worker (wrangler's test harness: workerd + local
-// D1 in SQLite) at ~100k and ~1M generated events, and writes bench/RESULTS.md.
+// D1 in SQLite) at ~100k and ~1M generated events. Progress goes to stderr; the markdown section
+// goes to stdout (scripts/bench appends it to bench/RESULTS.md).
 // Run: `npm run bench` (or `node bench/queries.mjs [--sizes 100000,1000000] [--runs 3]`).
-import { writeFileSync } from "node:fs";
 import os from "node:os";
 import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
 import { generate, insertAll } from "../tests/helpers/generate.mjs";
@@ -76,12 +76,12 @@ try {
       events += data.events.length;
     }
     const loadS = (performance.now() - t) / 1000;
-    console.log(`${events} events, ${users} people (loaded in ${loadS.toFixed(0)} s)`);
+    console.error(`${events} events, ${users} people (loaded in ${loadS.toFixed(0)} s)`);
     const row = { events, users, loadS, q: {} };
     for (const [name, [path, body]] of Object.entries(QUERIES)) {
       const r = await time(spur, path, body);
       row.q[name] = r;
-      console.log(`  ${name.padEnd(48)} median ${r.median.toFixed(0).padStart(6)} ms  min ${r.min.toFixed(0).padStart(6)} ms  (${summary(r.answer)})`);
+      console.error(`  ${name.padEnd(48)} median ${r.median.toFixed(0).padStart(6)} ms  min ${r.min.toFixed(0).padStart(6)} ms  (${summary(r.answer)})`);
     }
     results.push(row);
   }
@@ -91,7 +91,7 @@ try {
 
 const cpu = os.cpus();
 const lines = [
-  "# Query bench (issue 6)",
+  "## Analysis queries (bench/queries.mjs)",
   "",
   `Run ${new Date().toISOString().slice(0, 10)} on ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
     `${os.type()} ${os.release()}, Node ${process.version}; the release Worker in wrangler's test harness (workerd + local D1/SQLite).`,
@@ -111,5 +111,4 @@ const lines = [
   "Re-run with `npm run bench` (`node bench/queries.mjs --sizes 100000 --runs 5` for a quick one).",
   "",
 ];
-writeFileSync(new URL("./RESULTS.md", import.meta.url), lines.join("\n"));
-console.log("wrote bench/RESULTS.md");
+console.log(lines.join("\n"));

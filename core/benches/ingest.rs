@@ -116,6 +116,11 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("ingest_100_events");
     g.throughput(Throughput::Elements(100));
+    // Baseline measured in the same run: only parsing the same body into serde_json values,
+    // the least any JSON collector must do. Report ingest as a ratio of this.
+    g.bench_function("baseline: serde_json parse only", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body.as_bytes())).unwrap())
+    });
     g.bench_function("full (plan + enrich, browser request)", |b| {
         b.iter(|| ingest(black_box(body.as_bytes()), &req(facts), &pipeline).unwrap())
     });
