@@ -41,7 +41,7 @@ fn rules(n: usize, names: usize, window: bool) -> Vec<Rule> {
                 "id": format!("r-{i}"),
                 "trigger": {"events": [format!("Event {}", i % names + if names == 1 { 7 } else { 0 })],
                     "condition": {"and": [
-                        {"==": [{"var": "properties.category"}, format!("cat-{}", i % 10)]},
+                        {"==": [{"var": "properties.category"}, format!("cat-{}", i % 100)]},
                         {">=": [{"var": "properties.price"}, i % 100]},
                         {"in": [{"var": "context.geo.country"}, ["US", "CA", "MX"]]}
                     ]}},

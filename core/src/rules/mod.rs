@@ -34,6 +34,14 @@ pub use payload::{messages, InAppMessage, WebhookBody};
 pub use replay::{dry_run, explain, DryRun, Explanation};
 pub use state::{Firing, RuleState};
 
+/// The JSONLogic engine type conditions compile and run on.
+pub use datalogic_rs::Engine;
+
+/// A fresh engine for compiling rules outside an index (admin validation, dry-run, explain).
+pub fn condition_engine() -> Engine {
+    Engine::new()
+}
+
 /// Longest rule id.
 pub const MAX_RULE_ID_CHARS: usize = 64;
 /// Largest rule document.
