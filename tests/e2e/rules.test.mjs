@@ -184,6 +184,22 @@ test("absence: fires after the deadline, not when the cancelling event arrives i
   assert.equal((await send(track(gone, "Opened App"))).messages, undefined, "picked up once");
 });
 
+test("sequence: A then B within the span fires; B then A does not", async () => {
+  await putRule({
+    id: "a-then-b", trigger: { events: ["Seq Signed Up"] },
+    sequence: { then: [{ events: ["Seq Ordered"], condition: { ">": [{ var: "properties.total" }, 0] } }], within: "1h" },
+    actions: [{ type: "message", title: "Welcome aboard", body: "Thanks for your first order." }],
+  });
+  const good = uid("seq-good");
+  const backwards = uid("seq-back");
+  assert.equal((await send(track(good, "Seq Signed Up"))).messages, undefined);
+  assert.equal((await send(track(good, "Seq Ordered", { total: 0 }))).messages, undefined, "step condition fails");
+  const done = await send(track(good, "Seq Ordered", { total: 12 }));
+  assert.equal(done.messages?.[0]?.rule, "a-then-b");
+  await send(track(backwards, "Seq Ordered", { total: 5 }));
+  assert.equal((await send(track(backwards, "Seq Signed Up"))).messages, undefined);
+});
+
 test("frequency cap holds", async () => {
   await putRule({
     id: "capped", trigger: { events: ["Pinged"] }, cap: { max: 2, per: "1h" },
@@ -220,6 +236,22 @@ test("webhooks are retried with backoff, then dead-lettered", async () => {
   const gaps = hooks.hits("/down").slice(1).map((h, i) => h.at - hooks.hits("/down")[i].at);
   assert.ok(gaps[3] > gaps[0], `backoff grows: ${gaps}`);
 }, { timeout: 60_000 });
+
+test("forward sends the firing to a named queue; an unknown binding is recorded as failed", async () => {
+  await putRule({
+    id: "forwarder", trigger: { events: ["Forward Me"] },
+    actions: [{ type: "forward", queue: "FORWARD_QUEUE" }, { type: "forward", queue: "NO_SUCH_QUEUE" }],
+  });
+  await send(track(uid("fwd"), "Forward Me"));
+  const row = await eventually(async () => {
+    const [r] = await firings("forwarder");
+    return r && JSON.parse(r.actions).every((a) => a.status !== "queued") && r;
+  });
+  const [ok, missing] = JSON.parse(row.actions);
+  assert.equal(ok.status, "forwarded");
+  assert.equal(missing.status, "failed");
+  assert.match(missing.detail, /NO_SUCH_QUEUE/);
+});
 
 test("rules are read back, replaced and deleted", async () => {
   const rule = { id: "crud-rule", trigger: { events: ["A"] }, actions: [{ type: "message", title: "t", body: "b" }] };
