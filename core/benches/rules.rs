@@ -6,6 +6,18 @@
 //! applied to stored state, as the Durable Object does.
 //!
 //! `cargo bench -p spur-core --bench rules`
+//!
+//! Measured 2026-11-28 on the shared 2-core dev machine (release, criterion medians; 1% of the
+//! rules on the event fire):
+//!
+//! | rules | spread over 100 names | all on this event | window rules (per-user path) |
+//! |---|---|---|---|
+//! | 10 | 2.4 µs | 4.2 µs | 3.0 µs |
+//! | 1,000 | 3.2 µs | 97 µs | 115 µs |
+//! | 10,000 | 11 µs | 1.9 ms | — |
+//!
+//! About 2 µs per event is fixed (the event is parsed once into the JSONLogic arena); after the
+//! index, each candidate rule costs ~0.1–0.2 µs. Compiling 1,000 rules into an index: ~9 ms.
 
 #![allow(
     clippy::unwrap_used,

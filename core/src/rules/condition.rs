@@ -17,6 +17,8 @@
 //! re-read from JSON for every event. datalogic-rs is maintained, compiles once and, with the
 //! event parsed once into its arena ([`Subject`]), evaluates ~8x faster per rule — what matters
 //! when one event meets thousands of rules. Both are standard JSONLogic, so rules are portable.
+//! The whole release Worker with rules is 3.5 MB raw / 1.19 MB gzip, inside the 3 MB (gzip)
+//! free-plan script limit.
 
 use std::cell::RefCell;
 
