@@ -49,7 +49,7 @@ pub async fn get(env: &Env, id: &str) -> Result<Response, ApiError> {
 
 /// `PUT /v1/rules/{id}`: the body is the rule (its `id` may be left out; if present it must match).
 pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let text = req.text().await?;
+    let text = read_text(&mut req).await?;
     let rule = checked(&text, id)?;
     let compiled = compile(&spur_core::rules::condition_engine(), rule).map_err(ApiError::Rule)?;
     if rule_set::get(env, id).await?.is_none() && rule_set::count(env).await? >= rules::MAX_RULES {
@@ -61,6 +61,13 @@ pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiE
     let created = rule_set::put(env, &compiled.rule).await?;
     let stored = rule_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::from_json(&shown(&stored))?.with_status(if created { 201 } else { 200 }))
+}
+
+/// The body as text, bounded like every request body (a rule itself is limited further, to
+/// `MAX_RULE_BYTES`, when parsed).
+async fn read_text(req: &mut Request) -> Result<String, ApiError> {
+    let bytes = crate::body::read_bounded(req, spur_core::limits::MAX_BATCH_BYTES).await?;
+    String::from_utf8(bytes).map_err(|_| ApiError::Invalid("body is not UTF-8".into()))
 }
 
 /// Parses a rule body for path `id` (filling in a missing `id`).
@@ -112,7 +119,7 @@ struct DryRunBody {
 
 /// `POST /v1/rules/{id}/dry-run {from?, to?, rule?}`: who would have fired, and when.
 pub async fn dry_run_route(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let text = req.text().await?;
+    let text = read_text(&mut req).await?;
     let body: DryRunBody = if text.trim().is_empty() {
         DryRunBody::default()
     } else {

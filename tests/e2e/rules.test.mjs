@@ -47,6 +47,7 @@ test("a bad rule is refused with a stable reason and the field it concerns", asy
     [{ ...base, actions: [{ type: "webhook", url: "ftp://nope" }] }, "invalid_action", "/actions/0/url"],
     [{ ...base, cap: { max: 0, per: "1d" } }, "invalid_cap", "/cap/max"],
     [{ ...base, id: "other-id" }, "rule_id_mismatch", "/id"],
+    [{ ...base, name: "x".repeat(20_000) }, "invalid_rule", "the limit is 16384"],
   ];
   for (const [rule, reason, hint] of cases) {
     const res = await spur.admin("/v1/rules/bad-rule", { method: "PUT", body: JSON.stringify(rule) });
@@ -215,6 +216,24 @@ test("frequency cap holds", async () => {
   });
   assert.deepEqual(rows.map((r) => r.capped), [0, 0, 1, 1, 1]);
   assert.equal(JSON.parse(rows[4].actions)[0].status, "capped");
+});
+
+test("a batch with many users: 8 objects called inline, the rest reached through the queue", async () => {
+  await putRule({
+    id: "many-users", trigger: { events: ["Crowd Event"] }, cap: { max: 1, per: "1d" },
+    actions: [{ type: "message", title: "Hello", body: "One per user per day." }],
+  });
+  const users = Array.from({ length: 11 }, () => uid("crowd"));
+  const res = await send(...users.map((u) => track(u, "Crowd Event")));
+  assert.equal(res.accepted, 11);
+  assert.equal(res.messages.length, 8, "the first 8 users' objects answered inline");
+  const rows = await eventually(async () => {
+    const r = await firings("many-users");
+    return r.length === 11 && r;
+  });
+  assert.deepEqual(new Set(rows.map((r) => r.user_id)), new Set(users), "every user's rule fired once");
+  const statuses = rows.map((r) => JSON.parse(r.actions)[0].status).sort();
+  assert.deepEqual(statuses, [...Array(8).fill("returned"), ...Array(3).fill("pending_pickup")].sort());
 });
 
 test("webhooks are retried with backoff, then dead-lettered", async () => {
