@@ -43,6 +43,7 @@ pub mod limits;
 pub mod plan;
 pub mod query;
 pub mod request;
+pub mod rules;
 
 pub use config::{write_key_from_basic_auth, Config, GpcPolicy, Pipeline, Source};
 pub use error::{AuthError, ConfigError, Reason, RequestError};
