@@ -51,4 +51,4 @@ pub use event::{Event, MessageType};
 pub use gzip::{decode_body, gunzip_bounded};
 pub use ingest::{ingest, replay, Ingest, Outcome, Rejection, Replay};
 pub use plan::{CompiledPlan, TrackingPlan};
-pub use request::{BotManagement, CfFacts, RequestFacts};
+pub use request::{BotManagement, CfFacts, KeptFacts, RequestFacts};

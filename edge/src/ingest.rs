@@ -120,6 +120,9 @@ async fn accept(
     };
 
     let at = rfc3339(received_at);
+    let kept = (!outcome.rejected.is_empty())
+        .then(|| serde_json::to_string(&outcome.kept).ok())
+        .flatten();
     let rows = outcome
         .rejected
         .iter()
@@ -131,6 +134,7 @@ async fn accept(
             detail: r.detail.clone(),
             message_id: r.message_id.clone(),
             payload: r.raw.clone(),
+            request: kept.clone(),
         })
         .collect();
     let accepted = outcome.accepted.len();
@@ -165,6 +169,7 @@ async fn reject_request(
         detail: e.to_string(),
         message_id: None,
         payload: String::from_utf8_lossy(kept).into_owned(),
+        request: None,
     };
     match work::split(None, Vec::new(), vec![row]) {
         Ok(items) => {
