@@ -17,7 +17,7 @@ use crate::event::{Event, MessageType};
 use crate::gzip;
 use crate::limits;
 use crate::plan::{self, Verdict};
-use crate::request::RequestFacts;
+use crate::request::{KeptFacts, RequestFacts};
 
 /// The facts of one ingest request that the core cannot know by itself.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +66,8 @@ pub struct Outcome {
     pub accepted: Vec<Event>,
     /// Messages that did not, in order.
     pub rejected: Vec<Rejection>,
+    /// The request facts to store with bad rows, so a replay enriches as this request did.
+    pub kept: KeptFacts,
 }
 
 impl Outcome {
@@ -114,6 +116,7 @@ pub fn ingest(body: &[u8], req: &Ingest<'_>, pipeline: &Pipeline) -> Result<Outc
             source: source.name.clone(),
             accepted: Vec::with_capacity(env.messages.len().min(limits::MAX_BATCH_EVENTS)),
             rejected: Vec::new(),
+            kept: KeptFacts::keep(facts, env.sent_at.as_deref()),
         },
         enricher,
         pipeline,
@@ -142,20 +145,24 @@ pub struct Replay<'a> {
     pub write_key: &'a str,
     /// The id a message without `messageId` gets (`{request_id}-0`); use the original.
     pub request_id: &'a str,
+    /// The original request's facts, when the bad row kept them ([`Outcome::kept`]).
+    pub facts: Option<&'a KeptFacts>,
 }
 
 /// Re-runs one stored message (a bad row's original JSON) through the current pipeline, e.g.
-/// after a tracking-plan fix. The write key must still be configured; no request facts
-/// (IP, geo, headers) exist any more, so enrichment uses what the message itself holds and
-/// `context.spur.writeKeySource` is `replay`.
+/// after a tracking-plan fix. The write key must still be configured. With the kept request
+/// facts, enrichment (truncated IP, geo, user agent, GPC policy) and clock-skew correction
+/// (the batch `sentAt`) come out as they would have; without them, enrichment uses what the
+/// message itself holds. `context.spur.writeKeySource` is `replay`.
 pub fn replay(raw: &str, rep: &Replay<'_>, pipeline: &Pipeline) -> Result<Outcome, RequestError> {
     let source = pipeline.authorize(Some(rep.write_key), None)?;
     let raw: &RawValue =
         serde_json::from_str(raw).map_err(|e| RequestError::Malformed(e.to_string()))?;
+    let facts = rep.facts.map(KeptFacts::as_request).unwrap_or_default();
     let env = Envelope {
         messages: vec![raw],
         write_key: None,
-        sent_at: None,
+        sent_at: rep.facts.and_then(|f| f.sent_at.clone()),
         context: None,
         integrations: None,
     };
@@ -163,7 +170,12 @@ pub fn replay(raw: &str, rep: &Replay<'_>, pipeline: &Pipeline) -> Result<Outcom
         now: rep.received_at,
         request_id: rep.request_id,
         single: None,
-        request: RequestFacts::default(),
+        request: facts,
+    };
+    let gpc = if facts.gpc() {
+        pipeline.gpc()
+    } else {
+        GpcPolicy::Ignore
     };
     let mut run = Run {
         out: Outcome {
@@ -171,12 +183,13 @@ pub fn replay(raw: &str, rep: &Replay<'_>, pipeline: &Pipeline) -> Result<Outcom
             source: source.name.clone(),
             accepted: Vec::with_capacity(1),
             rejected: Vec::new(),
+            kept: rep.facts.cloned().unwrap_or_default(),
         },
         enricher: Enricher::new(
-            RequestFacts::default(),
+            facts,
             &source.name,
             WriteKeySource::Replay,
-            false,
+            gpc == GpcPolicy::Anonymize,
         ),
         pipeline,
     };

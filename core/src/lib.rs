@@ -41,7 +41,9 @@ pub mod gzip;
 pub mod ingest;
 pub mod limits;
 pub mod plan;
+pub mod query;
 pub mod request;
+pub mod rules;
 
 pub use config::{write_key_from_basic_auth, Config, GpcPolicy, Pipeline, Source};
 pub use error::{AuthError, ConfigError, Reason, RequestError};
@@ -49,4 +51,4 @@ pub use event::{Event, MessageType};
 pub use gzip::{decode_body, gunzip_bounded};
 pub use ingest::{ingest, replay, Ingest, Outcome, Rejection, Replay};
 pub use plan::{CompiledPlan, TrackingPlan};
-pub use request::{BotManagement, CfFacts, RequestFacts};
+pub use request::{BotManagement, CfFacts, KeptFacts, RequestFacts};

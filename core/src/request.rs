@@ -86,6 +86,72 @@ pub struct CfFacts {
     pub bot_management: Option<BotManagement>,
 }
 
+/// The request facts a bad row keeps, so a replay enriches its message as the original
+/// request would have. Privacy holds here too: the IP is kept truncated, and `cf` drops
+/// postal code and coordinates, which enrichment never stores either.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KeptFacts {
+    /// The client address, truncated.
+    pub ip: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The `Sec-CH-UA` header.
+    pub sec_ch_ua: Option<String>,
+    /// The `Sec-CH-UA-Mobile` header.
+    pub sec_ch_ua_mobile: Option<String>,
+    /// The `Sec-CH-UA-Platform` header.
+    pub sec_ch_ua_platform: Option<String>,
+    /// The `Sec-GPC` header.
+    pub sec_gpc: Option<String>,
+    /// The `Origin` header.
+    pub origin: Option<String>,
+    /// `request.cf`, without postal code and coordinates.
+    pub cf: Option<CfFacts>,
+    /// The batch's `sentAt` (messages may carry only the batch's).
+    pub sent_at: Option<String>,
+}
+
+impl KeptFacts {
+    /// What to keep of a request's facts (and its batch `sentAt`).
+    pub fn keep(facts: &RequestFacts<'_>, sent_at: Option<&str>) -> Self {
+        let own = |v: Option<&str>| v.map(str::to_owned);
+        KeptFacts {
+            ip: facts.ip.and_then(crate::enrich::ip::truncate_ip),
+            user_agent: own(facts.user_agent),
+            sec_ch_ua: own(facts.sec_ch_ua),
+            sec_ch_ua_mobile: own(facts.sec_ch_ua_mobile),
+            sec_ch_ua_platform: own(facts.sec_ch_ua_platform),
+            sec_gpc: own(facts.sec_gpc),
+            origin: own(facts.origin),
+            cf: facts.cf.map(|cf| CfFacts {
+                postal_code: None,
+                latitude: None,
+                longitude: None,
+                ..cf.clone()
+            }),
+            sent_at: own(sent_at),
+        }
+    }
+
+    /// The facts to replay with (no `Authorization`: the bad row's write key is used; no
+    /// `Content-Encoding`: the stored payload is plain JSON).
+    pub fn as_request(&self) -> RequestFacts<'_> {
+        RequestFacts {
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            sec_ch_ua: self.sec_ch_ua.as_deref(),
+            sec_ch_ua_mobile: self.sec_ch_ua_mobile.as_deref(),
+            sec_ch_ua_platform: self.sec_ch_ua_platform.as_deref(),
+            sec_gpc: self.sec_gpc.as_deref(),
+            origin: self.origin.as_deref(),
+            authorization: None,
+            content_encoding: None,
+            cf: self.cf.as_ref(),
+        }
+    }
+}
+
 /// `request.cf.botManagement`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,6 +167,40 @@ pub struct BotManagement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_facts_hold_no_raw_ip_nor_precise_location_and_round_trip() {
+        let cf = CfFacts {
+            country: Some("DE".into()),
+            city: Some("Berlin".into()),
+            postal_code: Some("10115".into()),
+            latitude: Some("52.5".into()),
+            longitude: Some("13.4".into()),
+            ..CfFacts::default()
+        };
+        let facts = RequestFacts {
+            ip: Some("203.0.113.45"),
+            user_agent: Some("UA"),
+            sec_gpc: Some("1"),
+            origin: Some("https://shop.example"),
+            authorization: Some("Basic eDo="),
+            cf: Some(&cf),
+            ..RequestFacts::default()
+        };
+        let kept = KeptFacts::keep(&facts, Some("2026-11-28T10:00:00Z"));
+        let json = serde_json::to_string(&kept).unwrap();
+        assert!(
+            !json.contains("203.0.113.45") && !json.contains("10115") && !json.contains("52.5")
+        );
+        let back: KeptFacts = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, kept);
+        let again = back.as_request();
+        assert_eq!(again.ip, Some("203.0.113.0"));
+        assert_eq!(again.user_agent, Some("UA"));
+        assert!(again.gpc());
+        assert_eq!(again.authorization, None);
+        assert_eq!(again.cf.and_then(|c| c.city.as_deref()), Some("Berlin"));
+    }
 
     #[test]
     fn cf_deserializes_from_a_real_request_cf() {

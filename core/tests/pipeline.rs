@@ -232,11 +232,25 @@ fn the_plan_flags_blocks_and_refuses_unknown_events() {
     assert_eq!((unknown.index, unknown.reason.code()), (3, "unknown_event"));
 }
 
+/// The geo a fresh request with these facts gets (to compare a replay against).
+fn out_geo(facts: &RequestFacts<'_>) -> Option<serde_json::Value> {
+    let p = common::open_pipeline();
+    let body = r#"{"type":"track","event":"Geo","anonymousId":"a"}"#;
+    let out = run(body.as_bytes(), Some(MessageType::Track), *facts, &p).ok()?;
+    out.accepted.first()?.context.get("geo").cloned()
+}
+
 #[test]
 fn a_bad_row_replays_after_the_plan_is_fixed() {
     let mut p = pipeline(PLAN);
+    let cf = spur_core::CfFacts {
+        country: Some("DE".into()),
+        city: Some("Berlin".into()),
+        ..Default::default()
+    };
     let facts = RequestFacts {
         authorization: Some("Basic d2s6"),
+        cf: Some(&cf),
         ..browser()
     };
     let body = r#"{"type":"track","event":"Refunded","anonymousId":"a","timestamp":"2024-05-01T11:00:00Z","properties":{"order":"o1"}}"#;
@@ -248,6 +262,7 @@ fn a_bad_row_replays_after_the_plan_is_fixed() {
         received_at: NOW,
         write_key: "wk",
         request_id: "req",
+        facts: None,
     };
     let again = replay(&row.raw, &rep, &p).unwrap();
     assert_eq!(
@@ -270,7 +285,35 @@ fn a_bad_row_replays_after_the_plan_is_fixed() {
     assert_eq!(e.context["spur"]["writeKeySource"], json!("replay"));
     assert!(
         e.context.get("ip").is_none(),
-        "no request facts survive in a bad row"
+        "without kept facts, no request facts are invented"
+    );
+
+    // With the facts the bad row kept, the replay enriches as the original request did.
+    let kept = &out.kept;
+    assert!(kept
+        .ip
+        .as_deref()
+        .is_some_and(|ip| ip.ends_with(".0") || ip.ends_with("::")));
+    let with_facts = Replay {
+        facts: Some(kept),
+        ..rep
+    };
+    let enriched = replay(&row.raw, &with_facts, &p).unwrap();
+    let e2 = &enriched.accepted[0];
+    assert_eq!(
+        e2.context.get("ip"),
+        kept.ip.as_ref().map(|ip| json!(ip)).as_ref()
+    );
+    let geo = e2.context.get("geo").expect("geo from the kept request.cf");
+    assert_eq!(geo["country"], json!("DE"));
+    assert_eq!(
+        Some(geo),
+        out_geo(&facts).as_ref(),
+        "as a fresh request would get"
+    );
+    assert!(
+        e2.context["spur"].get("ua").is_some(),
+        "user agent parsed again"
     );
 
     let gone = Replay {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spur_core::{replay, Replay};
+use spur_core::{replay, KeptFacts, Replay};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use wasm_bindgen::JsValue;
@@ -35,6 +35,9 @@ struct Row {
     payload: String,
     replayed_at: Option<String>,
     replay_count: f64,
+    /// The kept request facts (JSON), when the row has them.
+    #[serde(default)]
+    request: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -47,7 +50,7 @@ struct ListQuery {
 }
 
 const SELECT: &str = "SELECT id, received_at AS receivedAt, write_key AS writeKey, endpoint, reason, detail, \
-     message_id AS messageId, payload, replayed_at AS replayedAt, replay_count AS replayCount FROM bad_rows";
+     message_id AS messageId, payload, replayed_at AS replayedAt, replay_count AS replayCount, request FROM bad_rows";
 
 /// `GET /v1/bad-rows?reason=&limit=&before=&replayed=`: newest first.
 pub async fn list(req: &Request, env: &Env) -> Result<Response, ApiError> {
@@ -211,10 +214,16 @@ fn replay_one(
     })?;
     let payload = with_endpoint_type(&row.payload, &row.endpoint);
     let request_id = format!("replay-{}", row.id);
+    // Rows from before facts were kept, or with unreadable ones, replay without them.
+    let kept: Option<KeptFacts> = row
+        .request
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
     let rep = Replay {
         received_at,
         write_key,
         request_id: &request_id,
+        facts: kept.as_ref(),
     };
     let outcome =
         replay(&payload, &rep, pipeline).map_err(|e| (e.code().to_owned(), e.to_string()))?;

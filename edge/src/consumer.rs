@@ -92,6 +92,7 @@ async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError
                 detail: format!("storing failed after every retry (queue message {id})"),
                 message_id: Some(e.message_id.clone()),
                 payload: serde_json::to_string(e).unwrap_or_default(),
+                request: None,
             })
             .collect(),
         Err(e) => vec![BadRow {
@@ -102,6 +103,7 @@ async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError
             detail: format!("queue message {id} could not be decoded: {e}"),
             message_id: None,
             payload: body.to_owned(),
+            request: None,
         }],
     };
     store.insert_bad_rows(&rows).await

@@ -4,6 +4,7 @@
 //! stable code; `Internal` never echoes what went wrong (it is logged instead).
 
 use serde::Serialize;
+use spur_core::rules::RuleError;
 use spur_core::{AuthError, ConfigError, RequestError};
 use worker::Response;
 
@@ -20,6 +21,8 @@ pub enum ApiError {
     AdminDisabled,
     /// A configuration or tracking plan an admin tried to save is invalid.
     Config(ConfigError),
+    /// A trigger rule an admin tried to save is invalid.
+    Rule(RuleError),
     /// A request whose body or parameters are invalid for the route (admin APIs).
     Invalid(String),
     /// No such route or resource.
@@ -66,7 +69,7 @@ impl ApiError {
             ApiError::RateLimited => 429,
             ApiError::Unauthorized => 401,
             ApiError::AdminDisabled => 403,
-            ApiError::Config(_) | ApiError::Invalid(_) => 400,
+            ApiError::Config(_) | ApiError::Rule(_) | ApiError::Invalid(_) => 400,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Internal(_) => 500,
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
             ApiError::Config(e) => e.code(),
+            ApiError::Rule(e) => e.code(),
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -95,6 +99,7 @@ impl ApiError {
             ApiError::Unauthorized => "missing or wrong `Authorization: Bearer` admin token".into(),
             ApiError::AdminDisabled => "admin API disabled: no ADMIN_TOKEN secret is set".into(),
             ApiError::Config(e) => e.to_string(),
+            ApiError::Rule(e) => e.to_string(),
             ApiError::Invalid(detail) => detail.clone(),
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),

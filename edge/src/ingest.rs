@@ -14,7 +14,7 @@ use worker::{console_warn, Env, Request, Response};
 use crate::clock::{now, rfc3339, uuid};
 use crate::error::ApiError;
 use crate::work::{self, BadRow};
-use crate::{body, cors, settings};
+use crate::{body, cors, settings, triggers};
 
 /// The rate limiting binding (wrangler.toml `[[ratelimits]]`).
 pub const INGEST_LIMITER: &str = "INGEST_LIMITER";
@@ -25,6 +25,9 @@ pub const MAX_BAD_PAYLOAD_BYTES: usize = 64 * 1024;
 struct IngestResponse<'a> {
     accepted: usize,
     rejected: &'a [Rejection],
+    /// In-app messages from trigger rules, for the tracker that sent the events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    messages: Vec<spur_core::rules::InAppMessage>,
 }
 
 /// What an ingest path asks for: a batch, or one message of a type.
@@ -117,6 +120,9 @@ async fn accept(
     };
 
     let at = rfc3339(received_at);
+    let kept = (!outcome.rejected.is_empty())
+        .then(|| serde_json::to_string(&outcome.kept).ok())
+        .flatten();
     let rows = outcome
         .rejected
         .iter()
@@ -128,14 +134,17 @@ async fn accept(
             detail: r.detail.clone(),
             message_id: r.message_id.clone(),
             payload: r.raw.clone(),
+            request: kept.clone(),
         })
         .collect();
     let accepted = outcome.accepted.len();
+    let messages = triggers::on_accepted(env, &outcome.accepted).await;
     let items = work::split(outcome.write_key.as_deref(), outcome.accepted, rows)?;
     work::enqueue(env, items).await?;
     Ok(Response::from_json(&IngestResponse {
         accepted,
         rejected: &outcome.rejected,
+        messages,
     })?)
 }
 
@@ -160,6 +169,7 @@ async fn reject_request(
         detail: e.to_string(),
         message_id: None,
         payload: String::from_utf8_lossy(kept).into_owned(),
+        request: None,
     };
     match work::split(None, Vec::new(), vec![row]) {
         Ok(items) => {

@@ -38,8 +38,8 @@ const INSERT_ALIAS: &str =
     "INSERT INTO aliases (anonymous_id, user_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
 const INSERT_BAD_ROW: &str =
-    "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, detail, message_id, payload) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, detail, message_id, payload, request) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// The Spur database.
 pub struct Store {
@@ -181,6 +181,7 @@ impl Store {
                 r.detail.as_str().into(),
                 opt(r.message_id.as_deref()),
                 r.payload.as_str().into(),
+                opt(r.request.as_deref()),
             ])?);
         }
         self.db.batch(stmts).await?;

@@ -34,6 +34,9 @@ pub struct BadRow {
     pub message_id: Option<String>,
     /// The message (or body) as received.
     pub payload: String,
+    /// The request's kept facts (`spur_core::KeptFacts` as JSON), for replay.
+    #[serde(default)]
+    pub request: Option<String>,
 }
 
 /// One unit of work for the consumer.

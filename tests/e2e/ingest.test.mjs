@@ -240,7 +240,7 @@ test("tracking plan block mode rejects to bad rows; fixing the plan and replayin
   let res = await spur.admin("/v1/tracking-plan", { method: "PUT", body: JSON.stringify(plan) });
   assert.equal(res.status, 200);
   const m = track({ event: "Plan Checked", properties: { sku: 42 } });
-  res = await spur.post("/v1/batch", { batch: [m] }, basic(DEMO_WRITE_KEY));
+  res = await spur.post("/v1/batch", { batch: [m] }, { ...basic(DEMO_WRITE_KEY), "CF-Connecting-IP": "203.0.113.45" });
   const out = await res.json();
   assert.equal(out.accepted, 0);
   assert.equal(out.rejected[0].reason, "plan_violation");
@@ -260,6 +260,11 @@ test("tracking plan block mode rejects to bad rows; fixing the plan and replayin
   assert.equal((await res.json()).replayed, 1);
   const [row] = await rowsFor([m.messageId]);
   assert.equal(JSON.parse(row.properties).sku, 42);
+  // The replay enriches as the original request did (its kept facts), without a raw IP.
+  const ctx = JSON.parse(row.context);
+  assert.equal(ctx.ip, "203.0.113.0");
+  assert.equal(ctx.spur.writeKeySource, "replay");
+  assert.ok(!bad.request.includes("203.0.113.45"));
   assert.ok((await spur.rows("SELECT replayed_at FROM bad_rows WHERE id = ?", bad.id))[0].replayed_at);
 });
 

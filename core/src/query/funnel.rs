@@ -1,0 +1,418 @@
+//! Ordered funnels: of the people who did step 1 in the range, how many then did step 2,
+//! then step 3, … within the conversion window from their step 1.
+//!
+//! Semantics (as PostHog's ordered funnel): each person is counted once per step, at the
+//! deepest step any of their attempts reached. An attempt starts with a step-1 event inside
+//! `[from, to)`; each later step must be a *later* event (strictly greater ms timestamp, so one
+//! event never fills two steps) of that step, and every step must happen at most `window`
+//! after the attempt's start (inclusive: exactly `window` later still converts). Later steps
+//! may fall after `to`. Events of other kinds in between do not matter.
+//!
+//! How: one window pass per step. For each event `e` matching step k, `S_k(e)` is the latest
+//! start of an attempt that reaches step k at `e`: the running maximum of `S_{k-1}` over events
+//! strictly before `e`, if that maximum is within the window of `e`. Keeping the *latest* start
+//! is optimal (a later start leaves the most window), and it makes `S_k` non-decreasing in time.
+//!
+//! Time to convert from step k to k+1, per person: at their first event completing step k+1,
+//! the time since the latest earlier step-k event of a qualifying attempt. The median is over
+//! the people who converted (the mean of the two middle values for an even count).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::field::{event_sql, EventMatcher, Field, Filter};
+use super::insight::breakdown_limit;
+use super::sql::{de_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
+use super::time_range::{TimeRange, Window};
+use super::{limits, QueryError};
+
+/// One funnel step as sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Event name (see [`EventMatcher`]).
+    pub event: String,
+    /// Filters on the step's events, ANDed.
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+}
+
+/// `POST /v1/query/funnel`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelQuery {
+    /// The ordered steps (2..=10).
+    pub steps: Vec<Step>,
+    /// Range for the first step, RFC 3339 (inclusive).
+    pub from: String,
+    /// Range end for the first step, RFC 3339 (exclusive).
+    pub to: String,
+    /// Conversion window from the first step (`"30m"`, `"7d"`; default 14d).
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Break down by a field of the person's first step-1 event in the range.
+    #[serde(default)]
+    pub breakdown: Option<String>,
+    /// How many breakdown values before "other" (default 5).
+    #[serde(default)]
+    pub breakdown_limit: Option<usize>,
+}
+
+/// A validated funnel with its SQL.
+#[derive(Debug, Clone)]
+pub struct FunnelPlan {
+    /// The statement; its rows are [`FunnelRow`]s.
+    pub sql: Sql,
+    events: Vec<String>,
+    window: Window,
+    breakdown: bool,
+}
+
+/// One row of the funnel statement: a count (`kind` `n`) or a middle gap (`kind` `mid`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunnelRow {
+    /// `n` (people reaching `step`) or `mid` (a middle value of the step's gaps).
+    pub kind: String,
+    /// Group: 1..=N by rank, 0 for "other", -1 for all (medians with a breakdown).
+    #[serde(deserialize_with = "de_int")]
+    pub grp: i64,
+    /// Breakdown value of the group.
+    #[serde(default)]
+    pub label: Value,
+    /// Step index (0-based); for `mid`, the step converted *to*.
+    #[serde(deserialize_with = "de_int")]
+    pub step: i64,
+    /// The count or the gap in ms.
+    #[serde(deserialize_with = "de_int")]
+    pub value: i64,
+}
+
+/// One step of the answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepResult {
+    /// 0-based position.
+    pub index: usize,
+    /// The step's event name.
+    pub event: String,
+    /// People who reached this step.
+    pub entered: i64,
+    /// People who went on to the next step (none for the last).
+    pub converted: Option<i64>,
+    /// `converted / entered`.
+    pub conversion_rate: Option<f64>,
+    /// `entered - converted`.
+    pub drop_off: Option<i64>,
+    /// `entered / entered at step 1`.
+    pub conversion_from_start: Option<f64>,
+    /// Median time to the next step, ms.
+    pub median_ms_to_next: Option<f64>,
+}
+
+/// One breakdown group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BreakdownResult {
+    /// The breakdown value (null for "other" or a missing value).
+    pub key: Value,
+    /// True for the "other" group.
+    pub other: bool,
+    /// The steps for this group.
+    pub steps: Vec<StepResult>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelResult {
+    /// The conversion window in ms.
+    pub window_ms: i64,
+    /// All people.
+    pub steps: Vec<StepResult>,
+    /// Per breakdown group (top N by people at step 1, then "other"), if asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Vec<BreakdownResult>>,
+}
+
+const DEFAULT_WINDOW: &str = "14d";
+
+impl FunnelQuery {
+    /// Validates the definition and builds its SQL.
+    pub fn plan(&self) -> Result<FunnelPlan, QueryError> {
+        let n = self.steps.len();
+        if !(limits::MIN_FUNNEL_STEPS..=limits::MAX_FUNNEL_STEPS).contains(&n) {
+            return Err(QueryError::value(
+                "steps",
+                format!(
+                    "a funnel has {}..={} steps, this one has {n}",
+                    limits::MIN_FUNNEL_STEPS,
+                    limits::MAX_FUNNEL_STEPS
+                ),
+            ));
+        }
+        let range = TimeRange::parse(&self.from, &self.to)?;
+        let window = Window::parse("window", self.window.as_deref().unwrap_or(DEFAULT_WINDOW))?;
+        let limit = breakdown_limit(self.breakdown_limit)?;
+        let w = window.ms;
+        let mut p = Params::default();
+        let from = p.int(range.from);
+        let to = p.int(range.to);
+        let end = p.int(range.to.saturating_add(w));
+        let mut conds = Vec::with_capacity(n);
+        for s in &self.steps {
+            conds.push(event_sql(&s.event, &s.filters, &mut p)?);
+        }
+        let bd = match &self.breakdown {
+            Some(b) => Some(Field::parse(b)?.sql(&mut p)),
+            None => None,
+        };
+        // All-track funnels prefilter on `event IN (…)` so the (event, ts_ms) index serves them.
+        // (Only bind the names when used: D1 refuses statements with unused parameters.)
+        let mut names = Vec::new();
+        for s in &self.steps {
+            if let EventMatcher::Track(name) = EventMatcher::parse(&s.event)? {
+                names.push(name);
+            }
+        }
+        let prefilter = if names.len() == n {
+            let marks: Vec<String> = names.iter().map(|name| p.text(name)).collect();
+            format!("e.event IN ({}) AND ", marks.join(", "))
+        } else {
+            String::new()
+        };
+
+        let (c0, rest) = conds
+            .split_first()
+            .ok_or_else(|| QueryError::value("steps", "empty"))?;
+        let mut sql = String::from("WITH m AS (SELECT ");
+        sql += &format!("{PERSON} AS person, e.ts_ms AS ts, CASE WHEN {c0} AND e.ts_ms < {to} THEN e.ts_ms END AS s0");
+        for (k, c) in rest.iter().enumerate() {
+            sql += &format!(", {c} AS m{}", k + 1);
+        }
+        if let Some(bd) = &bd {
+            sql += &format!(", CASE WHEN {c0} AND e.ts_ms < {to} THEN {bd} END AS b0");
+        }
+        sql += &format!(
+            " FROM {EVENTS_WITH_ALIASES} WHERE {prefilter}e.ts_ms >= {from} AND e.ts_ms < {end} AND ({}))",
+            conds.join(" OR ")
+        );
+        // Layer k computes s{k} (attempt start) and g{k} (gap from step k-1) for step-k events.
+        let mut carried: Vec<String> = vec!["s0".into()];
+        if bd.is_some() {
+            carried.push("b0".into());
+        }
+        for k in 1..n {
+            let keep: Vec<String> = carried
+                .iter()
+                .cloned()
+                .chain((k + 1..n).map(|j| format!("m{j}")))
+                .collect();
+            sql += &format!(
+                ", l{k} AS (SELECT person, ts, {keep}, \
+                 CASE WHEN m{k} AND p >= ts - {w} THEN p END AS s{k}, \
+                 CASE WHEN m{k} AND p >= ts - {w} THEN ts - q END AS g{k} \
+                 FROM (SELECT *, MAX(s{prev}) OVER w AS p, \
+                 MAX(CASE WHEN s{prev} IS NOT NULL THEN ts END) OVER w AS q FROM {src} \
+                 WINDOW w AS (PARTITION BY person ORDER BY ts \
+                 RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)))",
+                keep = keep.join(", "),
+                prev = k - 1,
+                src = if k == 1 {
+                    "m".to_string()
+                } else {
+                    format!("l{}", k - 1)
+                },
+            );
+            carried.push(format!("s{k}"));
+            carried.push(format!("g{k}"));
+        }
+        // Per person: deepest step, gap at the first completion of each step, breakdown value.
+        let firsts: Vec<String> = (1..n)
+            .map(|k| format!("MIN(CASE WHEN s{k} IS NOT NULL THEN ts END) OVER pw AS f{k}"))
+            .collect();
+        let first_touch = if bd.is_some() {
+            ", FIRST_VALUE(b0) OVER (PARTITION BY person ORDER BY s0 IS NULL, ts, b0) AS bd"
+        } else {
+            ", NULL AS bd"
+        };
+        sql += &format!(
+            ", f AS (SELECT *, {}{first_touch} FROM l{} WINDOW pw AS (PARTITION BY person))",
+            firsts.join(", "),
+            n - 1
+        );
+        let reached: Vec<String> = (0..n)
+            .map(|k| format!("MAX(s{k} IS NOT NULL) AS r{k}"))
+            .collect();
+        let gaps: Vec<String> = (1..n)
+            .map(|k| format!("MAX(CASE WHEN ts = f{k} THEN g{k} END) AS g{k}"))
+            .collect();
+        sql += &format!(
+            ", per AS MATERIALIZED (SELECT person, MAX(bd) AS bd, {}, {} FROM f GROUP BY person HAVING r0 = 1)",
+            reached.join(", "),
+            gaps.join(", ")
+        );
+        if bd.is_some() {
+            sql += &format!(
+                ", rk AS (SELECT bd, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, bd) AS r FROM per GROUP BY bd), \
+                 g AS MATERIALIZED (SELECT CASE WHEN rk.r <= {limit} THEN rk.r ELSE 0 END AS grp, \
+                 CASE WHEN rk.r <= {limit} THEN rk.bd END AS label, per.* FROM per JOIN rk ON rk.bd IS per.bd)"
+            );
+        } else {
+            sql += ", g AS (SELECT 1 AS grp, NULL AS label, per.* FROM per)";
+        }
+        let mut gap_rows: Vec<String> = (1..n)
+            .map(|k| format!("SELECT grp, {k} AS step, g{k} AS gap FROM g WHERE g{k} IS NOT NULL"))
+            .collect();
+        if bd.is_some() {
+            gap_rows.extend(
+                (1..n).map(|k| format!("SELECT -1, {k}, g{k} FROM per WHERE g{k} IS NOT NULL")),
+            );
+        }
+        sql += &format!(", gaps AS ({})", gap_rows.join(" UNION ALL "));
+        let counts: Vec<String> = (0..n)
+            .map(|k| format!("SELECT 'n' AS kind, grp, label, {k} AS step, SUM(r{k}) AS value FROM g GROUP BY grp"))
+            .collect();
+        sql += &format!(
+            " {} UNION ALL SELECT 'mid', grp, NULL, step, gap FROM (SELECT grp, step, gap, \
+             ROW_NUMBER() OVER (PARTITION BY grp, step ORDER BY gap) AS rn, \
+             COUNT(*) OVER (PARTITION BY grp, step) AS cnt FROM gaps) \
+             WHERE rn IN ((cnt + 1) / 2, (cnt + 2) / 2)",
+            counts.join(" UNION ALL ")
+        );
+        Ok(FunnelPlan {
+            sql: p.finish(sql)?,
+            events: self.steps.iter().map(|s| s.event.clone()).collect(),
+            window,
+            breakdown: bd.is_some(),
+        })
+    }
+}
+
+/// Counts and middle gaps of one group while rows are read.
+#[derive(Debug, Default, Clone)]
+struct Acc {
+    label: Value,
+    counts: Vec<i64>,
+    mids: Vec<Vec<i64>>,
+}
+
+impl FunnelPlan {
+    /// Turns rows into per-step results (overall and per breakdown group).
+    pub fn finish(&self, rows: Vec<FunnelRow>) -> FunnelResult {
+        let n = self.events.len();
+        let mut groups: Vec<(i64, Acc)> = Vec::new();
+        for row in rows {
+            let pos = match groups.iter().position(|(g, _)| *g == row.grp) {
+                Some(pos) => pos,
+                None => {
+                    let acc = Acc {
+                        label: Value::Null,
+                        counts: vec![0; n],
+                        mids: vec![Vec::new(); n],
+                    };
+                    groups.push((row.grp, acc));
+                    groups.len() - 1
+                }
+            };
+            let Some((_, acc)) = groups.get_mut(pos) else {
+                continue;
+            };
+            let Ok(step) = usize::try_from(row.step) else {
+                continue;
+            };
+            if row.kind == "n" {
+                acc.label = row.label;
+                if let Some(c) = acc.counts.get_mut(step) {
+                    *c = row.value;
+                }
+            } else if let Some(m) = acc.mids.get_mut(step) {
+                m.push(row.value);
+            }
+        }
+        let overall = if self.breakdown {
+            let mut all = Acc {
+                label: Value::Null,
+                counts: vec![0; n],
+                mids: vec![Vec::new(); n],
+            };
+            for (g, acc) in &groups {
+                if *g >= 0 {
+                    for (t, c) in all.counts.iter_mut().zip(&acc.counts) {
+                        *t += c;
+                    }
+                } else {
+                    all.mids.clone_from(&acc.mids);
+                }
+            }
+            all
+        } else {
+            groups
+                .iter()
+                .find(|(g, _)| *g == 1)
+                .map(|(_, a)| a.clone())
+                .unwrap_or(Acc {
+                    label: Value::Null,
+                    counts: vec![0; n],
+                    mids: vec![Vec::new(); n],
+                })
+        };
+        let breakdown = self.breakdown.then(|| {
+            let mut list: Vec<&(i64, Acc)> = groups.iter().filter(|(g, _)| *g >= 0).collect();
+            list.sort_by_key(|(g, _)| if *g == 0 { i64::MAX } else { *g });
+            list.into_iter()
+                .map(|(g, acc)| BreakdownResult {
+                    key: if *g == 0 {
+                        Value::Null
+                    } else {
+                        acc.label.clone()
+                    },
+                    other: *g == 0,
+                    steps: self.steps(acc),
+                })
+                .collect()
+        });
+        FunnelResult {
+            window_ms: self.window.ms,
+            steps: self.steps(&overall),
+            breakdown,
+        }
+    }
+
+    fn steps(&self, acc: &Acc) -> Vec<StepResult> {
+        let first = acc.counts.first().copied().unwrap_or(0);
+        self.events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| {
+                let entered = acc.counts.get(i).copied().unwrap_or(0);
+                let converted = acc.counts.get(i + 1).copied();
+                StepResult {
+                    index: i,
+                    event: event.clone(),
+                    entered,
+                    converted,
+                    conversion_rate: converted.and_then(|c| ratio(c, entered)),
+                    drop_off: converted.map(|c| entered - c),
+                    conversion_from_start: ratio(entered, first),
+                    median_ms_to_next: acc.mids.get(i + 1).and_then(|m| median(m)),
+                }
+            })
+            .collect()
+    }
+}
+
+#[allow(clippy::cast_precision_loss)] // counts are far below 2^53
+fn ratio(a: i64, b: i64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+/// The mean of the one or two middle values the SQL returned.
+#[allow(clippy::cast_precision_loss)] // gaps are far below 2^53 ms
+fn median(mids: &[i64]) -> Option<f64> {
+    match mids {
+        [] => None,
+        [one] => Some(*one as f64),
+        [a, b, ..] => Some((*a as f64 + *b as f64) / 2.0),
+    }
+}
+
+#[cfg(test)]
+#[path = "funnel_tests.rs"]
+mod tests;

@@ -1,0 +1,331 @@
+//! Insight: how often an event happened per hour or day, and by how many people, optionally
+//! broken down by a field into the top N values plus "other".
+//!
+//! Invariant: every bucket of the range appears in the result (zero when empty); per-series
+//! and overall unique-user totals are counted in SQL over the whole range, never summed from
+//! buckets, so a person active on two days counts once in a total.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::field::{event_sql, Field, Filter};
+use super::sql::{de_int, de_opt_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
+use super::time_range::{format_instant, Interval, TimeRange};
+use super::{limits, QueryError};
+
+/// `POST /v1/query/insight`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsightQuery {
+    /// Event name (see [`super::EventMatcher`]); `$any` or absent for every event.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Range start, RFC 3339 (inclusive).
+    pub from: String,
+    /// Range end, RFC 3339 (exclusive).
+    pub to: String,
+    /// Bucket size, `hour` or `day` (default).
+    #[serde(default)]
+    pub interval: Interval,
+    /// Filters on the counted events, ANDed.
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    /// A field to break down by (`properties.plan`, `context.page.path`, …).
+    #[serde(default)]
+    pub breakdown: Option<String>,
+    /// How many breakdown values to show before "other" (default 5).
+    #[serde(default)]
+    pub breakdown_limit: Option<usize>,
+}
+
+/// A validated insight with its SQL.
+#[derive(Debug, Clone)]
+pub struct InsightPlan {
+    /// The statement; its rows are [`InsightRow`]s.
+    pub sql: Sql,
+    range: TimeRange,
+    interval: Interval,
+    breakdown: bool,
+}
+
+/// One row of the insight statement.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InsightRow {
+    /// Series: 1..=N by rank, 0 for "other", -1 for the overall total.
+    #[serde(deserialize_with = "de_int")]
+    pub grp: i64,
+    /// The breakdown value of the series.
+    #[serde(default)]
+    pub label: Value,
+    /// Bucket start in ms, or null for a whole-range total.
+    #[serde(default, deserialize_with = "de_opt_int")]
+    pub bucket: Option<i64>,
+    /// Events counted.
+    #[serde(deserialize_with = "de_int")]
+    pub events: i64,
+    /// Distinct people.
+    #[serde(deserialize_with = "de_int")]
+    pub users: i64,
+}
+
+/// One line of the chart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    /// The breakdown value (null without breakdown or for "other").
+    pub key: Value,
+    /// True for the "other" series.
+    pub other: bool,
+    /// Events per bucket.
+    pub events: Vec<i64>,
+    /// Distinct people per bucket.
+    pub users: Vec<i64>,
+    /// Events in the range.
+    pub total_events: i64,
+    /// Distinct people in the range.
+    pub total_users: i64,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InsightResult {
+    /// The bucket size.
+    pub interval: Interval,
+    /// Bucket starts, RFC 3339.
+    pub buckets: Vec<String>,
+    /// One series without breakdown; top N then "other" with one.
+    pub series: Vec<Series>,
+    /// Events in the range.
+    pub total_events: i64,
+    /// Distinct people in the range.
+    pub total_users: i64,
+}
+
+impl InsightQuery {
+    /// Validates the definition and builds its SQL.
+    pub fn plan(&self) -> Result<InsightPlan, QueryError> {
+        let range = TimeRange::parse(&self.from, &self.to)?;
+        let iv = self.interval.ms();
+        let first = range.from.div_euclid(iv) * iv;
+        if (range.to - first + iv - 1) / iv > limits::MAX_BUCKETS {
+            return Err(QueryError::value(
+                "interval",
+                format!("the range has more than {} buckets", limits::MAX_BUCKETS),
+            ));
+        }
+        let limit = breakdown_limit(self.breakdown_limit)?;
+        let mut p = Params::default();
+        let (from, to) = (p.int(range.from), p.int(range.to));
+        let event = self.event.as_deref().unwrap_or("$any");
+        let cond = event_sql(event, &self.filters, &mut p)?;
+        let breakdown = match &self.breakdown {
+            Some(b) => Some(Field::parse(b)?.sql(&mut p)),
+            None => None,
+        };
+        let text = match &breakdown {
+            None => format!(
+                "WITH m AS MATERIALIZED (SELECT {PERSON} AS person, (e.ts_ms / {iv}) * {iv} AS bucket \
+                 FROM {EVENTS_WITH_ALIASES} WHERE e.ts_ms >= {from} AND e.ts_ms < {to} AND {cond}) \
+                 SELECT 1 AS grp, NULL AS label, bucket, COUNT(*) AS events, COUNT(DISTINCT person) AS users \
+                 FROM m GROUP BY bucket \
+                 UNION ALL SELECT 1, NULL, NULL, COUNT(*), COUNT(DISTINCT person) FROM m"
+            ),
+            Some(bd) => format!(
+                "WITH m AS MATERIALIZED (SELECT {PERSON} AS person, (e.ts_ms / {iv}) * {iv} AS bucket, \
+                 {bd} AS bd FROM {EVENTS_WITH_ALIASES} \
+                 WHERE e.ts_ms >= {from} AND e.ts_ms < {to} AND {cond}), \
+                 r AS (SELECT bd, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, bd) AS rk FROM m GROUP BY bd), \
+                 g AS MATERIALIZED (SELECT CASE WHEN r.rk <= {limit} THEN r.rk ELSE 0 END AS grp, \
+                 CASE WHEN r.rk <= {limit} THEN r.bd END AS label, m.person, m.bucket \
+                 FROM m JOIN r ON r.bd IS m.bd) \
+                 SELECT grp, label, bucket, COUNT(*) AS events, COUNT(DISTINCT person) AS users \
+                 FROM g GROUP BY grp, bucket \
+                 UNION ALL SELECT grp, label, NULL, COUNT(*), COUNT(DISTINCT person) FROM g GROUP BY grp \
+                 UNION ALL SELECT -1, NULL, NULL, COUNT(*), COUNT(DISTINCT person) FROM m"
+            ),
+        };
+        Ok(InsightPlan {
+            sql: p.finish(text)?,
+            range,
+            interval: self.interval,
+            breakdown: breakdown.is_some(),
+        })
+    }
+}
+
+/// Validates a breakdown limit (default [`limits::DEFAULT_BREAKDOWN_LIMIT`]).
+pub(crate) fn breakdown_limit(given: Option<usize>) -> Result<usize, QueryError> {
+    let n = given.unwrap_or(limits::DEFAULT_BREAKDOWN_LIMIT);
+    if n == 0 || n > limits::MAX_BREAKDOWN_LIMIT {
+        return Err(QueryError::value(
+            "breakdown_limit",
+            format!("must be 1..={}", limits::MAX_BREAKDOWN_LIMIT),
+        ));
+    }
+    Ok(n)
+}
+
+impl InsightPlan {
+    /// Zero-fills buckets and orders series: by rank, then "other".
+    pub fn finish(&self, rows: Vec<InsightRow>) -> InsightResult {
+        let iv = self.interval.ms();
+        let first = self.range.from.div_euclid(iv) * iv;
+        let starts: Vec<i64> = (0..)
+            .map(|i| first + i * iv)
+            .take_while(|b| *b < self.range.to)
+            .collect();
+        let empty = |key: Value, other: bool| Series {
+            key,
+            other,
+            events: vec![0; starts.len()],
+            users: vec![0; starts.len()],
+            total_events: 0,
+            total_users: 0,
+        };
+        let mut groups: Vec<(i64, Series)> = Vec::new();
+        let (mut total_events, mut total_users) = (0, 0);
+        for row in rows {
+            if row.grp == -1 {
+                (total_events, total_users) = (row.events, row.users);
+                continue;
+            }
+            let pos = match groups.iter().position(|(g, _)| *g == row.grp) {
+                Some(pos) => pos,
+                None => {
+                    groups.push((row.grp, empty(row.label.clone(), row.grp == 0)));
+                    groups.len() - 1
+                }
+            };
+            let Some((_, series)) = groups.get_mut(pos) else {
+                continue;
+            };
+            match row.bucket {
+                None => {
+                    series.total_events = row.events;
+                    series.total_users = row.users;
+                }
+                Some(b) => {
+                    let i = usize::try_from((b - first) / iv).unwrap_or(usize::MAX);
+                    if let (Some(e), Some(u)) = (series.events.get_mut(i), series.users.get_mut(i))
+                    {
+                        (*e, *u) = (row.events, row.users);
+                    }
+                }
+            }
+        }
+        // Rank order, "other" (0) last.
+        groups.sort_by_key(|(g, _)| if *g == 0 { i64::MAX } else { *g });
+        let mut series: Vec<Series> = groups.into_iter().map(|(_, s)| s).collect();
+        if !self.breakdown {
+            if series.is_empty() {
+                series.push(empty(Value::Null, false));
+            }
+            if let Some(s) = series.first() {
+                (total_events, total_users) = (s.total_events, s.total_users);
+            }
+        }
+        InsightResult {
+            interval: self.interval,
+            buckets: starts.into_iter().map(format_instant).collect(),
+            series,
+            total_events,
+            total_users,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn query(v: serde_json::Value) -> InsightQuery {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn plan_binds_everything_from_the_request() {
+        let plan = query(json!({
+            "event": "Order Completed", "from": "2026-11-01T00:00:00Z", "to": "2026-11-03T00:00:00Z",
+            "filters": [{"field": "properties.plan", "value": "zz-pro-zz"}],
+            "breakdown": "context.campaign.source"
+        }))
+        .plan()
+        .unwrap();
+        assert!(!plan.sql.text.contains("Order Completed"));
+        assert!(!plan.sql.text.contains("zz-pro-zz"));
+        assert!(plan.sql.text.contains("e.event = ?3"));
+        assert_eq!(plan.sql.params.len(), 6);
+    }
+
+    #[test]
+    fn refuses_bad_definitions_with_a_reason() {
+        let base = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"});
+        let mut hourly = base.clone();
+        hourly["interval"] = json!("hour");
+        assert!(query(hourly).plan().is_ok()); // 720 buckets
+        let mut long = base.clone();
+        long["interval"] = json!("hour");
+        long["to"] = json!("2027-01-15T00:00:00Z");
+        assert!(matches!(
+            query(long).plan(),
+            Err(QueryError::Value {
+                what: "interval",
+                ..
+            })
+        ));
+        let mut limit = base.clone();
+        limit["breakdown_limit"] = json!(0);
+        assert!(query(limit).plan().is_err());
+        assert!(serde_json::from_value::<InsightQuery>(
+            json!({"from": "x", "to": "y", "bucket": 1})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn finish_zero_fills_and_puts_other_last() {
+        let plan = query(
+            json!({"from": "2026-11-01T12:00:00Z", "to": "2026-11-03T00:00:00Z",
+            "breakdown": "properties.plan", "breakdown_limit": 1}),
+        )
+        .plan()
+        .unwrap();
+        let day = 86_400_000;
+        let d0 = plan.range.from.div_euclid(day) * day;
+        let row = |grp, label: Value, bucket, events, users| InsightRow {
+            grp,
+            label,
+            bucket,
+            events,
+            users,
+        };
+        let r = plan.finish(vec![
+            row(0, Value::Null, Some(d0 + day), 4, 2),
+            row(1, json!("pro"), Some(d0), 3, 1),
+            row(1, json!("pro"), None, 3, 1),
+            row(0, Value::Null, None, 4, 2),
+            row(-1, Value::Null, None, 7, 3),
+        ]);
+        assert_eq!(
+            r.buckets,
+            vec!["2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"]
+        );
+        assert_eq!(r.series.len(), 2);
+        assert_eq!(r.series[0].key, json!("pro"));
+        assert_eq!(r.series[0].events, vec![3, 0]);
+        assert!(r.series[1].other);
+        assert_eq!(r.series[1].users, vec![0, 2]);
+        assert_eq!((r.total_events, r.total_users), (7, 3));
+    }
+
+    #[test]
+    fn no_rows_is_one_empty_series() {
+        let plan = query(json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "interval": "hour"}))
+            .plan()
+            .unwrap();
+        let r = plan.finish(vec![]);
+        assert_eq!(r.buckets.len(), 24);
+        assert_eq!(r.series.len(), 1);
+        assert_eq!(r.series[0].events, vec![0; 24]);
+    }
+}

@@ -1,0 +1,43 @@
+//! Every bound on analysis queries, named in one place.
+//!
+//! Invariant: a definition at a limit is accepted and one past it is refused with a
+//! [`super::QueryError`] naming the key; nothing else in `query` hard-codes a size.
+
+/// Largest query definition body.
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+/// D1 binds at most 100 parameters per statement.
+pub const MAX_SQL_PARAMS: usize = 100;
+/// Longest time range a query may cover, in days.
+pub const MAX_RANGE_DAYS: i64 = 400;
+/// Most time buckets an insight may return.
+pub const MAX_BUCKETS: i64 = 1_000;
+/// Fewest and most funnel steps.
+pub const MIN_FUNNEL_STEPS: usize = 2;
+/// Most funnel steps.
+pub const MAX_FUNNEL_STEPS: usize = 10;
+/// Longest funnel conversion window or segment `within`, in days.
+pub const MAX_WINDOW_DAYS: i64 = 366;
+/// Most breakdown groups shown before the rest is summed into "other".
+pub const MAX_BREAKDOWN_LIMIT: usize = 25;
+/// Default breakdown groups.
+pub const DEFAULT_BREAKDOWN_LIMIT: usize = 5;
+/// Most property filters on one step or condition.
+pub const MAX_FILTERS: usize = 10;
+/// Most values in an `in` filter.
+pub const MAX_IN_VALUES: usize = 20;
+/// Most leaf conditions (did, last seen, trait) in a segment.
+pub const MAX_CONDITIONS: usize = 16;
+/// Deepest nesting of and/or/not in a segment.
+pub const MAX_CONDITION_DEPTH: usize = 8;
+/// Most user ids in one segment page.
+pub const MAX_PAGE: usize = 1_000;
+/// Default user ids in one segment page.
+pub const DEFAULT_PAGE: usize = 100;
+/// Most events the live stream returns at once.
+pub const MAX_RECENT: usize = 200;
+/// Longest field path (after the `properties.` prefix), in segments.
+pub const MAX_PATH_SEGMENTS: usize = 8;
+/// Longest path segment, in characters.
+pub const MAX_PATH_SEGMENT_CHARS: usize = 128;
+/// Longest string used as a filter value or event name, in characters.
+pub const MAX_VALUE_CHARS: usize = 1_024;

@@ -1,0 +1,89 @@
+//! Analysis queries: insight, funnel and segment definitions, their SQL, and the pure
+//! post-processing of the rows the database returns.
+//!
+//! Invariant: every definition is validated before any SQL exists, and the SQL this module
+//! builds never contains a string from the request: names, values and JSON paths are bound
+//! parameters (`?N`); only integers computed from validated typed values (interval and window
+//! lengths, limits) and fixed column names are written into the text. A query also never
+//! binds more than [`limits::MAX_SQL_PARAMS`] parameters (D1's cap).
+//!
+//! A *person* is `COALESCE(e.user_id, a.user_id, e.anonymous_id)` with `aliases a` joined on
+//! the anonymous id: the user id, else the user the anonymous id was aliased to, else the
+//! anonymous id itself.
+
+pub mod field;
+pub mod funnel;
+pub mod insight;
+pub mod limits;
+pub mod recent;
+pub mod segment;
+pub mod sql;
+pub mod time_range;
+
+pub use field::{EventMatcher, Field, Filter, FilterOp};
+pub use funnel::{FunnelQuery, FunnelResult, FunnelRow};
+pub use insight::{InsightQuery, InsightResult, InsightRow};
+pub use recent::{RecentEvent, RecentQuery, RecentRow};
+pub use segment::{Condition, SegmentQuery, SegmentResult, SegmentRow};
+pub use sql::{Sql, SqlValue};
+pub use time_range::{Interval, TimeRange, Window};
+
+use thiserror::Error;
+
+/// Why a query definition was refused. The message says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum QueryError {
+    /// The JSON did not match the definition's shape (unknown field, wrong type, …).
+    #[error("invalid query: {0}")]
+    Shape(String),
+    /// A field reference such as `properties.plan` is not valid.
+    #[error("invalid field `{field}`: {why}")]
+    Field {
+        /// The field as given.
+        field: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A value is out of range or inconsistent with another one.
+    #[error("invalid `{what}`: {why}")]
+    Value {
+        /// The key in the definition.
+        what: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The definition would need more bound parameters than D1 allows.
+    #[error("query too complex: it needs {0} bound values, at most {max} are allowed", max = limits::MAX_SQL_PARAMS)]
+    TooComplex(usize),
+}
+
+impl QueryError {
+    /// A [`QueryError::Value`] with a formatted reason.
+    pub(crate) fn value(what: &'static str, why: impl Into<String>) -> Self {
+        QueryError::Value {
+            what,
+            why: why.into(),
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            QueryError::Shape(_) => "invalid_query",
+            QueryError::Field { .. } => "invalid_field",
+            QueryError::Value { .. } => "invalid_value",
+            QueryError::TooComplex(_) => "query_too_complex",
+        }
+    }
+}
+
+/// Parses a definition from JSON, turning serde's message into a [`QueryError::Shape`].
+pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, QueryError> {
+    if body.len() > limits::MAX_QUERY_BYTES {
+        return Err(QueryError::value(
+            "body",
+            format!("larger than {} bytes", limits::MAX_QUERY_BYTES),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| QueryError::Shape(e.to_string()))
+}

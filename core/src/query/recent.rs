@@ -1,0 +1,163 @@
+//! The live event stream: the latest events, newest first.
+//!
+//! Invariant: at most [`limits::MAX_RECENT`] rows; JSON columns come back parsed (a value
+//! that does not parse is returned as a string rather than dropped).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::sql::{de_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
+use super::{limits, QueryError};
+
+/// `GET /v1/events/recent?limit=N` (default 50).
+#[derive(Debug, Clone, Copy)]
+pub struct RecentQuery {
+    /// How many events.
+    pub limit: usize,
+}
+
+impl RecentQuery {
+    /// Validates `limit` (from the query string, if given).
+    pub fn parse(limit: Option<&str>) -> Result<Self, QueryError> {
+        let limit = match limit {
+            None => 50,
+            Some(s) => s
+                .parse()
+                .map_err(|_| QueryError::value("limit", "not a number"))?,
+        };
+        if limit == 0 || limit > limits::MAX_RECENT {
+            return Err(QueryError::value(
+                "limit",
+                format!("must be 1..={}", limits::MAX_RECENT),
+            ));
+        }
+        Ok(RecentQuery { limit })
+    }
+
+    /// The statement; its rows are [`RecentRow`]s.
+    pub fn sql(&self) -> Result<Sql, QueryError> {
+        let limit = self.limit;
+        Params::default().finish(format!(
+            "SELECT e.message_id, e.type, e.event, e.name, {PERSON} AS person, e.user_id, \
+             e.anonymous_id, e.timestamp, e.ts_ms, e.properties, \
+             json_extract(e.context, '$.page.path') AS path \
+             FROM {EVENTS_WITH_ALIASES} ORDER BY e.ts_ms DESC LIMIT {limit}"
+        ))
+    }
+}
+
+/// One row as the database returns it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecentRow {
+    /// `messageId`.
+    pub message_id: String,
+    /// Message type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Track event name.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Page/screen name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Resolved person.
+    #[serde(default)]
+    pub person: Option<String>,
+    /// `userId`.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// `anonymousId`.
+    #[serde(default)]
+    pub anonymous_id: Option<String>,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// ms since 1970.
+    #[serde(deserialize_with = "de_int")]
+    pub ts_ms: i64,
+    /// JSON text.
+    #[serde(default)]
+    pub properties: Option<String>,
+    /// `context.page.path`.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// One event of the stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecentEvent {
+    /// `messageId`.
+    pub message_id: String,
+    /// Message type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Event or page name.
+    pub event: Option<String>,
+    /// Resolved person.
+    pub person: Option<String>,
+    /// `userId`.
+    pub user_id: Option<String>,
+    /// `anonymousId`.
+    pub anonymous_id: Option<String>,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// ms since 1970.
+    pub ts_ms: i64,
+    /// Parsed properties.
+    pub properties: Value,
+    /// `context.page.path`.
+    pub path: Option<String>,
+}
+
+impl From<RecentRow> for RecentEvent {
+    fn from(r: RecentRow) -> Self {
+        let properties = match r.properties {
+            None => Value::Null,
+            Some(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        };
+        RecentEvent {
+            message_id: r.message_id,
+            event: r.event.or(r.name),
+            kind: r.kind,
+            person: r.person,
+            user_id: r.user_id,
+            anonymous_id: r.anonymous_id,
+            timestamp: r.timestamp,
+            ts_ms: r.ts_ms,
+            properties,
+            path: r.path,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_bounded() {
+        assert_eq!(RecentQuery::parse(None).unwrap().limit, 50);
+        assert!(RecentQuery::parse(Some("200")).is_ok());
+        assert!(RecentQuery::parse(Some("201")).is_err());
+        assert!(RecentQuery::parse(Some("0")).is_err());
+        assert!(RecentQuery::parse(Some("x")).is_err());
+        assert!(RecentQuery::parse(Some("20"))
+            .unwrap()
+            .sql()
+            .unwrap()
+            .text
+            .ends_with("LIMIT 20"));
+    }
+
+    #[test]
+    fn rows_parse_properties() {
+        let row: RecentRow = serde_json::from_value(serde_json::json!({
+            "message_id": "m", "type": "page", "event": null, "name": "Home", "person": "p",
+            "user_id": null, "anonymous_id": "p", "timestamp": "t", "ts_ms": 5.0,
+            "properties": "{\"path\":\"/\"}", "path": "/"
+        }))
+        .unwrap();
+        let e = RecentEvent::from(row);
+        assert_eq!(e.event.as_deref(), Some("Home"));
+        assert_eq!(e.properties["path"], "/");
+    }
+}

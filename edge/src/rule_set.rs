@@ -1,0 +1,255 @@
+//! Where rules live (D1 `rules`, seeded from the repository's `rules.json`) and the per-isolate
+//! compiled [`RuleIndex`].
+//!
+//! Invariant: only rules that compiled are stored (the admin API validates with spur-core before
+//! writing); every write bumps `settings('rules_version')`, and an index is reused for at most
+//! [`CACHE_TTL_MS`] — or until a caller asks for a newer version (the ingest request passes its
+//! version to the user's Durable Object, so both judge an event by the same rule set).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use spur_core::rules::{self, Rule, RuleIndex};
+use wasm_bindgen::JsValue;
+use worker::{console_warn, Date, Env};
+
+use crate::clock::{now, rfc3339};
+use crate::error::ApiError;
+use crate::store::DB_BINDING;
+
+/// The rules shipped with the repository, inserted once into an empty database.
+pub const BUNDLED_RULES: &str = include_str!("../../rules.json");
+/// How long an isolate reuses a compiled rule index before re-reading D1.
+pub const CACHE_TTL_MS: u64 = 10_000;
+
+const KEY_VERSION: &str = "rules_version";
+const KEY_SEEDED: &str = "rules_seeded";
+
+thread_local! {
+    static CACHE: RefCell<Option<(u64, Rc<RuleIndex>)>> = const { RefCell::new(None) };
+}
+
+#[derive(Deserialize)]
+struct BodyRow {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct ValueRow {
+    value: String,
+}
+
+/// A stored rule with its timestamps.
+#[derive(Debug, Deserialize)]
+pub struct StoredRule {
+    /// The rule document (JSON text).
+    pub body: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// The live rule index (cached per isolate for [`CACHE_TTL_MS`]).
+pub async fn current(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
+    let at = Date::now().as_millis();
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(t, _)| at.saturating_sub(*t) < CACHE_TTL_MS)
+            .map(|(_, i)| Rc::clone(i))
+    });
+    match cached {
+        Some(i) => Ok(i),
+        None => reload(env).await,
+    }
+}
+
+/// The live index, reloaded unless the cached one is exactly `version` (Durable Objects).
+pub async fn at_version(env: &Env, version: u64) -> Result<Rc<RuleIndex>, ApiError> {
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(_, i)| i.version() == version)
+            .map(|(_, i)| Rc::clone(i))
+    });
+    match cached {
+        Some(i) => Ok(i),
+        None => reload(env).await,
+    }
+}
+
+async fn reload(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
+    seed(env).await?;
+    let version = version(env).await?;
+    let db = env.d1(DB_BINDING)?;
+    let rows: Vec<BodyRow> = db
+        .prepare("SELECT body FROM rules WHERE enabled = 1 ORDER BY id")
+        .all()
+        .await?
+        .results()?;
+    let parsed = rows
+        .into_iter()
+        .filter_map(|r| match rules::parse(&r.body) {
+            Ok(rule) => Some(rule),
+            Err(e) => {
+                console_warn!("stored rule does not parse (skipped): {e}");
+                None
+            }
+        });
+    let index = Rc::new(RuleIndex::build(parsed, version));
+    for (id, e) in index.skipped() {
+        console_warn!(
+            "stored rule {id} does not compile (skipped): {} {e}",
+            e.code()
+        );
+    }
+    let at = Date::now().as_millis();
+    CACHE.with(|c| *c.borrow_mut() = Some((at, Rc::clone(&index))));
+    Ok(index)
+}
+
+/// Forgets the cached index (after a write through this isolate).
+pub fn invalidate() {
+    CACHE.with(|c| *c.borrow_mut() = None);
+}
+
+async fn version(env: &Env) -> Result<u64, ApiError> {
+    let row: Option<ValueRow> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT value FROM settings WHERE key = ?1")
+        .bind(&[KEY_VERSION.into()])?
+        .first(None)
+        .await?;
+    Ok(row.and_then(|r| r.value.parse().ok()).unwrap_or(0))
+}
+
+async fn bump_version(env: &Env) -> Result<(), ApiError> {
+    env.d1(DB_BINDING)?
+        .prepare(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, '1', ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&[KEY_VERSION.into(), JsValue::from_str(&rfc3339(now()))])?
+        .run()
+        .await?;
+    invalidate();
+    Ok(())
+}
+
+/// Inserts the bundled rules once, the first time any isolate looks (later deletes stick).
+async fn seed(env: &Env) -> Result<(), ApiError> {
+    let db = env.d1(DB_BINDING)?;
+    let done: Option<ValueRow> = db
+        .prepare("SELECT value FROM settings WHERE key = ?1")
+        .bind(&[KEY_SEEDED.into()])?
+        .first(None)
+        .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let bundled: Vec<Rule> = serde_json::from_str(BUNDLED_RULES)
+        .map_err(|e| ApiError::Internal(format!("rules.json: {e}")))?;
+    let at = JsValue::from_str(&rfc3339(now()));
+    let mut stmts = Vec::new();
+    for rule in bundled {
+        let body = serde_json::to_string(&rule).map_err(|e| ApiError::Internal(e.to_string()))?;
+        stmts.push(
+            db.prepare(
+                "INSERT INTO rules (id, body, enabled, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(id) DO NOTHING",
+            )
+            .bind(&[
+                rule.id.as_str().into(),
+                body.into(),
+                JsValue::from_f64(if rule.enabled { 1.0 } else { 0.0 }),
+                at.clone(),
+            ])?,
+        );
+    }
+    stmts.push(
+        db.prepare(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, 'true', ?2) \
+             ON CONFLICT(key) DO NOTHING",
+        )
+        .bind(&[KEY_SEEDED.into(), at])?,
+    );
+    db.batch(stmts).await?;
+    bump_version(env).await
+}
+
+/// Every stored rule (enabled or not), by id.
+pub async fn list(env: &Env) -> Result<Vec<StoredRule>, ApiError> {
+    seed(env).await?;
+    Ok(env
+        .d1(DB_BINDING)?
+        .prepare("SELECT id, body, created_at, updated_at FROM rules ORDER BY id")
+        .all()
+        .await?
+        .results()?)
+}
+
+/// One stored rule.
+pub async fn get(env: &Env, id: &str) -> Result<Option<StoredRule>, ApiError> {
+    seed(env).await?;
+    Ok(env
+        .d1(DB_BINDING)?
+        .prepare("SELECT id, body, created_at, updated_at FROM rules WHERE id = ?1")
+        .bind(&[id.into()])?
+        .first(None)
+        .await?)
+}
+
+/// How many rules are stored.
+pub async fn count(env: &Env) -> Result<usize, ApiError> {
+    #[derive(Deserialize)]
+    struct N {
+        n: f64,
+    }
+    let n: Option<N> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT count(*) AS n FROM rules")
+        .first(None)
+        .await?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(n.map_or(0, |n| n.n as usize))
+}
+
+/// Saves a rule that already compiled. Returns whether it was new.
+pub async fn put(env: &Env, rule: &Rule) -> Result<bool, ApiError> {
+    let existed = get(env, &rule.id).await?.is_some();
+    let body = serde_json::to_string(rule).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let at = JsValue::from_str(&rfc3339(now()));
+    env.d1(DB_BINDING)?
+        .prepare(
+            "INSERT INTO rules (id, body, enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
+             ON CONFLICT(id) DO UPDATE SET body = excluded.body, enabled = excluded.enabled, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&[
+            rule.id.as_str().into(),
+            body.into(),
+            JsValue::from_f64(if rule.enabled { 1.0 } else { 0.0 }),
+            at,
+        ])?
+        .run()
+        .await?;
+    bump_version(env).await?;
+    Ok(!existed)
+}
+
+/// Deletes a rule. Returns whether it existed.
+pub async fn delete(env: &Env, id: &str) -> Result<bool, ApiError> {
+    let existed = get(env, id).await?.is_some();
+    if existed {
+        env.d1(DB_BINDING)?
+            .prepare("DELETE FROM rules WHERE id = ?1")
+            .bind(&[id.into()])?
+            .run()
+            .await?;
+        bump_version(env).await?;
+    }
+    Ok(existed)
+}

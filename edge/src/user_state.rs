@@ -1,0 +1,353 @@
+//! The per-user Durable Object: stateful rules (windows, absence deadlines, sequences, caps).
+//!
+//! Invariant: a thin adapter — spur-core's pure transitions decide everything; this object only
+//! loads per-rule state from its SQLite storage, runs them, writes the new state back in the
+//! same synchronous stretch (no await between read and write, so concurrent requests cannot
+//! interleave a half-update), keeps its alarm at the earliest deadline, and hands firings to the
+//! actions queue. A `messageId` is applied at most once, so a retried hand-over is harmless.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use spur_core::rules::{next_deadline, Firing, InAppMessage, RuleIndex, RuleState};
+use spur_core::Event;
+use worker::{
+    console_error, durable_object, DurableObject, Env, Method, Request, RequestInit, Response,
+    Result, SqlStorage, State,
+};
+
+use crate::actions::{self, prepare};
+use crate::clock::now;
+use crate::error::ApiError;
+use crate::rule_set;
+
+/// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
+pub const USER_STATE: &str = "USER_STATE";
+/// How long applied `messageId`s are remembered for de-duplication.
+pub const SEEN_TTL_MS: i64 = 86_400_000;
+/// Most in-app messages waiting for pickup (oldest dropped first).
+pub const MAX_OUTBOX: usize = 20;
+/// How long a waiting in-app message stays worth showing.
+pub const OUTBOX_TTL_MS: i64 = 86_400_000;
+
+const SCHEMA: &str = "\
+CREATE TABLE IF NOT EXISTS rule_state (rule_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
+CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, message TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+/// What the ingest request (or the actions consumer) sends.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    /// userId, else anonymousId.
+    pub user: String,
+    /// The rule set version the sender used.
+    pub version: u64,
+    /// The user's events the stateful rules care about (may be empty: a message pickup).
+    pub events: Vec<Event>,
+    /// Whether in-app messages go back in the response (else they wait in the outbox).
+    pub respond: bool,
+}
+
+/// The object's answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Answer {
+    /// In-app messages for the sender to return to the tracker.
+    pub messages: Vec<InAppMessage>,
+}
+
+/// Hands events to the user's object and returns the in-app messages to show.
+pub async fn deliver(env: &Env, delivery: &Delivery) -> std::result::Result<Answer, ApiError> {
+    let body = serde_json::to_string(delivery).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://user-state/events", &init)?;
+    let stub = env
+        .durable_object(USER_STATE)?
+        .id_from_name(&delivery.user)?
+        .get_stub()?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    if resp.status_code() != 200 {
+        return Err(ApiError::Internal(format!(
+            "user state answered {}",
+            resp.status_code()
+        )));
+    }
+    Ok(resp.json().await?)
+}
+
+/// Reads the object's state (for explain).
+pub async fn inspect(env: &Env, user: &str) -> std::result::Result<serde_json::Value, ApiError> {
+    let stub = env
+        .durable_object(USER_STATE)?
+        .id_from_name(user)?
+        .get_stub()?;
+    let mut resp = stub.fetch_with_str("https://user-state/state").await?;
+    Ok(resp.json().await?)
+}
+
+#[derive(Deserialize)]
+struct StateRow {
+    rule_id: String,
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct TextRow {
+    value: String,
+}
+
+/// One user's rule state.
+#[durable_object]
+pub struct UserState {
+    state: State,
+    env: Env,
+}
+
+impl std::fmt::Debug for UserState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserState").finish_non_exhaustive()
+    }
+}
+
+impl DurableObject for UserState {
+    fn new(state: State, env: Env) -> Self {
+        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+            console_error!("user state schema: {e}");
+        }
+        UserState { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let result = match (req.method(), req.path().as_str()) {
+            (Method::Post, "/events") => match req.json::<Delivery>().await {
+                Ok(d) => self
+                    .events(d)
+                    .await
+                    .and_then(|a| Ok(Response::from_json(&a)?)),
+                Err(e) => Err(ApiError::Invalid(e.to_string())),
+            },
+            (Method::Get, "/state") => self.snapshot().await,
+            _ => Err(ApiError::NotFound),
+        };
+        result.or_else(ApiError::into_response)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        match self.ring().await {
+            Ok(()) => Response::ok("ok"),
+            // An error leaves the state as it was; the runtime retries a failed alarm.
+            Err(e) => Err(worker::Error::RustError(format!("{e:?}"))),
+        }
+    }
+}
+
+impl UserState {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    async fn events(&self, d: Delivery) -> std::result::Result<Answer, ApiError> {
+        let index = rule_set::at_version(&self.env, d.version).await?;
+        let at = now_ms();
+        // Read, transition, write: synchronous, so no other request interleaves.
+        let sql = self.sql();
+        set_meta(&sql, "user", &d.user)?;
+        let before = load(&sql)?;
+        let mut states = before.clone();
+        let mut firings = Vec::new();
+        for e in &d.events {
+            if first_sight(&sql, &e.message_id, at)? {
+                firings.extend(index.apply_event(&mut states, e, at));
+            }
+        }
+        // Deadlines that passed without an alarm yet (each event already advanced to its time).
+        firings.extend(index.apply_time(&mut states, at));
+        save(&sql, &before, &states)?;
+        let picked = if d.respond {
+            take_outbox(&sql, at)?
+        } else {
+            Vec::new()
+        };
+        let alarm = next_deadline(&states);
+        let mut answer = self
+            .dispatch(&index, firings, &d.user, "state", d.respond)
+            .await?;
+        self.schedule(alarm, at).await?;
+        answer.messages.splice(0..0, picked);
+        Ok(answer)
+    }
+
+    async fn ring(&self) -> std::result::Result<(), ApiError> {
+        let index = rule_set::current(&self.env).await?;
+        let at = now_ms();
+        let sql = self.sql();
+        let before = load(&sql)?;
+        let mut states = before.clone();
+        let firings = index.apply_time(&mut states, at);
+        save(&sql, &before, &states)?;
+        let user = get_meta(&sql, "user")?.unwrap_or_default();
+        let alarm = next_deadline(&states);
+        self.dispatch(&index, firings, &user, "alarm", false)
+            .await?;
+        self.schedule(alarm, at).await
+    }
+
+    /// Queues the firings' records; messages are returned or parked in the outbox.
+    async fn dispatch(
+        &self,
+        index: &RuleIndex,
+        firings: Vec<Firing>,
+        user: &str,
+        source: &str,
+        respond: bool,
+    ) -> std::result::Result<Answer, ApiError> {
+        if firings.is_empty() {
+            return Ok(Answer::default());
+        }
+        let prepared = prepare(index, firings, user, source, respond);
+        if !respond {
+            park(&self.sql(), &prepared.messages, now_ms())?;
+        }
+        actions::record(&self.env, prepared.records).await?;
+        Ok(Answer {
+            messages: if respond {
+                prepared.messages
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    async fn schedule(&self, deadline: Option<i64>, at: i64) -> std::result::Result<(), ApiError> {
+        let storage = self.state.storage();
+        match deadline {
+            Some(d) => storage.set_alarm((d - at).max(1)).await?,
+            None => storage.delete_alarm().await?,
+        }
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> std::result::Result<Response, ApiError> {
+        let sql = self.sql();
+        let states = load(&sql)?;
+        let outbox: Vec<TextRow> = sql
+            .exec("SELECT message AS value FROM outbox ORDER BY at", None)?
+            .to_array()?;
+        let waiting: Vec<serde_json::Value> = outbox
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.value).ok())
+            .collect();
+        let alarm = self.state.storage().get_alarm().await?;
+        Ok(Response::from_json(&serde_json::json!({
+            "user": get_meta(&sql, "user")?,
+            "rules": states,
+            "alarm": alarm,
+            "outbox": waiting,
+        }))?)
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+fn load(sql: &SqlStorage) -> std::result::Result<BTreeMap<String, RuleState>, ApiError> {
+    let rows: Vec<StateRow> = sql
+        .exec("SELECT rule_id, state FROM rule_state", None)?
+        .to_array()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.rule_id, serde_json::from_str(&r.state).ok()?)))
+        .collect())
+}
+
+fn save(
+    sql: &SqlStorage,
+    before: &BTreeMap<String, RuleState>,
+    after: &BTreeMap<String, RuleState>,
+) -> std::result::Result<(), ApiError> {
+    for id in before.keys().filter(|k| !after.contains_key(*k)) {
+        sql.exec(
+            "DELETE FROM rule_state WHERE rule_id = ?",
+            vec![id.as_str().into()],
+        )?;
+    }
+    for (id, state) in after.iter().filter(|(k, v)| before.get(*k) != Some(v)) {
+        let text = serde_json::to_string(state).map_err(|e| ApiError::Internal(e.to_string()))?;
+        sql.exec(
+            "INSERT INTO rule_state (rule_id, state) VALUES (?, ?) \
+             ON CONFLICT(rule_id) DO UPDATE SET state = excluded.state",
+            vec![id.as_str().into(), text.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records the id; false when it was already applied.
+fn first_sight(sql: &SqlStorage, id: &str, at: i64) -> std::result::Result<bool, ApiError> {
+    sql.exec(
+        "DELETE FROM seen WHERE at < ?",
+        vec![(at - SEEN_TTL_MS).into()],
+    )?;
+    let known: Vec<serde_json::Value> = sql
+        .exec(
+            "SELECT 1 AS hit FROM seen WHERE message_id = ?",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    if !known.is_empty() {
+        return Ok(false);
+    }
+    sql.exec(
+        "INSERT INTO seen (message_id, at) VALUES (?, ?)",
+        vec![id.into(), at.into()],
+    )?;
+    Ok(true)
+}
+
+fn park(sql: &SqlStorage, messages: &[InAppMessage], at: i64) -> std::result::Result<(), ApiError> {
+    for m in messages {
+        let text = serde_json::to_string(m).map_err(|e| ApiError::Internal(e.to_string()))?;
+        sql.exec(
+            "INSERT INTO outbox (id, message, at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            vec![m.id.as_str().into(), text.into(), at.into()],
+        )?;
+    }
+    sql.exec(
+        "DELETE FROM outbox WHERE id NOT IN (SELECT id FROM outbox ORDER BY at DESC LIMIT ?)",
+        vec![i64::try_from(MAX_OUTBOX).unwrap_or(20).into()],
+    )?;
+    Ok(())
+}
+
+fn take_outbox(sql: &SqlStorage, at: i64) -> std::result::Result<Vec<InAppMessage>, ApiError> {
+    let rows: Vec<TextRow> = sql
+        .exec(
+            "SELECT message AS value FROM outbox WHERE at >= ? ORDER BY at",
+            vec![(at - OUTBOX_TTL_MS).into()],
+        )?
+        .to_array()?;
+    sql.exec("DELETE FROM outbox", None)?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.value).ok())
+        .collect())
+}
+
+fn set_meta(sql: &SqlStorage, key: &str, value: &str) -> std::result::Result<(), ApiError> {
+    sql.exec(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        vec![key.into(), value.into()],
+    )?;
+    Ok(())
+}
+
+fn get_meta(sql: &SqlStorage, key: &str) -> std::result::Result<Option<String>, ApiError> {
+    let rows: Vec<TextRow> = sql
+        .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])?
+        .to_array()?;
+    Ok(rows.into_iter().next().map(|r| r.value))
+}

@@ -1,0 +1,103 @@
+// Issue 6: the dashboard in real Chromium against the real Worker with seeded data (funnel
+// numbers shown must equal the reference), and a shop journey that the dashboard then shows.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { startSpur, launchChromium, eventually, ADMIN_TOKEN } from "../helpers/spur.mjs";
+import { generate, insertAll, referenceFunnel, DAY } from "../helpers/generate.mjs";
+
+const T0 = Date.UTC(2026, 10, 1);
+const SCREENSHOT = "test-results/dashboard.png";
+let spur, browser, data;
+
+before(async () => {
+  spur = await startSpur();
+  browser = await launchChromium();
+  data = generate({ users: 1000, seed: 11, start: T0, days: 14 });
+  await insertAll(spur.db, data);
+});
+after(async () => {
+  await browser?.close();
+  await spur?.close();
+});
+
+test("dashboard asks for the token once, shows the seeded funnel exactly, saves a screenshot", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  const steps = ["Product Viewed", "Added To Cart", "Order Completed"];
+  await page.goto(`${spur.url}/dashboard/?from=2026-11-01&to=2026-11-12&window=1d&event=Product%20Viewed` +
+    `&breakdown=properties.category&steps=${encodeURIComponent(steps.join(","))}`);
+  // A wrong token is refused and asked for again.
+  await page.fill("#token", "wrong");
+  await page.click("#login-form button[type=submit]");
+  await page.waitForSelector("#login-error:not([hidden])");
+  await page.fill("#token", ADMIN_TOKEN);
+  await page.click("#login-form button[type=submit]");
+  await page.waitForSelector("#funnel[data-loaded=true]");
+
+  const ref = referenceFunnel(data, {
+    steps: steps.map((n) => (e) => e.type === "track" && e.event === n), from: T0, to: T0 + 12 * DAY, window: DAY,
+  });
+  const shown = await page.$$eval("#funnel-table tbody tr", (trs) =>
+    trs.map((tr) => ({ users: Number(tr.querySelector(".users").textContent), dropped: tr.querySelector(".dropped").textContent })));
+  assert.deepEqual(shown.map((s) => s.users), ref.steps.map((s) => s.entered));
+  assert.deepEqual(shown.map((s) => s.dropped), ref.steps.map((s) => (s.drop_off == null ? "–" : String(s.drop_off))));
+
+  // Charts drew, the segment count and live stream filled in, optional panels show a state.
+  await page.waitForFunction(() => document.querySelector("#segment-count").textContent !== "–");
+  await page.waitForSelector("#live-table tbody tr");
+  await page.waitForFunction(() => !document.querySelector("#bad-rows-body").textContent.includes("Loading"));
+  await page.waitForFunction(() => !document.querySelector("#rules-body").textContent.includes("Loading"));
+  assert.ok(await page.evaluate(() => Object.keys(window.Chart?.instances ?? {}).length >= 2), "two charts drawn");
+  mkdirSync("test-results", { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  // The token is kept for the tab: a reload does not ask again.
+  await page.reload();
+  await page.waitForSelector("#funnel[data-loaded=true]");
+  assert.equal(await page.evaluate(() => document.querySelector("#login").open), false);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a shop journey shows up in D1 and in the dashboard's live stream", async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  await page.goto(`${spur.url}/`);
+  await page.waitForSelector("#products li");
+  await page.click("#products a[href*='day-pack']");
+  await page.waitForSelector("#product-name:has-text('Day Pack')");
+  await page.click("#add-to-cart");
+  await page.click("#cart-link");
+  await page.waitForSelector("#cart-items li");
+  await page.click("#checkout");
+  await page.waitForSelector("#checkout-form");
+  await page.fill("#email", "shopper@example.com");
+  await page.click("#place-order");
+  await page.waitForSelector("#thanks:not([hidden])");
+  const rows = await eventually(async () => {
+    const r = await spur.rows("SELECT * FROM events WHERE message_id NOT LIKE 'm-%' ORDER BY ts_ms");
+    return r.some((x) => x.event === "Order Completed") ? r : null;
+  });
+  assert.ok(rows, "the order arrives");
+  const names = rows.map((r) => r.event ?? r.type);
+  for (const n of ["page", "Product Viewed", "Added To Cart", "Checkout Started", "identify", "Order Completed"]) {
+    assert.ok(names.includes(n), `${n} in ${names}`);
+  }
+  const added = rows.find((r) => r.event === "Added To Cart");
+  assert.deepEqual(JSON.parse(added.properties), { product_id: "day-pack", category: "bags" });
+  const order = JSON.parse(rows.find((r) => r.event === "Order Completed").properties);
+  assert.equal(order.total, 54);
+  assert.equal(rows.find((r) => r.event === "Order Completed").user_id, "shopper@example.com");
+  assert.deepEqual(errors, []);
+
+  await page.goto(`${spur.url}/dashboard/`); // same tab session: the token is remembered? (new page: no)
+  if (await page.evaluate(() => document.querySelector("#login").open)) {
+    await page.fill("#token", ADMIN_TOKEN);
+    await page.click("#login-form button[type=submit]");
+  }
+  await page.waitForSelector("#live-table tbody tr:has-text('Order Completed')");
+  await page.close();
+});

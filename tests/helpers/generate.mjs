@@ -1,0 +1,278 @@
+// A seeded generator of shop event histories, and plain-JS reference answers for the analysis
+// queries (written from the documented semantics, not from the SQL), so tests and the bench
+// can check the API exactly.
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** mulberry32: a small deterministic PRNG. */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const CATEGORIES = ["shoes", "hats", "bags", "socks", "scarves"];
+const BUY_RATE = { shoes: 0.6, hats: 0.45, bags: 0.35, socks: 0.25, scarves: 0.15 };
+
+/**
+ * Generates `users` people over `days` days from `start` (ms). Returns
+ * `{events, aliases, users, start, end}`; ids start at `firstId` (for adding more people later): event rows shaped like the `events` table (JSON
+ * columns as objects), alias rows and `users` rows.
+ */
+export function generate({ users = 1000, seed = 42, start = Date.UTC(2026, 10, 1), days = 14, firstId = 0 } = {}) {
+  const rnd = prng(seed);
+  const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
+  const events = [];
+  const aliases = [];
+  const userRows = [];
+  let seq = 0;
+  for (let i = firstId; i < firstId + users; i++) {
+    const uid = `user-${String(i).padStart(6, "0")}`;
+    const anon = `anon-${String(i).padStart(6, "0")}`;
+    const r = rnd();
+    // 40% identified on every event, 20% anonymous events aliased to a user, 40% anonymous.
+    const mode = r < 0.4 ? "identified" : r < 0.6 ? "aliased" : "anonymous";
+    const plan = rnd() < 0.3 ? "pro" : "free";
+    const silent = rnd() < 0.05; // no events at all
+    if (mode !== "anonymous" && (silent || rnd() < 0.5)) {
+      userRows.push({ user_id: uid, traits: { plan, email: `${uid}@example.com` } });
+    }
+    if (mode === "aliased") aliases.push({ anonymous_id: anon, user_id: uid });
+    if (silent) continue;
+    const used = new Set();
+    const push = (ts, type, event, properties = {}, traits = {}) => {
+      while (used.has(ts)) ts += 1; // one person never has two events in the same ms
+      used.add(ts);
+      events.push({
+        message_id: `m-${seed}-${seq++}`,
+        type,
+        event: type === "track" ? event : null,
+        name: type === "page" ? event : null,
+        user_id: mode === "identified" ? uid : null,
+        anonymous_id: anon,
+        ts_ms: ts,
+        properties,
+        traits,
+        context: { page: { path: properties.path ?? "/" }, campaign: { source: pick(["ads", "mail", "social"]) } },
+      });
+    };
+    if (mode === "identified" && !userRows.some((u) => u.user_id === uid)) {
+      push(start + Math.floor(rnd() * days * DAY), "identify", null, {}, { plan });
+    }
+    const sessions = 1 + Math.floor(rnd() * 4);
+    for (let s = 0; s < sessions; s++) {
+      let t = start + Math.floor(rnd() * days * DAY);
+      push(t, "page", "Home", { path: "/" });
+      if (rnd() < 0.05) push(t - Math.floor(rnd() * HOUR), "track", "Added To Cart", { category: pick(CATEGORIES) });
+      if (rnd() > 0.8) continue;
+      const category = pick(CATEGORIES);
+      const views = 1 + Math.floor(rnd() * 3);
+      for (let v = 0; v < views; v++) {
+        t += 1000 + Math.floor(rnd() * 600_000);
+        push(t, "track", "Product Viewed", { category, price: 10 + Math.floor(rnd() * 90) });
+      }
+      if (rnd() > BUY_RATE[category] + 0.2) continue;
+      // Sometimes slow: up to ~30 h between steps, so a 1-day window cuts some off.
+      t += rnd() < 0.15 ? Math.floor(rnd() * 30 * HOUR) : 1000 + Math.floor(rnd() * HOUR);
+      push(t, "track", "Added To Cart", { category });
+      if (rnd() > 0.6) continue;
+      t += rnd() < 0.1 ? Math.floor(rnd() * 30 * HOUR) : 1000 + Math.floor(rnd() * HOUR);
+      push(t, "track", "Order Completed", { category, total: 10 + Math.floor(rnd() * 200) });
+    }
+  }
+  return { events, aliases, users: userRows, start, end: start + days * DAY };
+}
+
+/**
+ * Hand-made histories for the funnel's edge cases, on their own event names
+ * ("Edge Start", "Edge Mid", "Edge End"): see tests/e2e/analysis.test.mjs for the expected
+ * answers with a 1 h window over [t0, to).
+ */
+export function edgeCases(t0, to) {
+  const M = 60_000;
+  const rows = [];
+  let n = 0;
+  const ev = (person, event, ts) =>
+    rows.push({ message_id: `edge-${n++}`, type: "track", event, name: null, user_id: person,
+      anonymous_id: `anon-${person}`, ts_ms: ts, properties: {}, traits: {}, context: {} });
+  const S = "Edge Start", Mi = "Edge Mid", E = "Edge End";
+  // e1: End exactly at the window boundary (inclusive) -> converts.
+  ev("e1", S, t0); ev("e1", Mi, t0 + 10 * M); ev("e1", E, t0 + 60 * M);
+  // e2: End 1 ms past the window -> stops at Mid.
+  ev("e2", S, t0); ev("e2", Mi, t0 + 10 * M); ev("e2", E, t0 + 60 * M + 1);
+  // e3: Mid before Start (out of order) -> Start only.
+  ev("e3", Mi, t0); ev("e3", S, t0 + M); ev("e3", E, t0 + 2 * M);
+  // e4: the first attempt times out, a later Start converts.
+  ev("e4", S, t0); ev("e4", S, t0 + 30 * M); ev("e4", Mi, t0 + 70 * M); ev("e4", E, t0 + 80 * M);
+  // e5: Mid in the same ms as Start is not after it -> Start only.
+  ev("e5", S, t0 + 5 * M); ev("e5", Mi, t0 + 5 * M); ev("e5", E, t0 + 6 * M);
+  // e6: repeated Mid counts once.
+  ev("e6", S, t0); ev("e6", Mi, t0 + 10 * M); ev("e6", Mi, t0 + 20 * M); ev("e6", Mi, t0 + 30 * M); ev("e6", E, t0 + 60 * M);
+  // e7: End and Mid only -> never enters.
+  ev("e7", Mi, t0); ev("e7", E, t0 + M);
+  // e8: Start 1 ms before `to`, Mid after `to` but inside the window -> reaches Mid.
+  ev("e8", S, to - 1); ev("e8", Mi, to + 20 * M - 1);
+  // e9: Start exactly at `to` (outside the half-open range) -> not entered.
+  ev("e9", S, to); ev("e9", Mi, to + M);
+  return rows;
+}
+
+/**
+ * Inserts rows into D1 (`env.DB`): each statement reads a chunk of rows from one JSON
+ * parameter with `json_each`, so a million events need a few hundred statements, not a
+ * million.
+ */
+export async function insertAll(db, { events = [], aliases = [], users = [] }, { chunk = 2000 } = {}) {
+  const ins = db.prepare(
+    "INSERT INTO events (message_id, type, event, name, user_id, anonymous_id, timestamp, ts_ms, received_at, properties, traits, context) " +
+      "SELECT j.value ->> '$[0]', j.value ->> '$[1]', j.value ->> '$[2]', j.value ->> '$[3]', j.value ->> '$[4]', " +
+      "j.value ->> '$[5]', j.value ->> '$[6]', j.value ->> '$[7]', j.value ->> '$[6]', j.value ->> '$[8]', " +
+      "j.value ->> '$[9]', j.value ->> '$[10]' FROM json_each(?1) AS j",
+  );
+  const stmts = [];
+  for (let i = 0; i < events.length; i += chunk) {
+    stmts.push(ins.bind(JSON.stringify(events.slice(i, i + chunk).map((e) => [
+      e.message_id, e.type, e.event, e.name, e.user_id, e.anonymous_id, new Date(e.ts_ms).toISOString(), e.ts_ms,
+      JSON.stringify(e.properties), JSON.stringify(e.traits), JSON.stringify(e.context),
+    ]))));
+  }
+  const al = db.prepare("INSERT INTO aliases (anonymous_id, user_id, created_at) " +
+    "SELECT j.value ->> '$[0]', j.value ->> '$[1]', '2026-01-01T00:00:00Z' FROM json_each(?1) AS j");
+  for (let i = 0; i < aliases.length; i += chunk) {
+    stmts.push(al.bind(JSON.stringify(aliases.slice(i, i + chunk).map((a) => [a.anonymous_id, a.user_id]))));
+  }
+  const us = db.prepare("INSERT INTO users (user_id, traits) SELECT j.value ->> '$[0]', j.value ->> '$[1]' FROM json_each(?1) AS j");
+  for (let i = 0; i < users.length; i += chunk) {
+    stmts.push(us.bind(JSON.stringify(users.slice(i, i + chunk).map((u) => [u.user_id, JSON.stringify(u.traits)]))));
+  }
+  for (let i = 0; i < stmts.length; i += 10) await db.batch(stmts.slice(i, i + 10));
+}
+
+// ---- reference answers -------------------------------------------------------------------
+
+/** person = user id, else the alias's user id, else the anonymous id. */
+export function personOf(aliases) {
+  const map = new Map(aliases.map((a) => [a.anonymous_id, a.user_id]));
+  return (e) => e.user_id ?? map.get(e.anonymous_id) ?? e.anonymous_id;
+}
+
+function byPerson(events, person) {
+  const m = new Map();
+  for (const e of events) {
+    const p = person(e);
+    if (!m.has(p)) m.set(p, []);
+    m.get(p).push(e);
+  }
+  for (const list of m.values()) list.sort((a, b) => a.ts_ms - b.ts_ms);
+  return m;
+}
+
+const median = (xs) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = Math.floor((s.length - 1) / 2);
+  return s.length % 2 ? s[h] : (s[h] + s[h + 1]) / 2;
+};
+
+/**
+ * Reference ordered funnel. `steps` are predicates on an event row. For each person and each
+ * start (a step-0 event in [from, to)), a greedy earliest chain of strictly later events within
+ * `window` of the start; the person's level is the best over starts. Also the per-person gap at
+ * the first completion of each step, and the first-touch breakdown value.
+ */
+export function referenceFunnel({ events, aliases }, { steps, from, to, window, breakdown }) {
+  const person = personOf(aliases);
+  const n = steps.length;
+  const people = byPerson(events.filter((e) => steps.some((s) => s(e))), person);
+  const results = [];
+  for (const [p, evs] of people) {
+    const starts = evs.filter((e) => steps[0](e) && e.ts_ms >= from && e.ts_ms < to);
+    if (!starts.length) continue;
+    // Latest start of a valid chain ending at each event for step k (brute force).
+    const chainStart = (e, k) => {
+      let best = null;
+      for (const s of starts) {
+        if (s.ts_ms > e.ts_ms || e.ts_ms - s.ts_ms > window) continue;
+        if (k === 0) { if (s === e) best = Math.max(best ?? -Infinity, s.ts_ms); continue; }
+        let t = s.ts_ms, ok = true;
+        for (let j = 1; j < k; j++) {
+          const nx = evs.find((x) => steps[j](x) && x.ts_ms > t && x.ts_ms - s.ts_ms <= window);
+          if (!nx) { ok = false; break; }
+          t = nx.ts_ms;
+        }
+        if (ok && t < e.ts_ms && steps[k](e)) best = Math.max(best ?? -Infinity, s.ts_ms);
+      }
+      return best;
+    };
+    let level = 0;
+    const gaps = [];
+    for (let k = 1; k < n; k++) {
+      const first = evs.find((e) => steps[k](e) && chainStart(e, k) !== null);
+      if (!first) break;
+      level = k;
+      const prev = evs.filter((e) => e.ts_ms < first.ts_ms && steps[k - 1](e) && chainStart(e, k - 1) !== null);
+      gaps.push(first.ts_ms - prev[prev.length - 1].ts_ms);
+    }
+    const firstStart = starts[0];
+    results.push({ person: p, level, gaps, key: breakdown ? breakdown(firstStart) ?? null : null });
+  }
+  const summarize = (rs) => {
+    const entered = steps.map((_, k) => rs.filter((r) => r.level >= k).length);
+    return steps.map((_, k) => ({
+      entered: entered[k],
+      converted: k + 1 < n ? entered[k + 1] : null,
+      conversion_rate: k + 1 < n ? (entered[k] > 0 ? entered[k + 1] / entered[k] : null) : null,
+      drop_off: k + 1 < n ? entered[k] - entered[k + 1] : null,
+      conversion_from_start: entered[0] > 0 ? entered[k] / entered[0] : null,
+      median_ms_to_next: k + 1 < n ? median(rs.filter((r) => r.level > k).map((r) => r.gaps[k])) : null,
+    }));
+  };
+  return { people: results, steps: summarize(results), summarize };
+}
+
+/** Reference insight: per-bucket counts and unique people, optional top-N breakdown. */
+export function referenceInsight({ events, aliases }, { match, from, to, interval, breakdown, limit = 5 }) {
+  const person = personOf(aliases);
+  const rows = events.filter((e) => match(e) && e.ts_ms >= from && e.ts_ms < to);
+  const first = Math.floor(from / interval) * interval;
+  const buckets = [];
+  for (let b = first; b < to; b += interval) buckets.push(b);
+  const series = (rs) => ({
+    events: buckets.map((b) => rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).length),
+    users: buckets.map((b) => new Set(rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).map(person)).size),
+    total_events: rs.length,
+    total_users: new Set(rs.map(person)).size,
+  });
+  const all = series(rows);
+  if (!breakdown) return { buckets, series: [{ key: null, other: false, ...all }], total_events: all.total_events, total_users: all.total_users };
+  const counts = new Map();
+  for (const e of rows) { const k = breakdown(e) ?? null; counts.set(k, (counts.get(k) ?? 0) + 1); }
+  const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+  const top = ranked.slice(0, limit).map(([k]) => k);
+  const out = top.map((k) => ({ key: k, other: false, ...series(rows.filter((e) => (breakdown(e) ?? null) === k)) }));
+  const rest = rows.filter((e) => !top.includes(breakdown(e) ?? null));
+  if (rest.length) out.push({ key: null, other: true, ...series(rest) });
+  return { buckets, series: out, total_events: all.total_events, total_users: all.total_users, ranked };
+}
+
+/** Reference segment: `pred(person, theirEvents, traitsOf)` over everyone with events or a users row. */
+export function referenceSegment({ events, aliases, users }, pred) {
+  const person = personOf(aliases);
+  const people = byPerson(events, person);
+  for (const u of users) if (!people.has(u.user_id)) people.set(u.user_id, []);
+  const table = new Map(users.map((u) => [u.user_id, u.traits]));
+  const traitOf = (p, name) => {
+    const t = table.get(p);
+    if (t && t[name] !== undefined) return t[name];
+    const ids = (people.get(p) ?? []).filter((e) => e.type === "identify" && e.traits[name] !== undefined);
+    return ids.length ? ids[ids.length - 1].traits[name] : undefined;
+  };
+  return [...people.keys()].filter((p) => pred(p, people.get(p), (name) => traitOf(p, name))).sort();
+}
+
+export { HOUR, DAY };
