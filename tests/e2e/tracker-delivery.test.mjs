@@ -143,31 +143,53 @@ test("5xx and 429 are retried with the same messageIds; other 4xx are dropped an
   await context.close();
 });
 
-test("in-app messages go to spur.on('message') handlers, else to a default banner", async () => {
+test("in-app messages from a real rule: the default banner, or spur.on('message') handlers", async () => {
+  const rule = {
+    id: "tracker-message", trigger: { events: ["Message Trigger"] },
+    actions: [{ type: "message", title: "Hi <b>there</b>", body: "10% off today", url: "/sale?x=1" }],
+  };
+  const put = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
+  assert.ok(put.status === 200 || put.status === 201, await put.text());
   const context = await browser.newContext();
   await serveTestPages(context, pageHtml({ config: quiet }));
-  // The edge does not return messages yet: add one to its real answer.
-  await context.route(/\/v1\/batch$/, async (route) => {
-    const res = await route.fetch();
-    const json = { ...(await res.json()), messages: [{ id: "m1", rule: "r1", title: "Hi <b>there</b>", body: "10% off", url: "https://example.com/x" }] };
-    route.fulfill({ response: res, json });
-  });
   const page = await context.newPage();
   await page.goto(`${spur.url}/__test/messages`);
   await trackerReady(page);
   await page.evaluate(() => spur.track("Message Trigger").flush());
-  const banner = page.locator("[data-spur-message=m1]");
-  await banner.waitFor({ timeout: 10_000 });
+  const banner = page.locator("[data-spur-message]");
+  await banner.waitFor({ timeout: 15_000 });
   assert.equal(await banner.locator("strong").textContent(), "Hi <b>there</b>", "text, never markup");
-  assert.equal(await banner.locator("a").getAttribute("href"), "https://example.com/x");
+  assert.equal(await banner.locator("span").textContent(), "10% off today");
+  assert.equal(await banner.locator("a").getAttribute("href"), `${spur.url}/sale?x=1`);
   await banner.locator("button").click();
   assert.equal(await banner.count(), 0, "dismissed");
 
   const got = await page.evaluate(() => new Promise((resolve) => {
-    spur.on("message", resolve).track("Message Trigger 2").flush();
+    spur.on("message", resolve).track("Message Trigger").flush();
   }));
-  assert.equal(got.id, "m1");
+  assert.equal(got.rule, "tracker-message");
+  assert.equal(got.title, "Hi <b>there</b>");
   await sleep(300);
   assert.equal(await page.locator("[data-spur-message]").count(), 0, "a handler replaces the banner");
   await context.close();
 });
+
+test("a message link may only be http(s)", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  // The edge validates rule URLs; this checks the tracker's own guard with a forged answer.
+  await context.route(/\/v1\/batch$/, async (route) => {
+    const res = await route.fetch();
+    const messages = [{ id: "evil", rule: "r", title: "t", body: "b", url: "javascript:alert(1)" }];
+    route.fulfill({ response: res, json: { ...(await res.json()), messages } });
+  });
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/messages-evil`);
+  await trackerReady(page);
+  await page.evaluate(() => spur.track("Anything").flush());
+  const banner = page.locator("[data-spur-message=evil]");
+  await banner.waitFor({ timeout: 10_000 });
+  assert.equal(await banner.locator("a").count(), 0);
+  await context.close();
+});
+

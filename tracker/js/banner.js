@@ -1,7 +1,8 @@
 // Spur's default in-app message, loaded only when the edge returns a message and the page
 // registered no `spur.on("message", fn)` handler (which replaces it).
 // The default in-app message: a dismissable bar at the bottom. Text only (textContent),
-// so a message can never inject markup; its link opens only http(s) URLs.
+// so a message can never inject markup; its link (absolute or relative to the page) opens
+// only http(s) URLs.
 export function banner(m) {
   const el = (tag, text, css) => {
     const e = document.createElement(tag);
@@ -13,9 +14,13 @@ export function banner(m) {
   bar.setAttribute("role", "status");
   bar.dataset.spurMessage = m.id || "";
   bar.append(el("strong", m.title, "display:block"), el("span", m.body));
-  if (/^https?:/i.test(m.url || "")) {
+  let url;
+  try {
+    url = m.url && new URL(m.url, location.href);
+  } catch {}
+  if (url && /^https?:$/.test(url.protocol)) {
     const a = el("a", "Open", "color:#93c5fd;margin-left:8px");
-    a.href = m.url;
+    a.href = url.href;
     bar.append(a);
   }
   const x = el("button", "×", "position:absolute;top:6px;right:8px;border:0;background:none;color:inherit;font-size:20px;cursor:pointer");

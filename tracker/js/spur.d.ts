@@ -34,8 +34,12 @@ export interface SpurConfig {
 
 /** An in-app message returned by the edge when one of its rules fires. */
 export interface InAppMessage {
+  /** Unique per rule firing and action. */
   id: string;
+  /** The rule that fired. */
   rule?: string;
+  /** Whom it is for (userId, else anonymousId). */
+  user?: string;
   title: string;
   body: string;
   url?: string;
