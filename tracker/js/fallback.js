@@ -7,7 +7,11 @@ const VERSION = __SPUR_VERSION__;
 const MAX_BODY = 60 * 1024;
 
 export function fallback(config) {
-  const N = navigator, D = document, L = location, ls = localStorage;
+  const N = navigator, D = document, L = location;
+  let ls; // reading localStorage itself throws in sandboxed frames
+  try {
+    ls = localStorage;
+  } catch {}
   const get = (k) => { try { return ls.getItem(k); } catch {} };
   const put = (k, v) => { try { v == null ? ls.removeItem(k) : ls.setItem(k, v); } catch {} };
   const cookieless = !!config.cookieless;

@@ -1,8 +1,9 @@
-// Spur's browser I/O: the only JS the wasm tracker calls (see tracker/src/host.rs).
-// Nothing here decides anything; it performs one side effect each and reports back through
-// the tracker's `on_event(code, arg)`, which the loader hands to `bind`. Every call that can
-// throw (storage in sandboxed frames, beacons over quota) is caught here, so the tracker
-// can never break the page.
+// Spur's browser I/O: the only JS the wasm tracker calls (see tracker/src/host.rs). It
+// performs side effects and reads the browser (storage, network, timers, listeners, locks,
+// the DOM of a click, the URL's UTM parameters); what becomes an event, and when anything is
+// stored or sent, is decided in Rust. Results come back through the tracker's
+// `on_event(code, arg)`, which the loader hands to `bind`. Every call that can throw (storage
+// in sandboxed frames, beacons over quota) is caught here, so the tracker never breaks the page.
 let sink = () => {};
 let current; // the event being dispatched, for describe()
 const undos = []; // registrations' undo functions, by the handle the tracker holds
