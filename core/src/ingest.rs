@@ -64,6 +64,10 @@ pub struct Outcome {
     pub source: String,
     /// Messages that passed, in order, enriched.
     pub accepted: Vec<Event>,
+    /// `accepted`, each encoded as JSON (same order and length), each at most
+    /// [`limits::MAX_STORED_EVENT_BYTES`]: what [`crate::work::split`] packs for the queue, so
+    /// an event is serialized once per request.
+    pub encoded: Vec<String>,
     /// Messages that did not, in order.
     pub rejected: Vec<Rejection>,
     /// The request facts to store with bad rows, so a replay enriches as this request did.
@@ -115,6 +119,7 @@ pub fn ingest(body: &[u8], req: &Ingest<'_>, pipeline: &Pipeline) -> Result<Outc
             write_key: Some(write_key.clone()),
             source: source.name.clone(),
             accepted: Vec::with_capacity(env.messages.len().min(limits::MAX_BATCH_EVENTS)),
+            encoded: Vec::with_capacity(env.messages.len().min(limits::MAX_BATCH_EVENTS)),
             rejected: Vec::new(),
             kept: KeptFacts::keep(facts, env.sent_at.as_deref()),
         },
@@ -182,6 +187,7 @@ pub fn replay(raw: &str, rep: &Replay<'_>, pipeline: &Pipeline) -> Result<Outcom
             write_key: Some(rep.write_key.to_owned()),
             source: source.name.clone(),
             accepted: Vec::with_capacity(1),
+            encoded: Vec::with_capacity(1),
             rejected: Vec::new(),
             kept: rep.facts.cloned().unwrap_or_default(),
         },
@@ -233,7 +239,24 @@ impl Run<'_, '_> {
         if let Verdict::Flag { violations, total } = verdict {
             plan::record_violations(&mut event, &violations, total);
         }
+        // Enrichment adds request facts (a user agent can be long): bound what is stored.
+        let json = match serde_json::to_string(&event) {
+            Ok(json) => json,
+            Err(e) => {
+                let detail = format!("event cannot be encoded: {e}");
+                return self.reject(index, raw, Reason::NotAnObject, detail);
+            }
+        };
+        if json.len() > limits::MAX_STORED_EVENT_BYTES {
+            let detail = format!(
+                "event is {} bytes once enriched; the limit is {}",
+                json.len(),
+                limits::MAX_STORED_EVENT_BYTES
+            );
+            return self.reject(index, raw, Reason::EventTooLarge, detail);
+        }
         self.out.accepted.push(event);
+        self.out.encoded.push(json);
     }
 
     fn reject(&mut self, index: usize, raw: &RawValue, reason: Reason, detail: String) {

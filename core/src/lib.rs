@@ -44,6 +44,7 @@ pub mod plan;
 pub mod query;
 pub mod request;
 pub mod rules;
+pub mod work;
 
 pub use config::{write_key_from_basic_auth, Config, GpcPolicy, Pipeline, Source};
 pub use error::{AuthError, ConfigError, Reason, RequestError};
@@ -52,3 +53,4 @@ pub use gzip::{decode_body, gunzip_bounded};
 pub use ingest::{ingest, replay, Ingest, Outcome, Rejection, Replay};
 pub use plan::{CompiledPlan, TrackingPlan};
 pub use request::{BotManagement, CfFacts, KeptFacts, RequestFacts};
+pub use work::{BadRow, Work};

@@ -40,3 +40,43 @@ pub const MAX_VIOLATIONS: usize = 16;
 pub const MAX_CAMPAIGN_KEYS: usize = 16;
 /// Most brands read from a `Sec-CH-UA` header or `context.userAgentData` (browsers send 3).
 pub const MAX_CLIENT_HINT_BRANDS: usize = 8;
+/// Largest accepted event once enriched, as JSON (the edge adds request facts such as the
+/// user agent, which can be long). Keeps one event well inside a queue message.
+pub const MAX_STORED_EVENT_BYTES: usize = 64 * 1024;
+
+/// Cloudflare Queues: largest message (platform limit).
+pub const QUEUE_MESSAGE_BYTES: usize = 128 * 1024;
+/// Cloudflare Queues: most messages in one `sendBatch` call (platform limit).
+pub const QUEUE_BATCH_MESSAGES: usize = 100;
+/// Cloudflare Queues: most bytes in one `sendBatch` call (platform limit).
+pub const QUEUE_BATCH_BYTES: usize = 256 * 1024;
+/// Largest JSON Spur puts in one queue message: under [`QUEUE_MESSAGE_BYTES`] with room for
+/// the platform's own per-message overhead.
+pub const WORK_MESSAGE_BYTES: usize = 100 * 1024;
+/// Most JSON bytes Spur puts in one `sendBatch` call: under [`QUEUE_BATCH_BYTES`] with room
+/// for per-message overhead of [`QUEUE_BATCH_MESSAGES`] messages.
+pub const SEND_BATCH_BYTES: usize = 200 * 1024;
+
+/// Most bytes of a rejected message kept in its bad row (JSON-escaped); longer payloads are
+/// cut and flagged `payload_truncated`.
+pub const MAX_BAD_ROW_PAYLOAD_BYTES: usize = 16 * 1024;
+/// Most bytes of a bad row's detail (JSON-escaped).
+pub const MAX_BAD_ROW_DETAIL_BYTES: usize = 2 * 1024;
+/// Most bytes of a bad row's message id, write key or endpoint (JSON-escaped).
+pub const MAX_BAD_ROW_ID_BYTES: usize = 1024;
+/// Largest request facts kept with a bad row (JSON-escaped); larger ones (a huge User-Agent
+/// header) are not kept.
+pub const MAX_BAD_ROW_REQUEST_BYTES: usize = 8 * 1024;
+/// Largest bad row as JSON, given the bounds above (plus field names and the receipt time).
+pub const MAX_BAD_ROW_BYTES: usize = MAX_BAD_ROW_PAYLOAD_BYTES
+    + MAX_BAD_ROW_DETAIL_BYTES
+    + 3 * MAX_BAD_ROW_ID_BYTES
+    + MAX_BAD_ROW_REQUEST_BYTES
+    + 512;
+
+// The packing arithmetic holds only while these relations do.
+const _: () = assert!(WORK_MESSAGE_BYTES < QUEUE_MESSAGE_BYTES);
+const _: () = assert!(SEND_BATCH_BYTES < QUEUE_BATCH_BYTES);
+const _: () = assert!(WORK_MESSAGE_BYTES <= SEND_BATCH_BYTES);
+const _: () = assert!(MAX_STORED_EVENT_BYTES + 1024 <= WORK_MESSAGE_BYTES);
+const _: () = assert!(MAX_BAD_ROW_BYTES + 1024 <= WORK_MESSAGE_BYTES);

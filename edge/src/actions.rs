@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use spur_core::rules::{messages, Action, Firing, InAppMessage, RuleIndex, WebhookBody};
 use spur_core::Event;
-use worker::{Env, Queue};
+use worker::Env;
 
 use crate::clock::uuid;
 use crate::error::ApiError;
@@ -160,26 +160,8 @@ pub async fn enqueue(env: &Env, work: Vec<ActionWork>) -> Result<(), ApiError> {
         .map(serde_json::to_string)
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let queue: Queue = env.queue(ACTIONS_QUEUE)?;
-    // A sendBatch call carries at most 100 messages and 256 KB; stay well inside both.
-    let mut batch: Vec<String> = Vec::new();
-    let mut size = 0;
-    for item in items {
-        if !batch.is_empty() && (batch.len() == 100 || size + item.len() > MAX_BATCH_BYTES) {
-            queue.send_batch(std::mem::take(&mut batch)).await?;
-            size = 0;
-        }
-        size += item.len();
-        batch.push(item);
-    }
-    if !batch.is_empty() {
-        queue.send_batch(batch).await?;
-    }
-    Ok(())
+    crate::work::send(&env.queue(ACTIONS_QUEUE)?, items).await
 }
-
-/// Most JSON bytes per `sendBatch` call (the platform's limit is 256 KB).
-const MAX_BATCH_BYTES: usize = 200 * 1024;
 
 /// Sends firing records to the actions queue.
 pub async fn record(env: &Env, records: Vec<FiringRecord>) -> Result<(), ApiError> {

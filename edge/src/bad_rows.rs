@@ -38,6 +38,9 @@ struct Row {
     /// The kept request facts (JSON), when the row has them.
     #[serde(default)]
     request: Option<String>,
+    /// The payload was cut to fit (1) or is whole (0).
+    #[serde(default)]
+    payload_truncated: f64,
 }
 
 #[derive(Deserialize, Default)]
@@ -50,7 +53,7 @@ struct ListQuery {
 }
 
 const SELECT: &str = "SELECT id, received_at AS receivedAt, write_key AS writeKey, endpoint, reason, detail, \
-     message_id AS messageId, payload, replayed_at AS replayedAt, replay_count AS replayCount, request FROM bad_rows";
+     message_id AS messageId, payload, replayed_at AS replayedAt, replay_count AS replayCount, request, payload_truncated AS payloadTruncated FROM bad_rows";
 
 /// `GET /v1/bad-rows?reason=&limit=&before=&replayed=`: newest first.
 pub async fn list(req: &Request, env: &Env) -> Result<Response, ApiError> {
@@ -166,7 +169,8 @@ pub async fn replay_rows(mut req: Request, env: &Env) -> Result<Response, ApiErr
         }
     }
     // Queue first: if marking fails afterwards, a second replay re-queues and D1 dedupes.
-    work::enqueue(env, work::split(None, events, Vec::new())?).await?;
+    let encoded = spur_core::work::encode_events(&events);
+    work::enqueue(env, work::split(None, &encoded, Vec::new())).await?;
     let stamp = JsValue::from_str(&rfc3339(now()));
     let mut stmts = Vec::new();
     for id in &replayed_ids {
@@ -200,6 +204,12 @@ fn replay_one(
     row: &Row,
     pipeline: &spur_core::Pipeline,
 ) -> Result<Vec<spur_core::Event>, (String, String)> {
+    if row.payload_truncated != 0.0 {
+        return Err((
+            "payload_truncated".to_owned(),
+            "the stored payload was cut to fit and cannot be judged again".to_owned(),
+        ));
+    }
     let write_key = row.write_key.as_deref().ok_or_else(|| {
         (
             "missing_write_key".to_owned(),

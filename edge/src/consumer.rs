@@ -93,6 +93,7 @@ async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError
                 message_id: Some(e.message_id.clone()),
                 payload: serde_json::to_string(e).unwrap_or_default(),
                 request: None,
+                payload_truncated: false,
             })
             .collect(),
         Err(e) => vec![BadRow {
@@ -104,7 +105,9 @@ async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError
             message_id: None,
             payload: body.to_owned(),
             request: None,
+            payload_truncated: false,
         }],
     };
+    let rows: Vec<BadRow> = rows.into_iter().map(BadRow::bounded).collect();
     store.insert_bad_rows(&rows).await
 }

@@ -18,8 +18,6 @@ use crate::{body, cors, settings, triggers};
 
 /// The rate limiting binding (wrangler.toml `[[ratelimits]]`).
 pub const INGEST_LIMITER: &str = "INGEST_LIMITER";
-/// Most bytes of an unreadable body kept in its bad row.
-pub const MAX_BAD_PAYLOAD_BYTES: usize = 64 * 1024;
 
 #[derive(Serialize)]
 struct IngestResponse<'a> {
@@ -119,27 +117,10 @@ async fn accept(
         }
     };
 
-    let at = rfc3339(received_at);
-    let kept = (!outcome.rejected.is_empty())
-        .then(|| serde_json::to_string(&outcome.kept).ok())
-        .flatten();
-    let rows = outcome
-        .rejected
-        .iter()
-        .map(|r| BadRow {
-            received_at: at.clone(),
-            write_key: outcome.write_key.clone(),
-            endpoint: endpoint.clone(),
-            reason: r.reason.code().into(),
-            detail: r.detail.clone(),
-            message_id: r.message_id.clone(),
-            payload: r.raw.clone(),
-            request: kept.clone(),
-        })
-        .collect();
+    let rows = work::bad_rows(&outcome, &rfc3339(received_at), &endpoint);
     let accepted = outcome.accepted.len();
     let messages = triggers::on_accepted(env, &outcome.accepted).await;
-    let items = work::split(outcome.write_key.as_deref(), outcome.accepted, rows)?;
+    let items = work::split(outcome.write_key.as_deref(), &outcome.encoded, rows);
     work::enqueue(env, items).await?;
     Ok(Response::from_json(&IngestResponse {
         accepted,
@@ -160,7 +141,11 @@ async fn reject_request(
     if matches!(e, RequestError::Auth(_)) {
         return ApiError::Request(e);
     }
-    let kept = body.get(..MAX_BAD_PAYLOAD_BYTES).unwrap_or(body);
+    // Cut before the lossy conversion (which may triple invalid bytes); BadRow::bounded cuts
+    // the rest.
+    let kept = body
+        .get(..limits::MAX_BAD_ROW_PAYLOAD_BYTES)
+        .unwrap_or(body);
     let row = BadRow {
         received_at: rfc3339(now()),
         write_key: authorization.and_then(spur_core::write_key_from_basic_auth),
@@ -170,17 +155,13 @@ async fn reject_request(
         message_id: None,
         payload: String::from_utf8_lossy(kept).into_owned(),
         request: None,
+        payload_truncated: body.len() > kept.len(),
     };
-    match work::split(None, Vec::new(), vec![row]) {
-        Ok(items) => {
-            if let Err(err) = work::enqueue(env, items).await {
-                console_warn!(
-                    "could not queue the bad row for a {} request: {err:?}",
-                    e.code()
-                );
-            }
-        }
-        Err(err) => console_warn!("could not encode a bad row: {err:?}"),
+    if let Err(err) = work::enqueue(env, work::split(None, &[], vec![row])).await {
+        console_warn!(
+            "could not queue the bad row for a {} request: {err:?}",
+            e.code()
+        );
     }
     ApiError::Request(e)
 }

@@ -35,9 +35,40 @@ fn shown(stored: &rule_set::StoredRule) -> Value {
     v
 }
 
-/// `GET /v1/rules`.
+/// How far back `firings` in `GET /v1/rules` counts.
+pub const RECENT_FIRINGS_MS: i64 = 86_400_000;
+
+/// `GET /v1/rules`: every rule, each with `firings`, its firings in the last 24 hours.
 pub async fn list(env: &Env) -> Result<Response, ApiError> {
-    let rules: Vec<Value> = rule_set::list(env).await?.iter().map(shown).collect();
+    #[derive(Deserialize)]
+    struct Count {
+        rule_id: String,
+        n: f64,
+    }
+    #[allow(clippy::cast_precision_loss)] // a day in ms is exact in f64
+    let since = unix_ms(now()) - RECENT_FIRINGS_MS as f64;
+    let counts: Vec<Count> = env
+        .d1(DB_BINDING)?
+        .prepare(
+            "SELECT rule_id, count(*) AS n FROM rule_firings WHERE fired_ms >= ?1 GROUP BY rule_id",
+        )
+        .bind(&[since.into()])?
+        .all()
+        .await?
+        .results()?;
+    let rules: Vec<Value> = rule_set::list(env)
+        .await?
+        .iter()
+        .map(|stored| {
+            let mut v = shown(stored);
+            let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
+            let n = counts.iter().find(|c| c.rule_id == id).map_or(0.0, |c| c.n);
+            if let Value::Object(m) = &mut v {
+                m.insert("firings".into(), json!(n));
+            }
+            v
+        })
+        .collect();
     Ok(Response::from_json(&json!({ "rules": rules }))?)
 }
 

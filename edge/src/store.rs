@@ -10,7 +10,7 @@ use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::clock::{rfc3339, unix_ms};
 use crate::error::ApiError;
-use crate::work::BadRow;
+use spur_core::BadRow;
 
 /// The D1 binding name (wrangler.toml `[[d1_databases]] binding`).
 pub const DB_BINDING: &str = "DB";
@@ -38,8 +38,8 @@ const INSERT_ALIAS: &str =
     "INSERT INTO aliases (anonymous_id, user_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
 const INSERT_BAD_ROW: &str =
-    "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, detail, message_id, payload, request) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, detail, message_id, payload, request, payload_truncated) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 /// The Spur database.
 pub struct Store {
@@ -182,6 +182,7 @@ impl Store {
                 opt(r.message_id.as_deref()),
                 r.payload.as_str().into(),
                 opt(r.request.as_deref()),
+                JsValue::from_f64(if r.payload_truncated { 1.0 } else { 0.0 }),
             ])?);
         }
         self.db.batch(stmts).await?;

@@ -28,7 +28,7 @@ test("restart between the event and the deadline still fires", async () => {
     method: "PUT", headers: admin,
     body: JSON.stringify({
       id: "restart-abandon", trigger: { events: ["Added Gadget"] },
-      absence: { events: ["Bought Gadget"], within: "4s" },
+      absence: { events: ["Bought Gadget"], within: "10s" },
       actions: [{ type: "webhook", url: `${hooks.url}/restart` }],
     }),
   });
@@ -45,14 +45,15 @@ test("restart between the event and the deadline still fires", async () => {
   const ex = await (await fetch(`${dev.url}/v1/rules/restart-abandon/explain?user=${user}`, { headers: admin })).json();
   assert.ok(ex.live.state?.deadline, JSON.stringify(ex.live));
   await dev.stop();
-  assert.ok(Date.now() - sent < 4_000, "stopped before the deadline");
+  // 10 s leaves a loaded 2-core machine ample time to stop before the deadline (it takes ~1 s).
+  assert.ok(Date.now() - sent < 10_000, "stopped before the deadline");
   assert.equal(hooks.hits().length, 0);
-  await new Promise((r) => setTimeout(r, Math.max(0, sent + 5_000 - Date.now())));
+  await new Promise((r) => setTimeout(r, Math.max(0, sent + 11_000 - Date.now())));
 
   dev = await startDev({ config, persistTo, vars });
   const hit = await eventually(() => hooks.hits("/restart")[0], { timeoutMs: 30_000, intervalMs: 250 });
   assert.ok(hit, `webhook after restart; wrangler said:\n${dev.logs().slice(-2000)}`);
   assert.equal(JSON.parse(hit.body).user, user);
   assert.ok(verifySignature(SECRET, hit.headers["spur-signature"], hit.body).ok);
-  assert.ok(hit.at - sent >= 4_000);
+  assert.ok(hit.at - sent >= 10_000);
 }, { timeout: 120_000 });

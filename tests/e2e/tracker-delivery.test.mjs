@@ -53,7 +53,8 @@ test("offline: 50 events survive a reload and are stored exactly once when back 
   const rows = await eventsWhere(spur, named("Offline "), 50, { timeoutMs: 15_000 });
   assert.equal(rows.length, 50);
   assert.deepEqual(rows.map((r) => JSON.parse(r.properties).i).toSorted((a, b) => a - b), [...Array(50).keys()]);
-  await eventually(() => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))));
+  assert.ok(await eventually(() => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))),
+    { message: "the persisted queue empties once delivered" }));
   // Every attempt carried the same messageIds: the edge stored each once.
   const sent = batches.flatMap((b) => b.body?.batch ?? []).filter((m) => m.event?.startsWith("Offline "));
   assert.ok(sent.length >= 50);
@@ -108,7 +109,8 @@ test("an event whose request hangs at pagehide is beaconed too", async () => {
   await page.goto(`${spur.url}/__test/hang`);
   await trackerReady(page);
   await page.evaluate(() => spur.track("In Flight At Unload").flush());
-  await eventually(() => hung > 0);
+  // Issue 9: without this check the test passed with no request in flight at pagehide.
+  assert.ok(await eventually(() => hung > 0, { message: "a batch request is in flight (hung)" }));
   await page.goto("about:blank");
   const rows = await eventsWhere(spur, named("In Flight At Unload"), 1, { timeoutMs: 20_000 });
   assert.equal(rows.length, 1);
@@ -131,7 +133,7 @@ test("5xx and 429 are retried with the same messageIds; other 4xx are dropped an
   await page.goto(`${spur.url}/__test/retry`);
   await trackerReady(page);
   await page.evaluate(() => spur.track("Retried").flush());
-  await eventually(() => attempts.length >= 3, { timeoutMs: 15_000 });
+  assert.ok(await eventually(() => attempts.length >= 3, { timeoutMs: 15_000, message: "three attempts" }));
   // 503 and 429 were retried with the very same batch; the 400 ended it.
   assert.deepEqual(attempts[1], attempts[0]);
   assert.deepEqual(attempts[2], attempts[0]);

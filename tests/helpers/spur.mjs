@@ -70,14 +70,21 @@ export function launchChromium() {
   });
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; returns the last value. */
-export async function eventually(fn, { timeoutMs = 10_000, intervalMs = 100 } = {}) {
+/**
+ * Polls `fn` until it returns a truthy value and returns that value. Throws when `timeoutMs`
+ * passes first (with `message` and the last value), so a check that never comes true fails
+ * its test even when the caller ignores the result.
+ */
+export async function eventually(fn, { timeoutMs = 10_000, intervalMs = 100, message = "condition" } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;
-  while (Date.now() < deadline) {
+  for (;;) {
     last = await fn();
     if (last) return last;
+    if (Date.now() >= deadline) break;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-  return last;
+  let shown;
+  try { shown = JSON.stringify(last); } catch { shown = String(last); }
+  throw new Error(`eventually: ${message} not met within ${timeoutMs} ms (last value: ${shown})`);
 }

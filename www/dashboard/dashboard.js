@@ -286,7 +286,7 @@ function loadRules() {
   return optionalList("/v1/rules", "#rules-body", (r) => {
     const rules = r?.rules ?? [];
     if (!rules.length) return null;
-    return el("ul", { className: "list" }, ...rules.map((x) => el("li", { textContent: `${x.name ?? x.id}${x.firings != null ? ` — ${x.firings} recent firings` : ""}` })));
+    return el("ul", { className: "list" }, ...rules.map((x) => el("li", { textContent: `${x.name ?? x.id} — ${x.firings} firings in the last 24 h` })));
   }, "No rules yet.");
 }
 
