@@ -149,6 +149,31 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
 
+    // The edge's ingest path asks two questions per event (edge/src/triggers.rs): which
+    // stateless rules fire, and whether the user's state must see it. `route` answers both
+    // from one prepared event. Rule set: 1,000 distinct-predicate instant rules + 10 window rules.
+    let mut g = c.benchmark_group("ingest_path_per_event_1000_rules");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    // 1,000 instant rules and 10 window rules (so the state question needs the event).
+    let mut mixed = distinct(1_000);
+    mixed.extend(rules(10, 1, true).into_iter().map(|mut r| {
+        r.id = format!("w-{}", r.id);
+        r
+    }));
+    let idx = RuleIndex::build(mixed, 1);
+    g.bench_function("baseline: stateless_firings + needs_state", |b| {
+        b.iter(|| {
+            let f = idx.stateless_firings(black_box(&e), now);
+            black_box((f, idx.needs_state(black_box(&e))))
+        })
+    });
+    g.bench_function("route (one Subject)", |b| {
+        b.iter(|| black_box(idx.route(black_box(&e), now)))
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("stateful_per_event");
     g.sample_size(20)
         .measurement_time(Duration::from_secs(3))
