@@ -22,6 +22,7 @@ const ROUNDS = Number(arg("rounds", "3"));
 const CLIENTS = 16;
 const SERIAL = Number(arg("serial", "30"));
 const COLD = Number(arg("cold", "3"));
+const ONLY = arg("only", "");
 const root = fileURLToPath(new URL("..", import.meta.url));
 const passRoot = fileURLToPath(new URL("./passthrough/", import.meta.url));
 const log = (...a) => console.error("[edge bench]", ...a);
@@ -156,8 +157,8 @@ function crateOf(name) {
   if (m) {
     // Legacy mangling: length-prefixed idents; `_$LT$` opens a `<T as Trait>` path.
     const body = s.slice(3);
-    const lt = body.match(/^\d+_\$LT\$([A-Za-z_][A-Za-z0-9_]*)/);
-    if (lt) return lt[1];
+    const lt = body.match(/^\d+_\$LT\$((?:\$RF\$|\$BP\$|\$LT\$|mut\$u20\$|dyn\$u20\$|const\$u20\$)*)([A-Za-z_][A-Za-z0-9_]*)/);
+    if (lt) return lt[2];
     const id = body.match(/^(\d+)/);
     if (id) return body.slice(id[1].length, id[1].length + Number(id[1]));
   }
@@ -169,17 +170,17 @@ function crateOf(name) {
 
 const GROUPS = [
   ["spur_core", "spur-core (Spur's own core)"], ["spur_edge", "spur-edge (Spur's Worker glue)"],
-  ["boon", "boon (JSON Schema)"], ["datalogic_rs", "datalogic-rs (JSONLogic)"], ["datavalue", "datalogic-rs (JSONLogic)"],
-  ["serde_json", "serde + serde_json"], ["serde", "serde + serde_json"], ["ryu", "serde + serde_json"], ["itoa", "serde + serde_json"],
+  ["boon", "boon (JSON Schema)"], ["datalogic_rs", "datalogic-rs (JSONLogic)"], ["datavalue_rs", "datalogic-rs (JSONLogic)"], ["fast_float2", "datalogic-rs (JSONLogic)"],
+  ["serde_json", "serde + serde_json"], ["serde", "serde + serde_json"], ["serde_core", "serde + serde_json"], ["ryu", "serde + serde_json"], ["itoa", "serde + serde_json"],
   ["serde_wasm_bindgen", "worker + wasm-bindgen + js-sys/web-sys"],
   ["miniz_oxide", "flate2 (miniz_oxide)"], ["flate2", "flate2 (miniz_oxide)"],
-  ["regex", "regex"], ["regex_automata", "regex"], ["regex_syntax", "regex"], ["fancy_regex", "regex"],
-  ["url", "url + idna"], ["idna", "url + idna"], ["time", "time"], ["chrono", "chrono (datalogic datetime)"],
+  ["regex", "regex"], ["regex_automata", "regex"], ["regex_syntax", "regex"], ["aho_corasick", "regex"], ["memchr", "regex"], ["fancy_regex", "regex"],
+  ["url", "url + idna"], ["idna", "url + idna"], ["icu_normalizer", "url + idna"], ["icu_collections", "url + idna"], ["icu_properties", "url + idna"], ["time", "time"], ["chrono", "chrono (datalogic datetime)"],
   ["hashbrown", "std + alloc + core"], ["std", "std + alloc + core"], ["core", "std + alloc + core"], ["alloc", "std + alloc + core"],
   ["dlmalloc", "std + alloc + core"], ["compiler_builtins", "std + alloc + core"],
   ["worker", "worker + wasm-bindgen + js-sys/web-sys"], ["worker_sys", "worker + wasm-bindgen + js-sys/web-sys"],
   ["wasm_bindgen", "worker + wasm-bindgen + js-sys/web-sys"], ["js_sys", "worker + wasm-bindgen + js-sys/web-sys"],
-  ["web_sys", "worker + wasm-bindgen + js-sys/web-sys"], ["wasm_bindgen_futures", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["web_sys", "worker + wasm-bindgen + js-sys/web-sys"], ["wasm_bindgen_futures", "worker + wasm-bindgen + js-sys/web-sys"], ["futures_util", "worker + wasm-bindgen + js-sys/web-sys"], ["wasm_streams", "worker + wasm-bindgen + js-sys/web-sys"],
   ["sha2", "hmac + sha2"], ["hmac", "hmac + sha2"], ["base64", "base64"], ["fluent_uri", "boon (JSON Schema)"],
   ["ahash", "boon (JSON Schema)"], ["bumpalo", "datalogic-rs (JSONLogic)"], ["smallvec", "datalogic-rs (JSONLogic)"],
 ];
@@ -198,6 +199,12 @@ async function main() {
     "queue consumers running. The pass-through (bench/passthrough) reads the body, makes one queue send and answers 200.");
   out();
 
+  if (ONLY !== "sizes") await timings(out);
+  sizes(out);
+  console.log(lines.join("\n"));
+}
+
+async function timings(out) {
   // Cold start first, while the machine is quiet: process start → first answer, then the first
   // request on the fresh isolate.
   log("cold starts");
@@ -314,7 +321,9 @@ async function main() {
     out(`| ${label} | ${cs("spur", f).toFixed(0)} ms | ${cs("pass", f).toFixed(0)} ms | ${(cs("spur", f) / cs("pass", f)).toFixed(2)} |`);
   }
   out();
+}
 
+function sizes(out) {
   // Sizes: the deployable modules, and what each crate adds to Spur's code (name section of the
   // pre-wasm-opt build in target/, shares applied to the shipped module).
   const spurWasm = wasmIn(`${root}/dist`);
@@ -330,12 +339,12 @@ async function main() {
   }
   out();
   const pre = `${root}/target/wasm32-unknown-unknown/release/spur_edge.wasm`;
-  if (existsSync(pre) && spurWasm) {
+  if (existsSync(pre)) {
     const s = crateSizes(readFileSync(pre));
     const by = new Map();
     for (const [c, n] of s.by) by.set(group(c), (by.get(group(c)) ?? 0) + n);
     const total = s.code + s.data;
-    const shipGz = gzipSync(spurWasm, { level: 9 }).length;
+    const shipGz = gzipSync(spurWasm ?? readFileSync(pre), { level: 9 }).length;
     out(`What each dependency adds to Spur (code bytes by crate from the name section of ${pre.replace(root, "")}, ` +
       `built ${statSync(pre).mtime.toISOString().slice(0, 16)}; ${s.named} named functions; the data section holds string tables and constants). ` +
       "The gzip column applies each share to the shipped module's gzip size (an estimate: wasm-opt and gzip do not shrink every crate alike).");
@@ -346,7 +355,6 @@ async function main() {
     for (const [g, n] of rows) out(`| ${g} | ${kb(n)} | ${(100 * n / total).toFixed(1)}% | ${kb(shipGz * n / total)} |`);
     out();
   }
-  console.log(lines.join("\n"));
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
