@@ -72,6 +72,14 @@ fn batch(n: usize) -> String {
         .to_string()
 }
 
+/// The queue message's shape (edge/src/work.rs `Work::Events`).
+#[derive(serde::Serialize)]
+struct Msg<'a> {
+    kind: &'static str,
+    write_key: &'a str,
+    events: &'a [spur_core::Event],
+}
+
 fn bench(c: &mut Criterion) {
     let mut pipeline =
         Pipeline::from_json(r#"{"sources": {"wk_bench": {"name": "site", "allowedOrigins": ["https://shop.example"]}}}"#)
@@ -139,6 +147,46 @@ fn bench(c: &mut Criterion) {
         };
         b.iter(|| ingest(black_box(body.as_bytes()), &req(server), &bare).unwrap())
     });
+    g.finish();
+
+    // After core: the edge serializes the accepted events into queue messages
+    // (edge/src/work.rs). It serializes each event once to measure it, then the whole message
+    // again; serializing each once and joining the bytes does the same work once.
+    let accepted = sanity.accepted;
+    let mut g = c.benchmark_group("queue_message_100_events");
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("baseline: serialize each event once, join", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(64 * 1024);
+            out.extend_from_slice(br#"{"kind":"events","write_key":"wk_bench","events":["#);
+            for (i, e) in black_box(&accepted).iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, e).unwrap();
+            }
+            out.extend_from_slice(b"]}");
+            out
+        })
+    });
+    g.bench_function(
+        "measure each, then encode the message (as edge/src/work.rs)",
+        |b| {
+            b.iter(|| {
+                let sizes: usize = black_box(&accepted)
+                    .iter()
+                    .map(|e| serde_json::to_vec(e).unwrap().len() + 1)
+                    .sum();
+                let msg = serde_json::to_string(&Msg {
+                    kind: "events",
+                    write_key: "wk_bench",
+                    events: black_box(&accepted),
+                })
+                .unwrap();
+                (sizes, msg)
+            })
+        },
+    );
     g.finish();
 
     c.bench_function("compile tracking plan", |b| {

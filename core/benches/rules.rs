@@ -67,6 +67,42 @@ fn rules(n: usize, names: usize, window: bool) -> Vec<Rule> {
         .collect()
 }
 
+/// `n` rules on the event's name, each with its own property predicate (a distinct SKU), plus
+/// a range and a set-membership conjunct: the condition index files each under its SKU.
+fn distinct(n: usize) -> Vec<Rule> {
+    (0..n)
+        .map(|i| {
+            serde_json::from_value(json!({
+                "id": format!("r-{i}"),
+                "trigger": {"events": ["Event 7"],
+                    "condition": {"and": [
+                        {">=": [{"var": "properties.price"}, i % 100]},
+                        {"==": [{"var": "properties.sku"}, format!("SKU-{i}")]},
+                        {"in": [{"var": "context.geo.country"}, ["US", "CA", "MX"]]}
+                    ]}},
+                "actions": [{"type": "webhook", "url": "https://hooks.example.com/x"}]
+            }))
+            .unwrap()
+        })
+        .collect()
+}
+
+/// `n` rules on the event's name with only range predicates (`price >= t`): ten thresholds
+/// the event's price passes, the rest above it; the index meets only those ten at every `n`.
+fn ranges(n: usize) -> Vec<Rule> {
+    (0..n)
+        .map(|i| {
+            serde_json::from_value(json!({
+                "id": format!("r-{i}"),
+                "trigger": {"events": ["Event 7"],
+                    "condition": {">=": [{"var": "properties.price"}, if i < 10 { i } else { 1_000 + i }]}},
+                "actions": [{"type": "webhook", "url": "https://hooks.example.com/x"}]
+            }))
+            .unwrap()
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let e = event();
     let now = 1_714_564_800_000;
@@ -86,6 +122,56 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(idx.stateless_firings(black_box(&e), now)))
         });
     }
+    g.finish();
+
+    // Issue 15: the condition index. The 10-rule set is the same-run baseline.
+    for (group, make) in [
+        (
+            "distinct_predicates_one_event_name",
+            distinct as fn(usize) -> Vec<Rule>,
+        ),
+        ("range_predicates_one_event_name", ranges),
+    ] {
+        let mut g = c.benchmark_group(group);
+        g.sample_size(20)
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(500));
+        for (name, n) in [
+            ("baseline: 10 rules", 10usize),
+            ("1000 rules", 1_000),
+            ("10000 rules", 10_000),
+        ] {
+            let idx = RuleIndex::build(make(n), 1);
+            g.bench_function(name, |b| {
+                b.iter(|| black_box(idx.stateless_firings(black_box(&e), now)))
+            });
+        }
+        g.finish();
+    }
+
+    // The edge's ingest path asks two questions per event (edge/src/triggers.rs): which
+    // stateless rules fire, and whether the user's state must see it. `route` answers both
+    // from one prepared event. Rule set: 1,000 distinct-predicate instant rules + 10 window rules.
+    let mut g = c.benchmark_group("ingest_path_per_event_1000_rules");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    // 1,000 instant rules and 10 window rules (so the state question needs the event).
+    let mut mixed = distinct(1_000);
+    mixed.extend(rules(10, 1, true).into_iter().map(|mut r| {
+        r.id = format!("w-{}", r.id);
+        r
+    }));
+    let idx = RuleIndex::build(mixed, 1);
+    g.bench_function("baseline: stateless_firings + needs_state", |b| {
+        b.iter(|| {
+            let f = idx.stateless_firings(black_box(&e), now);
+            black_box((f, idx.needs_state(black_box(&e))))
+        })
+    });
+    g.bench_function("route (one Subject)", |b| {
+        b.iter(|| black_box(idx.route(black_box(&e), now)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("stateful_per_event");

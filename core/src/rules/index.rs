@@ -1,28 +1,173 @@
-//! The compiled rule set, indexed by event name.
+//! The compiled rule set, indexed by event name and by the predicates of its conditions.
 //!
 //! Invariant: an event only meets the rules that name it (or `*`); each enabled, valid rule is
 //! compiled exactly once when the index is built, and a stored rule that no longer compiles is
 //! skipped and reported, never evaluated.
+//!
+//! Within one event name, rules are indexed by their conditions as in Boolean-expression
+//! indexing for publish/subscribe matching (BE-Tree and kin): each instant or window rule whose
+//! condition has an indexable conjunct (`==`/`===` a literal, `in` a literal list, `<`..`>=` a
+//! number, on one `var` path; see [`indexable_parts`]) is filed under exactly one of them — the
+//! rarest — in a per-path table (hash tables for equality, sorted thresholds for ranges). An
+//! event probes each path once and meets only the rules whose filed conjunct its value
+//! satisfies, plus the residual rules (no indexable conjunct, or absence and sequence rules,
+//! whose state moves on events that fail the trigger). A filed conjunct is necessary for the
+//! condition, and the full condition is still evaluated for every candidate, so answers are
+//! exactly those of evaluating every rule (`index_tests.rs` checks this on random rule sets).
+//!
+//! Why only instant and window rules are filed: for them an event that fails the trigger
+//! changes nothing (no state, no firing), so not meeting it is invisible. Absence rules fire
+//! overdue deadlines on any named event, and sequences reset on expiry: they stay by name.
 
 use std::collections::{BTreeMap, HashMap};
 
 use datalogic_rs::Engine;
 
 use super::compile::{compile, event_key, CompiledRule, Kind};
-use super::condition::Subject;
+use super::condition::{indexable_parts, Cmp, EqKey, Indexable, Predicate, Subject};
 use super::error::RuleError;
 use super::model::Rule;
 use super::state::{on_event, on_time, Firing, RuleState};
 use crate::Event;
 
-/// Enabled rules, compiled, with an index from event name to the rules that react to it.
+/// Enabled rules, compiled, with an index from event name (and condition predicates) to the
+/// rules that react to it.
 pub struct RuleIndex {
     engine: Engine,
     rules: Vec<CompiledRule>,
-    by_event: HashMap<String, Vec<usize>>,
-    any: Vec<usize>,
+    by_event: HashMap<String, Bucket>,
+    any: Bucket,
     version: u64,
     skipped: Vec<(String, RuleError)>,
+}
+
+/// The rules of one event name (or `*`).
+#[derive(Default)]
+struct Bucket {
+    /// Every rule, in rule order (name-only view).
+    all: Vec<usize>,
+    /// Rules met by every event of this name.
+    residual: Vec<usize>,
+    /// Rules filed under one conjunct on a path.
+    fields: Vec<Field>,
+    /// Whether any rule here keeps per-user state.
+    stateful: bool,
+}
+
+/// The rules filed under conjuncts on one path.
+struct Field {
+    path: Vec<String>,
+    strs: HashMap<Box<str>, Vec<usize>>,
+    nums: HashMap<u64, Vec<usize>>,
+    /// Every rule filed under an equality here (when the value is an array or object).
+    eq_all: Vec<usize>,
+    /// `(threshold, rule)` sorted by threshold, one list per comparison.
+    ranges: [Vec<(f64, usize)>; 4],
+    /// Every rule filed under a range here (when the value is not a number).
+    range_all: Vec<usize>,
+}
+
+impl Field {
+    fn new(path: Vec<String>) -> Self {
+        Field {
+            path,
+            strs: HashMap::new(),
+            nums: HashMap::new(),
+            eq_all: Vec::new(),
+            ranges: Default::default(),
+            range_all: Vec::new(),
+        }
+    }
+
+    fn file(&mut self, rule: usize, predicate: &Predicate) {
+        match predicate {
+            Predicate::OneOf(keys) => {
+                for k in keys {
+                    let list = match k {
+                        EqKey::Str(s) => self.strs.entry(s.clone()).or_default(),
+                        EqKey::Num(n) => self.nums.entry(*n).or_default(),
+                    };
+                    if list.last() != Some(&rule) {
+                        list.push(rule);
+                    }
+                }
+                self.eq_all.push(rule);
+            }
+            Predicate::Range(cmp, c) => {
+                if let Some(list) = self.ranges.get_mut(slot(*cmp)) {
+                    list.push((*c, rule));
+                }
+                self.range_all.push(rule);
+            }
+        }
+    }
+
+    fn sort(&mut self) {
+        for list in &mut self.ranges {
+            list.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+    }
+
+    /// Adds the rules whose filed conjunct the event's value satisfies.
+    fn collect(&self, subject: &Subject, out: &mut Vec<usize>) {
+        let probe = subject.probe(&self.path);
+        if !self.eq_all.is_empty() {
+            match probe.eq_keys() {
+                Some((s, n)) => {
+                    if let Some(list) = s.and_then(|s| self.strs.get(s)) {
+                        out.extend_from_slice(list);
+                    }
+                    if let Some(list) = n.and_then(|n| self.nums.get(&n)) {
+                        out.extend_from_slice(list);
+                    }
+                }
+                None => out.extend_from_slice(&self.eq_all),
+            }
+        }
+        if !self.range_all.is_empty() {
+            match probe.number() {
+                Some(x) => {
+                    for (cmp, list) in [Cmp::Gt, Cmp::Ge, Cmp::Lt, Cmp::Le]
+                        .into_iter()
+                        .zip(&self.ranges)
+                    {
+                        // `value OP c`: the thresholds that hold form a prefix (>, >=) or a
+                        // suffix (<, <=) of the sorted list.
+                        let hits = match cmp {
+                            Cmp::Gt => list.get(..list.partition_point(|(c, _)| *c < x)),
+                            Cmp::Ge => list.get(..list.partition_point(|(c, _)| *c <= x)),
+                            Cmp::Lt => list.get(list.partition_point(|(c, _)| *c <= x)..),
+                            Cmp::Le => list.get(list.partition_point(|(c, _)| *c < x)..),
+                        };
+                        out.extend(hits.unwrap_or_default().iter().map(|(_, r)| *r));
+                    }
+                }
+                None => out.extend_from_slice(&self.range_all),
+            }
+        }
+    }
+}
+
+fn slot(cmp: Cmp) -> usize {
+    match cmp {
+        Cmp::Gt => 0,
+        Cmp::Ge => 1,
+        Cmp::Lt => 2,
+        Cmp::Le => 3,
+    }
+}
+
+impl Bucket {
+    fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    fn collect(&self, subject: &Subject, out: &mut Vec<usize>) {
+        out.extend_from_slice(&self.residual);
+        for f in &self.fields {
+            f.collect(subject, out);
+        }
+    }
 }
 
 impl std::fmt::Debug for RuleIndex {
@@ -35,41 +180,109 @@ impl std::fmt::Debug for RuleIndex {
     }
 }
 
+/// What one event does on the ingest path: the stateless firings, and whether it must reach
+/// the user's state (a stateful rule may react to it).
+#[derive(Debug, Default)]
+pub struct Routed {
+    /// Firings of stateless rules, evaluated here and now.
+    pub firings: Vec<Firing>,
+    /// Whether some per-user rule may react to the event.
+    pub needs_state: bool,
+}
+
 impl RuleIndex {
     /// Compiles the enabled rules. `version` identifies the rule set (it changes on every save).
     pub fn build(rules: impl IntoIterator<Item = Rule>, version: u64) -> Self {
         let engine = Engine::new();
+        let mut compiled = Vec::new();
+        let mut skipped = Vec::new();
+        for rule in rules.into_iter().filter(|r| r.enabled) {
+            let id = rule.id.clone();
+            match compile(&engine, rule) {
+                Ok(c) => compiled.push(c),
+                Err(e) => skipped.push((id, e)),
+            }
+        }
         let mut index = RuleIndex {
             engine,
             rules: Vec::new(),
             by_event: HashMap::new(),
-            any: Vec::new(),
+            any: Bucket::default(),
             version,
-            skipped: Vec::new(),
+            skipped,
         };
-        for rule in rules.into_iter().filter(|r| r.enabled) {
-            let id = rule.id.clone();
-            match compile(&index.engine, rule) {
-                Ok(c) => index.push(c),
-                Err(e) => index.skipped.push((id, e)),
-            }
-        }
+        index.file_all(compiled);
         index
     }
 
-    fn push(&mut self, rule: CompiledRule) {
-        let i = self.rules.len();
-        let mut names: Vec<&str> = rule.event_names().collect();
-        names.sort_unstable();
-        names.dedup();
-        for name in names {
-            if name == "*" {
-                self.any.push(i);
-            } else {
-                self.by_event.entry(name.to_owned()).or_default().push(i);
+    /// Files every rule under its names and, where it can, under its rarest conjunct.
+    fn file_all(&mut self, rules: Vec<CompiledRule>) {
+        let parts: Vec<Vec<Indexable>> = rules.iter().map(filable_parts).collect();
+        // How many rules could be filed under each (path, key): the rarest conjunct of a rule
+        // is the one that lets the fewest other rules through.
+        let mut counts: HashMap<(&[String], &EqKey), usize> = HashMap::new();
+        for p in parts.iter().flatten() {
+            if let Predicate::OneOf(keys) = &p.predicate {
+                for k in keys {
+                    *counts.entry((p.path.as_slice(), k)).or_default() += 1;
+                }
             }
         }
-        self.rules.push(rule);
+        let n = rules.len();
+        let choice: Vec<Option<usize>> = parts
+            .iter()
+            .map(|ps| {
+                ps.iter()
+                    .enumerate()
+                    .min_by_key(|(_, p)| match &p.predicate {
+                        Predicate::OneOf(keys) => keys
+                            .iter()
+                            .map(|k| counts.get(&(p.path.as_slice(), k)).copied().unwrap_or(0))
+                            .sum::<usize>(),
+                        // A range lets through a share of the rules on its path: prefer equality.
+                        Predicate::Range(..) => n.saturating_add(1),
+                    })
+                    .map(|(i, _)| i)
+            })
+            .collect();
+        for (i, rule) in rules.iter().enumerate() {
+            let filed = choice
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|c| parts.get(i).and_then(|ps| ps.get(c)));
+            let mut names: Vec<&str> = rule.event_names().collect();
+            names.sort_unstable();
+            names.dedup();
+            for name in names {
+                let bucket = if name == "*" {
+                    &mut self.any
+                } else {
+                    self.by_event.entry(name.to_owned()).or_default()
+                };
+                bucket.all.push(i);
+                bucket.stateful |= rule.is_stateful();
+                match filed {
+                    Some(p) => {
+                        let field = match bucket.fields.iter().position(|f| f.path == p.path) {
+                            Some(at) => bucket.fields.get_mut(at),
+                            None => {
+                                bucket.fields.push(Field::new(p.path.clone()));
+                                bucket.fields.last_mut()
+                            }
+                        };
+                        if let Some(field) = field {
+                            field.file(i, &p.predicate);
+                        }
+                    }
+                    None => bucket.residual.push(i),
+                }
+            }
+        }
+        for bucket in self.by_event.values_mut().chain([&mut self.any]) {
+            bucket.fields.iter_mut().for_each(Field::sort);
+        }
+        self.rules = rules;
     }
 
     /// The expression engine the rules were compiled with.
@@ -102,14 +315,15 @@ impl RuleIndex {
         self.rules.iter().find(|r| r.id() == id)
     }
 
-    /// The rules an event named `key` can concern, each once, in rule order.
+    /// The rules an event named `key` can concern by name alone, each once, in rule order (a
+    /// superset of what [`RuleIndex::stateless_firings`] and [`RuleIndex::apply_event`] meet).
     pub fn candidates(&self, key: &str) -> impl Iterator<Item = &CompiledRule> {
         let named = self
             .by_event
             .get(key)
-            .map(Vec::as_slice)
+            .map(|b| b.all.as_slice())
             .unwrap_or_default();
-        let mut ids: Vec<usize> = named.iter().chain(&self.any).copied().collect();
+        let mut ids: Vec<usize> = named.iter().chain(&self.any.all).copied().collect();
         if !self.any.is_empty() {
             ids.sort_unstable();
             ids.dedup();
@@ -117,9 +331,39 @@ impl RuleIndex {
         ids.into_iter().filter_map(|i| self.rules.get(i))
     }
 
-    /// Whether any per-user (stateful) rule reacts to this event.
+    /// The buckets an event named `key` meets (its name's, then `*`'s), if any has a rule.
+    fn buckets(&self, key: &str) -> Option<[Option<&Bucket>; 2]> {
+        let named = self.by_event.get(key).filter(|b| !b.is_empty());
+        let any = Some(&self.any).filter(|b| !b.is_empty());
+        (named.is_some() || any.is_some()).then_some([named, any])
+    }
+
+    /// The rules the event meets after the condition index, each once, in rule order.
+    fn matched(&self, buckets: [Option<&Bucket>; 2], subject: &Subject) -> Vec<usize> {
+        let mut ids = Vec::new();
+        for b in buckets.into_iter().flatten() {
+            b.collect(subject, &mut ids);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether any per-user (stateful) rule may react to this event.
     pub fn needs_state(&self, event: &Event) -> bool {
-        self.candidates(&event_key(event))
+        let key = event_key(event);
+        let Some(buckets) = self.buckets(&key) else {
+            return false;
+        };
+        if !buckets.iter().flatten().any(|b| b.stateful) {
+            return false;
+        }
+        let Some(subject) = Subject::new(event) else {
+            return false;
+        };
+        self.matched(buckets, &subject)
+            .into_iter()
+            .filter_map(|i| self.rules.get(i))
             .any(CompiledRule::is_stateful)
     }
 
@@ -133,23 +377,40 @@ impl RuleIndex {
 
     /// Stateless rules (instant, uncapped) the event fires, evaluated here and now.
     pub fn stateless_firings(&self, event: &Event, now: i64) -> Vec<Firing> {
+        self.route(event, now).firings
+    }
+
+    /// The stateless firings and whether the event must reach the user's state, from one
+    /// preparation of the event ([`RuleIndex::stateless_firings`] and
+    /// [`RuleIndex::needs_state`] together, for the cost of one).
+    pub fn route(&self, event: &Event, now: i64) -> Routed {
         let key = event_key(event);
-        let mut subject = None;
-        let mut out = Vec::new();
-        for rule in self.candidates(&key).filter(|r| !r.is_stateful()) {
-            let Some(s) = prepared(&mut subject, event) else {
-                break;
-            };
+        let Some(buckets) = self.buckets(&key) else {
+            return Routed::default();
+        };
+        let Some(subject) = Subject::new(event) else {
+            return Routed::default();
+        };
+        let mut out = Routed::default();
+        for rule in self
+            .matched(buckets, &subject)
+            .into_iter()
+            .filter_map(|i| self.rules.get(i))
+        {
+            if rule.is_stateful() {
+                out.needs_state = true;
+                continue;
+            }
             let step = on_event(
                 &self.engine,
                 rule,
                 RuleState::default(),
                 &key,
                 event,
-                s,
+                &subject,
                 now,
             );
-            out.extend(step.firings);
+            out.firings.extend(step.firings);
         }
         out
     }
@@ -163,12 +424,20 @@ impl RuleIndex {
         now: i64,
     ) -> Vec<Firing> {
         let key = event_key(event);
-        let mut subject = None;
         let mut out = Vec::new();
-        for rule in self.candidates(&key).filter(|r| r.is_stateful()) {
-            let Some(s) = prepared(&mut subject, event) else {
-                break;
-            };
+        let Some(buckets) = self.buckets(&key) else {
+            return out;
+        };
+        let Some(subject) = Subject::new(event) else {
+            return out;
+        };
+        let s = &subject;
+        for rule in self
+            .matched(buckets, s)
+            .into_iter()
+            .filter_map(|i| self.rules.get(i))
+            .filter(|r| r.is_stateful())
+        {
             let state = states.remove(rule.id()).unwrap_or_default();
             let step = on_event(&self.engine, rule, state, &key, event, s, now);
             if !step.state.is_empty() {
@@ -202,11 +471,13 @@ pub fn next_deadline(states: &BTreeMap<String, RuleState>) -> Option<i64> {
     states.values().filter_map(|s| s.deadline).min()
 }
 
-fn prepared<'a>(slot: &'a mut Option<Subject>, event: &Event) -> Option<&'a Subject> {
-    if slot.is_none() {
-        *slot = Subject::new(event);
+/// The conjuncts a rule may be filed under: only instant and window rules (see the module
+/// docs), and only from the trigger's condition.
+fn filable_parts(rule: &CompiledRule) -> Vec<Indexable> {
+    match (&rule.kind, &rule.trigger.condition) {
+        (Kind::Instant | Kind::Window { .. }, Some(c)) => indexable_parts(c.source()),
+        _ => Vec::new(),
     }
-    slot.as_ref()
 }
 
 #[cfg(test)]
@@ -288,3 +559,7 @@ mod tests {
         assert!(states.is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod index_tests;

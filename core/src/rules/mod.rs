@@ -28,7 +28,7 @@ pub mod state;
 
 pub use compile::{compile, compile_json, compile_value, event_key, parse, CompiledRule, Kind};
 pub use error::{RuleError, RuleErrorKind};
-pub use index::{next_deadline, RuleIndex};
+pub use index::{next_deadline, Routed, RuleIndex};
 pub use model::{Action, Duration, Rule};
 pub use payload::{messages, InAppMessage, WebhookBody};
 pub use replay::{dry_run, explain, DryRun, Explanation};
