@@ -52,14 +52,32 @@ export function undo(handle) {
 }
 export const later = (ms, code) => setTimeout(sink, ms, code);
 
-export function post(url, body, code) {
-  fetch(url, { method: "POST", body, keepalive: true, credentials: "omit" }).then(
+// Chromium fails a keepalive request once keepalive bodies in flight (beacons included) pass
+// 64 KiB (the Fetch spec's limit), so keepalive is asked for only by a page being left
+// (how & 2), and only within that budget. Bodies are gzipped when the tracker asks (how & 1)
+// and the browser has CompressionStream; otherwise they go as they are.
+const KEEPALIVE_BUDGET = 65536;
+let kept = 0; // keepalive bytes in flight
+export function post(url, body, code, how) {
+  const bytes = new TextEncoder().encode(body);
+  how & 1 && W.CompressionStream
+    ? new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip")))
+        .arrayBuffer().then((gz) => send(url, gz, code, how, 1), () => send(url, bytes, code, how))
+    : send(url, bytes, code, how);
+}
+function send(url, body, code, how, gz, keep = how & 2 && kept + body.byteLength <= KEEPALIVE_BUDGET) {
+  keep && (kept += body.byteLength);
+  const headers = { "Content-Type": "text/plain" };
+  gz && (headers["Content-Encoding"] = "gzip");
+  fetch(url, { method: "POST", body, headers, keepalive: !!keep, credentials: "omit" }).then(
     (r) => {
       sink(code, r.status);
       r.ok && r.json().then((j) => show(j && j.messages), () => {});
     },
-    () => sink(code, 0),
-  );
+    // A keepalive request the browser refused (its budget) is sent again without: the
+    // browser's limit is not the edge failing.
+    () => (keep ? send(url, body, code, 0, gz) : sink(code, 0)),
+  ).finally(() => keep && (kept -= body.byteLength));
 }
 
 export function beacon(url, body) {

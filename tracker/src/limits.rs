@@ -11,6 +11,9 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 /// Largest request body. Under the 64 KiB that `sendBeacon` and `fetch(…, {keepalive})` may
 /// have in flight, so every request (not only the unload one) survives the page going away.
 pub const MAX_BODY_BYTES: usize = 60 * 1024;
+/// Bodies from this size on are gzipped (`CompressionStream`) when sent by `fetch`; smaller
+/// ones gain too little to pay for a stream. Beacons stay plain: they leave synchronously.
+pub const GZIP_MIN_BYTES: usize = 1024;
 /// Most events in one request.
 pub const MAX_BATCH_EVENTS: usize = 100;
 /// Send as soon as this many events wait…

@@ -5,7 +5,10 @@
 //! event and counts it, and nothing else ever leaves the queue except through [`Queue::remove`]
 //! after the edge answered (or [`Queue::clear`] on opt-out). Each event is its own key
 //! (`spur.q.<time><seq><id>`), so a tab appending and the sending tab removing never overwrite
-//! each other's writes.
+//! each other's writes. The store's keys are listed once, then followed in memory (see
+//! [`Queue`]): no call walks the whole queue, except the first after another tab wrote.
+
+use std::collections::VecDeque;
 
 use crate::host::Store;
 use crate::json::{parse_u64, push_radix, push_u64, split};
@@ -37,43 +40,80 @@ pub struct Batch {
     pub events: String,
 }
 
-/// The queue, in one of the host's stores.
+/// The queue, in one of the host's stores, with an in-memory index of its keys.
+///
+/// Listing a store's keys costs a walk over every key in it (all of `localStorage`); doing
+/// that per captured event made a burst quadratic (issue 14). The index is read once and then
+/// kept in step with this tab's own writes, so a call costs the same at any queue depth. Other
+/// tabs write the same storage: their writes arrive as `storage` events, which only mark the
+/// index [`stale`](Queue::stale), and it is read again once, when next needed.
 #[derive(Debug)]
 pub struct Queue {
     /// Where the events are kept.
     pub store: Store,
+    /// The keys waiting, sorted (oldest first); `None` until read, or after another tab wrote.
+    index: Option<VecDeque<String>>,
 }
 
 impl Queue {
-    /// The keys waiting, oldest first, joined by `\n`.
-    pub fn keys(&self) -> String {
-        self.store.keys(PREFIX)
+    /// The queue in `store`; its keys are read when first needed.
+    pub const fn new(store: Store) -> Queue {
+        Queue { store, index: None }
+    }
+
+    /// Another tab may have written the store: read its keys again before the next use.
+    pub fn stale(&mut self) {
+        self.index = None;
+    }
+
+    /// The index, read from the store if it is not current.
+    fn index(&mut self) -> &mut VecDeque<String> {
+        let store = self.store;
+        self.index.get_or_insert_with(|| {
+            split(&store.keys(PREFIX), b'\n')
+                .map(str::to_owned)
+                .collect()
+        })
     }
 
     /// How many events wait.
-    pub fn len(&self) -> usize {
-        split(&self.keys(), b'\n').count()
+    pub fn len(&mut self) -> usize {
+        self.index().len()
     }
 
     /// Appends an event, dropping (and counting) the oldest when the queue is full, or when
     /// storage is (the site's own data counts against the same quota).
     pub fn push(&mut self, key: &str, json: &str) {
-        let keys = self.keys();
-        let mut oldest = split(&keys, b'\n');
-        let over = (split(&keys, b'\n').count() + 1).saturating_sub(MAX_QUEUED_EVENTS);
-        for k in oldest.by_ref().take(over) {
-            self.store.del(k);
-        }
-        let mut dropped = over;
-        let mut evictions = 0;
-        while !self.store.put(key, json) {
+        let store = self.store;
+        let index = self.index();
+        let mut dropped = 0;
+        while index.len() >= MAX_QUEUED_EVENTS {
+            let Some(oldest) = index.pop_front() else {
+                break;
+            };
+            store.del(&oldest);
             dropped += 1;
-            match oldest.next() {
-                Some(k) if evictions < QUOTA_EVICTIONS => {
-                    self.store.del(k);
+        }
+        let mut evictions = 0;
+        loop {
+            if store.put(key, json) {
+                // Keys of this tab grow with time, so this is nearly always the end.
+                if let Err(at) = index.binary_search_by(|k| k.as_str().cmp(key)) {
+                    index.insert(at, key.to_owned());
+                }
+                break;
+            }
+            dropped += 1;
+            match index.pop_front() {
+                Some(oldest) if evictions < QUOTA_EVICTIONS => {
+                    store.del(&oldest);
                     evictions += 1;
                 }
-                _ => break,
+                Some(oldest) => {
+                    index.push_front(oldest);
+                    break;
+                }
+                None => break,
             }
         }
         self.count_dropped(u32::try_from(dropped).unwrap_or(u32::MAX));
@@ -81,17 +121,26 @@ impl Queue {
 
     /// Removes events the edge answered for.
     pub fn remove(&mut self, keys: &[String]) {
+        let store = self.store;
+        let index = self.index();
         for k in keys {
-            self.store.del(k);
+            store.del(k);
+            // Answered events are the oldest: found at (or near) the front.
+            if let Ok(at) = index.binary_search(k) {
+                index.remove(at);
+            }
         }
     }
 
     /// Removes every event and the drop count (opt-out); nothing is counted as dropped.
     pub fn clear(&mut self) {
-        for k in split(&self.keys(), b'\n') {
-            self.store.del(k);
+        // Read afresh: events other tabs queued go too.
+        self.stale();
+        let store = self.store;
+        for k in self.index().drain(..) {
+            store.del(&k);
         }
-        self.store.del(DROPPED_KEY);
+        store.del(DROPPED_KEY);
     }
 
     /// Adds `n` to the count of dropped, unreported events.
@@ -124,29 +173,34 @@ impl Queue {
         if store == self.store {
             return;
         }
-        let from = std::mem::replace(&mut self.store, store);
-        for k in split(&from.keys(PREFIX), b'\n') {
-            if let Some(json) = from.get(k) {
+        let mut from = std::mem::replace(self, Queue::new(store));
+        let keys: Vec<String> = from.index().drain(..).collect();
+        for k in &keys {
+            if let Some(json) = from.store.get(k) {
                 self.push(k, &json);
             }
-            from.del(k);
+            from.store.del(k);
         }
-        self.count_dropped(Queue { store: from }.take_dropped());
+        self.count_dropped(from.take_dropped());
     }
 
     /// The oldest events, skipping `skip`, that fit in `budget` bytes of JSON (joined by commas)
     /// and `max_events`. Always at least one event when any is waiting: a single event is at
     /// most `MAX_EVENT_BYTES`, which is below any budget used.
-    pub fn batch(&self, skip: &[String], budget: usize, max_events: usize) -> Batch {
+    pub fn batch(&mut self, skip: &[String], budget: usize, max_events: usize) -> Batch {
+        let store = self.store;
         let mut out = Batch::default();
-        for key in split(&self.keys(), b'\n') {
+        let mut gone = Vec::new();
+        for key in self.index().iter() {
             if out.keys.len() >= max_events {
                 break;
             }
             if skip.iter().any(|s| s == key) {
                 continue;
             }
-            let Some(json) = self.store.get(key) else {
+            let Some(json) = store.get(key) else {
+                // Another tab removed it (its storage event is yet to come).
+                gone.push(key.clone());
                 continue;
             };
             if !out.keys.is_empty() {
@@ -156,8 +210,9 @@ impl Queue {
                 out.events.push_str(",");
             }
             out.events.push_str(&json);
-            out.keys.push(key.to_owned());
+            out.keys.push(key.clone());
         }
+        self.remove(&gone);
         out
     }
 }
@@ -167,12 +222,8 @@ mod tests {
     use super::*;
     use crate::host::fake::with_fake;
 
-    const LOCAL: Queue = Queue {
-        store: Store::Local,
-    };
-    const MEMORY: Queue = Queue {
-        store: Store::Memory,
-    };
+    const LOCAL: Queue = Queue::new(Store::Local);
+    const MEMORY: Queue = Queue::new(Store::Memory);
 
     fn push(q: &mut Queue, n: u32) {
         let key = new_key(1_732_790_000_000.0, n, "0123abcd-ef");
@@ -204,9 +255,10 @@ mod tests {
             push(&mut q, n);
         }
         assert_eq!((q.len(), stored()), (3, 3));
-        let keys: Vec<String> = split(&q.keys(), b'\n').map(str::to_owned).collect();
+        let keys: Vec<String> = q.index().iter().cloned().collect();
         q.remove(&keys[..2]);
-        assert_eq!(q.keys(), keys[2]);
+        assert_eq!(Store::Local.keys(PREFIX), keys[2]);
+        assert_eq!(q.len(), 1);
     }
 
     #[test]

@@ -108,9 +108,7 @@ impl Tracker {
         let mut t = Tracker {
             delivery: Delivery::new(&config.endpoint, &config.write_key),
             consent,
-            queue: Queue {
-                store: Store::Memory,
-            },
+            queue: Queue::new(Store::Memory),
             anonymous_id: String::new(),
             user_id: String::new(),
             session: None,
@@ -130,7 +128,7 @@ impl Tracker {
             t.anonymous_id = host::uuid();
         }
         if t.persistent() && t.save_identity() {
-            t.queue.store = Store::Local;
+            t.queue = Queue::new(Store::Local);
         }
         if consent != Consent::Denied {
             t.hooks = Some(Hooks::install(&t.config));
@@ -292,7 +290,7 @@ impl Tracker {
         self.hooks = None;
         self.stop_sending();
         self.queue.clear();
-        self.queue.store = Store::Memory;
+        self.queue = Queue::new(Store::Memory);
         for key in [AID_KEY, UID_KEY, SID_KEY] {
             Store::Local.del(key);
         }
@@ -303,6 +301,9 @@ impl Tracker {
 
     /// Another tab wrote storage: follow its consent choice, and send what it queued.
     pub fn on_storage(&mut self) {
+        // Only mark the index: a burst in another tab sends one storage event per write, and
+        // reading the keys at each would make this tab's work quadratic.
+        self.queue.stale();
         match Store::Local
             .get(CONSENT_KEY)
             .and_then(|c| Consent::parse(&c))
@@ -311,11 +312,13 @@ impl Tracker {
             Some(Consent::Granted) if self.consent == Consent::Pending => self.opt_in(),
             _ => {}
         }
-        self.captured();
+        self.others_captured();
     }
 
     /// A bfcache restore: a new page view of the same URL, and this tab may send again.
     pub fn on_restore(&mut self) {
+        // Storage events are not delivered to a page in the bfcache.
+        self.queue.stale();
         self.last_url.clear();
         if self.config.pageviews {
             self.auto_page();
