@@ -8,8 +8,6 @@
 //! each other's writes. The store's keys are listed once, then followed in memory (see
 //! [`Queue`]): no call walks the whole queue, except the first after another tab wrote.
 
-use std::collections::VecDeque;
-
 use crate::host::Store;
 use crate::json::{parse_u64, push_radix, push_u64, split};
 use crate::limits::MAX_QUEUED_EVENTS;
@@ -52,7 +50,7 @@ pub struct Queue {
     /// Where the events are kept.
     pub store: Store,
     /// The keys waiting, sorted (oldest first); `None` until read, or after another tab wrote.
-    index: Option<VecDeque<String>>,
+    index: Option<Vec<String>>,
 }
 
 impl Queue {
@@ -67,7 +65,7 @@ impl Queue {
     }
 
     /// The index, read from the store if it is not current.
-    fn index(&mut self) -> &mut VecDeque<String> {
+    fn index(&mut self) -> &mut Vec<String> {
         let store = self.store;
         self.index.get_or_insert_with(|| {
             split(&store.keys(PREFIX), b'\n')
@@ -87,34 +85,28 @@ impl Queue {
         let store = self.store;
         let index = self.index();
         let mut dropped = 0;
+        // A `Vec`, not a `VecDeque`: its front removals move at most a few KB of pointers,
+        // and the deque's code cost ~1 KB of the tracker's gzip budget.
         while index.len() >= MAX_QUEUED_EVENTS {
-            let Some(oldest) = index.pop_front() else {
-                break;
-            };
-            store.del(&oldest);
+            store.del(&index.remove(0));
             dropped += 1;
         }
         let mut evictions = 0;
         loop {
             if store.put(key, json) {
-                // Keys of this tab grow with time, so this is nearly always the end.
-                if let Err(at) = index.binary_search_by(|k| k.as_str().cmp(key)) {
-                    index.insert(at, key.to_owned());
+                // Keys of this tab grow with time: the place is found at the end at once.
+                match index.iter().rposition(|k| k.as_str() <= key) {
+                    Some(at) if index.get(at).is_some_and(|k| k == key) => {}
+                    at => index.insert(at.map_or(0, |i| i + 1), key.to_owned()),
                 }
                 break;
             }
             dropped += 1;
-            match index.pop_front() {
-                Some(oldest) if evictions < QUOTA_EVICTIONS => {
-                    store.del(&oldest);
-                    evictions += 1;
-                }
-                Some(oldest) => {
-                    index.push_front(oldest);
-                    break;
-                }
-                None => break,
+            if index.is_empty() || evictions >= QUOTA_EVICTIONS {
+                break;
             }
+            store.del(&index.remove(0));
+            evictions += 1;
         }
         self.count_dropped(u32::try_from(dropped).unwrap_or(u32::MAX));
     }
@@ -126,7 +118,7 @@ impl Queue {
         for k in keys {
             store.del(k);
             // Answered events are the oldest: found at (or near) the front.
-            if let Ok(at) = index.binary_search(k) {
+            if let Some(at) = index.iter().position(|x| x == k) {
                 index.remove(at);
             }
         }
