@@ -240,6 +240,7 @@ impl Tracker {
     /// first copy (same `messageId`). The lock is released so a bfcached page does not hold
     /// it; `pageshow` takes it again.
     pub fn on_hide(&mut self) {
+        self.save_session();
         let unanswered = self.delivery.lock.is_some() && !self.delivery.waiting;
         if self.consent == Consent::Granted && (self.delivery.sender || unanswered) {
             let mut sent: Vec<String> = Vec::new();

@@ -174,6 +174,8 @@ pub mod fake {
         pub click: String,
         /// How many times a store's keys were listed (each a walk over the whole store).
         pub listings: usize,
+        /// How many `localStorage` writes were made.
+        pub writes: usize,
         next: Handle,
     }
 
@@ -253,6 +255,7 @@ pub mod fake {
     }
     /// See the wasm binding of the same name; fails past [`Fake::quota`] (storage only).
     pub fn put(memory: bool, key: &str, value: &str) -> bool {
+        with_fake(|b| b.writes += usize::from(!memory));
         map(memory, |m, quota| {
             let others: usize = m
                 .iter()

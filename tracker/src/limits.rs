@@ -26,6 +26,9 @@ pub const BACKOFF_BASE_MS: u32 = 1_000;
 pub const BACKOFF_MAX_MS: u32 = 60_000;
 /// A session ends after this long without an event.
 pub const SESSION_TIMEOUT_MS: f64 = 30.0 * 60.0 * 1_000.0;
+/// The session's latest activity is written to storage at most this often (and at pagehide):
+/// one storage write per call would cost more than the rest of the call.
+pub const SESSION_SAVE_MS: u64 = 1_000;
 /// Longest clicked-element text kept, in characters.
 pub const MAX_TEXT_CHARS: usize = 255;
 /// Most classes in the short CSS selector of a clicked element.

@@ -11,7 +11,7 @@ use crate::delivery::Delivery;
 use crate::hooks::Hooks;
 use crate::host::{self, fact, Store};
 use crate::json::Obj;
-use crate::limits::MAX_EVENT_BYTES;
+use crate::limits::{MAX_EVENT_BYTES, SESSION_SAVE_MS};
 use crate::queue::{self, Queue};
 use crate::session::Session;
 
@@ -89,6 +89,8 @@ pub struct Tracker {
     /// `context.page.referrer`: `document.referrer`, then the previous page view's URL.
     referrer: String,
     seq: u32,
+    /// The latest activity last written to storage.
+    session_saved: u64,
     /// The constant members of `context` (userAgent, locale, timezone, screen).
     facts: String,
     hooks: Option<Hooks>,
@@ -115,6 +117,7 @@ impl Tracker {
             last_url: String::new(),
             referrer: host::doc(fact::REFERRER),
             seq: 0,
+            session_saved: 0,
             facts: host::doc(fact::FACTS),
             hooks: None,
             config,
@@ -355,9 +358,12 @@ impl Tracker {
         }
         let now = host::now();
         let session = Session::touch(self.session, now);
+        let new = self.session.map(|s| s.id) != Some(session.id);
         self.session = Some(session);
-        if self.persistent() {
-            Store::Local.put(SID_KEY, &session.encode());
+        // A storage write costs more than the rest of a call: the latest activity is saved
+        // at most once a second (and at pagehide), a new session at once.
+        if new || session.last.abs_diff(self.session_saved) >= SESSION_SAVE_MS {
+            self.save_session();
         }
         let message_id = host::uuid();
         m.str("messageId", &message_id)
@@ -375,6 +381,14 @@ impl Tracker {
         let key = queue::new_key(now, self.seq, &message_id);
         self.queue.push(&key, &json);
         self.captured();
+    }
+
+    /// Writes the session to storage (when it may be written).
+    pub(crate) fn save_session(&mut self) {
+        if let Some(s) = self.session.filter(|_| self.persistent()) {
+            Store::Local.put(SID_KEY, &s.encode());
+            self.session_saved = s.last;
+        }
     }
 
     /// Reports events dropped since the last report, as an event of their own.

@@ -705,3 +705,25 @@ fn requests_ask_for_gzip_when_large_and_keepalive_only_when_hidden() {
         [send::GZIP, 0, send::LEAVING]
     );
 }
+
+/// Issue 14: one storage write per call (the event), not two: the session's latest activity
+/// is saved at most once a second, and at pagehide.
+#[test]
+fn the_session_is_saved_at_most_once_a_second() {
+    browser();
+    let mut t = sender();
+    let writes = || with_fake(|b| b.writes);
+    let before = writes();
+    for _ in 0..100 {
+        t.track("A", "{}");
+    }
+    assert_eq!(writes() - before, 100, "the events only");
+    with_fake(|b| b.now += 1_000.0);
+    t.track("B", "{}");
+    assert_eq!(writes() - before, 102, "B and the session");
+    with_fake(|b| b.now += 10.0);
+    t.track("C", "{}");
+    t.on_hide();
+    let stored = with_fake(|b| b.storage.get(SID_KEY).cloned()).unwrap();
+    assert!(stored.ends_with(&(T0 as u64 + 1_010).to_string()), "{stored}");
+}
