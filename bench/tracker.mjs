@@ -32,7 +32,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PEERS = join(ROOT, "bench/tracker/node_modules");
 const RUNS = Number(process.env.SPUR_BENCH_TRACKER_RUNS || 5);
 const CALLS = 1_000;
-const DELIVERY_TIMEOUT_MS = 15_000;
+const DELIVERY_TIMEOUT_MS = 30_000;
 const SEGMENT_KEY = "benchkey";
 const BASELINE = process.env.SPUR_BENCH_TRACKER_BASELINE;
 
@@ -116,7 +116,8 @@ function collect(req, body) {
   run.wire += Buffer.byteLength(`${req.method} ${req.url} HTTP/1.1\r\n`) + headers + 2 + body.length;
   let text = body;
   try {
-    if (/gzip/i.test(req.headers["content-encoding"] ?? "") || /compression=gzip/.test(req.url)) text = gunzipSync(body);
+    // Spur says Content-Encoding: gzip; posthog-js sends gzip as text/plain: sniff the magic.
+    if (body[0] === 0x1f && body[1] === 0x8b) text = gunzipSync(body);
   } catch {}
   text = text.toString("utf8");
   const before = run.seen.size;
@@ -161,6 +162,7 @@ function sink() {
         return res.end(JSON.stringify(segmentSettings(origin)));
       }
       if (req.method === "POST") collect(req, Buffer.concat(chunks));
+      if (process.env.SPUR_BENCH_TRACKER_DEBUG) console.error(req.method, req.url, JSON.stringify(req.headers), Buffer.concat(chunks).subarray(0, 40), run?.seen.size);
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end("{}");
     });
@@ -230,8 +232,10 @@ async function main() {
   const origin = `http://127.0.0.1:${server.address().port}`;
   const browser = await launchChromium();
   const version = browser.version();
-  const names = Object.keys(TRACKERS);
-  if (BASELINE) names.splice(1, 0, "spur-baseline");
+  // SPUR_BENCH_TRACKER_ONLY=spur,posthog runs only those (while iterating).
+  const only = process.env.SPUR_BENCH_TRACKER_ONLY?.split(",");
+  const names = Object.keys(TRACKERS).filter((n) => !only || only.includes(n));
+  if (BASELINE && names.includes("spur")) names.splice(1, 0, "spur-baseline");
   const results = Object.fromEntries(names.map((n) => [n, []]));
   try {
     for (let r = 0; r < RUNS; r++) {
