@@ -68,9 +68,12 @@ impl Queue {
     fn index(&mut self) -> &mut Vec<String> {
         let store = self.store;
         self.index.get_or_insert_with(|| {
-            split(&store.keys(PREFIX), b'\n')
-                .map(str::to_owned)
-                .collect()
+            // A plain loop: `collect` brings in more generic code (the wasm size budget).
+            let mut keys = Vec::new();
+            for k in split(&store.keys(PREFIX), b'\n') {
+                keys.push(k.to_owned());
+            }
+            keys
         })
     }
 
@@ -129,7 +132,7 @@ impl Queue {
         // Read afresh: events other tabs queued go too.
         self.stale();
         let store = self.store;
-        for k in self.index().drain(..) {
+        for k in std::mem::take(self.index()) {
             store.del(&k);
         }
         store.del(DROPPED_KEY);
@@ -166,12 +169,11 @@ impl Queue {
             return;
         }
         let mut from = std::mem::replace(self, Queue::new(store));
-        let keys: Vec<String> = from.index().drain(..).collect();
-        for k in &keys {
-            if let Some(json) = from.store.get(k) {
-                self.push(k, &json);
+        for k in std::mem::take(from.index()) {
+            if let Some(json) = from.store.get(&k) {
+                self.push(&k, &json);
             }
-            from.store.del(k);
+            from.store.del(&k);
         }
         self.count_dropped(from.take_dropped());
     }
