@@ -1,6 +1,7 @@
 // Issue 4: the tracker as shipped: the size budget of what every page loads (loader + glue +
 // wasm, gzip -9; scripts/sizes.mjs BUDGET: the measured figure + 5%), snippet ≤ 1 KB, and
-// the npm-style package in tracker/js/ (exports that resolve to built files, types that declare the API the snippet and the loader implement).
+// the npm-style package in tracker/js/ (exports that resolve to built files, types that
+// declare the API the snippet and the loader implement).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
