@@ -249,7 +249,7 @@ mod tests {
             push(&mut q, n);
         }
         assert_eq!((q.len(), stored()), (3, 3));
-        let keys: Vec<String> = q.index().iter().cloned().collect();
+        let keys: Vec<String> = q.index().to_vec();
         q.remove(&keys[..2]);
         assert_eq!(Store::Local.keys(PREFIX), keys[2]);
         assert_eq!(q.len(), 1);

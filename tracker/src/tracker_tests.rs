@@ -725,5 +725,8 @@ fn the_session_is_saved_at_most_once_a_second() {
     t.track("C", "{}");
     t.on_hide();
     let stored = with_fake(|b| b.storage.get(SID_KEY).cloned()).unwrap();
-    assert!(stored.ends_with(&(T0 as u64 + 1_010).to_string()), "{stored}");
+    assert!(
+        stored.ends_with(&(T0 as u64 + 1_010).to_string()),
+        "{stored}"
+    );
 }
