@@ -83,6 +83,7 @@ fn captured_messages_parse_as_segment_json_with_any_text() {
             .unwrap();
     t.track(nasty, &props);
     t.identify("user \"1\"", "{}");
+    t.queue.persist();
     let stored = Queue::new(Store::Local).batch(&[], usize::MAX, 10);
     let stored = JSON::parse(&["[", &stored.events, "]"].concat()).expect("valid JSON");
     let msg = Reflect::get_u32(&stored, 0).unwrap();
@@ -155,6 +156,7 @@ fn beacon_bodies_stay_under_the_keepalive_budget() {
     for _ in 0..20 {
         t.track("Big", &big);
     }
+    t.queue.persist();
     let batch = Queue::new(Store::Local).batch(&[], MAX_BODY_BYTES - 200, 100);
     let (bytes, n) = (batch.events.len(), batch.keys.len());
     assert!(

@@ -241,6 +241,7 @@ impl Tracker {
     /// it; `pageshow` takes it again.
     pub fn on_hide(&mut self) {
         self.save_session();
+        self.queue.persist();
         let unanswered = self.delivery.lock.is_some() && !self.delivery.waiting;
         if self.consent == Consent::Granted && (self.delivery.sender || unanswered) {
             let mut sent: Vec<String> = Vec::new();

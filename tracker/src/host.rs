@@ -33,6 +33,8 @@ pub mod code {
     pub const TIMER: u32 = 9;
     /// Send `n` finished; the argument is the HTTP status, 0 for a network error.
     pub const SENT: u32 = 10;
+    /// Write the events captured in the previous task to storage.
+    pub const PERSIST: u32 = 11;
     /// `pageshow`/`pagehide` pass 1 as the argument when the page is (or was) in the bfcache.
     pub const PERSISTED: f64 = 1.0;
 }

@@ -9,7 +9,7 @@
 use crate::consent::{self, Consent, Signals};
 use crate::delivery::Delivery;
 use crate::hooks::Hooks;
-use crate::host::{self, fact, Store};
+use crate::host::{self, code, fact, Store};
 use crate::json::Obj;
 use crate::limits::{MAX_EVENT_BYTES, SESSION_SAVE_MS};
 use crate::queue::{self, Queue};
@@ -379,7 +379,9 @@ impl Tracker {
         }
         self.seq = self.seq.wrapping_add(1);
         let key = queue::new_key(now, self.seq, &message_id);
-        self.queue.push(&key, &json);
+        if self.queue.push(&key, &json) {
+            host::later(0, code::PERSIST);
+        }
         self.captured();
     }
 

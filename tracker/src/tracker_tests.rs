@@ -78,8 +78,15 @@ fn batch(body: &Value) -> Vec<Value> {
     body["batch"].as_array().unwrap().clone()
 }
 
+/// The latest flush timer (not a persist one).
 fn last_timer() -> (u32, u32) {
-    with_fake(|b| *b.timers.last().unwrap())
+    with_fake(|b| {
+        *b.timers
+            .iter()
+            .rev()
+            .find(|t| t.1 & 0xf == code::TIMER)
+            .unwrap()
+    })
 }
 
 /// A granted tracker that holds the lock and has recorded the initial page view.
@@ -105,6 +112,11 @@ fn drain(t: &mut Tracker) -> Vec<Value> {
         .skip(before.saturating_sub(1))
         .flat_map(|p| batch(&p.1))
         .collect()
+}
+
+/// The 0 ms timer that writes the events captured in a task fires.
+fn on_event_persist(t: &mut Tracker) {
+    t.queue.persist();
 }
 
 /// Answers the latest post with `status`.
@@ -171,6 +183,12 @@ fn granted_persists_identity_and_queue_and_only_the_lock_holder_sends() {
     t.track("A", "{}");
     let aid = with_fake(|b| b.storage.get(AID_KEY).cloned()).unwrap();
     assert_eq!(aid.len(), 36);
+    assert_eq!(queued(), 0, "written after this task");
+    assert!(
+        with_fake(|b| b.timers.contains(&(0, code::PERSIST))),
+        "which a 0 ms timer starts"
+    );
+    on_event_persist(&mut t);
     assert_eq!(queued(), 2, "page view and A are in storage");
     assert_eq!(
         with_fake(|b| b.locks.clone()),
@@ -650,6 +668,7 @@ fn storage_keys_are_listed_once_not_per_call() {
         t.track("Burst", &["{\"i\":", &i.to_string(), "}"].concat());
     }
     assert_eq!(with_fake(|b| b.listings), start, "no listing per call");
+    on_event_persist(&mut t);
     assert_eq!(queued(), crate::limits::MAX_QUEUED_EVENTS, "the cap holds");
     let sent = drain(&mut t);
     assert_eq!(queued(), 0);
@@ -717,9 +736,11 @@ fn the_session_is_saved_at_most_once_a_second() {
     for _ in 0..100 {
         t.track("A", "{}");
     }
+    on_event_persist(&mut t);
     assert_eq!(writes() - before, 100, "the events only");
     with_fake(|b| b.now += 1_000.0);
     t.track("B", "{}");
+    on_event_persist(&mut t);
     assert_eq!(writes() - before, 102, "B and the session");
     with_fake(|b| b.now += 10.0);
     t.track("C", "{}");
