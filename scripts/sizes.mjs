@@ -9,10 +9,10 @@ import { join } from "node:path";
  * Budgets in gzip -9 bytes. `loaded` is the measured figure + 5% (issue 14: 14,612 B with the
  * nightly build, with the queue index, write-behind, gzip delivery and keepalive budgeting;
  * issue 4's 16 KB before), so growth is noticed; `stable` is the same for the stable-toolchain
- * build that scripts/build-tracker falls back to without a nightly with rust-src (15,950 B).
+ * build that scripts/build-tracker falls back to without a nightly with rust-src (16,464 B).
  * `target` is the goal of issues 4 and 14, not yet met.
  */
-export const BUDGET = { loaded: 15_343, stable: 16_748, target: 12 * 1024, snippet: 1024 };
+export const BUDGET = { loaded: 15_343, stable: 17_288, target: 12 * 1024, snippet: 1024 };
 
 /** The budget for the build in build/ ("nightly" unless scripts/build-tracker said "stable"). */
 export function loadedBudget(root = ".") {
