@@ -26,6 +26,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadavg, cpus } from "node:os";
 import { launchChromium } from "../tests/helpers/spur.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -230,6 +231,7 @@ const cell = (xs, unit) => {
 async function main() {
   const server = await sink();
   const origin = `http://127.0.0.1:${server.address().port}`;
+  const loadBefore = loadavg().map((x) => x.toFixed(1)).join(" ");
   const browser = await launchChromium();
   const version = browser.version();
   // SPUR_BENCH_TRACKER_ONLY=spur,posthog runs only those (while iterating).
@@ -255,6 +257,7 @@ async function main() {
   }
   const rows = [];
   rows.push(`## Tracker: ${CALLS.toLocaleString("en")} \`track\` calls with 3 properties, in one burst`, "");
+  rows.push(`${new Date().toISOString()}; load average before/after ${loadBefore} / ${loadavg().map((x) => x.toFixed(1)).join(" ")} (${cpus().length} cores: ratios within this run are what compares).`, "");
   rows.push(`Headless Chromium ${version}, a fresh context per run, ${RUNS} interleaved runs per tracker, every request to a sink on loopback.`,
     "Median (min–max). *sync*: the burst's own duration; *CPU*: main-thread CPU (DevTools `ThreadTime`) from the burst until all events arrived;",
     "*delivered*: from the end of the burst until the sink held all of them; *wire*: request bytes (line, headers, body as sent) of the requests that carried events.", "");
