@@ -62,6 +62,40 @@ test("offline: 50 events survive a reload and are stored exactly once when back 
   await context.close();
 });
 
+test("issue 14: 1,000 events in one burst are stored exactly once, without a single failed request", async () => {
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  const batches = recordBatches(context);
+  const failed = [], refused = [];
+  context.on("requestfailed", (req) => failed.push(`${req.url()}: ${req.failure()?.errorText}`));
+  context.on("response", (res) => {
+    if (res.url().endsWith("/v1/batch") && res.status() !== 200) refused.push(res.status());
+  });
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/burst`);
+  await trackerReady(page);
+  await page.evaluate(() => {
+    for (let i = 0; i < 1000; i++) spur.track("Burst", { i, price: 9.99, sku: `sku-${i % 10}` });
+  });
+  const rows = await eventsWhere(spur, "event = 'Burst'", 1000, { timeoutMs: 60_000 });
+  assert.equal(rows.length, 1000);
+  const indexes = new Set(rows.map((r) => JSON.parse(r.properties).i));
+  assert.equal(indexes.size, 1000, "each event once");
+  assert.ok(
+    await eventually(() => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))), { timeoutMs: 15_000 }),
+    "the queue drained",
+  );
+  assert.deepEqual(failed, [], "no request failed");
+  assert.deepEqual(refused, [], "every batch was answered 200");
+  assert.equal((await spur.rows("SELECT 1 FROM events WHERE event = 'Spur Events Dropped'")).length, 0);
+  // Every request carried new events (no retries), and the large ones went gzipped.
+  const sent = batches.flatMap((b) => b.body?.batch ?? []).filter((m) => m.event === "Burst");
+  assert.equal(sent.length, 1000, "no event went out twice");
+  const large = batches.filter((b) => JSON.stringify(b.body).length >= 1024);
+  assert.ok(large.length >= 10 && large.every((b) => b.gzip), `${large.length} large batches, all gzipped`);
+  await context.close();
+});
+
 test("two tabs: every event is sent once, by one tab", async () => {
   const context = await browser.newContext();
   await serveTestPages(context, pageHtml({ config: quiet }));

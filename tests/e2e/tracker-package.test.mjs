@@ -1,11 +1,12 @@
 // Issue 4: the tracker as shipped: the size budget of what every page loads (loader + glue +
-// wasm ≤ 16 KB gzip, snippet ≤ 1 KB), and the npm-style package in tracker/js/ (exports that
-// resolve to built files, types that declare the API the snippet and the loader implement).
+// wasm, gzip -9; scripts/sizes.mjs BUDGET: the measured figure + 5%), snippet ≤ 1 KB, and
+// the npm-style package in tracker/js/ (exports that resolve to built files, types that
+// declare the API the snippet and the loader implement).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { transformSync } from "esbuild";
-import { measure, overBudget, BUDGET } from "../../scripts/sizes.mjs";
+import { measure, overBudget, loadedBudget } from "../../scripts/sizes.mjs";
 
 const pkgDir = "tracker/js";
 const read = (f) => readFileSync(`${pkgDir}/${f}`, "utf8");
@@ -14,7 +15,7 @@ test("the built tracker is within its size budget", () => {
   const rows = measure("www/tracker");
   console.log(rows.map((r) => `${r.file}: ${r.raw} raw, ${r.gzip} gzip, ${r.brotli} brotli`).join("\n"));
   assert.deepEqual(overBudget(rows), []);
-  assert.ok(rows.at(-1).gzip <= BUDGET.loaded);
+  assert.ok(rows.at(-1).gzip <= loadedBudget());
 });
 
 test("package.json exports and types point at files that exist after the build", () => {

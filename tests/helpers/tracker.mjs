@@ -3,6 +3,7 @@
 // at what a page sent and stored.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 import { eventually } from "./spur.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -32,15 +33,21 @@ export async function serveTestPages(context, html, headers = {}) {
   );
 }
 
-/** Collects the bodies of every `/v1/batch` request the context's pages make (fetch and beacons). */
+/**
+ * Collects the bodies of every `/v1/batch` request the context's pages make (fetch and
+ * beacons), gunzipped when sent with `Content-Encoding: gzip`; `gzip` says which were.
+ */
 export function recordBatches(context) {
   const bodies = [];
   context.on("request", (req) => {
     if (req.url().endsWith("/v1/batch") && req.method() === "POST") {
+      const gzip = /gzip/i.test(req.headers()["content-encoding"] ?? "");
       try {
-        bodies.push({ page: req.frame()?.page(), body: JSON.parse(req.postData() || "") });
+        const raw = req.postDataBuffer() ?? Buffer.alloc(0);
+        const body = JSON.parse((gzip ? gunzipSync(raw) : raw).toString("utf8"));
+        bodies.push({ page: req.frame()?.page(), body, gzip });
       } catch {
-        bodies.push({ page: null, body: null });
+        bodies.push({ page: null, body: null, gzip });
       }
     }
   });

@@ -36,7 +36,9 @@ export function fallback(config) {
       const body = `{"batch":[${queue.slice(0, n)}],"sentAt":"${new Date().toISOString()}","writeKey":${JSON.stringify(config.writeKey || "")}}`;
       if (beacon) {
         if (!N.sendBeacon(url, body)) return;
-      } else fetch(url, { method: "POST", body, keepalive: true, credentials: "omit" }).catch(() => {});
+        // keepalive only for a hidden page: Chromium fails keepalive requests past 64 KB in
+        // flight, which back-to-back batches reach.
+      } else fetch(url, { method: "POST", body, keepalive: D.visibilityState == "hidden", credentials: "omit" }).catch(() => {});
       queue = queue.slice(n);
     }
   }

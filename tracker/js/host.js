@@ -52,14 +52,33 @@ export function undo(handle) {
 }
 export const later = (ms, code) => setTimeout(sink, ms, code);
 
-export function post(url, body, code) {
-  fetch(url, { method: "POST", body, keepalive: true, credentials: "omit" }).then(
+// Chromium fails a keepalive request once keepalive bodies in flight (beacons included) pass
+// 64 KiB (the Fetch spec's limit), so keepalive is asked for only by a page being left
+// (how & 2), and only within that budget. Bodies are gzipped when the tracker asks (how & 1)
+// and the browser has CompressionStream; otherwise they go as they are.
+const KEEPALIVE_BUDGET = 65536;
+let kept = 0; // keepalive bytes in flight
+// Bodies are bytes, not Blobs: a Blob's bytes are invisible to DevTools (and so to tests).
+export function post(url, body, code, how) {
+  const bytes = new TextEncoder().encode(body);
+  how & 1 && W.CompressionStream
+    ? new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer()
+        .then((z) => send(url, z, code, how, 1), () => send(url, bytes, code, how))
+    : send(url, bytes, code, how);
+}
+function send(url, body, code, how, gz, n = body.byteLength, keep = how & 2 && kept + n <= KEEPALIVE_BUDGET) {
+  keep && (kept += n);
+  const headers = { "Content-Type": "text/plain" };
+  gz && (headers["Content-Encoding"] = "gzip");
+  fetch(url, { method: "POST", body, headers, keepalive: !!keep, credentials: "omit" }).then(
     (r) => {
       sink(code, r.status);
       r.ok && r.json().then((j) => show(j && j.messages), () => {});
     },
-    () => sink(code, 0),
-  );
+    // A keepalive request the browser refused (its budget) is sent again without: the
+    // browser's limit is not the edge failing.
+    () => (keep ? send(url, body, code, 0, gz) : sink(code, 0)),
+  ).finally(() => keep && (kept -= n));
 }
 
 export function beacon(url, body) {
@@ -124,15 +143,20 @@ export const uuid = () =>
   crypto.randomUUID ? crypto.randomUUID() : "10000000-1000-4000-8000-100000000000".replace(
     /[018]/g, (c) => (c ^ (random32() & (15 >> (c / 4)))).toString(16));
 export const iso = (ms) => new Date(ms).toISOString();
-export const doc = (i) =>
-  [L.href, L.pathname, L.search, D.title, D.referrer, D.visibilityState][i] ?? (i < 7 ? campaign() : facts());
+// Read per captured event: only the fact asked for is read (location's getters are not free).
+const FACTS = [() => L.href, () => L.pathname, () => L.search, () => D.title, () => D.referrer,
+  () => D.visibilityState, campaign, facts];
+export const doc = (i) => FACTS[i]();
 
-// context.campaign from the URL's UTM parameters, under Segment's names; "" when none.
+// context.campaign from the URL's UTM parameters, under Segment's names; "" when none. Parsed
+// again only when the query string changed.
+let search, utm;
 function campaign() {
-  const q = new URLSearchParams(L.search), c = {};
+  if (L.search === search) return utm;
+  const q = new URLSearchParams((search = L.search)), c = {};
   for (const k of ["campaign", "source", "medium", "term", "content"])
     if (q.has("utm_" + k)) c[k == "campaign" ? "name" : k] = q.get("utm_" + k);
-  return Object.keys(c).length ? JSON.stringify(c) : "";
+  return (utm = Object.keys(c).length ? JSON.stringify(c) : "");
 }
 function facts() {
   const s = screen;

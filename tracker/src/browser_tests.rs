@@ -33,9 +33,7 @@ fn push(q: &mut Queue, n: u32) {
 #[wasm_bindgen_test]
 fn storage_queue_keeps_order_caps_and_counts_drops() {
     clear_storage();
-    let mut q = Queue {
-        store: Store::Local,
-    };
+    let mut q = Queue::new(Store::Local);
     for n in 0..(MAX_QUEUED_EVENTS as u32 + 3) {
         push(&mut q, n);
     }
@@ -56,9 +54,7 @@ fn storage_queue_keeps_order_caps_and_counts_drops() {
 #[wasm_bindgen_test]
 fn a_memory_queue_moves_into_storage_in_order() {
     clear_storage();
-    let mut q = Queue {
-        store: Store::Memory,
-    };
+    let mut q = Queue::new(Store::Memory);
     for n in 0..5 {
         push(&mut q, n);
     }
@@ -87,10 +83,8 @@ fn captured_messages_parse_as_segment_json_with_any_text() {
             .unwrap();
     t.track(nasty, &props);
     t.identify("user \"1\"", "{}");
-    let stored = Queue {
-        store: Store::Local,
-    }
-    .batch(&[], usize::MAX, 10);
+    t.queue.persist();
+    let stored = Queue::new(Store::Local).batch(&[], usize::MAX, 10);
     let stored = JSON::parse(&["[", &stored.events, "]"].concat()).expect("valid JSON");
     let msg = Reflect::get_u32(&stored, 0).unwrap();
     assert_eq!(get(&msg, "type").as_string().as_deref(), Some("track"));
@@ -144,14 +138,7 @@ fn pending_consent_leaves_storage_untouched() {
     t.track("A", "{}");
     assert_eq!(Store::Local.keys("spur."), "");
     t.opt_in();
-    assert_eq!(
-        Queue {
-            store: Store::Local
-        }
-        .len(),
-        2,
-        "the page view and A"
-    );
+    assert_eq!(Queue::new(Store::Local).len(), 2, "the page view and A");
     t.opt_out();
     assert_eq!(Store::Local.keys("spur."), "spur.consent");
     clear_storage();
@@ -169,10 +156,8 @@ fn beacon_bodies_stay_under_the_keepalive_budget() {
     for _ in 0..20 {
         t.track("Big", &big);
     }
-    let batch = Queue {
-        store: Store::Local,
-    }
-    .batch(&[], MAX_BODY_BYTES - 200, 100);
+    t.queue.persist();
+    let batch = Queue::new(Store::Local).batch(&[], MAX_BODY_BYTES - 200, 100);
     let (bytes, n) = (batch.events.len(), batch.keys.len());
     assert!(
         bytes < MAX_BODY_BYTES - 200 && n > 1 && n < 20,

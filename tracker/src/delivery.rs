@@ -5,12 +5,19 @@
 //! most one request in flight; events leave the queue only when the edge answered (2xx) or
 //! refused them for good (other 4xx), so an unanswered or failed request is retried with the
 //! same `messageId`s. Every body stays under `MAX_BODY_BYTES`.
+//!
+//! Requests are ordinary `fetch`es while the page is shown, gzipped from `GZIP_MIN_BYTES` on
+//! (where the browser has `CompressionStream`); only a page being left uses the browser's
+//! keepalive budget (64 KiB in flight, shared with beacons), so a burst never fails against
+//! it (issue 14: back-to-back keepalive batches failed half the time).
 
 use crate::backoff::{outcome, Backoff, Outcome};
 use crate::consent::Consent;
-use crate::host::{self, code, fact, Registration, Store};
+use crate::host::{self, code, fact, send, Registration, Store};
 use crate::json::escape_into;
-use crate::limits::{BATCH_EVENTS, FLUSH_AFTER_MS, MAX_BATCH_EVENTS, MAX_BODY_BYTES};
+use crate::limits::{
+    BATCH_EVENTS, FLUSH_AFTER_MS, GZIP_MIN_BYTES, MAX_BATCH_EVENTS, MAX_BODY_BYTES,
+};
 use crate::tracker::Tracker;
 
 /// The Web Lock whose holder sends for all the site's tabs.
@@ -101,6 +108,10 @@ impl Tracker {
     /// The lock's answer: `held` (this tab sends), or another tab holds it (wait in line).
     pub fn on_lead(&mut self, held: bool) {
         if self.delivery.lock.is_some() {
+            if held {
+                // What other tabs queued while this one waited is read afresh, once.
+                self.queue.stale();
+            }
             self.delivery.sender = held;
             self.delivery.waiting = !held;
             self.flush(false);
@@ -115,6 +126,15 @@ impl Tracker {
         if self.queue.len() >= BATCH_EVENTS {
             self.flush(false);
         } else {
+            self.schedule(FLUSH_AFTER_MS);
+        }
+    }
+
+    /// Another tab queued events (a `storage` event): they go out within the usual delay.
+    /// Not at once, as for this tab's own events: that would need the queue's length, which
+    /// means reading every key again, once per write of the other tab.
+    pub(crate) fn others_captured(&mut self) {
+        if self.may_send() {
             self.schedule(FLUSH_AFTER_MS);
         }
     }
@@ -148,15 +168,23 @@ impl Tracker {
             self.schedule(wait as u32);
             return;
         }
-        let batch = self.queue.batch(&[], self.budget(), MAX_BATCH_EVENTS);
+        let budget = self.budget();
+        let batch = self.queue.batch(&[], budget, MAX_BATCH_EVENTS);
         if batch.keys.is_empty() {
             return;
         }
         let body = self.body(&batch.events);
+        let mut how = 0;
+        if body.len() >= GZIP_MIN_BYTES {
+            how |= send::GZIP;
+        }
+        if host::doc(fact::VISIBILITY) == "hidden" {
+            how |= send::LEAVING;
+        }
         let d = &mut self.delivery;
         d.sends = d.sends.wrapping_add(1) & SEQ_MASK;
         d.in_flight = batch.keys;
-        host::post(&d.url, &body, code::SENT | d.sends << 4);
+        host::post(&d.url, &body, code::SENT | d.sends << 4, how);
     }
 
     /// Send `n` finished with `status` (0: network error).
@@ -212,11 +240,14 @@ impl Tracker {
     /// first copy (same `messageId`). The lock is released so a bfcached page does not hold
     /// it; `pageshow` takes it again.
     pub fn on_hide(&mut self) {
+        self.save_session();
+        self.queue.persist();
         let unanswered = self.delivery.lock.is_some() && !self.delivery.waiting;
         if self.consent == Consent::Granted && (self.delivery.sender || unanswered) {
             let mut sent: Vec<String> = Vec::new();
+            let budget = self.budget();
             loop {
-                let batch = self.queue.batch(&sent, self.budget(), MAX_BATCH_EVENTS);
+                let batch = self.queue.batch(&sent, budget, MAX_BATCH_EVENTS);
                 if batch.keys.is_empty()
                     || !host::beacon(&self.delivery.url, &self.body(&batch.events))
                 {

@@ -33,8 +33,19 @@ pub mod code {
     pub const TIMER: u32 = 9;
     /// Send `n` finished; the argument is the HTTP status, 0 for a network error.
     pub const SENT: u32 = 10;
+    /// Write the events captured in the previous task to storage.
+    pub const PERSIST: u32 = 11;
     /// `pageshow`/`pagehide` pass 1 as the argument when the page is (or was) in the bfcache.
     pub const PERSISTED: f64 = 1.0;
+}
+
+/// How [`post`] sends a body (bits).
+pub mod send {
+    /// Gzip the body (`Content-Encoding: gzip`) if the browser has `CompressionStream`.
+    pub const GZIP: u32 = 1;
+    /// The page is hidden and may be gone soon: ask for `keepalive`, which the host grants
+    /// only within the browser's in-flight budget (64 KiB, shared with beacons).
+    pub const LEAVING: u32 = 2;
 }
 
 /// Which document fact [`doc`] reads.
@@ -86,8 +97,10 @@ mod wasm {
         pub fn undo(handle: Handle);
         /// Dispatches `code` after `ms`.
         pub fn later(ms: u32, code: u32);
-        /// POSTs `body` as `text/plain` with `keepalive`; dispatches `code` with the status.
-        pub fn post(url: &str, body: &str, code: u32);
+        /// POSTs `body` as `text/plain`, as [`super::send`] bits `how` say; dispatches `code`
+        /// with the status (0: network error). A refusal of keepalive by the browser (its
+        /// budget) is retried at once without it, never reported as a failure.
+        pub fn post(url: &str, body: &str, code: u32, how: u32);
         /// `navigator.sendBeacon` (text/plain); false when the browser refused it.
         pub fn beacon(url: &str, body: &str) -> bool;
         /// Requests the Web Lock `name`: dispatches `code` with 1 once it is held, or first with
@@ -143,6 +156,8 @@ pub mod fake {
         pub live: BTreeSet<(Handle, String)>,
         /// Requests sent: (url, body, code).
         pub posts: Vec<(String, String, u32)>,
+        /// How each request was sent ([`super::send`] bits), in step with `posts`.
+        pub hows: Vec<u32>,
         /// Beacons sent: (url, body).
         pub beacons: Vec<(String, String)>,
         /// Beacons accepted before `sendBeacon` starts refusing.
@@ -159,6 +174,10 @@ pub mod fake {
         pub doc: [String; 8],
         /// The click `describe()` reports.
         pub click: String,
+        /// How many times a store's keys were listed (each a walk over the whole store).
+        pub listings: usize,
+        /// How many `localStorage` writes were made.
+        pub writes: usize,
         next: Handle,
     }
 
@@ -197,8 +216,11 @@ pub mod fake {
         with_fake(|b| b.timers.push((ms, code)));
     }
     /// See the wasm binding of the same name.
-    pub fn post(url: &str, body: &str, code: u32) {
-        with_fake(|b| b.posts.push((url.into(), body.into(), code)));
+    pub fn post(url: &str, body: &str, code: u32, how: u32) {
+        with_fake(|b| {
+            b.posts.push((url.into(), body.into(), code));
+            b.hows.push(how);
+        });
     }
     /// See the wasm binding of the same name.
     pub fn beacon(url: &str, body: &str) -> bool {
@@ -235,6 +257,7 @@ pub mod fake {
     }
     /// See the wasm binding of the same name; fails past [`Fake::quota`] (storage only).
     pub fn put(memory: bool, key: &str, value: &str) -> bool {
+        with_fake(|b| b.writes += usize::from(!memory));
         map(memory, |m, quota| {
             let others: usize = m
                 .iter()
@@ -254,6 +277,7 @@ pub mod fake {
     }
     /// See the wasm binding of the same name.
     pub fn keys(memory: bool, prefix: &str) -> String {
+        with_fake(|b| b.listings += 1);
         map(memory, |m, _| {
             let keys: Vec<&str> = m
                 .keys()

@@ -172,6 +172,7 @@ pub fn on_event(code: u32, arg: f64) {
         code::LEAD => t.on_lead(arg == code::HELD),
         code::TIMER => t.on_timer(n),
         code::SENT => t.on_sent(n, arg as u16),
+        code::PERSIST => t.queue.persist(),
         _ => {}
     });
 }

@@ -11,6 +11,9 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 /// Largest request body. Under the 64 KiB that `sendBeacon` and `fetch(…, {keepalive})` may
 /// have in flight, so every request (not only the unload one) survives the page going away.
 pub const MAX_BODY_BYTES: usize = 60 * 1024;
+/// Bodies from this size on are gzipped (`CompressionStream`) when sent by `fetch`; smaller
+/// ones gain too little to pay for a stream. Beacons stay plain: they leave synchronously.
+pub const GZIP_MIN_BYTES: usize = 1024;
 /// Most events in one request.
 pub const MAX_BATCH_EVENTS: usize = 100;
 /// Send as soon as this many events wait…
@@ -23,6 +26,9 @@ pub const BACKOFF_BASE_MS: u32 = 1_000;
 pub const BACKOFF_MAX_MS: u32 = 60_000;
 /// A session ends after this long without an event.
 pub const SESSION_TIMEOUT_MS: f64 = 30.0 * 60.0 * 1_000.0;
+/// The session's latest activity is written to storage at most this often (and at pagehide):
+/// one storage write per call would cost more than the rest of the call.
+pub const SESSION_SAVE_MS: u64 = 1_000;
 /// Longest clicked-element text kept, in characters.
 pub const MAX_TEXT_CHARS: usize = 255;
 /// Most classes in the short CSS selector of a clicked element.

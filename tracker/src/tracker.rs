@@ -9,9 +9,9 @@
 use crate::consent::{self, Consent, Signals};
 use crate::delivery::Delivery;
 use crate::hooks::Hooks;
-use crate::host::{self, fact, Store};
+use crate::host::{self, code, fact, Store};
 use crate::json::Obj;
-use crate::limits::MAX_EVENT_BYTES;
+use crate::limits::{MAX_EVENT_BYTES, SESSION_SAVE_MS};
 use crate::queue::{self, Queue};
 use crate::session::Session;
 
@@ -89,6 +89,8 @@ pub struct Tracker {
     /// `context.page.referrer`: `document.referrer`, then the previous page view's URL.
     referrer: String,
     seq: u32,
+    /// The latest activity last written to storage.
+    session_saved: u64,
     /// The constant members of `context` (userAgent, locale, timezone, screen).
     facts: String,
     hooks: Option<Hooks>,
@@ -108,15 +110,14 @@ impl Tracker {
         let mut t = Tracker {
             delivery: Delivery::new(&config.endpoint, &config.write_key),
             consent,
-            queue: Queue {
-                store: Store::Memory,
-            },
+            queue: Queue::new(Store::Memory),
             anonymous_id: String::new(),
             user_id: String::new(),
             session: None,
             last_url: String::new(),
             referrer: host::doc(fact::REFERRER),
             seq: 0,
+            session_saved: 0,
             facts: host::doc(fact::FACTS),
             hooks: None,
             config,
@@ -130,7 +131,7 @@ impl Tracker {
             t.anonymous_id = host::uuid();
         }
         if t.persistent() && t.save_identity() {
-            t.queue.store = Store::Local;
+            t.queue = Queue::new(Store::Local);
         }
         if consent != Consent::Denied {
             t.hooks = Some(Hooks::install(&t.config));
@@ -292,7 +293,7 @@ impl Tracker {
         self.hooks = None;
         self.stop_sending();
         self.queue.clear();
-        self.queue.store = Store::Memory;
+        self.queue = Queue::new(Store::Memory);
         for key in [AID_KEY, UID_KEY, SID_KEY] {
             Store::Local.del(key);
         }
@@ -303,6 +304,9 @@ impl Tracker {
 
     /// Another tab wrote storage: follow its consent choice, and send what it queued.
     pub fn on_storage(&mut self) {
+        // Only mark the index: a burst in another tab sends one storage event per write, and
+        // reading the keys at each would make this tab's work quadratic.
+        self.queue.stale();
         match Store::Local
             .get(CONSENT_KEY)
             .and_then(|c| Consent::parse(&c))
@@ -311,11 +315,13 @@ impl Tracker {
             Some(Consent::Granted) if self.consent == Consent::Pending => self.opt_in(),
             _ => {}
         }
-        self.captured();
+        self.others_captured();
     }
 
     /// A bfcache restore: a new page view of the same URL, and this tab may send again.
     pub fn on_restore(&mut self) {
+        // Storage events are not delivered to a page in the bfcache.
+        self.queue.stale();
         self.last_url.clear();
         if self.config.pageviews {
             self.auto_page();
@@ -352,9 +358,12 @@ impl Tracker {
         }
         let now = host::now();
         let session = Session::touch(self.session, now);
+        let new = self.session.map(|s| s.id) != Some(session.id);
         self.session = Some(session);
-        if self.persistent() {
-            Store::Local.put(SID_KEY, &session.encode());
+        // A storage write costs more than the rest of a call: the latest activity is saved
+        // at most once a second (and at pagehide), a new session at once.
+        if new || session.last.abs_diff(self.session_saved) >= SESSION_SAVE_MS {
+            self.save_session();
         }
         let message_id = host::uuid();
         m.str("messageId", &message_id)
@@ -370,8 +379,18 @@ impl Tracker {
         }
         self.seq = self.seq.wrapping_add(1);
         let key = queue::new_key(now, self.seq, &message_id);
-        self.queue.push(&key, &json);
+        if self.queue.push(&key, &json) {
+            host::later(0, code::PERSIST);
+        }
         self.captured();
+    }
+
+    /// Writes the session to storage (when it may be written).
+    pub(crate) fn save_session(&mut self) {
+        if let Some(s) = self.session.filter(|_| self.persistent()) {
+            Store::Local.put(SID_KEY, &s.encode());
+            self.session_saved = s.last;
+        }
     }
 
     /// Reports events dropped since the last report, as an event of their own.

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
-use crate::host::code;
 use crate::host::fake::{with_fake, Fake};
+use crate::host::{code, send};
 use crate::limits::{MAX_BATCH_EVENTS, MAX_BODY_BYTES};
 use serde_json::Value;
 
@@ -78,8 +78,15 @@ fn batch(body: &Value) -> Vec<Value> {
     body["batch"].as_array().unwrap().clone()
 }
 
+/// The latest flush timer (not a persist one).
 fn last_timer() -> (u32, u32) {
-    with_fake(|b| *b.timers.last().unwrap())
+    with_fake(|b| {
+        *b.timers
+            .iter()
+            .rev()
+            .find(|t| t.1 & 0xf == code::TIMER)
+            .unwrap()
+    })
 }
 
 /// A granted tracker that holds the lock and has recorded the initial page view.
@@ -105,6 +112,11 @@ fn drain(t: &mut Tracker) -> Vec<Value> {
         .skip(before.saturating_sub(1))
         .flat_map(|p| batch(&p.1))
         .collect()
+}
+
+/// The 0 ms timer that writes the events captured in a task fires.
+fn on_event_persist(t: &mut Tracker) {
+    t.queue.persist();
 }
 
 /// Answers the latest post with `status`.
@@ -171,6 +183,12 @@ fn granted_persists_identity_and_queue_and_only_the_lock_holder_sends() {
     t.track("A", "{}");
     let aid = with_fake(|b| b.storage.get(AID_KEY).cloned()).unwrap();
     assert_eq!(aid.len(), 36);
+    assert_eq!(queued(), 0, "written after this task");
+    assert!(
+        with_fake(|b| b.timers.contains(&(0, code::PERSIST))),
+        "which a 0 ms timer starts"
+    );
+    on_event_persist(&mut t);
     assert_eq!(queued(), 2, "page view and A are in storage");
     assert_eq!(
         with_fake(|b| b.locks.clone()),
@@ -635,4 +653,101 @@ fn storage_that_refuses_writes_keeps_events_in_memory() {
     );
     let sent = drain(&mut t);
     assert_eq!(sent.len(), 2);
+}
+
+/// Issue 14: a call costs the same at any queue depth. The queue's keys are listed once at
+/// start; this tab's writes keep the index, and only another tab's writes (storage events,
+/// lock grants) make it list them again, once, when next needed.
+#[test]
+fn storage_keys_are_listed_once_not_per_call() {
+    browser();
+    let mut t = sender();
+    answer(&mut t, 200);
+    let start = with_fake(|b| b.listings);
+    for i in 0..crate::limits::MAX_QUEUED_EVENTS + 50 {
+        t.track("Burst", &["{\"i\":", &i.to_string(), "}"].concat());
+    }
+    assert_eq!(with_fake(|b| b.listings), start, "no listing per call");
+    on_event_persist(&mut t);
+    assert_eq!(queued(), crate::limits::MAX_QUEUED_EVENTS, "the cap holds");
+    let sent = drain(&mut t);
+    assert_eq!(queued(), 0);
+    assert_eq!(with_fake(|b| b.listings), start, "nor per batch");
+    // 1,050 tracked; 51 dropped at the cap (the page view still waited), reported once.
+    assert!(sent.iter().any(|m| m["event"] == "Spur Events Dropped"));
+    // Another tab queues two events: storage events only mark the index.
+    for k in [
+        "spur.q.zzzzzzzzz0000aaaaaaaa",
+        "spur.q.zzzzzzzzz0001aaaaaaaa",
+    ] {
+        with_fake(|b| b.storage.insert(k.into(), r#"{"other":1}"#.into()));
+        t.on_storage();
+    }
+    assert_eq!(with_fake(|b| b.listings), start);
+    let (_, timer) = last_timer();
+    t.on_timer(timer >> 4);
+    assert_eq!(
+        with_fake(|b| b.listings),
+        start + 1,
+        "read once, when sending"
+    );
+    assert_eq!(batch(&posts().last().unwrap().1).len(), 2);
+    answer(&mut t, 200);
+    assert_eq!(queued(), 0);
+}
+
+/// Issue 14: keepalive only for a page being left; gzip from `GZIP_MIN_BYTES` on.
+#[test]
+fn requests_ask_for_gzip_when_large_and_keepalive_only_when_hidden() {
+    browser();
+    let mut t = sender();
+    answer(&mut t, 200);
+    let big = [
+        "{\"x\":\"",
+        &"y".repeat(crate::limits::GZIP_MIN_BYTES),
+        "\"}",
+    ]
+    .concat();
+    t.track("Big", &big);
+    t.flush(true);
+    answer(&mut t, 200);
+    t.track("Small", "{}");
+    t.flush(true);
+    answer(&mut t, 200);
+    t.track("Hidden", "{}");
+    with_fake(|b| b.doc[fact::VISIBILITY as usize] = "hidden".into());
+    t.on_visibility();
+    let sizes = with_fake(|b| b.posts.iter().map(|p| p.1.len()).collect::<Vec<_>>());
+    assert!(sizes[1] >= crate::limits::GZIP_MIN_BYTES && sizes[2] < crate::limits::GZIP_MIN_BYTES);
+    assert_eq!(
+        with_fake(|b| b.hows.clone())[1..],
+        [send::GZIP, 0, send::LEAVING]
+    );
+}
+
+/// Issue 14: one storage write per call (the event), not two: the session's latest activity
+/// is saved at most once a second, and at pagehide.
+#[test]
+fn the_session_is_saved_at_most_once_a_second() {
+    browser();
+    let mut t = sender();
+    let writes = || with_fake(|b| b.writes);
+    let before = writes();
+    for _ in 0..100 {
+        t.track("A", "{}");
+    }
+    on_event_persist(&mut t);
+    assert_eq!(writes() - before, 100, "the events only");
+    with_fake(|b| b.now += 1_000.0);
+    t.track("B", "{}");
+    on_event_persist(&mut t);
+    assert_eq!(writes() - before, 102, "B and the session");
+    with_fake(|b| b.now += 10.0);
+    t.track("C", "{}");
+    t.on_hide();
+    let stored = with_fake(|b| b.storage.get(SID_KEY).cloned()).unwrap();
+    assert!(
+        stored.ends_with(&(T0 as u64 + 1_010).to_string()),
+        "{stored}"
+    );
 }
