@@ -85,8 +85,9 @@ test("a shop journey shows up in D1 and in the dashboard's live stream", async (
     last = await spur.rows("SELECT * FROM events WHERE message_id NOT LIKE 'm-%' ORDER BY ts_ms");
     const have = new Set(last.map((x) => x.event ?? x.type));
     return expected.every((n) => have.has(n)) ? last : null;
+  }, { timeoutMs: 30_000, message: `every journey event (${expected}) stored` }).catch((e) => {
+    throw new Error(`${e.message}; got ${last.map((r) => r.event ?? r.type)}`);
   });
-  assert.ok(rows, `every journey event arrives; got ${last.map((r) => r.event ?? r.type)}`);
   const names = rows.map((r) => r.event ?? r.type);
   for (const n of expected) {
     assert.ok(names.includes(n), `${n} in ${names}`);
