@@ -70,10 +70,15 @@ impl Text {
         match self {
             Text::Word(i) => WORDS[usize::from(*i) % WORDS.len()].to_owned(),
             Text::Any(s) => s.clone(),
-            // Around the name, id and string limits (256, 8,192 characters).
+            // At the name, id and string limits (256, 8,192 characters) and past the event's.
+            // Long strings make an input slow, so most stay around the 256 limits.
             Text::Long(c, n) => {
-                let c = char::from(b'a' + c % 26);
-                std::iter::repeat_n(c, usize::from(*n) % 9_000).collect()
+                const LONG: [usize; 4] = [8_192, 8_193, 20_000, 33_000];
+                let len = match *n {
+                    n @ 0..=64_000 => usize::from(n % 300),
+                    n => LONG[usize::from(n) % LONG.len()],
+                };
+                std::iter::repeat_n(char::from(b'a' + c % 26), len).collect()
             }
         }
     }
@@ -89,7 +94,7 @@ enum Json {
     Text(Text),
     Array(Vec<Json>),
     Object(Vec<(Text, Json)>),
-    /// A wide object: `n` generated keys (around the 256-key limit).
+    /// A wide object of generated keys (around the 256-key limit, and far past it).
     Wide(u16),
     /// A deep nest (around the depth limit of 16).
     Deep(u8),
@@ -115,7 +120,7 @@ impl Json {
             ),
             Json::Array(_) | Json::Object(_) => Value::Null,
             Json::Wide(n) => Value::Object(
-                (0..usize::from(*n) % 600)
+                (0..[1, 16, 255, 256, 257, 300][usize::from(*n) % 6])
                     .map(|i| (format!("k{i}"), Value::from(i)))
                     .collect(),
             ),
@@ -218,7 +223,7 @@ impl Message {
 struct Batch {
     selector: (u8, u8),
     messages: Vec<Message>,
-    /// Copies of the last message appended (large batches, around the 1,000-event cap).
+    /// Copies of the last message appended (above 65,000: large batches, up to ~1,600).
     repeat_last: u16,
     write_key: Option<Field>,
     sent_at: Option<Field>,
@@ -239,7 +244,11 @@ pub fn ingest_batch(data: &[u8]) {
     }
     let mut messages: Vec<Value> = batch.messages.iter().map(Message::render).collect();
     if let Some(last) = messages.last().cloned() {
-        let extra = usize::from(batch.repeat_last) % 1_200;
+        // Usually a few copies; sometimes enough to cross the 1,000-event cap (slow, so rare).
+        let extra = match batch.repeat_last {
+            n @ 0..=65_000 => usize::from(n % 4),
+            n => usize::from(n - 65_000) * 3,
+        };
         messages.extend(std::iter::repeat_n(last, extra));
     }
     let count = messages.len();

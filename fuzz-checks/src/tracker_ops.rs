@@ -314,7 +314,8 @@ pub fn tracker(data: &[u8]) {
         }
 
         let after = queued();
-        if matches!(op, Op::OptOut) {
+        if t.consent == Consent::Denied {
+            // Opted out (here, or in another tab: `Storage`): the queue is emptied on purpose.
             assert!(after.is_empty(), "opt-out left events queued");
             continue;
         }
