@@ -223,13 +223,19 @@ pub fn message(raw: &RawValue, facts: &DecodeFacts<'_>) -> Result<Event, Failure
 
 /// Segment's clock-skew correction: `receivedAt − (sentAt − timestamp)`; with no `sentAt` the
 /// client's timestamp is kept, and with no timestamp the event happened when it arrived.
+/// A correction that would leave RFC 3339's years 0000–9999 (a client clock off by
+/// millennia: `sentAt` 9999, `timestamp` 0000) cannot be stored or even computed, so the
+/// event counts as arriving when it did; `originalTimestamp` and `sentAt` keep what was sent.
 pub fn corrected_timestamp(
     received_at: OffsetDateTime,
     timestamp: Option<OffsetDateTime>,
     sent_at: Option<OffsetDateTime>,
 ) -> OffsetDateTime {
     match (timestamp, sent_at) {
-        (Some(ts), Some(sent)) => received_at - (sent - ts),
+        (Some(ts), Some(sent)) => received_at
+            .checked_sub(sent - ts)
+            .filter(|t| (0..=9999).contains(&t.year()))
+            .unwrap_or(received_at),
         (Some(ts), None) => ts,
         (None, _) => received_at,
     }

@@ -115,14 +115,42 @@ fn body_of(items: &[Item]) -> String {
     json!({ "batch": values }).to_string()
 }
 
-proptest! {
-    // Integration tests have no lib.rs beside them, so failures are kept at a fixed path
-    // (relative to the package root, where cargo runs tests): core/proptest-regressions/.
-    #![proptest_config(ProptestConfig {
+/// Where failing cases are saved and replayed from: `properties.proptest-regressions` next to
+/// this file (committed). Resolved from `file!()`, not from the working directory, so every
+/// runner finds it. (A `Direct` path relative to the working directory once made proptest read
+/// a different file than the committed one, so the saved seeds never ran.)
+const REGRESSIONS: FileFailurePersistence =
+    FileFailurePersistence::WithSource("proptest-regressions");
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
         cases: 256,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/properties.txt"))),
+        failure_persistence: Some(Box::new(REGRESSIONS)),
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+/// The committed seeds are found where the properties below look for them, so each saved
+/// failure runs before any new case (regression test for issue 9's "never read" file).
+#[test]
+fn the_committed_regression_seeds_are_replayed() {
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/properties.proptest-regressions"),
+    )
+    .unwrap();
+    let saved = committed.lines().filter(|l| l.starts_with("cc ")).count();
+    assert!(saved >= 2, "the committed file holds the saved seeds");
+    // What the proptest! block below loads for this file, through the same config.
+    let loaded = config()
+        .failure_persistence
+        .unwrap()
+        .load_persisted_failures2(Some(file!()));
+    assert_eq!(loaded.len(), saved, "proptest loads every committed seed");
+}
+
+proptest! {
+    #![proptest_config(config())]
 
     #[test]
     fn every_message_ends_in_exactly_one_place(items in batch_items()) {
