@@ -130,7 +130,13 @@ fn injected_store_fault(env: &Env, events: &[spur_core::Event], id: &str) -> Res
     let limit = events
         .iter()
         .filter_map(|e| e.event.as_deref()?.strip_prefix(marker.as_str()))
-        .map(|n| if n.is_empty() { u32::MAX } else { n.parse().unwrap_or(0) })
+        .map(|n| {
+            if n.is_empty() {
+                u32::MAX
+            } else {
+                n.parse().unwrap_or(0)
+            }
+        })
         .max();
     let Some(limit) = limit.filter(|n| *n > 0) else {
         return Ok(());
