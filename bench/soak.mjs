@@ -131,6 +131,9 @@ try {
   }
   const drainedAfter = (performance.now() - drainStart) / 1000;
   memory.push({ t: (performance.now() - started) / 1000, kb: workerdRssKb() });
+  // Idle for 10 s: memory that keeps rising with no load would be a leak.
+  await new Promise((r) => setTimeout(r, 10_000));
+  const idleKb = workerdRssKb();
   const ids = new Set((await spur.rows("SELECT message_id FROM events")).map((r) => r.message_id));
   const missing = [...acked].filter((id) => !ids.has(id)).length;
   const extra = [...ids].filter((id) => !acked.has(id)).length;
@@ -157,7 +160,7 @@ try {
     archiveMissing: [...acked].filter((id) => !archiveSet.has(id)).length, badRows: bad,
     drainedAfter: +drainedAfter.toFixed(1), maxInflight,
     p50: +pct(latencies, 0.5).toFixed(1), p99: +pct(latencies, 0.99).toFixed(1), max: +Math.max(...latencies).toFixed(1),
-    byShape: Object.fromEntries(byShape), memory,
+    byShape: Object.fromEntries(byShape), memory, idleKb,
   };
   console.log(JSON.stringify(result, null, 2));
   writeSection("soak", render(result));
@@ -176,8 +179,9 @@ try {
 function render(r) {
   const mem = r.memory.filter((m) => m.kb);
   const memLine = mem.length >= 2
-    ? `workerd resident memory: ${(mem[0].kb / 1024).toFixed(0)} MB at start, ${(Math.max(...mem.map((m) => m.kb)) / 1024).toFixed(0)} MB peak, ${(mem[mem.length - 1].kb / 1024).toFixed(0)} MB after the drain (sampled every 5 s: ${mem.map((m) => (m.kb / 1024).toFixed(0)).join(", ")} MB)`
+    ? `workerd resident memory: ${(mem[0].kb / 1024).toFixed(0)} MB at start, ${(Math.max(...mem.map((m) => m.kb)) / 1024).toFixed(0)} MB peak, ${(mem[mem.length - 1].kb / 1024).toFixed(0)} MB after the drain, ${r.idleKb ? (r.idleKb / 1024).toFixed(0) : "?"} MB after 10 s idle (sampled every 5 s: ${mem.map((m) => (m.kb / 1024).toFixed(0)).join(", ")} MB)`
     : "workerd resident memory: not measurable here (no ps)";
+  const memNote = " Locally the same workerd processes also host the D1, R2 and Queues simulators, so their resident memory grows with the data stored and is an upper bound on the Worker's own; a rise that stops after the load is storage, one that keeps rising with no load would be a leak";
   const rows = Object.entries(r.byShape).map(([name, s]) => `| ${name} | ${s.requests} | ${s.events} |`).join("\n");
   return `## Soak (\`npm run soak\`, ${r.date})
 
@@ -201,6 +205,6 @@ ${rows}
 | ingest latency p50 / p99 / max | ${r.p50} / ${r.p99} / ${r.max} ms |
 | queue drained (D1 complete) after the load | ${r.drainedAfter} s |
 
-${memLine}.
+${memLine}.${memNote}.
 `;
 }
