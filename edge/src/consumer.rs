@@ -42,6 +42,7 @@ async fn process(store: &Store, env: &Env, body: &str, id: &str) -> Result<(), A
         .map_err(|e| ApiError::Internal(format!("undecodable work: {e}")))?;
     match work {
         Work::Events { write_key, events } => {
+            injected_store_fault(env, &events, id)?;
             let fresh = store.insert_events(&events, write_key.as_deref()).await?;
             // Archive only first-time inserts, so client retries do not duplicate the archive;
             // the object key is the queue message id, so a retry of this message overwrites.
@@ -110,4 +111,47 @@ async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError
     };
     let rows: Vec<BadRow> = rows.into_iter().map(BadRow::bounded).collect();
     store.insert_bad_rows(&rows).await
+}
+
+/// Test-only fault injection; the var is absent from wrangler.toml, so production never fails
+/// here. With `SPUR_FAULT_STORE_FAIL` set to a marker, a message holding an event whose name
+/// is `<marker>` fails as a D1 write would on every delivery (a poison message), and one named
+/// `<marker><n>` fails on its first `n` deliveries only (storage that recovers). Deliveries
+/// are counted per queue message id in this isolate, which workerd keeps for the run.
+fn injected_store_fault(env: &Env, events: &[spur_core::Event], id: &str) -> Result<(), ApiError> {
+    thread_local! {
+        static FAILED: std::cell::RefCell<std::collections::HashMap<String, u32>> =
+            std::cell::RefCell::default();
+    }
+    let marker = env.var("SPUR_FAULT_STORE_FAIL").ok().map(|v| v.to_string());
+    let Some(marker) = marker.filter(|m| !m.is_empty()) else {
+        return Ok(());
+    };
+    let limit = events
+        .iter()
+        .filter_map(|e| e.event.as_deref()?.strip_prefix(marker.as_str()))
+        .map(|n| {
+            if n.is_empty() {
+                u32::MAX
+            } else {
+                n.parse().unwrap_or(0)
+            }
+        })
+        .max();
+    let Some(limit) = limit.filter(|n| *n > 0) else {
+        return Ok(());
+    };
+    let failed = FAILED.with(|f| {
+        let mut f = f.borrow_mut();
+        let n = f.entry(id.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    });
+    if failed <= limit {
+        Err(ApiError::Internal(format!(
+            "injected D1 write failure {failed} of {limit} (SPUR_FAULT_STORE_FAIL)"
+        )))
+    } else {
+        Ok(())
+    }
 }

@@ -6,7 +6,8 @@
 
 use serde::Serialize;
 use spur_core::{
-    ingest, limits, CfFacts, Ingest, MessageType, Pipeline, Rejection, RequestError, RequestFacts,
+    ingest, limits, AuthError, CfFacts, Ingest, MessageType, Pipeline, Rejection, RequestError,
+    RequestFacts,
 };
 use wasm_bindgen::JsValue;
 use worker::{console_warn, Env, Request, Response};
@@ -55,8 +56,17 @@ pub async fn handle(
         Some(p) => accept(req, env, single, p).await,
         None => Err(ApiError::Internal("configuration unavailable".into())),
     };
+    // A request refused for its origin gets no CORS headers, even when another write key
+    // allows that origin: the browser must not read the refusal as a permitted response.
+    let refused_origin = matches!(
+        result,
+        Err(ApiError::Request(RequestError::Auth(
+            AuthError::OriginNotAllowed
+        )))
+    );
     let resp = result.or_else(ApiError::into_api_response)?;
-    cors::decorate(resp, pipeline.as_deref(), origin.as_deref())
+    let pipeline = pipeline.as_deref().filter(|_| !refused_origin);
+    cors::decorate(resp, pipeline, origin.as_deref())
 }
 
 async fn accept(

@@ -1,0 +1,38 @@
+// Runs the hostile-input and fault suites (tests/e2e/hostile.test.mjs, faults.test.mjs) against
+// the built Worker and writes their figures to bench/RELIABILITY.md between the hostile markers.
+// Part of `npm run soak`; the suites themselves also run in `npm test`.
+import { spawnSync } from "node:child_process";
+import { writeSection } from "./reliability.mjs";
+
+const files = ["tests/e2e/hostile.test.mjs", "tests/e2e/faults.test.mjs"];
+const t0 = performance.now();
+const run = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=tap", ...files], { encoding: "utf8", maxBuffer: 64 << 20 });
+const seconds = ((performance.now() - t0) / 1000).toFixed(0);
+const out = `${run.stdout}\n${run.stderr}`;
+const grab = (tag) => { const m = new RegExp(`${tag} (\\{.*\\})`).exec(out); return m ? JSON.parse(m[1]) : null; };
+const hostile = grab("HOSTILE");
+const faults = grab("FAULTS");
+const pass = /# pass (\d+)/.exec(out)?.[1];
+const fail = /# fail (\d+)/.exec(out)?.[1];
+if (run.status !== 0 || !hostile || !faults) {
+  console.error(out);
+  console.error("hostile/fault suites failed; bench/RELIABILITY.md not updated");
+  process.exit(1);
+}
+const reasons = Object.entries(hostile.byReason).map(([r, n]) => `\`${r}\` ${n}`).join(", ");
+writeSection("hostile", `## Hostile input and faults (${new Date().toISOString().slice(0, 10)})
+
+\`tests/e2e/hostile.test.mjs\` and \`tests/e2e/faults.test.mjs\` against real workerd (${pass} tests passed,
+${fail} failed, ${seconds} s including two Worker starts).
+
+| figure | value |
+|---|---|
+| hostile cases (each with its documented status and reason) | ${hostile.cases} |
+| requests sent, 5xx answers | ${hostile.requests}, 0 |
+| events acknowledged = rows in D1 = lines in the R2 archive | ${hostile.accepted} |
+| rejections = rows in \`bad_rows\` | ${hostile.badRows} (${reasons}) |
+| injected D1 write failures | ${faults.faults} |
+| messages that recovered after retries (stored once, archived once) | ${faults.survived} |
+| events of a poison message kept as \`storage_failed\` bad rows via the dead-letter queue | ${faults.deadLettered} |
+`);
+console.log(JSON.stringify({ hostile, faults, seconds }, null, 2));
