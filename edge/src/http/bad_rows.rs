@@ -14,10 +14,11 @@ use wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
 use crate::clock::{now, rfc3339};
-use crate::error::ApiError;
-use crate::ingest::endpoint;
-use crate::store::Store;
-use crate::{settings, work};
+use crate::http::error::ApiError;
+use crate::http::ingest::endpoint;
+use crate::queues::events as work;
+use crate::storage::events::Store;
+use crate::storage::settings;
 
 /// Most rows one list or replay call touches.
 pub const MAX_PAGE: u32 = 500;

@@ -12,9 +12,11 @@ use wasm_bindgen::JsValue;
 use worker::{console_warn, Env, Request, Response};
 
 use crate::clock::{now, rfc3339, uuid};
-use crate::error::ApiError;
-use crate::work::{self, BadRow};
-use crate::{body, cors, settings, triggers};
+use crate::http::error::ApiError;
+use crate::http::{body, cors, triggers};
+use crate::queues::events as work;
+use crate::storage::settings;
+use spur_core::BadRow;
 
 /// The rate limiting binding (wrangler.toml `[[ratelimits]]`).
 pub const INGEST_LIMITER: &str = "INGEST_LIMITER";

@@ -15,11 +15,11 @@ use wasm_bindgen::JsValue;
 use worker::{console_warn, Date, Env};
 
 use crate::clock::{now, rfc3339};
-use crate::error::ApiError;
-use crate::store::DB_BINDING;
+use crate::http::error::ApiError;
+use crate::storage::DB_BINDING;
 
 /// The rules shipped with the repository, inserted once into an empty database.
-pub const BUNDLED_RULES: &str = include_str!("../../rules.json");
+pub const BUNDLED_RULES: &str = include_str!("../../../rules.json");
 /// How long an isolate reuses a compiled rule index before re-reading D1.
 pub const CACHE_TTL_MS: u64 = 10_000;
 

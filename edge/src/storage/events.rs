@@ -9,11 +9,9 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::clock::{rfc3339, unix_ms};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::storage::DB_BINDING;
 use spur_core::BadRow;
-
-/// The D1 binding name (wrangler.toml `[[d1_databases]] binding`).
-pub const DB_BINDING: &str = "DB";
 
 const INSERT_EVENT: &str = "INSERT INTO events (message_id, type, event, name, user_id, anonymous_id, \
      group_id, previous_id, timestamp, ts_ms, received_at, sent_at, original_timestamp, properties, \

@@ -16,10 +16,10 @@ use wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
 use crate::clock::{now, unix_ms};
-use crate::error::ApiError;
-use crate::rule_set;
-use crate::store::DB_BINDING;
-use crate::user_state;
+use crate::http::error::ApiError;
+use crate::objects::user_state;
+use crate::storage::rules as rule_set;
+use crate::storage::DB_BINDING;
 
 /// Most stored events one dry run or explain reads.
 pub const MAX_REPLAY_EVENTS: u32 = 20_000;
@@ -97,7 +97,7 @@ pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiE
 /// The body as text, bounded like every request body (a rule itself is limited further, to
 /// `MAX_RULE_BYTES`, when parsed).
 async fn read_text(req: &mut Request) -> Result<String, ApiError> {
-    let bytes = crate::body::read_bounded(req, spur_core::limits::MAX_BATCH_BYTES).await?;
+    let bytes = crate::http::body::read_bounded(req, spur_core::limits::MAX_BATCH_BYTES).await?;
     String::from_utf8(bytes).map_err(|_| ApiError::Invalid("body is not UTF-8".into()))
 }
 

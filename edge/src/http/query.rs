@@ -13,10 +13,10 @@ use spur_core::query::{
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Date, Env, Method, Request, Response};
 
-use crate::admin::require_admin;
-use crate::error::ApiError;
-use crate::segments;
-use crate::store::DB_BINDING;
+use crate::http::admin::require_admin;
+use crate::http::error::ApiError;
+use crate::http::segments;
+use crate::storage::DB_BINDING;
 
 /// Whether `path` is one of this module's routes.
 pub fn owns(path: &str) -> bool {

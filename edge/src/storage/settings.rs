@@ -14,13 +14,13 @@ use spur_core::{CompiledPlan, Config, ConfigError, Pipeline};
 use wasm_bindgen::JsValue;
 use worker::{Date, Env};
 
-use crate::error::ApiError;
-use crate::store::DB_BINDING;
+use crate::http::error::ApiError;
+use crate::storage::DB_BINDING;
 
 /// The secret (or var) holding the JSON configuration.
 pub const CONFIG_SECRET: &str = "SPUR_CONFIG";
 /// The tracking plan shipped with the repository (used until an admin saves another).
-pub const BUNDLED_PLAN: &str = include_str!("../../tracking-plan.json");
+pub const BUNDLED_PLAN: &str = include_str!("../../../tracking-plan.json");
 /// How long an isolate reuses a compiled pipeline before re-reading D1.
 pub const CACHE_TTL_MS: u64 = 10_000;
 

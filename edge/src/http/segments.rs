@@ -10,8 +10,8 @@ use spur_core::query::{self, SegmentQuery};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Method, Request, Response};
 
-use crate::error::ApiError;
-use crate::query::{invalid, json, now_ms, segment};
+use crate::http::error::ApiError;
+use crate::http::query::{invalid, json, now_ms, segment};
 
 #[derive(Deserialize)]
 struct Row {

@@ -13,13 +13,13 @@ use worker::{
     Request, RequestInit,
 };
 
-use crate::actions::{
+use crate::clock::{now, rfc3339};
+use crate::http::error::ApiError;
+use crate::objects::user_state::{self, Delivery};
+use crate::queues::firings::{
     ActionWork, FiringRecord, Outcome, ACTIONS_DEAD_LETTER_QUEUE, ACTIONS_QUEUE_NAME,
 };
-use crate::clock::{now, rfc3339};
-use crate::error::ApiError;
-use crate::store::DB_BINDING;
-use crate::user_state::{self, Delivery};
+use crate::storage::DB_BINDING;
 
 /// The secret that signs webhooks.
 pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";

@@ -16,10 +16,10 @@ use worker::{
     Result, SqlStorage, State,
 };
 
-use crate::actions::{self, prepare};
 use crate::clock::now;
-use crate::error::ApiError;
-use crate::rule_set;
+use crate::http::error::ApiError;
+use crate::queues::firings::{self as actions, prepare};
+use crate::storage::rules as rule_set;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
 pub const USER_STATE: &str = "USER_STATE";

@@ -11,7 +11,7 @@ use spur_core::Event;
 use worker::Env;
 
 use crate::clock::uuid;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The actions queue binding.
 pub const ACTIONS_QUEUE: &str = "ACTIONS_QUEUE";
@@ -160,7 +160,7 @@ pub async fn enqueue(env: &Env, work: Vec<ActionWork>) -> Result<(), ApiError> {
         .map(serde_json::to_string)
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    crate::work::send(&env.queue(ACTIONS_QUEUE)?, items).await
+    crate::queues::send::send(&env.queue(ACTIONS_QUEUE)?, items).await
 }
 
 /// Sends firing records to the actions queue.

@@ -6,7 +6,7 @@
 use futures_util::StreamExt;
 use worker::Request;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use spur_core::RequestError;
 
 /// Reads the body, failing with `BodyTooLarge` as soon as it passes `cap` bytes.

@@ -7,8 +7,8 @@
 use spur_core::{Config, Source};
 use worker::{Env, Request, Response};
 
-use crate::error::ApiError;
-use crate::settings;
+use crate::http::error::ApiError;
+use crate::storage::settings;
 
 /// `GET /v1/config`.
 pub async fn get_config(env: &Env) -> Result<Response, ApiError> {

@@ -11,11 +11,11 @@ use spur_core::rules::{InAppMessage, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
-use crate::actions::{self, prepare, ActionWork};
 use crate::clock::now;
-use crate::error::ApiError;
-use crate::rule_set;
-use crate::user_state::{self, Delivery};
+use crate::http::error::ApiError;
+use crate::objects::user_state::{self, Delivery};
+use crate::queues::firings::{self as actions, prepare, ActionWork};
+use crate::storage::rules as rule_set;
 
 /// Most users whose objects one ingest request calls itself; the rest go through the queue (a
 /// server-side batch can hold many users, and each call is a subrequest).
