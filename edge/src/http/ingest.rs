@@ -30,13 +30,7 @@ struct IngestResponse<'a> {
     messages: Vec<spur_core::rules::InAppMessage>,
 }
 
-/// What an ingest path asks for: a batch, or one message of a type.
-pub fn endpoint(path: &str) -> Option<Option<MessageType>> {
-    match path.strip_prefix("/v1/")? {
-        "batch" | "b" | "import" => Some(None),
-        other => MessageType::from_endpoint(other).map(Some),
-    }
-}
+pub use spur_core::bad_rows::endpoint;
 
 /// Handles `OPTIONS` on an ingest path.
 pub async fn preflight(req: &Request, env: &Env) -> Result<Response, ApiError> {

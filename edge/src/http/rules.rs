@@ -5,26 +5,19 @@
 //! unknown operator "equals"…`). Dry-run and explain read stored events and never change state.
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use spur_core::rules::{
-    self, compile, dry_run, explain, CompiledRule, Rule, RuleError, RuleErrorKind,
-};
-use spur_core::Event;
-use time::format_description::well_known::Rfc3339;
+use serde_json::{json, Value};
+use spur_core::instant::{self, ms_to_rfc3339};
+use spur_core::rules::replay::DEFAULT_LOOKBACK_MS;
+use spur_core::rules::{self, compile, dry_run, explain, lookback, Rule, RuleError, RuleErrorKind};
 use time::OffsetDateTime;
-use wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
-use crate::clock::{now, unix_ms};
+use crate::clock::now_ms;
+use crate::http::body;
 use crate::http::error::ApiError;
 use crate::objects::user_state;
 use crate::storage::rules as rule_set;
-use crate::storage::DB_BINDING;
-
-/// Most stored events one dry run or explain reads.
-pub const MAX_REPLAY_EVENTS: u32 = 20_000;
-/// Default dry-run and explain look-back.
-pub const DEFAULT_LOOKBACK_MS: i64 = 7 * 86_400_000;
+use crate::storage::{events, firings};
 
 fn shown(stored: &rule_set::StoredRule) -> Value {
     let mut v: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
@@ -40,29 +33,17 @@ pub const RECENT_FIRINGS_MS: i64 = 86_400_000;
 
 /// `GET /v1/rules`: every rule, each with `firings`, its firings in the last 24 hours.
 pub async fn list(env: &Env) -> Result<Response, ApiError> {
-    #[derive(Deserialize)]
-    struct Count {
-        rule_id: String,
-        n: f64,
-    }
-    #[allow(clippy::cast_precision_loss)] // a day in ms is exact in f64
-    let since = unix_ms(now()) - RECENT_FIRINGS_MS as f64;
-    let counts: Vec<Count> = env
-        .d1(DB_BINDING)?
-        .prepare(
-            "SELECT rule_id, count(*) AS n FROM rule_firings WHERE fired_ms >= ?1 GROUP BY rule_id",
-        )
-        .bind(&[since.into()])?
-        .all()
-        .await?
-        .results()?;
+    let counts = firings::counts_since(env, now_ms() - RECENT_FIRINGS_MS).await?;
     let rules: Vec<Value> = rule_set::list(env)
         .await?
         .iter()
         .map(|stored| {
             let mut v = shown(stored);
             let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
-            let n = counts.iter().find(|c| c.rule_id == id).map_or(0.0, |c| c.n);
+            let n = counts
+                .iter()
+                .find(|(r, _)| r == id)
+                .map_or(0.0, |(_, n)| *n);
             if let Value::Object(m) = &mut v {
                 m.insert("firings".into(), json!(n));
             }
@@ -80,7 +61,7 @@ pub async fn get(env: &Env, id: &str) -> Result<Response, ApiError> {
 
 /// `PUT /v1/rules/{id}`: the body is the rule (its `id` may be left out; if present it must match).
 pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let text = read_text(&mut req).await?;
+    let text = body::read_text(&mut req).await?;
     let rule = checked(&text, id)?;
     let compiled = compile(&spur_core::rules::condition_engine(), rule).map_err(ApiError::Rule)?;
     if rule_set::get(env, id).await?.is_none() && rule_set::count(env).await? >= rules::MAX_RULES {
@@ -92,13 +73,6 @@ pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiE
     let created = rule_set::put(env, &compiled.rule).await?;
     let stored = rule_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::from_json(&shown(&stored))?.with_status(if created { 201 } else { 200 }))
-}
-
-/// The body as text, bounded like every request body (a rule itself is limited further, to
-/// `MAX_RULE_BYTES`, when parsed).
-async fn read_text(req: &mut Request) -> Result<String, ApiError> {
-    let bytes = crate::http::body::read_bounded(req, spur_core::limits::MAX_BATCH_BYTES).await?;
-    String::from_utf8(bytes).map_err(|_| ApiError::Invalid("body is not UTF-8".into()))
 }
 
 /// Parses a rule body for path `id` (filling in a missing `id`).
@@ -150,7 +124,7 @@ struct DryRunBody {
 
 /// `POST /v1/rules/{id}/dry-run {from?, to?, rule?}`: who would have fired, and when.
 pub async fn dry_run_route(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let text = read_text(&mut req).await?;
+    let text = body::read_text(&mut req).await?;
     let body: DryRunBody = if text.trim().is_empty() {
         DryRunBody::default()
     } else {
@@ -162,13 +136,13 @@ pub async fn dry_run_route(mut req: Request, env: &Env, id: &str) -> Result<Resp
         None => stored_rule(env, id).await?,
     };
     let rule = compile(&engine, rule).map_err(ApiError::Rule)?;
-    let to = body.to.map_or_else(|| ms(now()), ms);
-    let from = body.from.map_or(to - DEFAULT_LOOKBACK_MS, ms);
-    let (events, truncated) = read_events(env, &rule, from, to, None).await?;
+    let to = body.to.map_or_else(now_ms, instant::to_ms);
+    let from = body.from.map_or(to - DEFAULT_LOOKBACK_MS, instant::to_ms);
+    let (events, truncated) = events::for_rule(env, &rule, from, to, None).await?;
     let result = dry_run(&engine, &rule, &events, to);
     Ok(Response::from_json(&json!({
         "rule": id,
-        "from": rfc(from), "to": rfc(to),
+        "from": ms_to_rfc3339(from), "to": ms_to_rfc3339(to),
         "truncated": truncated,
         "result": result,
     }))?)
@@ -189,13 +163,14 @@ pub async fn explain_route(req: &Request, env: &Env, id: &str) -> Result<Respons
     let enabled = stored.enabled;
     let engine = spur_core::rules::condition_engine();
     let rule = compile(&engine, stored).map_err(ApiError::Rule)?;
-    let to = ms(now());
+    let to = now_ms();
     let from = match param("from") {
-        Some(f) => ms(OffsetDateTime::parse(&f, &Rfc3339)
-            .map_err(|e| ApiError::Invalid(format!("from: {e}")))?),
+        Some(f) => instant::to_ms(
+            instant::parse_rfc3339(&f).map_err(|e| ApiError::Invalid(format!("from: {e}")))?,
+        ),
         None => to - lookback(&rule),
     };
-    let (events, truncated) = read_events(env, &rule, from, to, Some(&user)).await?;
+    let (events, truncated) = events::for_rule(env, &rule, from, to, Some(&user)).await?;
     let mut x = explain(&engine, &rule, &events, to);
     if !enabled {
         x.summary = format!(
@@ -210,160 +185,14 @@ pub async fn explain_route(req: &Request, env: &Env, id: &str) -> Result<Respons
     });
     Ok(Response::from_json(&json!({
         "rule": id, "user": user, "enabled": enabled,
-        "from": rfc(from), "to": rfc(to), "truncated": truncated,
+        "from": ms_to_rfc3339(from), "to": ms_to_rfc3339(to), "truncated": truncated,
         "explanation": x,
         "live": live,
-        "recorded": firings(env, id, &user).await?,
+        "recorded": firings::of_user(env, id, &user).await?,
     }))?)
-}
-
-/// How far back explain looks: long enough to cover the rule's window, at least a week.
-fn lookback(rule: &CompiledRule) -> i64 {
-    let span = match &rule.kind {
-        rules::Kind::Window { within, .. }
-        | rules::Kind::Absence { within, .. }
-        | rules::Kind::Sequence { within, .. } => within.as_ms_i64(),
-        rules::Kind::Instant => 0,
-    };
-    let cap = rule.rule.cap.as_ref().map_or(0, |c| c.per.as_ms_i64());
-    DEFAULT_LOOKBACK_MS.max(span.saturating_mul(2)).max(cap)
 }
 
 async fn stored_rule(env: &Env, id: &str) -> Result<Rule, ApiError> {
     let stored = rule_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
     rules::parse(&stored.body).map_err(ApiError::Rule)
-}
-
-async fn firings(env: &Env, id: &str, user: &str) -> Result<Vec<Value>, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        fired_at: String,
-        source: String,
-        capped: f64,
-        message_ids: String,
-        actions: String,
-        attempts: f64,
-    }
-    let rows: Vec<Row> = env
-        .d1(DB_BINDING)?
-        .prepare(
-            "SELECT id, fired_at, source, capped, message_ids, actions, attempts FROM rule_firings \
-             WHERE rule_id = ?1 AND user_id = ?2 ORDER BY fired_ms DESC LIMIT 20",
-        )
-        .bind(&[id.into(), user.into()])?
-        .all()
-        .await?
-        .results()?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id, "firedAt": r.fired_at, "source": r.source, "capped": r.capped > 0.0,
-                "messageIds": serde_json::from_str::<Value>(&r.message_ids).unwrap_or_default(),
-                "actions": serde_json::from_str::<Value>(&r.actions).unwrap_or_default(),
-                "attempts": r.attempts,
-            })
-        })
-        .collect())
-}
-
-/// Stored events in `[from, to)` that the rule names (all of them for `*`), oldest first.
-async fn read_events(
-    env: &Env,
-    rule: &CompiledRule,
-    from: i64,
-    to: i64,
-    user: Option<&str>,
-) -> Result<(Vec<Event>, bool), ApiError> {
-    let mut sql = String::from(
-        "SELECT message_id, type, event, name, user_id, anonymous_id, group_id, previous_id, timestamp, \
-         received_at, sent_at, original_timestamp, properties, traits, context, integrations \
-         FROM events WHERE ts_ms >= ?1 AND ts_ms < ?2",
-    );
-    #[allow(clippy::cast_precision_loss)]
-    let mut args: Vec<JsValue> = vec![JsValue::from_f64(from as f64), JsValue::from_f64(to as f64)];
-    if let Some(u) = user {
-        // Explain reads everything the user did, so misspelt trigger names show up.
-        args.push(u.into());
-        sql.push_str(" AND (user_id = ?3 OR anonymous_id = ?3)");
-    } else if !rule.event_names().any(|n| n == "*") {
-        let mut clauses = Vec::new();
-        for name in rule.event_names() {
-            args.push(name.trim_start_matches('$').into());
-            let n = args.len();
-            clauses.push(if name.starts_with('$') {
-                format!("type = ?{n}")
-            } else {
-                format!("(type = 'track' AND event = ?{n})")
-            });
-        }
-        sql.push_str(&format!(" AND ({})", clauses.join(" OR ")));
-    }
-    sql.push_str(&format!(
-        " ORDER BY ts_ms, message_id LIMIT {}",
-        MAX_REPLAY_EVENTS + 1
-    ));
-    let rows: Vec<Map<String, Value>> = env
-        .d1(DB_BINDING)?
-        .prepare(&sql)
-        .bind(&args)?
-        .all()
-        .await?
-        .results()?;
-    let truncated = rows.len() > MAX_REPLAY_EVENTS as usize;
-    let events = rows
-        .into_iter()
-        .take(MAX_REPLAY_EVENTS as usize)
-        .filter_map(row_event)
-        .collect();
-    Ok((events, truncated))
-}
-
-/// An `events` row back into a Segment event.
-fn row_event(row: Map<String, Value>) -> Option<Event> {
-    let mut out = Map::new();
-    for (col, key) in [
-        ("message_id", "messageId"),
-        ("type", "type"),
-        ("event", "event"),
-        ("name", "name"),
-        ("user_id", "userId"),
-        ("anonymous_id", "anonymousId"),
-        ("group_id", "groupId"),
-        ("previous_id", "previousId"),
-        ("timestamp", "timestamp"),
-        ("received_at", "receivedAt"),
-        ("sent_at", "sentAt"),
-        ("original_timestamp", "originalTimestamp"),
-    ] {
-        if let Some(v) = row.get(col).filter(|v| !v.is_null()) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    for (col, key) in [
-        ("properties", "properties"),
-        ("traits", "traits"),
-        ("context", "context"),
-        ("integrations", "integrations"),
-    ] {
-        let parsed = row
-            .get(col)
-            .and_then(Value::as_str)
-            .and_then(|t| serde_json::from_str(t).ok());
-        out.insert(key.into(), parsed.unwrap_or_else(|| json!({})));
-    }
-    serde_json::from_value(Value::Object(out)).ok()
-}
-
-#[allow(clippy::cast_possible_truncation)]
-fn ms(t: OffsetDateTime) -> i64 {
-    unix_ms(t) as i64
-}
-
-fn rfc(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
 }
