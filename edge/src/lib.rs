@@ -19,6 +19,13 @@ use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
 
 use crate::http::error::ApiError;
 
+/// Installs the panic hook once per isolate, so a panic logs its message and location
+/// (`wrangler tail`) instead of a bare `unreachable` trap.
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
 /// Routes a request. Static assets (`www/`) are served by the platform before this runs.
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
