@@ -148,7 +148,8 @@ fn backoff_doubles_from_the_base_and_is_capped() {
     assert_eq!(backoff(10, 1), 10);
     assert_eq!(backoff(10, 2), 20);
     assert_eq!(backoff(10, 5), 160);
-    assert_eq!(backoff(10, 9), MAX_RETRY_DELAY_SECS);
+    assert_eq!(backoff(10, 9), 2_560);
+    assert_eq!(backoff(10, 10), MAX_RETRY_DELAY_SECS);
     assert_eq!(backoff(10, 40), MAX_RETRY_DELAY_SECS);
     assert_eq!(backoff(u32::MAX, 3), MAX_RETRY_DELAY_SECS);
     assert_eq!(backoff(0, 3), 0);
