@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod bad_rows;
 pub mod config;
 pub mod decode;
 pub mod enrich;
@@ -39,6 +40,7 @@ pub mod error;
 pub mod event;
 pub mod gzip;
 pub mod ingest;
+pub mod instant;
 pub mod limits;
 pub mod plan;
 pub mod query;

@@ -38,7 +38,7 @@ test("query routes need the admin token and explain bad definitions", async () =
   assert.equal((await api("/v1/query/funnel", q, { token: "wrong" })).status, 401);
   const one = await api("/v1/query/funnel", { ...q, steps: [{ event: "A" }] });
   assert.equal(one.status, 400);
-  assert.equal(one.body.reason, "invalid_request");
+  assert.equal(one.body.reason, "invalid_value");
   assert.match(one.body.detail, /2\.\.=10 steps/);
   const unknown = await api("/v1/query/funnel", { ...q, windoww: "1d" });
   assert.match(unknown.body.detail, /unknown field `windoww`/);

@@ -29,10 +29,7 @@ pub fn parse_instant(what: &'static str, s: &str) -> Result<i64, QueryError> {
 
 /// Formats ms since 1970 as RFC 3339 (UTC).
 pub fn format_instant(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    crate::instant::ms_to_rfc3339(ms)
 }
 
 /// A half-open time range as sent: `{"from": "...", "to": "..."}` in RFC 3339.

@@ -16,9 +16,11 @@
 //! # Ok::<(), spur_core::rules::RuleError>(())
 //! ```
 
+pub mod actions;
 pub mod compile;
 pub mod condition;
 pub mod error;
+pub mod fanout;
 pub mod index;
 pub mod model;
 pub mod payload;
@@ -26,12 +28,14 @@ pub mod replay;
 pub mod sign;
 pub mod state;
 
+pub use actions::{backoff, ActionStatus, ActionWork, Attempt, FiringRecord, Outcome, Prepared};
 pub use compile::{compile, compile_json, compile_value, event_key, parse, CompiledRule, Kind};
 pub use error::{RuleError, RuleErrorKind};
+pub use fanout::{by_user, Fanout};
 pub use index::{next_deadline, Routed, RuleIndex};
 pub use model::{Action, Duration, Rule};
 pub use payload::{messages, InAppMessage, WebhookBody};
-pub use replay::{dry_run, explain, DryRun, Explanation};
+pub use replay::{dry_run, explain, lookback, DryRun, Explanation};
 pub use state::{Firing, RuleState};
 
 /// The JSONLogic engine type conditions compile and run on.

@@ -73,8 +73,7 @@ pub struct WebhookBody {
 impl WebhookBody {
     /// The body for one firing.
     pub fn new(rule: &Rule, firing: &Firing, firing_id: &str, user: &str) -> Self {
-        let fired_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(firing.at) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let fired_at = crate::instant::from_ms(firing.at);
         WebhookBody {
             id: firing_id.to_owned(),
             rule: rule.id.clone(),

@@ -15,9 +15,24 @@ use super::condition::{explain as explain_condition, ConditionReport, Subject};
 use super::state::{on_event, on_time, Firing, RuleState};
 use crate::Event;
 
-fn instant(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+use crate::instant::from_ms as instant;
+
+/// Most stored events one dry run or explain reads.
+pub const MAX_REPLAY_EVENTS: u32 = 20_000;
+/// Default dry-run and explain look-back.
+pub const DEFAULT_LOOKBACK_MS: i64 = 7 * 86_400_000;
+
+/// How far back explain looks: twice the rule's window (so a window that just closed shows
+/// whole), at least its cap period and at least [`DEFAULT_LOOKBACK_MS`].
+pub fn lookback(rule: &CompiledRule) -> i64 {
+    let span = match &rule.kind {
+        Kind::Window { within, .. }
+        | Kind::Absence { within, .. }
+        | Kind::Sequence { within, .. } => within.as_ms_i64(),
+        Kind::Instant => 0,
+    };
+    let cap = rule.rule.cap.as_ref().map_or(0, |c| c.per.as_ms_i64());
+    DEFAULT_LOOKBACK_MS.max(span.saturating_mul(2)).max(cap)
 }
 
 /// One (would-be) firing.

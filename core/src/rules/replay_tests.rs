@@ -116,3 +116,18 @@ fn explain_narrates_windows_absence_and_caps() {
         x.events[1].effect
     );
 }
+
+#[test]
+fn lookback_covers_twice_the_window_and_the_cap_at_least_a_week() {
+    let hook = json!([{"type": "webhook", "url": "https://hooks.example.com/a"}]);
+    let instant = compiled(json!({"id": "i", "trigger": {"events": ["A"]}, "actions": hook})).1;
+    assert_eq!(lookback(&instant), DEFAULT_LOOKBACK_MS);
+    let long = compiled(json!({"id": "w", "trigger": {"events": ["A"]},
+        "window": {"count": 2, "within": "30d"}, "actions": hook}))
+    .1;
+    assert_eq!(lookback(&long), 60 * 86_400_000);
+    let capped = compiled(json!({"id": "c", "trigger": {"events": ["A"]},
+        "window": {"count": 2, "within": "1h"}, "cap": {"max": 1, "per": "10d"}, "actions": hook}))
+    .1;
+    assert_eq!(lookback(&capped), 10 * 86_400_000);
+}

@@ -1,4 +1,5 @@
-//! The queue consumer: stores what the ingest request accepted or rejected.
+//! The events queue: the ingest request produces [`Work`] to it, its consumer stores what the
+//! request accepted or rejected.
 //!
 //! Invariant: a message is acked only after its rows are in D1 (and its events archived); any
 //! failure retries the message, and after the queue's `max_retries` it reaches the dead-letter
@@ -8,12 +9,25 @@
 use worker::{console_error, Bucket, Env, HttpMetadata, MessageBatch, MessageExt};
 
 use crate::clock::{now, rfc3339};
-use crate::error::ApiError;
-use crate::store::Store;
-use crate::work::{BadRow, Work, DEAD_LETTER_QUEUE};
+use crate::http::error::ApiError;
+use crate::queues::send::send;
+use crate::storage::events::Store;
+
+pub use spur_core::work::{bad_rows, split};
+use spur_core::{BadRow, Work};
+
+/// The queue binding the ingest request produces to and the consumer reads.
+pub const EVENTS_QUEUE: &str = "EVENTS_QUEUE";
+/// The dead-letter queue's name (wrangler.toml `dead_letter_queue`).
+pub const DEAD_LETTER_QUEUE: &str = "spur-events-dlq";
 
 /// The R2 binding of the event archive.
 pub const ARCHIVE_BUCKET: &str = "ARCHIVE";
+
+/// Sends work items to the events queue.
+pub async fn enqueue(env: &Env, items: Vec<String>) -> Result<(), ApiError> {
+    send(&env.queue(EVENTS_QUEUE)?, items).await
+}
 
 /// Handles one delivery of queue messages, acking or retrying each on its own.
 pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiError> {

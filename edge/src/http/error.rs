@@ -4,6 +4,7 @@
 //! stable code; `Internal` never echoes what went wrong (it is logged instead).
 
 use serde::Serialize;
+use spur_core::query::QueryError;
 use spur_core::rules::RuleError;
 use spur_core::{AuthError, ConfigError, RequestError};
 use worker::Response;
@@ -23,6 +24,8 @@ pub enum ApiError {
     Config(ConfigError),
     /// A trigger rule an admin tried to save is invalid.
     Rule(RuleError),
+    /// A query or segment definition core refused (its own stable code).
+    Query(QueryError),
     /// A request whose body or parameters are invalid for the route (admin APIs).
     Invalid(String),
     /// No such route or resource.
@@ -36,6 +39,12 @@ pub enum ApiError {
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        ApiError::Query(e)
     }
 }
 
@@ -69,7 +78,9 @@ impl ApiError {
             ApiError::RateLimited => 429,
             ApiError::Unauthorized => 401,
             ApiError::AdminDisabled => 403,
-            ApiError::Config(_) | ApiError::Rule(_) | ApiError::Invalid(_) => 400,
+            ApiError::Config(_) | ApiError::Rule(_) | ApiError::Query(_) | ApiError::Invalid(_) => {
+                400
+            }
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Internal(_) => 500,
@@ -85,6 +96,7 @@ impl ApiError {
             ApiError::AdminDisabled => "admin_disabled",
             ApiError::Config(e) => e.code(),
             ApiError::Rule(e) => e.code(),
+            ApiError::Query(e) => e.code(),
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -100,6 +112,7 @@ impl ApiError {
             ApiError::AdminDisabled => "admin API disabled: no ADMIN_TOKEN secret is set".into(),
             ApiError::Config(e) => e.to_string(),
             ApiError::Rule(e) => e.to_string(),
+            ApiError::Query(e) => e.to_string(),
             ApiError::Invalid(detail) => detail.clone(),
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),

@@ -7,7 +7,7 @@
 use spur_core::Pipeline;
 use worker::{Headers, Response};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Headers a preflight may ask for.
 const ALLOW_HEADERS: &str = "Content-Type, Authorization, Content-Encoding";

@@ -1,19 +1,21 @@
-//! D1 storage: events, profiles and bad rows.
+//! D1 storage: events (written by the events queue, read back for dry-run and explain),
+//! profiles and bad rows.
 //!
 //! Invariant: every write is idempotent by its natural key — events by `message_id`
 //! (`ON CONFLICT DO NOTHING`), profiles by id (merge) — so a queue message processed twice
 //! leaves the database as processing it once would.
 
+use serde_json::{Map, Value};
+use spur_core::rules::replay::MAX_REPLAY_EVENTS;
+use spur_core::rules::CompiledRule;
 use spur_core::{Event, MessageType};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::clock::{rfc3339, unix_ms};
-use crate::error::ApiError;
+use crate::clock::rfc3339;
+use crate::http::error::ApiError;
+use crate::storage::{js_ms, DB_BINDING};
 use spur_core::BadRow;
-
-/// The D1 binding name (wrangler.toml `[[d1_databases]] binding`).
-pub const DB_BINDING: &str = "DB";
 
 const INSERT_EVENT: &str = "INSERT INTO events (message_id, type, event, name, user_id, anonymous_id, \
      group_id, previous_id, timestamp, ts_ms, received_at, sent_at, original_timestamp, properties, \
@@ -52,11 +54,6 @@ impl Store {
         Ok(Store {
             db: env.d1(DB_BINDING)?,
         })
-    }
-
-    /// The underlying database, for read queries.
-    pub fn db(&self) -> &D1Database {
-        &self.db
     }
 
     /// Stores events and the profile facts they carry, in one D1 batch (one transaction).
@@ -105,7 +102,7 @@ impl Store {
             opt(e.group_id.as_deref()),
             opt(e.previous_id.as_deref()),
             JsValue::from_str(&rfc3339(e.timestamp)),
-            JsValue::from_f64(unix_ms(e.timestamp)),
+            js_ms(spur_core::instant::to_ms(e.timestamp)),
             JsValue::from_str(&rfc3339(e.received_at)),
             opt(e.sent_at.map(rfc3339).as_deref()),
             opt(e.original_timestamp.map(rfc3339).as_deref()),
@@ -188,6 +185,58 @@ impl Store {
         self.db.batch(stmts).await?;
         Ok(())
     }
+}
+
+/// Stored events in `[from, to)` that the rule names (all of them for `*`; with `user`, every
+/// event of that user, so misspelt trigger names show up in explain), oldest first, at most
+/// [`MAX_REPLAY_EVENTS`]; the flag says whether more were there.
+pub async fn for_rule(
+    env: &Env,
+    rule: &CompiledRule,
+    from: i64,
+    to: i64,
+    user: Option<&str>,
+) -> Result<(Vec<Event>, bool), ApiError> {
+    let mut sql = String::from(
+        "SELECT message_id, type, event, name, user_id, anonymous_id, group_id, previous_id, timestamp, \
+         received_at, sent_at, original_timestamp, properties, traits, context, integrations \
+         FROM events WHERE ts_ms >= ?1 AND ts_ms < ?2",
+    );
+    let mut args: Vec<JsValue> = vec![js_ms(from), js_ms(to)];
+    if let Some(u) = user {
+        args.push(u.into());
+        sql.push_str(" AND (user_id = ?3 OR anonymous_id = ?3)");
+    } else if !rule.event_names().any(|n| n == "*") {
+        let mut clauses = Vec::new();
+        for name in rule.event_names() {
+            args.push(name.trim_start_matches('$').into());
+            let n = args.len();
+            clauses.push(if name.starts_with('$') {
+                format!("type = ?{n}")
+            } else {
+                format!("(type = 'track' AND event = ?{n})")
+            });
+        }
+        sql.push_str(&format!(" AND ({})", clauses.join(" OR ")));
+    }
+    sql.push_str(&format!(
+        " ORDER BY ts_ms, message_id LIMIT {}",
+        MAX_REPLAY_EVENTS + 1
+    ));
+    let rows: Vec<Map<String, Value>> = env
+        .d1(DB_BINDING)?
+        .prepare(&sql)
+        .bind(&args)?
+        .all()
+        .await?
+        .results()?;
+    let truncated = rows.len() > MAX_REPLAY_EVENTS as usize;
+    let events = rows
+        .iter()
+        .take(MAX_REPLAY_EVENTS as usize)
+        .filter_map(Event::from_row)
+        .collect();
+    Ok((events, truncated))
 }
 
 fn opt(v: Option<&str>) -> JsValue {

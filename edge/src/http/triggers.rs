@@ -4,18 +4,16 @@
 //! request still answers `accepted`; events a user's object could not take now are queued for
 //! it (the object applies each `messageId` once), so a stateful rule still sees them.
 
-use std::collections::BTreeMap;
-
 use futures_util::future::join_all;
-use spur_core::rules::{InAppMessage, RuleIndex};
+use spur_core::rules::{by_user, InAppMessage, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
-use crate::actions::{self, prepare, ActionWork};
-use crate::clock::now;
-use crate::error::ApiError;
-use crate::rule_set;
-use crate::user_state::{self, Delivery};
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::objects::user_state::{self, Delivery};
+use crate::queues::firings::{self as actions, prepare, ActionWork};
+use crate::storage::rules as rule_set;
 
 /// Most users whose objects one ingest request calls itself; the rest go through the queue (a
 /// server-side batch can hold many users, and each call is a subrequest).
@@ -40,7 +38,7 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
     if index.is_empty() {
         return Ok(Vec::new());
     }
-    let at = i64::try_from(now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let at = now_ms();
     let mut messages = Vec::new();
     let mut work = Vec::new();
     for e in events {
@@ -55,8 +53,8 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
             );
         }
     }
-    let (inline, queued) = users(&index, events);
-    let calls = inline.into_iter().map(|(user, events)| {
+    let fanout = by_user(&index, events, MAX_INLINE_USERS);
+    let calls = fanout.inline.into_iter().map(|(user, events)| {
         let delivery = Delivery {
             user: user.to_owned(),
             version: index.version(),
@@ -78,7 +76,8 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
         }
     }
     work.extend(
-        queued
+        fanout
+            .queued
             .into_iter()
             .map(|(u, ev)| user_work(&index, u.to_owned(), ev)),
     );
@@ -92,40 +91,4 @@ fn user_work(index: &RuleIndex, user: String, events: Vec<Event>) -> ActionWork 
         version: index.version(),
         events,
     }
-}
-
-type ByUser<'a> = Vec<(&'a str, Vec<Event>)>;
-
-/// Groups the events stateful rules care about by user: the first [`MAX_INLINE_USERS`] users
-/// are called now, the rest queued. With deferred in-app messages configured, every sender's
-/// object is called (with no events, if need be) so waiting messages reach this response.
-fn users<'a>(index: &RuleIndex, events: &'a [Event]) -> (ByUser<'a>, ByUser<'a>) {
-    let pickup = index.has_deferred_messages();
-    let mut by_user: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    for e in events {
-        let relevant = index.needs_state(e);
-        if !relevant && !pickup {
-            continue;
-        }
-        let user = e.identity();
-        let list = by_user.entry(user).or_insert_with(|| {
-            order.push(user);
-            Vec::new()
-        });
-        if relevant {
-            list.push(e.clone());
-        }
-    }
-    let mut inline = Vec::new();
-    let mut queued = Vec::new();
-    for (i, user) in order.into_iter().enumerate() {
-        let list = by_user.remove(user).unwrap_or_default();
-        if i < MAX_INLINE_USERS {
-            inline.push((user, list));
-        } else if !list.is_empty() {
-            queued.push((user, list));
-        }
-    }
-    (inline, queued)
 }

@@ -6,29 +6,30 @@
 //! compiled [`Pipeline`] is reused for [`CACHE_TTL_MS`] per isolate, and an admin write through
 //! this isolate refreshes it at once.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
 use spur_core::{CompiledPlan, Config, ConfigError, Pipeline};
 use wasm_bindgen::JsValue;
-use worker::{Date, Env};
+use worker::Env;
 
-use crate::error::ApiError;
-use crate::store::DB_BINDING;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::storage::cache::IsolateCache;
+use crate::storage::DB_BINDING;
 
 /// The secret (or var) holding the JSON configuration.
 pub const CONFIG_SECRET: &str = "SPUR_CONFIG";
 /// The tracking plan shipped with the repository (used until an admin saves another).
-pub const BUNDLED_PLAN: &str = include_str!("../../tracking-plan.json");
+pub const BUNDLED_PLAN: &str = include_str!("../../../tracking-plan.json");
 /// How long an isolate reuses a compiled pipeline before re-reading D1.
-pub const CACHE_TTL_MS: u64 = 10_000;
+pub const CACHE_TTL_MS: i64 = 10_000;
 
 const KEY_CONFIG: &str = "config";
 const KEY_PLAN: &str = "tracking_plan";
 
 thread_local! {
-    static CACHE: RefCell<Option<(u64, Rc<Pipeline>)>> = const { RefCell::new(None) };
+    static CACHE: IsolateCache<Pipeline> = const { IsolateCache::new() };
 }
 
 /// The stored documents, as JSON text.
@@ -48,28 +49,19 @@ struct Row {
 
 /// The compiled pipeline for this request (cached per isolate).
 pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
-    let now = Date::now().as_millis();
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(at, _)| now.saturating_sub(*at) < CACHE_TTL_MS)
-            .map(|(_, p)| Rc::clone(p))
-    });
-    if let Some(p) = cached {
+    let now = now_ms();
+    if let Some(p) = CACHE.with(|c| c.fresh(now, CACHE_TTL_MS)) {
         return Ok(p);
     }
     let docs = documents(env).await?;
-    let pipeline =
-        Rc::new(compile(&docs).map_err(|e| {
-            ApiError::Internal(format!("stored configuration does not compile: {e}"))
-        })?);
-    CACHE.with(|c| *c.borrow_mut() = Some((now, Rc::clone(&pipeline))));
-    Ok(pipeline)
+    let pipeline = compile(&docs)
+        .map_err(|e| ApiError::Internal(format!("stored configuration does not compile: {e}")))?;
+    Ok(CACHE.with(|c| c.put(now, pipeline)))
 }
 
 /// Forgets the cached pipeline (after an admin write).
 pub fn invalidate() {
-    CACHE.with(|c| *c.borrow_mut() = None);
+    CACHE.with(IsolateCache::clear);
 }
 
 /// Compiles documents into a pipeline; the plan falls back to the bundled one.

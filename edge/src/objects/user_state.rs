@@ -16,10 +16,10 @@ use worker::{
     Result, SqlStorage, State,
 };
 
-use crate::actions::{self, prepare};
-use crate::clock::now;
-use crate::error::ApiError;
-use crate::rule_set;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::queues::firings::{self as actions, prepare};
+use crate::storage::rules as rule_set;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
 pub const USER_STATE: &str = "USER_STATE";
@@ -248,10 +248,6 @@ impl UserState {
             "outbox": waiting,
         }))?)
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 fn load(sql: &SqlStorage) -> std::result::Result<BTreeMap<String, RuleState>, ApiError> {

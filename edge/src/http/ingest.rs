@@ -13,9 +13,11 @@ use wasm_bindgen::JsValue;
 use worker::{console_warn, Env, Request, Response};
 
 use crate::clock::{now, rfc3339, uuid};
-use crate::error::ApiError;
-use crate::work::{self, BadRow};
-use crate::{body, cors, settings, triggers};
+use crate::http::error::ApiError;
+use crate::http::{body, cors, triggers};
+use crate::queues::events as work;
+use crate::storage::settings;
+use spur_core::BadRow;
 
 /// The rate limiting binding (wrangler.toml `[[ratelimits]]`).
 pub const INGEST_LIMITER: &str = "INGEST_LIMITER";
@@ -29,13 +31,7 @@ struct IngestResponse<'a> {
     messages: Vec<spur_core::rules::InAppMessage>,
 }
 
-/// What an ingest path asks for: a batch, or one message of a type.
-pub fn endpoint(path: &str) -> Option<Option<MessageType>> {
-    match path.strip_prefix("/v1/")? {
-        "batch" | "b" | "import" => Some(None),
-        other => MessageType::from_endpoint(other).map(Some),
-    }
-}
+pub use spur_core::bad_rows::endpoint;
 
 /// Handles `OPTIONS` on an ingest path.
 pub async fn preflight(req: &Request, env: &Env) -> Result<Response, ApiError> {

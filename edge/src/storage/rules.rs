@@ -6,28 +6,28 @@
 //! [`CACHE_TTL_MS`] — or until a caller asks for a newer version (the ingest request passes its
 //! version to the user's Durable Object, so both judge an event by the same rule set).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
 use spur_core::rules::{self, Rule, RuleIndex};
 use wasm_bindgen::JsValue;
-use worker::{console_warn, Date, Env};
+use worker::{console_warn, Env};
 
-use crate::clock::{now, rfc3339};
-use crate::error::ApiError;
-use crate::store::DB_BINDING;
+use crate::clock::{now, now_ms, rfc3339};
+use crate::http::error::ApiError;
+use crate::storage::cache::IsolateCache;
+use crate::storage::DB_BINDING;
 
 /// The rules shipped with the repository, inserted once into an empty database.
-pub const BUNDLED_RULES: &str = include_str!("../../rules.json");
+pub const BUNDLED_RULES: &str = include_str!("../../../rules.json");
 /// How long an isolate reuses a compiled rule index before re-reading D1.
-pub const CACHE_TTL_MS: u64 = 10_000;
+pub const CACHE_TTL_MS: i64 = 10_000;
 
 const KEY_VERSION: &str = "rules_version";
 const KEY_SEEDED: &str = "rules_seeded";
 
 thread_local! {
-    static CACHE: RefCell<Option<(u64, Rc<RuleIndex>)>> = const { RefCell::new(None) };
+    static CACHE: IsolateCache<RuleIndex> = const { IsolateCache::new() };
 }
 
 #[derive(Deserialize)]
@@ -53,13 +53,7 @@ pub struct StoredRule {
 
 /// The live rule index (cached per isolate for [`CACHE_TTL_MS`]).
 pub async fn current(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
-    let at = Date::now().as_millis();
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(t, _)| at.saturating_sub(*t) < CACHE_TTL_MS)
-            .map(|(_, i)| Rc::clone(i))
-    });
+    let cached = CACHE.with(|c| c.fresh(now_ms(), CACHE_TTL_MS));
     match cached {
         Some(i) => Ok(i),
         None => reload(env).await,
@@ -68,12 +62,7 @@ pub async fn current(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
 
 /// The live index, reloaded unless the cached one is exactly `version` (Durable Objects).
 pub async fn at_version(env: &Env, version: u64) -> Result<Rc<RuleIndex>, ApiError> {
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(_, i)| i.version() == version)
-            .map(|(_, i)| Rc::clone(i))
-    });
+    let cached = CACHE.with(|c| c.matching(|_, i| i.version() == version));
     match cached {
         Some(i) => Ok(i),
         None => reload(env).await,
@@ -98,21 +87,19 @@ async fn reload(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
                 None
             }
         });
-    let index = Rc::new(RuleIndex::build(parsed, version));
+    let index = RuleIndex::build(parsed, version);
     for (id, e) in index.skipped() {
         console_warn!(
             "stored rule {id} does not compile (skipped): {} {e}",
             e.code()
         );
     }
-    let at = Date::now().as_millis();
-    CACHE.with(|c| *c.borrow_mut() = Some((at, Rc::clone(&index))));
-    Ok(index)
+    Ok(CACHE.with(|c| c.put(now_ms(), index)))
 }
 
 /// Forgets the cached index (after a write through this isolate).
 pub fn invalidate() {
-    CACHE.with(|c| *c.borrow_mut() = None);
+    CACHE.with(IsolateCache::clear);
 }
 
 async fn version(env: &Env) -> Result<u64, ApiError> {

@@ -5,7 +5,7 @@
 
 use worker::{Env, Request};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The secret's name (`wrangler secret put ADMIN_TOKEN`; `.dev.vars` locally).
 pub const ADMIN_TOKEN_SECRET: &str = "ADMIN_TOKEN";

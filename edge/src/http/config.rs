@@ -7,8 +7,9 @@
 use spur_core::{Config, Source};
 use worker::{Env, Request, Response};
 
-use crate::error::ApiError;
-use crate::settings;
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::storage::settings;
 
 /// `GET /v1/config`.
 pub async fn get_config(env: &Env) -> Result<Response, ApiError> {
@@ -17,7 +18,7 @@ pub async fn get_config(env: &Env) -> Result<Response, ApiError> {
 
 /// `PUT /v1/config`.
 pub async fn put_config(mut req: Request, env: &Env) -> Result<Response, ApiError> {
-    let text = req.text().await?;
+    let text = body::read_text(&mut req).await?;
     let config: Config = serde_json::from_str(&text).map_err(|e| {
         ApiError::Config(spur_core::ConfigError::Invalid {
             what: "config",
@@ -30,7 +31,7 @@ pub async fn put_config(mut req: Request, env: &Env) -> Result<Response, ApiErro
 
 /// `PUT /v1/sources/{writeKey}` with a source `{name, allowedOrigins}`.
 pub async fn put_source(mut req: Request, env: &Env, key: &str) -> Result<Response, ApiError> {
-    let text = req.text().await?;
+    let text = body::read_text(&mut req).await?;
     let source: Source = serde_json::from_str(&text).map_err(|e| {
         ApiError::Config(spur_core::ConfigError::Invalid {
             what: "source",
@@ -76,7 +77,7 @@ pub async fn get_plan(env: &Env) -> Result<Response, ApiError> {
 
 /// `PUT /v1/tracking-plan`.
 pub async fn put_plan(mut req: Request, env: &Env) -> Result<Response, ApiError> {
-    let text = req.text().await?;
+    let text = body::read_text(&mut req).await?;
     settings::save_plan(env, &text).await?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ApiError::Internal(e.to_string()))?;

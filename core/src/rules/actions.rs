@@ -1,0 +1,289 @@
+//! What happens to a rule firing's actions: the actions-queue message, each action's typed
+//! outcome and its transitions, and the webhook retry backoff.
+//!
+//! Invariant: an action's [`ActionStatus`] only moves along the transitions here — `queued` and
+//! `retrying` are the only *open* states; an attempt moves an open action to `delivered`,
+//! `forwarded`, `retrying` or `failed`; the queue giving up moves every open action to
+//! `dead_lettered`; a closed action never changes again. [`ActionStatus::code`] is the stable
+//! string stored in `rule_firings.actions` (and is what serde writes).
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Action;
+use super::payload::{messages, InAppMessage, WebhookBody};
+use super::state::Firing;
+use super::RuleIndex;
+use crate::Event;
+
+/// Longest webhook retry delay (seconds).
+pub const MAX_RETRY_DELAY_SECS: u32 = 3_600;
+/// First webhook retry delay (seconds) when none is configured.
+pub const DEFAULT_RETRY_BASE_SECS: u32 = 10;
+
+/// One action's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// A webhook or forward waiting for its first attempt.
+    Queued,
+    /// An in-app message returned in the ingest response.
+    Returned,
+    /// An in-app message waiting in the user's object for the tracker's next request.
+    PendingPickup,
+    /// Suppressed by the rule's frequency cap; never runs.
+    Capped,
+    /// A webhook answered 2xx.
+    Delivered,
+    /// An attempt failed in a way worth retrying.
+    Retrying,
+    /// A forward reached its queue.
+    Forwarded,
+    /// An attempt failed in a way no retry fixes (no secret, no such binding).
+    Failed,
+    /// The queue gave up while the action was still open.
+    DeadLettered,
+}
+
+impl ActionStatus {
+    /// The stable code stored in `rule_firings`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ActionStatus::Queued => "queued",
+            ActionStatus::Returned => "returned",
+            ActionStatus::PendingPickup => "pending_pickup",
+            ActionStatus::Capped => "capped",
+            ActionStatus::Delivered => "delivered",
+            ActionStatus::Retrying => "retrying",
+            ActionStatus::Forwarded => "forwarded",
+            ActionStatus::Failed => "failed",
+            ActionStatus::DeadLettered => "dead_lettered",
+        }
+    }
+
+    /// Whether an attempt may still change it (`queued`, `retrying`).
+    pub const fn is_open(self) -> bool {
+        matches!(self, ActionStatus::Queued | ActionStatus::Retrying)
+    }
+
+    /// The state a fresh firing gives an action of `action`'s kind.
+    pub fn initial(action: &Action, capped: bool, returned: bool) -> Self {
+        match (capped, action) {
+            (true, _) => ActionStatus::Capped,
+            (false, Action::Webhook { .. } | Action::Forward { .. }) => ActionStatus::Queued,
+            (false, Action::Message { .. }) if returned => ActionStatus::Returned,
+            (false, Action::Message { .. }) => ActionStatus::PendingPickup,
+        }
+    }
+}
+
+/// What one delivery attempt of a webhook or forward came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The webhook answered with this HTTP status.
+    Answered(u16),
+    /// The webhook request failed before an answer (network, DNS, …).
+    RequestFailed(String),
+    /// No signing secret is configured: webhooks are never sent unsigned.
+    NoSecret,
+    /// The forward reached the named queue.
+    Forwarded(String),
+    /// No queue binding has the forward's name.
+    NoBinding(String),
+    /// Sending to the forward's queue failed.
+    SendFailed(String),
+}
+
+impl Attempt {
+    /// The status and detail this attempt leaves the action in.
+    pub fn outcome(&self) -> (ActionStatus, String) {
+        match self {
+            Attempt::Answered(code) if (200..300).contains(code) => {
+                (ActionStatus::Delivered, format!("HTTP {code}"))
+            }
+            Attempt::Answered(code) => (ActionStatus::Retrying, format!("HTTP {code}")),
+            Attempt::RequestFailed(e) => (ActionStatus::Retrying, format!("request failed: {e}")),
+            Attempt::NoSecret => (
+                ActionStatus::Failed,
+                "no WEBHOOK_SECRET is configured; webhooks are never sent unsigned".into(),
+            ),
+            Attempt::Forwarded(binding) => (ActionStatus::Forwarded, format!("sent to {binding}")),
+            Attempt::NoBinding(binding) => (
+                ActionStatus::Failed,
+                format!("no queue binding named {binding}"),
+            ),
+            Attempt::SendFailed(e) => (ActionStatus::Retrying, format!("send failed: {e}")),
+        }
+    }
+}
+
+/// One action's outcome, as stored in `rule_firings.actions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `webhook`, `message`, `forward`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// URL, queue binding or message id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Where the action stands.
+    pub status: ActionStatus,
+    /// What happened last (HTTP status, error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Outcome {
+    /// Whether an attempt may still change it.
+    pub fn is_open(&self) -> bool {
+        self.status.is_open()
+    }
+
+    /// Whether this is a webhook or a forward the consumer should attempt now.
+    pub fn attemptable(&self) -> bool {
+        self.is_open() && (self.kind == "webhook" || self.kind == "forward")
+    }
+
+    /// Records an attempt; a closed outcome is left as it is.
+    pub fn record(&mut self, attempt: &Attempt) {
+        if self.is_open() {
+            let (status, detail) = attempt.outcome();
+            self.status = status;
+            self.detail = Some(detail);
+        }
+    }
+}
+
+/// Whether processing these outcomes counts as a webhook delivery attempt (for the backoff).
+pub fn counts_attempt(outcomes: &[Outcome]) -> bool {
+    outcomes.iter().any(|o| o.is_open() && o.kind == "webhook")
+}
+
+/// Whether any outcome asks for the message to be retried.
+pub fn wants_retry(outcomes: &[Outcome]) -> bool {
+    outcomes.iter().any(|o| o.status == ActionStatus::Retrying)
+}
+
+/// The queue gave up: every still-open action becomes `dead_lettered`.
+pub fn dead_letter(outcomes: &mut [Outcome]) {
+    for o in outcomes.iter_mut().filter(|o| o.is_open()) {
+        o.status = ActionStatus::DeadLettered;
+    }
+}
+
+/// The delay before retry number `attempts`: `base · 2^(attempts − 1)` seconds, at most
+/// [`MAX_RETRY_DELAY_SECS`].
+pub fn backoff(base_secs: u32, attempts: u32) -> u32 {
+    let factor = 1u32
+        .checked_shl(attempts.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    base_secs.saturating_mul(factor).min(MAX_RETRY_DELAY_SECS)
+}
+
+/// One unit of work on the actions queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionWork {
+    /// Record a firing and run its queued actions.
+    Fired(Box<FiringRecord>),
+    /// Events for a user's Durable Object that the ingest request did not hand over itself
+    /// (too many users in one batch, or the object was unreachable).
+    UserEvents {
+        /// userId, else anonymousId.
+        user: String,
+        /// The rule set version the events were judged with.
+        version: u64,
+        /// The events.
+        events: Vec<Event>,
+    },
+}
+
+/// A firing as stored in `rule_firings`, plus the payload its webhooks and forwards send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FiringRecord {
+    /// Firing id (also the webhook's `id` and `Spur-Delivery` header).
+    pub id: String,
+    /// Rule id.
+    pub rule: String,
+    /// userId, else anonymousId.
+    pub user: String,
+    /// When it fired (ms since 1970).
+    pub at_ms: i64,
+    /// The events that made it fire.
+    pub message_ids: Vec<String>,
+    /// `ingest`, `state` or `alarm`.
+    pub source: String,
+    /// Suppressed by the cap: recorded, no action runs.
+    pub capped: bool,
+    /// Each action's outcome so far.
+    pub actions: Vec<Outcome>,
+    /// What webhooks and forwards send.
+    pub payload: WebhookBody,
+}
+
+/// Firings of one user, made ready: records for the queue and the messages they show.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// For the actions queue.
+    pub records: Vec<FiringRecord>,
+    /// In-app messages.
+    pub messages: Vec<InAppMessage>,
+}
+
+/// Builds records and messages; `new_id` gives each firing a fresh id. `returned` says whether
+/// the messages go back in this response (else they wait in the user's object for the
+/// tracker's next request). Firings of rules no longer in the index are dropped.
+pub fn prepare(
+    index: &RuleIndex,
+    firings: Vec<Firing>,
+    user: &str,
+    source: &str,
+    returned: bool,
+    new_id: &mut dyn FnMut() -> String,
+) -> Prepared {
+    let mut out = Prepared::default();
+    for f in firings {
+        let Some(rule) = index.get(&f.rule) else {
+            continue;
+        };
+        let id = new_id();
+        let shown = if f.capped {
+            Vec::new()
+        } else {
+            messages(&rule.rule, &id, user)
+        };
+        let mut shown_ids = shown.iter().map(|m| m.id.clone());
+        let actions = rule
+            .rule
+            .actions
+            .iter()
+            .map(|a| Outcome {
+                kind: a.kind().to_owned(),
+                target: match a {
+                    Action::Webhook { url } => Some(url.clone()),
+                    Action::Forward { queue } => Some(queue.clone()),
+                    Action::Message { .. } => shown_ids.next(),
+                },
+                status: ActionStatus::initial(a, f.capped, returned),
+                detail: None,
+            })
+            .collect();
+        let payload = WebhookBody::new(&rule.rule, &f, &id, user);
+        out.messages.extend(shown);
+        out.records.push(FiringRecord {
+            id,
+            rule: f.rule,
+            user: user.to_owned(),
+            at_ms: f.at,
+            message_ids: f.events,
+            source: source.to_owned(),
+            capped: f.capped,
+            actions,
+            payload,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "actions_tests.rs"]
+mod tests;

@@ -1,0 +1,277 @@
+use super::*;
+use crate::rules::{by_user, parse, RuleIndex};
+use serde_json::json;
+
+const T0: i64 = 1_714_564_800_000; // 2024-05-01T12:00:00Z
+
+fn ev(name: &str, user: &str, n: i64) -> Event {
+    let ts =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0 + n) * 1_000_000).unwrap();
+    serde_json::from_value(json!({
+        "messageId": format!("{user}-{name}-{n}"), "type": "track", "event": name,
+        "userId": user, "properties": {}, "traits": {}, "context": {}, "integrations": {},
+        "timestamp": ts.format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "receivedAt": ts.format(&time::format_description::well_known::Rfc3339).unwrap(),
+    }))
+    .unwrap()
+}
+
+fn index(rules: &[serde_json::Value]) -> RuleIndex {
+    RuleIndex::build(rules.iter().map(|r| parse(&r.to_string()).unwrap()), 7)
+}
+
+fn all_actions() -> serde_json::Value {
+    json!({"id": "r", "trigger": {"events": ["Buy"]}, "actions": [
+        {"type": "webhook", "url": "https://hooks.example.com/a"},
+        {"type": "message", "title": "Hi", "body": "there"},
+        {"type": "forward", "queue": "FORWARD_QUEUE"}]})
+}
+
+fn outcome(kind: &str, status: ActionStatus) -> Outcome {
+    Outcome {
+        kind: kind.into(),
+        target: None,
+        status,
+        detail: None,
+    }
+}
+
+#[test]
+fn status_codes_are_the_stored_strings() {
+    for s in [
+        ActionStatus::Queued,
+        ActionStatus::Returned,
+        ActionStatus::PendingPickup,
+        ActionStatus::Capped,
+        ActionStatus::Delivered,
+        ActionStatus::Retrying,
+        ActionStatus::Forwarded,
+        ActionStatus::Failed,
+        ActionStatus::DeadLettered,
+    ] {
+        assert_eq!(serde_json::to_value(s).unwrap(), json!(s.code()));
+        assert_eq!(
+            serde_json::from_value::<ActionStatus>(json!(s.code())).unwrap(),
+            s
+        );
+        assert_eq!(
+            s.is_open(),
+            matches!(s, ActionStatus::Queued | ActionStatus::Retrying)
+        );
+    }
+    let stored =
+        r#"[{"type":"webhook","target":"https://x","status":"retrying","detail":"HTTP 500"}]"#;
+    let parsed: Vec<Outcome> = serde_json::from_str(stored).unwrap();
+    assert_eq!(parsed[0].status, ActionStatus::Retrying);
+    assert_eq!(serde_json::to_string(&parsed).unwrap(), stored);
+}
+
+#[test]
+fn attempts_move_open_actions_only() {
+    let cases = [
+        (Attempt::Answered(204), ActionStatus::Delivered, "HTTP 204"),
+        (Attempt::Answered(500), ActionStatus::Retrying, "HTTP 500"),
+        (Attempt::Answered(302), ActionStatus::Retrying, "HTTP 302"),
+        (
+            Attempt::RequestFailed("dns".into()),
+            ActionStatus::Retrying,
+            "request failed: dns",
+        ),
+        (
+            Attempt::Forwarded("Q".into()),
+            ActionStatus::Forwarded,
+            "sent to Q",
+        ),
+        (
+            Attempt::NoBinding("Q".into()),
+            ActionStatus::Failed,
+            "no queue binding named Q",
+        ),
+        (
+            Attempt::SendFailed("full".into()),
+            ActionStatus::Retrying,
+            "send failed: full",
+        ),
+    ];
+    for (attempt, status, detail) in cases {
+        let mut o = outcome("webhook", ActionStatus::Queued);
+        o.record(&attempt);
+        assert_eq!((o.status, o.detail.as_deref()), (status, Some(detail)));
+    }
+    let mut no_secret = outcome("webhook", ActionStatus::Retrying);
+    no_secret.record(&Attempt::NoSecret);
+    assert_eq!(no_secret.status, ActionStatus::Failed);
+    assert!(no_secret.detail.unwrap().contains("never sent unsigned"));
+    for closed in [
+        ActionStatus::Delivered,
+        ActionStatus::Failed,
+        ActionStatus::Capped,
+        ActionStatus::DeadLettered,
+    ] {
+        let mut o = outcome("webhook", closed);
+        o.record(&Attempt::Answered(500));
+        assert_eq!((o.status, o.detail), (closed, None));
+    }
+}
+
+#[test]
+fn dead_letter_closes_open_actions_and_keeps_the_rest() {
+    let mut all = vec![
+        outcome("webhook", ActionStatus::Queued),
+        outcome("webhook", ActionStatus::Retrying),
+        outcome("webhook", ActionStatus::Delivered),
+        outcome("message", ActionStatus::Returned),
+        outcome("forward", ActionStatus::Forwarded),
+    ];
+    assert!(counts_attempt(&all));
+    assert!(wants_retry(&all));
+    dead_letter(&mut all);
+    let statuses: Vec<_> = all.iter().map(|o| o.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            ActionStatus::DeadLettered,
+            ActionStatus::DeadLettered,
+            ActionStatus::Delivered,
+            ActionStatus::Returned,
+            ActionStatus::Forwarded,
+        ]
+    );
+    assert!(!counts_attempt(&all));
+    assert!(!wants_retry(&all));
+    assert!(!counts_attempt(&[outcome("forward", ActionStatus::Queued)]));
+}
+
+#[test]
+fn backoff_doubles_from_the_base_and_is_capped() {
+    assert_eq!(backoff(10, 0), 10);
+    assert_eq!(backoff(10, 1), 10);
+    assert_eq!(backoff(10, 2), 20);
+    assert_eq!(backoff(10, 5), 160);
+    assert_eq!(backoff(10, 9), 2_560);
+    assert_eq!(backoff(10, 10), MAX_RETRY_DELAY_SECS);
+    assert_eq!(backoff(10, 40), MAX_RETRY_DELAY_SECS);
+    assert_eq!(backoff(u32::MAX, 3), MAX_RETRY_DELAY_SECS);
+    assert_eq!(backoff(0, 3), 0);
+}
+
+#[test]
+fn prepare_gives_each_action_its_initial_state() {
+    let idx = index(&[all_actions()]);
+    let firing = |capped| Firing {
+        rule: "r".into(),
+        at: T0,
+        events: vec!["m1".into()],
+        event: None,
+        capped,
+    };
+    let mut n = 0;
+    let mut ids = || {
+        n += 1;
+        format!("f{n}")
+    };
+    let p = prepare(
+        &idx,
+        vec![
+            firing(false),
+            firing(true),
+            Firing {
+                rule: "gone".into(),
+                ..firing(false)
+            },
+        ],
+        "u1",
+        "ingest",
+        true,
+        &mut ids,
+    );
+    assert_eq!(p.records.len(), 2, "a firing of an unknown rule is dropped");
+    let fresh = &p.records[0];
+    assert_eq!(
+        (
+            fresh.id.as_str(),
+            fresh.user.as_str(),
+            fresh.source.as_str(),
+            fresh.at_ms
+        ),
+        ("f1", "u1", "ingest", T0)
+    );
+    let statuses: Vec<_> = fresh
+        .actions
+        .iter()
+        .map(|o| (o.kind.as_str(), o.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("webhook", ActionStatus::Queued),
+            ("message", ActionStatus::Returned),
+            ("forward", ActionStatus::Queued)
+        ]
+    );
+    assert_eq!(
+        fresh.actions[0].target.as_deref(),
+        Some("https://hooks.example.com/a")
+    );
+    assert_eq!(
+        fresh.actions[1].target.as_deref(),
+        Some(p.messages[0].id.as_str())
+    );
+    assert_eq!(fresh.actions[2].target.as_deref(), Some("FORWARD_QUEUE"));
+    assert_eq!(p.messages.len(), 1, "a capped firing shows nothing");
+    assert!(p.records[1]
+        .actions
+        .iter()
+        .all(|o| o.status == ActionStatus::Capped));
+    let later = prepare(&idx, vec![firing(false)], "u1", "state", false, &mut || {
+        "x".into()
+    });
+    assert_eq!(
+        later.records[0].actions[1].status,
+        ActionStatus::PendingPickup
+    );
+}
+
+#[test]
+fn fanout_calls_the_first_users_and_queues_the_rest() {
+    let window = json!({"id": "w", "trigger": {"events": ["Buy"]}, "window": {"count": 2, "within": "1h"},
+        "actions": [{"type": "webhook", "url": "https://hooks.example.com/a"}]});
+    let idx = index(&[window]);
+    let events = vec![
+        ev("Buy", "u2", 1),
+        ev("Other", "u1", 2),
+        ev("Buy", "u1", 3),
+        ev("Buy", "u3", 4),
+        ev("Buy", "u2", 5),
+    ];
+    let f = by_user(&idx, &events, 2);
+    let inline: Vec<_> = f.inline.iter().map(|(u, e)| (*u, e.len())).collect();
+    assert_eq!(inline, [("u2", 2), ("u1", 1)]);
+    let queued: Vec<_> = f.queued.iter().map(|(u, e)| (*u, e.len())).collect();
+    assert_eq!(queued, [("u3", 1)]);
+    assert_eq!(
+        f.inline[0].1[1].message_id, "u2-Buy-5",
+        "events keep their order"
+    );
+    assert!(by_user(&idx, &[ev("Other", "u1", 1)], 8).inline.is_empty());
+}
+
+#[test]
+fn fanout_with_deferred_messages_calls_every_sender_for_pickup() {
+    let deferred = json!({"id": "a", "trigger": {"events": ["Cart"]}, "absence": {"events": ["Buy"], "within": "1h"},
+        "actions": [{"type": "message", "title": "Hi", "body": "there"}]});
+    let idx = index(&[deferred]);
+    assert!(idx.has_deferred_messages());
+    let events = vec![
+        ev("Other", "u1", 1),
+        ev("Other", "u2", 2),
+        ev("Other", "u3", 3),
+    ];
+    let f = by_user(&idx, &events, 2);
+    let inline: Vec<_> = f.inline.iter().map(|(u, e)| (*u, e.len())).collect();
+    assert_eq!(inline, [("u1", 0), ("u2", 0)]);
+    assert!(
+        f.queued.is_empty(),
+        "a pickup beyond the inline users is not queued"
+    );
+}

@@ -1,0 +1,58 @@
+//! Which users' Durable Objects an ingest request hands events to, and which go through the
+//! actions queue instead.
+//!
+//! Invariant: every event a stateful rule cares about is in exactly one user's list, in arrival
+//! order; users are taken in order of first appearance; the first `max_inline` users are
+//! called now (with an empty list when only a waiting in-app message pickup needs the call),
+//! every later user with events is queued, and a later user without events is dropped (a
+//! pickup has no value once deferred).
+
+use std::collections::BTreeMap;
+
+use super::RuleIndex;
+use crate::Event;
+
+/// Users with the events their object should see.
+pub type ByUser<'a> = Vec<(&'a str, Vec<Event>)>;
+
+/// The split of a request's events by user.
+#[derive(Debug, Default)]
+pub struct Fanout<'a> {
+    /// Users whose objects the request calls itself.
+    pub inline: ByUser<'a>,
+    /// Users whose events go through the actions queue.
+    pub queued: ByUser<'a>,
+}
+
+/// Groups the events stateful rules care about by user (userId, else anonymousId). With
+/// deferred in-app messages configured, every sender's object is called (with no events, if
+/// need be) so waiting messages reach this response.
+pub fn by_user<'a>(index: &RuleIndex, events: &'a [Event], max_inline: usize) -> Fanout<'a> {
+    let pickup = index.has_deferred_messages();
+    let mut by_user: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for e in events {
+        let relevant = index.needs_state(e);
+        if !relevant && !pickup {
+            continue;
+        }
+        let user = e.identity();
+        let list = by_user.entry(user).or_insert_with(|| {
+            order.push(user);
+            Vec::new()
+        });
+        if relevant {
+            list.push(e.clone());
+        }
+    }
+    let mut out = Fanout::default();
+    for (i, user) in order.into_iter().enumerate() {
+        let list = by_user.remove(user).unwrap_or_default();
+        if i < max_inline {
+            out.inline.push((user, list));
+        } else if !list.is_empty() {
+            out.queued.push((user, list));
+        }
+    }
+    out
+}

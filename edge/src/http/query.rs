@@ -1,0 +1,83 @@
+//! The read side: `/v1/query/{insight,funnel,segment}`, the live stream
+//! (`/v1/events/recent`, `/v1/events/names`) and saved segments (`/v1/segments…`).
+//!
+//! Invariant: every route here is admin-only, and a route only parses the request, asks
+//! `spur_core::query` for validated SQL, has [`crate::storage::queries`] run it and returns
+//! what core makes of the rows; a refused definition answers with its own
+//! [`spur_core::query::QueryError`] code.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use spur_core::query::{
+    self, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow, SegmentQuery,
+};
+use worker::{Env, Method, Request, Response};
+
+use crate::http::admin::require_admin;
+use crate::http::error::ApiError;
+use crate::http::{body, segments};
+use crate::storage::queries::{event_names, run};
+
+/// Whether `path` is one of this module's routes.
+pub fn owns(path: &str) -> bool {
+    path.starts_with("/v1/query/")
+        || path.starts_with("/v1/events/")
+        || path == "/v1/segments"
+        || path.starts_with("/v1/segments/")
+}
+
+/// Handles a read-side request (admin token required).
+pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response, ApiError> {
+    require_admin(&req, env)?;
+    match (req.method(), path) {
+        (Method::Post, "/v1/query/insight") => {
+            let q: InsightQuery = parse_body(&mut req).await?;
+            let plan = q.plan()?;
+            let rows = run(env, &plan.sql).await?;
+            json(&plan.finish(rows))
+        }
+        (Method::Post, "/v1/query/funnel") => {
+            let q: FunnelQuery = parse_body(&mut req).await?;
+            let plan = q.plan()?;
+            let rows = run(env, &plan.sql).await?;
+            json(&plan.finish(rows))
+        }
+        (Method::Post, "/v1/query/segment") => {
+            let q: SegmentQuery = parse_body(&mut req).await?;
+            segments::run(env, &q).await
+        }
+        (Method::Get, "/v1/events/recent") => {
+            let limit = query_param(&req, "limit")?;
+            let q = RecentQuery::parse(limit.as_deref())?;
+            let rows: Vec<RecentRow> = run(env, &q.sql()?).await?;
+            let events: Vec<RecentEvent> = rows.into_iter().map(RecentEvent::from).collect();
+            json(&serde_json::json!({ "events": events }))
+        }
+        (Method::Get, "/v1/events/names") => {
+            json(&serde_json::json!({ "events": event_names(env).await? }))
+        }
+        (_, p) if p == "/v1/segments" || p.starts_with("/v1/segments/") => {
+            segments::handle(req, env, p).await
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Reads a JSON definition through the bounded reader and parses it with core's size bound.
+pub async fn parse_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
+    let body = body::read_definition(req).await?;
+    Ok(query::parse(&body)?)
+}
+
+/// A 200 JSON answer.
+pub fn json<T: Serialize>(v: &T) -> Result<Response, ApiError> {
+    Ok(Response::from_json(v)?)
+}
+
+fn query_param(req: &Request, key: &str) -> Result<Option<String>, ApiError> {
+    Ok(req
+        .url()?
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned()))
+}

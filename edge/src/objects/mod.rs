@@ -1,0 +1,5 @@
+//! Durable Objects.
+//!
+//! Invariant: an object is a thin adapter over `spur-core`'s pure transitions.
+
+pub mod user_state;

@@ -1,0 +1,184 @@
+//! The actions queue consumer: records firings, delivers signed webhooks, forwards events, hands
+//! deferred user events to their Durable Object. Outcomes, transitions and backoff are decided
+//! in `spur_core::rules::actions`; this module only performs the attempts.
+//!
+//! Invariant: a firing row is inserted once (by firing id) and each webhook is POSTed until it
+//! answers 2xx — skipped on later retries once delivered —, retried with exponential backoff,
+//! and marked `dead_lettered` when the queue gives up; an outcome is always written back to
+//! `rule_firings`, so an operator can see what happened to every action.
+
+use spur_core::rules::actions::{self, backoff, Attempt, Outcome};
+use spur_core::rules::sign::{sign, SIGNATURE_HEADER};
+use wasm_bindgen::JsValue;
+use worker::{
+    console_error, Env, Fetch, Headers, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder,
+    Request, RequestInit,
+};
+
+use crate::clock::now;
+use crate::http::error::ApiError;
+use crate::objects::user_state::{self, Delivery};
+use crate::queues::firings::{
+    ActionWork, FiringRecord, ACTIONS_DEAD_LETTER_QUEUE, ACTIONS_QUEUE_NAME,
+};
+use crate::storage::firings;
+
+/// The secret that signs webhooks.
+pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
+/// The var holding the first retry's delay in seconds (doubling per attempt).
+pub const RETRY_BASE_VAR: &str = "WEBHOOK_RETRY_BASE_SECONDS";
+
+/// Whether a queue is one this module consumes.
+pub fn handles(queue: &str) -> bool {
+    queue == ACTIONS_QUEUE_NAME || queue == ACTIONS_DEAD_LETTER_QUEUE
+}
+
+enum Next {
+    Done,
+    RetryIn(u32),
+}
+
+/// Handles one delivery of the actions queue (or its dead-letter queue).
+pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiError> {
+    let dead = batch.queue() == ACTIONS_DEAD_LETTER_QUEUE;
+    for msg in batch.messages()? {
+        let result = if dead {
+            dead_letter(env, msg.body()).await.map(|()| Next::Done)
+        } else {
+            process(env, msg.body()).await
+        };
+        match result {
+            Ok(Next::Done) => msg.ack(),
+            Ok(Next::RetryIn(secs)) => msg.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(secs)
+                    .build(),
+            ),
+            Err(e) => {
+                console_error!("actions message {} failed (will retry): {e:?}", msg.id());
+                msg.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode(body: &str) -> Result<ActionWork, ApiError> {
+    serde_json::from_str(body)
+        .map_err(|e| ApiError::Internal(format!("undecodable action work: {e}")))
+}
+
+async fn process(env: &Env, body: &str) -> Result<Next, ApiError> {
+    match decode(body)? {
+        ActionWork::Fired(record) => run(env, &record).await,
+        ActionWork::UserEvents {
+            user,
+            version,
+            events,
+        } => {
+            let delivery = Delivery {
+                user,
+                version,
+                events,
+                respond: false,
+            };
+            user_state::deliver(env, &delivery).await?;
+            Ok(Next::Done)
+        }
+    }
+}
+
+async fn run(env: &Env, rec: &FiringRecord) -> Result<Next, ApiError> {
+    firings::insert(env, rec).await?;
+    let Some((mut outcomes, attempts)) = firings::outcomes(env, &rec.id).await? else {
+        return Err(ApiError::Internal("firing row vanished".into()));
+    };
+    if rec.capped || !outcomes.iter().any(Outcome::is_open) {
+        return Ok(Next::Done);
+    }
+    let body =
+        serde_json::to_string(&rec.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let attempts = attempts + u32::from(actions::counts_attempt(&outcomes));
+    for o in outcomes.iter_mut().filter(|o| o.attemptable()) {
+        let target = o.target.clone().unwrap_or_default();
+        let attempt = if o.kind == "webhook" {
+            post(env, &target, rec, &body).await
+        } else {
+            forward(env, &target, &body).await
+        };
+        o.record(&attempt);
+    }
+    firings::update(env, &rec.id, &outcomes, attempts).await?;
+    Ok(if actions::wants_retry(&outcomes) {
+        Next::RetryIn(backoff(retry_base(env), attempts))
+    } else {
+        Next::Done
+    })
+}
+
+/// The configured first retry delay (seconds).
+fn retry_base(env: &Env) -> u32 {
+    env.var(RETRY_BASE_VAR)
+        .ok()
+        .and_then(|v| v.to_string().parse().ok())
+        .unwrap_or(actions::DEFAULT_RETRY_BASE_SECS)
+}
+
+async fn post(env: &Env, url: &str, rec: &FiringRecord, body: &str) -> Attempt {
+    let Some(secret) = env
+        .secret(WEBHOOK_SECRET)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+    else {
+        return Attempt::NoSecret;
+    };
+    let unix = now().unix_timestamp();
+    let result = async {
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json")?;
+        headers.set("User-Agent", "Spur-Webhook/1")?;
+        headers.set(
+            SIGNATURE_HEADER,
+            &sign(secret.as_bytes(), unix, body.as_bytes()),
+        )?;
+        headers.set("Spur-Delivery", &rec.id)?;
+        headers.set("Spur-Rule", &rec.rule)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(body)));
+        let req = Request::new_with_init(url, &init)?;
+        Fetch::Request(req).send().await
+    }
+    .await;
+    match result {
+        Ok(resp) => Attempt::Answered(resp.status_code()),
+        Err(e) => Attempt::RequestFailed(e.to_string()),
+    }
+}
+
+async fn forward(env: &Env, binding: &str, body: &str) -> Attempt {
+    let Ok(queue) = env.queue(binding) else {
+        return Attempt::NoBinding(binding.to_owned());
+    };
+    match queue.send(body.to_owned()).await {
+        Ok(()) => Attempt::Forwarded(binding.to_owned()),
+        Err(e) => Attempt::SendFailed(e.to_string()),
+    }
+}
+
+/// The queue gave up: whatever was still open is dead-lettered (the payload stays in the row's
+/// firing for a manual resend).
+async fn dead_letter(env: &Env, body: &str) -> Result<(), ApiError> {
+    let ActionWork::Fired(rec) = decode(body)? else {
+        console_error!("user events dead-lettered (rules missed them): {body}");
+        return Ok(());
+    };
+    firings::insert(env, &rec).await?;
+    let Some((mut outcomes, attempts)) = firings::outcomes(env, &rec.id).await? else {
+        return Ok(());
+    };
+    actions::dead_letter(&mut outcomes);
+    firings::update(env, &rec.id, &outcomes, attempts).await
+}
