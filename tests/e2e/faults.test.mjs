@@ -92,7 +92,7 @@ test("a poison message reaches the dead-letter queue and becomes storage_failed 
   // Storage works for the next message.
   const after = [track("After The Poison")];
   await ingest(after);
-  await eventually(async () => (await stored([after[0].messageId])).length === 1, { timeoutMs: 30_000, message: "next message stored" });
+  assert.ok(await eventually(async () => (await stored([after[0].messageId])).length === 1, { timeoutMs: 30_000, message: "next message stored" }));
   console.log(`FAULTS ${JSON.stringify(figures)}`);
 });
 

@@ -146,7 +146,7 @@ test("markup stored in event names and properties never executes in the dashboar
   const res = await fetch(`${spur.url}/v1/batch`, { method: "POST", body: JSON.stringify({ batch: events }), headers: basic(DEMO_WRITE_KEY) });
   assert.equal(res.status, 200);
   assert.equal((await res.json()).accepted, 2);
-  await eventually(async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE event = ?", payload))[0].n === 1, { message: "markup event stored" });
+  assert.ok(await eventually(async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE event = ?", payload))[0].n === 1, { message: "markup event stored" }));
 
   browser = await launchChromium();
   const page = await browser.newPage();
