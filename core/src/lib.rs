@@ -41,6 +41,7 @@ pub mod event;
 pub mod gzip;
 pub mod ingest;
 pub mod instant;
+pub mod journeys;
 pub mod limits;
 pub mod plan;
 pub mod query;

@@ -80,3 +80,23 @@ const _: () = assert!(SEND_BATCH_BYTES < QUEUE_BATCH_BYTES);
 const _: () = assert!(WORK_MESSAGE_BYTES <= SEND_BATCH_BYTES);
 const _: () = assert!(MAX_STORED_EVENT_BYTES + 1024 <= WORK_MESSAGE_BYTES);
 const _: () = assert!(MAX_BAD_ROW_BYTES + 1024 <= WORK_MESSAGE_BYTES);
+
+// Journeys (issue 11).
+/// Longest journey id or node id, in characters.
+pub const MAX_JOURNEY_ID_CHARS: usize = 64;
+/// Largest journey document, in bytes.
+pub const MAX_JOURNEY_BYTES: usize = 64 * 1024;
+/// Most nodes in one journey.
+pub const MAX_JOURNEY_NODES: usize = 64;
+/// Most ordered conditions in one branch node.
+pub const MAX_BRANCH_CONDITIONS: usize = 16;
+/// Most paths in one split node.
+pub const MAX_SPLIT_PATHS: usize = 10;
+/// Most journeys stored (the admin API refuses more).
+pub const MAX_JOURNEYS: usize = 1_000;
+/// Most steps a run keeps in its path (for explain); older steps are dropped first.
+pub const MAX_RUN_PATH: usize = 128;
+/// Largest `context` (journey variables) an API entry may carry, in bytes of JSON.
+pub const MAX_JOURNEY_CONTEXT_BYTES: usize = 4 * 1024;
+/// Most ended runs a person's journey state remembers per journey (for explain).
+pub const MAX_ENDED_RUNS: usize = 4;

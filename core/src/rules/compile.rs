@@ -248,7 +248,11 @@ fn positive(d: Duration, at: &str) -> Result<(), RuleError> {
 
 const MESSAGE_TYPES: [&str; 5] = ["$page", "$screen", "$identify", "$group", "$alias"];
 
-fn matcher(engine: &Engine, m: &Matcher, at: &str) -> Result<CompiledMatcher, RuleError> {
+pub(crate) fn matcher(
+    engine: &Engine,
+    m: &Matcher,
+    at: &str,
+) -> Result<CompiledMatcher, RuleError> {
     if m.events.is_empty() || m.events.len() > MAX_EVENTS_PER_MATCHER {
         return Err(RuleError::new(
             RuleErrorKind::InvalidEvents,
@@ -282,7 +286,7 @@ fn matcher(engine: &Engine, m: &Matcher, at: &str) -> Result<CompiledMatcher, Ru
     })
 }
 
-fn check_actions(actions: &[Action]) -> Result<(), RuleError> {
+pub(crate) fn check_actions(actions: &[Action]) -> Result<(), RuleError> {
     if actions.is_empty() || actions.len() > MAX_ACTIONS {
         return Err(RuleError::new(
             RuleErrorKind::InvalidActions,

@@ -78,6 +78,17 @@ impl std::fmt::Debug for Condition {
 impl Condition {
     /// Checks and compiles `source`; `at` is its JSON pointer in the rule, for errors.
     pub fn compile(engine: &Engine, source: &Value, at: &str) -> Result<Self, RuleError> {
+        Self::compile_scoped(engine, source, at, &EVENT_FIELDS)
+    }
+
+    /// Like [`Condition::compile`], but `var` paths must start with one of `roots` (journey
+    /// branches read `trigger.*`, `event.*`, `traits.*`, `vars.*` rather than one event).
+    pub fn compile_scoped(
+        engine: &Engine,
+        source: &Value,
+        at: &str,
+        roots: &[&str],
+    ) -> Result<Self, RuleError> {
         let size = serde_json::to_vec(source)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
@@ -96,7 +107,7 @@ impl Condition {
             ));
         }
         let ops: Vec<&str> = engine.builtin_operator_names().collect();
-        check_tree(&ops, source, at)?;
+        check_tree(&Scope { ops: &ops, roots }, source, at)?;
         let logic = engine.compile(source).map_err(|e| {
             RuleError::new(
                 RuleErrorKind::InvalidCondition,
@@ -145,6 +156,15 @@ impl Subject {
     pub fn new(event: &Event) -> Option<Self> {
         let text = serde_json::to_string(event).ok()?;
         let data = ParsedData::from_json(&text).ok()?;
+        Some(Subject {
+            data,
+            scratch: RefCell::new(Bump::new()),
+        })
+    }
+
+    /// Prepares any JSON document (a journey's branch context). `None` if it cannot be parsed.
+    pub fn from_value(value: &Value) -> Option<Self> {
+        let data = ParsedData::from_json(&value.to_string()).ok()?;
         Some(Subject {
             data,
             scratch: RefCell::new(Bump::new()),
@@ -369,9 +389,15 @@ impl<'a> Probe<'a> {
 /// Refuses objects that are not one known operator (datalogic would read `{"nope": 1}` as data,
 /// so a typo would silently never match), and `var`/`val` paths whose first segment is not an
 /// event field — the usual mistake is `{"var": "price"}` for `{"var": "properties.price"}`.
-fn check_tree(ops: &[&str], v: &Value, at: &str) -> Result<(), RuleError> {
+/// Known operators and the allowed first segments of `var` paths.
+struct Scope<'a> {
+    ops: &'a [&'a str],
+    roots: &'a [&'a str],
+}
+
+fn check_tree(scope: &Scope<'_>, v: &Value, at: &str) -> Result<(), RuleError> {
     match v {
-        Value::Array(items) => items.iter().try_for_each(|i| check_tree(ops, i, at)),
+        Value::Array(items) => items.iter().try_for_each(|i| check_tree(scope, i, at)),
         Value::Object(map) => {
             let mut entries = map.iter();
             let (Some((op, args)), None) = (entries.next(), entries.next()) else {
@@ -383,7 +409,7 @@ fn check_tree(ops: &[&str], v: &Value, at: &str) -> Result<(), RuleError> {
                     ),
                 ));
             };
-            if !ops.contains(&op.as_str()) {
+            if !scope.ops.contains(&op.as_str()) {
                 return Err(RuleError::new(
                     RuleErrorKind::InvalidCondition,
                     at,
@@ -391,15 +417,15 @@ fn check_tree(ops: &[&str], v: &Value, at: &str) -> Result<(), RuleError> {
                 ));
             }
             match op.as_str() {
-                "var" | "val" => check_path(ops, args, at),
+                "var" | "val" => check_path(scope, args, at),
                 it if ITERATORS.contains(&it) => {
                     // Only the array source reads the event; the rest reads elements.
                     let items = args.as_array().map(Vec::as_slice).unwrap_or_default();
                     let (first, rest) = items.split_first().unwrap_or((&Value::Null, &[]));
-                    check_tree(ops, first, at)?;
-                    rest.iter().try_for_each(|i| check_ops(ops, i, at))
+                    check_tree(scope, first, at)?;
+                    rest.iter().try_for_each(|i| check_ops(scope.ops, i, at))
                 }
-                _ => check_tree(ops, args, at),
+                _ => check_tree(scope, args, at),
             }
         }
         _ => Ok(()),
@@ -424,18 +450,28 @@ fn check_ops(ops: &[&str], v: &Value, at: &str) -> Result<(), RuleError> {
     }
 }
 
-fn check_path(ops: &[&str], args: &Value, at: &str) -> Result<(), RuleError> {
+fn check_path(scope: &Scope<'_>, args: &Value, at: &str) -> Result<(), RuleError> {
     let first = match args {
         Value::String(s) => Some(s.split('.').next().unwrap_or_default().to_owned()),
         Value::Array(a) => match a.first() {
             Some(Value::String(s)) => Some(s.split('.').next().unwrap_or_default().to_owned()),
-            Some(other) if !other.is_string() => return check_tree(ops, other, at),
+            Some(other) if !other.is_string() => return check_tree(scope, other, at),
             _ => None,
         },
-        other => return check_tree(ops, other, at),
+        other => return check_tree(scope, other, at),
     };
     match first {
-        Some(root) if !EVENT_FIELDS.contains(&root.as_str()) => Err(RuleError::new(
+        Some(root) if scope.roots != EVENT_FIELDS && !scope.roots.contains(&root.as_str()) => {
+            Err(RuleError::new(
+                RuleErrorKind::UnknownVariable,
+                at,
+                format!(
+                    "{{\"var\": {args}}} reads {root:?}; here a condition reads {}",
+                    scope.roots.join(".*, ")
+                ),
+            ))
+        }
+        Some(root) if !scope.roots.contains(&root.as_str()) => Err(RuleError::new(
             RuleErrorKind::UnknownVariable,
             at,
             format!(

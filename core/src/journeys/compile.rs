@@ -1,0 +1,456 @@
+//! Checking a journey document and compiling it for evaluation.
+//!
+//! Invariant: [`compile`] returns either a [`CompiledJourney`] whose graph is closed (every edge
+//! names a node), acyclic (so no run executes a node twice and every run ends), fully reachable
+//! from `start`, with every condition compiled, duration positive and action usable — or the
+//! first problem as a [`JourneyError`] pointing at the field. It never half-accepts a journey.
+
+use std::collections::{BTreeMap, HashMap};
+
+use datalogic_rs::Engine;
+use serde_json::Value;
+
+use super::error::{JourneyError, JourneyErrorKind as K};
+use super::model::{Duration, EntryPolicy, Journey, JourneyAction, NodeKind, Trigger};
+use crate::limits::{
+    MAX_BRANCH_CONDITIONS, MAX_JOURNEY_BYTES, MAX_JOURNEY_ID_CHARS, MAX_JOURNEY_NODES,
+    MAX_SPLIT_PATHS,
+};
+use crate::rules::compile::{check_actions, matcher, CompiledMatcher};
+use crate::rules::condition::{Condition, EVENT_FIELDS};
+use crate::rules::model::Matcher;
+
+/// What a branch condition may read: the trigger event, the waking event, profile traits and
+/// journey variables (the API entry's `context`).
+pub const BRANCH_ROOTS: [&str; 5] = ["trigger", "event", "traits", "vars", ""];
+
+/// A compiled node.
+#[derive(Debug)]
+pub enum CompiledNode {
+    /// Wait, then `next`.
+    Delay {
+        /// How long.
+        wait: Duration,
+        /// Next node index.
+        next: usize,
+    },
+    /// Wait for an event or the timeout.
+    WaitUntil {
+        /// The waking events.
+        matcher: CompiledMatcher,
+        /// Path segments whose value must equal the trigger event's.
+        matches: Option<Vec<String>>,
+        /// Timeout.
+        timeout: Duration,
+        /// On an event.
+        next: usize,
+        /// On the timeout.
+        on_timeout: usize,
+    },
+    /// Ordered conditions.
+    Branch {
+        /// (condition, next).
+        arms: Vec<(Condition, usize)>,
+        /// When none holds.
+        otherwise: usize,
+    },
+    /// Sticky split: (cumulative percent upper bound, next).
+    Split {
+        /// Paths by cumulative percentage.
+        paths: Vec<(u8, usize)>,
+    },
+    /// An action.
+    Action {
+        /// What.
+        action: JourneyAction,
+        /// Next node index.
+        next: usize,
+    },
+    /// The end.
+    Exit,
+}
+
+/// A journey ready to run.
+#[derive(Debug)]
+pub struct CompiledJourney {
+    /// The document it came from.
+    pub journey: Journey,
+    /// The published revision number.
+    pub revision: u64,
+    /// The trigger matcher (`None`: API only).
+    pub trigger: Option<CompiledMatcher>,
+    /// The goal matcher.
+    pub goal: Option<CompiledMatcher>,
+    /// Nodes, in document order.
+    pub nodes: Vec<CompiledNode>,
+    /// Node id → index.
+    pub ids: HashMap<String, usize>,
+    /// Index of `start`.
+    pub start: usize,
+    /// Longest time a run can take from entry to its end (sum of waits on the longest path).
+    pub max_span_ms: i64,
+}
+
+impl CompiledJourney {
+    /// The id.
+    pub fn id(&self) -> &str {
+        &self.journey.id
+    }
+
+    /// Node id at an index.
+    pub fn node_id(&self, i: usize) -> &str {
+        self.journey.nodes.get(i).map_or("", |n| n.id.as_str())
+    }
+
+    /// Every event name the journey reacts to (trigger, waits, goal).
+    pub fn event_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for m in self.trigger.iter().chain(self.goal.iter()) {
+            names.extend(m.events.iter().map(String::as_str));
+        }
+        for n in &self.nodes {
+            if let CompiledNode::WaitUntil { matcher, .. } = n {
+                names.extend(matcher.events.iter().map(String::as_str));
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// Parses a journey document (bounded), mapping serde's complaint to `invalid_journey`.
+pub fn parse(text: &str) -> Result<Journey, JourneyError> {
+    if text.len() > MAX_JOURNEY_BYTES {
+        return Err(JourneyError::new(
+            K::Malformed,
+            "",
+            format!(
+                "journey is {} bytes; the limit is {MAX_JOURNEY_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| JourneyError::new(K::Malformed, "", e.to_string()))
+}
+
+/// Whether `id` is a usable journey or node id.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_JOURNEY_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn positive(d: Duration, at: String) -> Result<(), JourneyError> {
+    if d.as_ms() == 0 {
+        return Err(JourneyError::new(
+            K::Rule(crate::rules::RuleErrorKind::InvalidDuration),
+            at,
+            "must be longer than 0",
+        ));
+    }
+    Ok(())
+}
+
+fn compile_matcher(
+    engine: &Engine,
+    events: &[String],
+    condition: Option<&Value>,
+    at: &str,
+) -> Result<CompiledMatcher, JourneyError> {
+    let m = Matcher {
+        events: events.to_vec(),
+        condition: condition.cloned(),
+    };
+    matcher(engine, &m, at).map_err(|e| JourneyError::from_rule(e, ""))
+}
+
+/// Checks and compiles a journey at `revision`.
+pub fn compile(
+    engine: &Engine,
+    journey: Journey,
+    revision: u64,
+) -> Result<CompiledJourney, JourneyError> {
+    if !valid_id(&journey.id) {
+        return Err(JourneyError::new(
+            K::InvalidId,
+            "/id",
+            format!(
+                "{:?}: use 1..={MAX_JOURNEY_ID_CHARS} characters from a-z, 0-9, _ and -",
+                journey.id
+            ),
+        ));
+    }
+    if journey.holdout > 100 {
+        return Err(JourneyError::new(
+            K::InvalidHoldout,
+            "/holdout",
+            "holdout is a percentage, 0..=100",
+        ));
+    }
+    match (journey.entry.policy, journey.entry.interval) {
+        (EntryPolicy::Interval, Some(d)) => positive(d, "/entry/interval".into())?,
+        (EntryPolicy::Interval, None) | (_, Some(_)) => {
+            return Err(JourneyError::new(
+                K::InvalidEntry,
+                "/entry",
+                "policy \"interval\" needs an interval, and only it takes one",
+            ))
+        }
+        _ => {}
+    }
+    let trigger = match &journey.trigger {
+        Trigger::Event { events, condition } => Some(compile_matcher(
+            engine,
+            events,
+            condition.as_ref(),
+            "/trigger",
+        )?),
+        Trigger::Api => None,
+    };
+    let goal = match &journey.goal {
+        Some(g) => {
+            positive(g.within, "/goal/within".into())?;
+            Some(compile_matcher(
+                engine,
+                &g.events,
+                g.condition.as_ref(),
+                "/goal",
+            )?)
+        }
+        None => None,
+    };
+    if journey.nodes.is_empty() || journey.nodes.len() > MAX_JOURNEY_NODES {
+        return Err(JourneyError::new(
+            K::InvalidNodes,
+            "/nodes",
+            format!("a journey has 1..={MAX_JOURNEY_NODES} nodes"),
+        ));
+    }
+    let mut ids = HashMap::new();
+    for (i, n) in journey.nodes.iter().enumerate() {
+        if !valid_id(&n.id) || ids.insert(n.id.clone(), i).is_some() {
+            return Err(JourneyError::new(
+                K::InvalidNodeId,
+                format!("/nodes/{i}/id"),
+                format!(
+                    "{:?}: node ids are unique, 1..={MAX_JOURNEY_ID_CHARS} characters from a-z, 0-9, _ and -",
+                    n.id
+                ),
+            ));
+        }
+    }
+    let find = |target: &str, at: String| {
+        ids.get(target).copied().ok_or_else(|| {
+            JourneyError::new(K::UnknownNode, at, format!("no node has id {target:?}"))
+        })
+    };
+    let start = find(&journey.start, "/start".into())?;
+    let mut nodes = Vec::new();
+    for (i, n) in journey.nodes.iter().enumerate() {
+        let at = |f: &str| format!("/nodes/{i}/{f}");
+        for (edge, target) in n.kind.edges() {
+            find(target, at(&edge))?;
+        }
+        let node = match &n.kind {
+            NodeKind::Delay { wait, next } => {
+                positive(*wait, at("for"))?;
+                CompiledNode::Delay {
+                    wait: *wait,
+                    next: find(next, at("next"))?,
+                }
+            }
+            NodeKind::WaitUntil {
+                events,
+                condition,
+                matches,
+                timeout,
+                next,
+                on_timeout,
+            } => {
+                positive(*timeout, at("timeout"))?;
+                let matches = match matches {
+                    Some(path) => {
+                        let segs: Vec<String> = path.split('.').map(str::to_owned).collect();
+                        let ok = segs.iter().all(|s| !s.is_empty())
+                            && segs
+                                .first()
+                                .is_some_and(|s| EVENT_FIELDS.contains(&s.as_str()));
+                        if !ok {
+                            return Err(JourneyError::new(
+                                K::InvalidMatch,
+                                at("match"),
+                                format!(
+                                    "{path:?} is not an event path such as properties.order_id"
+                                ),
+                            ));
+                        }
+                        Some(segs)
+                    }
+                    None => None,
+                };
+                CompiledNode::WaitUntil {
+                    matcher: compile_matcher(
+                        engine,
+                        events,
+                        condition.as_ref(),
+                        &format!("/nodes/{i}"),
+                    )?,
+                    matches,
+                    timeout: *timeout,
+                    next: find(next, at("next"))?,
+                    on_timeout: find(on_timeout, at("onTimeout"))?,
+                }
+            }
+            NodeKind::Branch {
+                branches,
+                otherwise,
+            } => {
+                if branches.is_empty() || branches.len() > MAX_BRANCH_CONDITIONS {
+                    return Err(JourneyError::new(
+                        K::InvalidBranch,
+                        at("branches"),
+                        format!("a branch has 1..={MAX_BRANCH_CONDITIONS} conditions"),
+                    ));
+                }
+                let mut arms = Vec::new();
+                for (j, b) in branches.iter().enumerate() {
+                    let place = format!("/nodes/{i}/branches/{j}/condition");
+                    let c = Condition::compile_scoped(engine, &b.condition, &place, &BRANCH_ROOTS)
+                        .map_err(|e| JourneyError::from_rule(e, ""))?;
+                    arms.push((c, find(&b.next, at(&format!("branches/{j}/next")))?));
+                }
+                CompiledNode::Branch {
+                    arms,
+                    otherwise: find(otherwise, at("else"))?,
+                }
+            }
+            NodeKind::Split { paths } => {
+                let total: u32 = paths.iter().map(|p| u32::from(p.percent)).sum();
+                if paths.is_empty() || paths.len() > MAX_SPLIT_PATHS || total != 100 {
+                    return Err(JourneyError::new(
+                        K::InvalidSplit,
+                        at("paths"),
+                        format!("a split has 1..={MAX_SPLIT_PATHS} paths whose percentages sum to 100 (these sum to {total})"),
+                    ));
+                }
+                let mut acc = 0u8;
+                let mut out = Vec::new();
+                for (j, p) in paths.iter().enumerate() {
+                    acc = acc.saturating_add(p.percent);
+                    out.push((acc, find(&p.next, at(&format!("paths/{j}/next")))?));
+                }
+                CompiledNode::Split { paths: out }
+            }
+            NodeKind::Action { action, next } => {
+                if let Some(a) = action.as_rule_action() {
+                    check_actions(std::slice::from_ref(&a)).map_err(|mut e| {
+                        e.at = e.at.replacen("/actions/0", "", 1);
+                        JourneyError::from_rule(e, &format!("/nodes/{i}/action"))
+                    })?;
+                }
+                CompiledNode::Action {
+                    action: action.clone(),
+                    next: find(next, at("next"))?,
+                }
+            }
+            NodeKind::Exit => CompiledNode::Exit,
+        };
+        nodes.push(node);
+    }
+    let max_span_ms = check_graph(&journey, &nodes, start)?;
+    Ok(CompiledJourney {
+        journey,
+        revision,
+        trigger,
+        goal,
+        nodes,
+        ids,
+        start,
+        max_span_ms,
+    })
+}
+
+/// Successors of a compiled node with the time the run may spend in the node before taking each.
+pub fn successors(node: &CompiledNode) -> Vec<(usize, i64)> {
+    match node {
+        CompiledNode::Delay { wait, next } => vec![(*next, wait.as_ms_i64())],
+        CompiledNode::WaitUntil {
+            timeout,
+            next,
+            on_timeout,
+            ..
+        } => vec![
+            (*next, timeout.as_ms_i64()),
+            (*on_timeout, timeout.as_ms_i64()),
+        ],
+        CompiledNode::Branch { arms, otherwise } => arms
+            .iter()
+            .map(|(_, n)| (*n, 0))
+            .chain([(*otherwise, 0)])
+            .collect(),
+        CompiledNode::Split { paths } => paths.iter().map(|(_, n)| (*n, 0)).collect(),
+        CompiledNode::Action { next, .. } => vec![(*next, 0)],
+        CompiledNode::Exit => Vec::new(),
+    }
+}
+
+/// Refuses cycles and unreachable nodes; returns the longest entry-to-end span (ms).
+fn check_graph(
+    journey: &Journey,
+    nodes: &[CompiledNode],
+    start: usize,
+) -> Result<i64, JourneyError> {
+    // Iterative DFS with colours: 1 = on the stack, 2 = done (longest span known).
+    let mut colour = vec![0u8; nodes.len()];
+    let mut span: BTreeMap<usize, i64> = BTreeMap::new();
+    let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+    if let Some(c) = colour.get_mut(start) {
+        *c = 1;
+    }
+    while let Some(&mut (at, ref mut next_child)) = stack.last_mut() {
+        let succ = nodes.get(at).map(successors).unwrap_or_default();
+        if let Some(&(child, _)) = succ.get(*next_child) {
+            *next_child += 1;
+            match colour.get(child).copied().unwrap_or(2) {
+                0 => {
+                    if let Some(c) = colour.get_mut(child) {
+                        *c = 1;
+                    }
+                    stack.push((child, 0));
+                }
+                1 => {
+                    let id = journey.nodes.get(child).map_or("", |n| n.id.as_str());
+                    return Err(JourneyError::new(
+                        K::Cycle,
+                        format!("/nodes/{child}"),
+                        format!("node {id:?} can be reached again from itself; a journey is a graph without cycles, so no run executes a node twice"),
+                    ));
+                }
+                _ => {}
+            }
+        } else {
+            let best = succ
+                .iter()
+                .map(|(c, w)| w.saturating_add(span.get(c).copied().unwrap_or(0)))
+                .max()
+                .unwrap_or(0);
+            span.insert(at, best);
+            if let Some(c) = colour.get_mut(at) {
+                *c = 2;
+            }
+            stack.pop();
+        }
+    }
+    if let Some(i) = colour.iter().position(|c| *c == 0) {
+        let id = journey.nodes.get(i).map_or("", |n| n.id.as_str());
+        return Err(JourneyError::new(
+            K::UnreachableNode,
+            format!("/nodes/{i}"),
+            format!("no path from start reaches node {id:?}"),
+        ));
+    }
+    Ok(span.get(&start).copied().unwrap_or(0))
+}

@@ -1,0 +1,439 @@
+//! The pure transitions: (person state, input = event | time | API entry, now) → new state,
+//! effects with idempotency keys, ticks for stats; the next wake-up is
+//! [`PersonJourneys::next_wake`].
+//!
+//! Invariant: every function here is a pure function of its arguments (no clock, no
+//! randomness: splits and holdouts hash the person, journey and node), so the Durable Object,
+//! tests with a simulated clock and explain all agree. Time inside a run is logical: a node
+//! woken by a timer runs at its due time, not at the (possibly late) moment the alarm rang, so
+//! a late alarm never shifts later steps.
+
+use datalogic_rs::Engine;
+use serde_json::{json, Map, Value};
+
+use super::compile::{CompiledJourney, CompiledNode};
+use super::hash::percentile;
+use super::index::JourneyIndex;
+use super::model::{EntryPolicy, JourneyAction};
+use super::reads::reads;
+use super::state::{Effect, Ended, Output, PersonJourneys, Run, Tick};
+use crate::rules::condition::Subject;
+use crate::rules::event_key;
+use crate::rules::state::event_time;
+use crate::Event;
+
+/// Why an entry was refused (stable codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No published journey has that id.
+    UnknownJourney,
+    /// The journey is disabled.
+    Disabled,
+    /// The person has an active run of it.
+    AlreadyActive,
+    /// Policy `once` and the person entered before.
+    AlreadyEntered,
+    /// Policy `interval` and the interval since the last entry has not passed.
+    TooSoon,
+}
+
+impl Refusal {
+    /// The stable code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Refusal::UnknownJourney => "unknown_journey",
+            Refusal::Disabled => "journey_disabled",
+            Refusal::AlreadyActive => "already_active",
+            Refusal::AlreadyEntered => "already_entered",
+            Refusal::TooSoon => "entry_too_soon",
+        }
+    }
+}
+
+/// Enters `user` into journey `id` (an API call or a matching trigger event).
+pub fn enter(
+    index: &JourneyIndex,
+    person: &mut PersonJourneys,
+    user: &str,
+    id: &str,
+    trigger: Value,
+    vars: Value,
+    now: i64,
+) -> Result<Output, Refusal> {
+    let j = index.get(id).ok_or(Refusal::UnknownJourney)?;
+    if !j.journey.enabled {
+        return Err(Refusal::Disabled);
+    }
+    if person.runs.contains_key(id) {
+        return Err(Refusal::AlreadyActive);
+    }
+    let history = person.history.entry(id.to_owned()).or_default();
+    match (j.journey.entry.policy, history.last_entered) {
+        (EntryPolicy::Once, Some(_)) => return Err(Refusal::AlreadyEntered),
+        (EntryPolicy::Interval, Some(last)) => {
+            let gap = j.journey.entry.interval.map_or(0, |d| d.as_ms_i64());
+            if now < last.saturating_add(gap) {
+                return Err(Refusal::TooSoon);
+            }
+        }
+        _ => {}
+    }
+    let seq = history.entries;
+    history.entries = seq.saturating_add(1);
+    history.last_entered = Some(now);
+    let holdout = percentile(user, id, "$holdout") < j.journey.holdout;
+    let mut run = Run {
+        seq,
+        revision: j.revision,
+        node: j.node_id(j.start).to_owned(),
+        entered_at: now,
+        wake_at: None,
+        holdout,
+        trigger,
+        event: None,
+        vars,
+        converted_at: None,
+        done: Vec::new(),
+        path: Vec::new(),
+        ended: None,
+    };
+    let mut out = Output::default();
+    out.ticks.push(tick(id, "", "entered", holdout));
+    advance(
+        j,
+        index.engine(),
+        person,
+        &mut run,
+        user,
+        j.start,
+        now,
+        &mut out,
+    );
+    settle(person, id, run);
+    Ok(out)
+}
+
+/// Applies one event: due timers up to its time, traits, goals, waits, then triggers.
+pub fn on_event(
+    index: &JourneyIndex,
+    person: &mut PersonJourneys,
+    user: &str,
+    event: &Event,
+    now: i64,
+) -> Output {
+    let t = event_time(event, now);
+    let mut out = on_time(index, person, user, t);
+    let key = event_key(event);
+    if key == "$identify" {
+        merge(&mut person.traits, &event.traits);
+    }
+    let candidates = index.candidates(&key);
+    if candidates.is_empty() {
+        return out;
+    }
+    let Some(subject) = Subject::new(event) else {
+        return out;
+    };
+    let value = serde_json::to_value(event).unwrap_or(Value::Null);
+    let engine = index.engine();
+    for j in &candidates {
+        let id = j.id();
+        let Some(mut run) = person.runs.remove(id) else {
+            continue;
+        };
+        if !follow_revision(j, &mut run, t) {
+            out.ticks.push(tick(id, &run.node, "exited", run.holdout));
+            settle(person, id, run);
+            continue;
+        }
+        if let (Some(goal), Some(g)) = (&j.goal, &j.journey.goal) {
+            let in_window = t >= run.entered_at && t <= run.entered_at + g.within.as_ms_i64();
+            if run.converted_at.is_none() && in_window && goal.matches(engine, &key, &subject) {
+                run.converted_at = Some(t);
+                out.ticks.push(tick(id, "", "converted", run.holdout));
+                if g.exit_on_goal {
+                    let node = run.node.clone();
+                    run.step(&node, t, "goal", None);
+                    end(&mut run, t, "goal", &mut out, id);
+                    settle(person, id, run);
+                    continue;
+                }
+            }
+        }
+        let woken = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
+            Some(CompiledNode::WaitUntil {
+                matcher,
+                matches,
+                next,
+                ..
+            }) => {
+                let since = run.path.last().map_or(run.entered_at, |s| s.at);
+                let same = matches
+                    .as_ref()
+                    .is_none_or(|p| same_value(&run.trigger, &value, p));
+                (t >= since && same && matcher.matches(engine, &key, &subject)).then_some(*next)
+            }
+            _ => None,
+        };
+        if let Some(next) = woken {
+            run.wake_at = None;
+            run.event = Some(value.clone());
+            let node = run.node.clone();
+            run.step(&node, t, "event", None);
+            advance(j, index.engine(), person, &mut run, user, next, t, &mut out);
+        }
+        settle(person, id, run);
+    }
+    for j in candidates {
+        let hit = j
+            .trigger
+            .as_ref()
+            .is_some_and(|m| m.matches(engine, &key, &subject));
+        if hit {
+            if let Ok(o) = enter(index, person, user, j.id(), value.clone(), Value::Null, t) {
+                out.effects.extend(o.effects);
+                out.ticks.extend(o.ticks);
+            }
+        }
+    }
+    out
+}
+
+/// Wakes every run whose time has come (each at its own due time), and ends runs whose
+/// journey is no longer published.
+pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, now: i64) -> Output {
+    let mut out = Output::default();
+    // Repeat until no run is due: one wake-up may lead to a later wait that is also due.
+    loop {
+        let due: Option<(String, i64)> = person
+            .runs
+            .iter()
+            .filter_map(|(id, r)| Some((id.clone(), r.wake_at?)))
+            .filter(|(_, w)| *w <= now)
+            .min_by_key(|(_, w)| *w);
+        let removed: Option<String> = person
+            .runs
+            .keys()
+            .find(|id| index.get(id).is_none())
+            .cloned();
+        if let Some(id) = removed {
+            if let Some(mut run) = person.runs.remove(&id) {
+                end(&mut run, now, "journey_removed", &mut out, &id);
+                settle(person, &id, run);
+            }
+            continue;
+        }
+        let Some((id, at)) = due else {
+            break;
+        };
+        let (Some(j), Some(mut run)) = (index.get(&id), person.runs.remove(&id)) else {
+            break;
+        };
+        run.wake_at = None;
+        if !follow_revision(j, &mut run, at) {
+            out.ticks.push(tick(&id, &run.node, "exited", run.holdout));
+            settle(person, &id, run);
+            continue;
+        }
+        let next = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
+            Some(CompiledNode::Delay { next, .. }) => Some((*next, "waited")),
+            Some(CompiledNode::WaitUntil { on_timeout, .. }) => Some((*on_timeout, "timeout")),
+            _ => None,
+        };
+        match next {
+            Some((next, outcome)) => {
+                let node = run.node.clone();
+                run.step(&node, at, outcome, None);
+                advance(
+                    j,
+                    index.engine(),
+                    person,
+                    &mut run,
+                    user,
+                    next,
+                    at,
+                    &mut out,
+                );
+            }
+            None => end(&mut run, at, "node_changed", &mut out, &id),
+        }
+        settle(person, &id, run);
+    }
+    out
+}
+
+/// Moves a run to the live revision, following its node id. False when it had to end.
+fn follow_revision(j: &CompiledJourney, run: &mut Run, at: i64) -> bool {
+    if run.revision == j.revision {
+        return true;
+    }
+    let waiting = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
+        None => {
+            run.ended = Some(Ended {
+                at,
+                reason: "node_removed".into(),
+            });
+            return false;
+        }
+        Some(n) => matches!(
+            n,
+            CompiledNode::Delay { .. } | CompiledNode::WaitUntil { .. }
+        ),
+    };
+    if !waiting {
+        run.ended = Some(Ended {
+            at,
+            reason: "node_changed".into(),
+        });
+        return false;
+    }
+    run.revision = j.revision;
+    true
+}
+
+/// Puts a run back among the active ones, or into history once it ended.
+fn settle(person: &mut PersonJourneys, id: &str, run: Run) {
+    if run.ended.is_some() {
+        person.history.entry(id.to_owned()).or_default().keep(run);
+    } else {
+        person.runs.insert(id.to_owned(), run);
+    }
+}
+
+fn tick(journey: &str, node: &str, what: &'static str, holdout: bool) -> Tick {
+    Tick {
+        journey: journey.to_owned(),
+        node: node.to_owned(),
+        what,
+        holdout,
+    }
+}
+
+fn end(run: &mut Run, at: i64, reason: &str, out: &mut Output, journey: &str) {
+    run.wake_at = None;
+    run.ended = Some(Ended {
+        at,
+        reason: reason.to_owned(),
+    });
+    out.ticks
+        .push(tick(journey, &run.node, "exited", run.holdout));
+}
+
+/// Whether both documents hold the same (present, non-null) value at `path`.
+fn same_value(a: &Value, b: &Value, path: &[String]) -> bool {
+    fn get<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {
+        for seg in path {
+            v = v.get(seg)?;
+        }
+        Some(v)
+    }
+    match (get(a, path), get(b, path)) {
+        (Some(x), Some(y)) => !x.is_null() && x == y,
+        _ => false,
+    }
+}
+
+/// Runs nodes from `from` until the run waits or ends.
+#[allow(clippy::too_many_arguments)]
+fn advance(
+    j: &CompiledJourney,
+    engine: &Engine,
+    person: &mut PersonJourneys,
+    run: &mut Run,
+    user: &str,
+    from: usize,
+    at: i64,
+    out: &mut Output,
+) {
+    let id = j.id();
+    let mut i = from;
+    // The graph is acyclic, so at most one pass over the nodes; the bound is belt and braces.
+    for _ in 0..=j.nodes.len() {
+        let node_id = j.node_id(i).to_owned();
+        run.node.clone_from(&node_id);
+        if run.done.contains(&node_id) {
+            end(run, at, "revisited", out, id);
+            return;
+        }
+        run.done.push(node_id.clone());
+        out.ticks.push(tick(id, &node_id, "visited", run.holdout));
+        let Some(node) = j.nodes.get(i) else {
+            end(run, at, "node_removed", out, id);
+            return;
+        };
+        i = match node {
+            CompiledNode::Delay { wait, .. } => {
+                run.wake_at = Some(at.saturating_add(wait.as_ms_i64()));
+                run.step(&node_id, at, "waiting", None);
+                return;
+            }
+            CompiledNode::WaitUntil { timeout, .. } => {
+                run.wake_at = Some(at.saturating_add(timeout.as_ms_i64()));
+                run.step(&node_id, at, "waiting", None);
+                return;
+            }
+            CompiledNode::Branch { arms, otherwise } => {
+                let context = json!({
+                    "trigger": run.trigger,
+                    "event": run.event.as_ref().unwrap_or(&run.trigger),
+                    "traits": Value::Object(person.traits.clone()),
+                    "vars": run.vars,
+                });
+                let subject = Subject::from_value(&context);
+                let hit = arms
+                    .iter()
+                    .position(|(c, _)| subject.as_ref().is_some_and(|s| c.eval(engine, s)));
+                let read = reads(&context, arms.iter().map(|(c, _)| c.source()));
+                match hit.and_then(|k| arms.get(k).map(|a| (k, a.1))) {
+                    Some((k, next)) => {
+                        run.step(&node_id, at, format!("branch:{k}"), Some(read));
+                        next
+                    }
+                    None => {
+                        run.step(&node_id, at, "else", Some(read));
+                        *otherwise
+                    }
+                }
+            }
+            CompiledNode::Split { paths } => {
+                let p = percentile(user, id, &node_id);
+                let k = paths.iter().position(|(upto, _)| p < *upto).unwrap_or(0);
+                run.step(&node_id, at, format!("split:{k}"), None);
+                paths.get(k).map_or(0, |(_, n)| *n)
+            }
+            CompiledNode::Action { action, next } => {
+                if run.holdout {
+                    run.step(&node_id, at, "held_out", None);
+                } else {
+                    run.step(&node_id, at, "sent", None);
+                    if let JourneyAction::SetTraits { traits } = action {
+                        merge(&mut person.traits, traits);
+                    } else {
+                        out.effects.push(Effect {
+                            key: format!("{id}:{}:{node_id}:{user}", run.seq),
+                            journey: id.to_owned(),
+                            run: run.seq,
+                            node: node_id.clone(),
+                            at,
+                            action: action.clone(),
+                            trigger: run.trigger.clone(),
+                        });
+                    }
+                }
+                *next
+            }
+            CompiledNode::Exit => {
+                run.step(&node_id, at, "exit", None);
+                end(run, at, "exit", out, id);
+                return;
+            }
+        };
+    }
+    end(run, at, "revisited", out, id);
+}
+
+fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for (k, v) in from {
+        into.insert(k.clone(), v.clone());
+    }
+}

@@ -1,0 +1,181 @@
+//! A person's journey state, as their Durable Object stores it, and what a transition outputs.
+//!
+//! Invariant: a person has at most one active [`Run`] per journey; a run's `done` lists every
+//! node it executed (so, the graph being acyclic, none executes twice); an ended run leaves
+//! `runs` for the bounded `history` in the same transition, so no run is ever lost or duplicated.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::model::JourneyAction;
+use crate::limits::{MAX_ENDED_RUNS, MAX_RUN_PATH};
+
+/// One person's journeys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonJourneys {
+    /// Profile traits as journeys see them (from `identify` events and set-traits actions).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub traits: Map<String, Value>,
+    /// Active runs, by journey id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runs: BTreeMap<String, Run>,
+    /// Entries and recently ended runs, by journey id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub history: BTreeMap<String, History>,
+}
+
+impl PersonJourneys {
+    /// The earliest time a run must be woken (the Durable Object's alarm), if any.
+    pub fn next_wake(&self) -> Option<i64> {
+        self.runs.values().filter_map(|r| r.wake_at).min()
+    }
+}
+
+/// A person's past with one journey.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// How many runs were started (the next run's sequence number).
+    pub entries: u64,
+    /// When the latest run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_entered: Option<i64>,
+    /// The latest ended runs, oldest first (at most `MAX_ENDED_RUNS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended: Vec<Run>,
+}
+
+impl History {
+    /// Keeps an ended run, dropping the oldest beyond the bound.
+    pub fn keep(&mut self, run: Run) {
+        self.ended.push(run);
+        let extra = self.ended.len().saturating_sub(MAX_ENDED_RUNS);
+        self.ended.drain(..extra);
+    }
+}
+
+/// One run of one journey for one person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    /// Sequence number of this run for this person and journey (from 0).
+    pub seq: u64,
+    /// The revision it last ran under.
+    pub revision: u64,
+    /// The node it waits at (or ended at).
+    pub node: String,
+    /// When it entered the journey.
+    pub entered_at: i64,
+    /// When it must be woken (a delay or wait timeout), if waiting on time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_at: Option<i64>,
+    /// A holdout run: goes through the journey, sends nothing.
+    #[serde(default)]
+    pub holdout: bool,
+    /// The trigger event (Segment JSON), or `null` for an API entry.
+    pub trigger: Value,
+    /// The latest waking event, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
+    /// Journey variables (an API entry's `context`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub vars: Value,
+    /// When the goal was met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_at: Option<i64>,
+    /// Executed nodes, in order.
+    #[serde(default)]
+    pub done: Vec<String>,
+    /// What happened, node by node (for explain; bounded).
+    #[serde(default)]
+    pub path: Vec<PathStep>,
+    /// How it ended, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ended>,
+}
+
+impl Run {
+    /// Records a step, dropping the oldest beyond the bound.
+    pub fn step(&mut self, node: &str, at: i64, outcome: impl Into<String>, read: Option<Value>) {
+        self.path.push(PathStep {
+            node: node.to_owned(),
+            at,
+            outcome: outcome.into(),
+            read,
+        });
+        let extra = self.path.len().saturating_sub(MAX_RUN_PATH);
+        self.path.drain(..extra);
+    }
+}
+
+/// One step of a run's path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathStep {
+    /// Node id.
+    pub node: String,
+    /// When (ms since 1970).
+    pub at: i64,
+    /// What happened: `waiting`, `event`, `timeout`, `branch:<i>`, `else`, `split:<i>`,
+    /// `sent`, `held_out`, `exit`, `goal`.
+    pub outcome: String,
+    /// For a branch: the values its conditions read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Value>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ended {
+    /// When.
+    pub at: i64,
+    /// Stable reason: `exit`, `goal`, `node_removed`, `node_changed`, `journey_removed`,
+    /// `revisited`.
+    pub reason: String,
+}
+
+/// An action to perform, with its idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Effect {
+    /// `<journey>:<run seq>:<node>:<user>` — the same however often the transition is replayed.
+    pub key: String,
+    /// Journey id.
+    pub journey: String,
+    /// Run sequence number.
+    pub run: u64,
+    /// Node id.
+    pub node: String,
+    /// When the node ran (ms since 1970).
+    pub at: i64,
+    /// What to do.
+    pub action: JourneyAction,
+    /// The trigger event, for webhook and forward payloads.
+    pub trigger: Value,
+}
+
+/// A countable moment, for per-node stats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tick {
+    /// Journey id.
+    pub journey: String,
+    /// Node id (`""` for journey-level ticks).
+    pub node: String,
+    /// `entered`, `visited`, `exited`, `converted`.
+    pub what: &'static str,
+    /// Whether the run is a holdout run.
+    pub holdout: bool,
+}
+
+/// What a transition produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Output {
+    /// Actions to send (never for holdout runs).
+    pub effects: Vec<Effect>,
+    /// Counts for stats.
+    pub ticks: Vec<Tick>,
+}

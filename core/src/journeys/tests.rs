@@ -1,0 +1,410 @@
+use serde_json::{json, Value};
+
+use super::*;
+use crate::Event;
+
+pub(super) const MIN: i64 = 60_000;
+pub(super) const T0: i64 = 1_714_564_800_000;
+
+pub(super) fn ev(name: &str, at: i64, props: Value) -> Event {
+    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000).unwrap();
+    Event {
+        message_id: format!("{name}@{at}"),
+        kind: crate::MessageType::Track,
+        event: Some(name.into()),
+        name: None,
+        category: None,
+        user_id: Some("u1".into()),
+        anonymous_id: None,
+        group_id: None,
+        previous_id: None,
+        properties: props.as_object().cloned().unwrap_or_default(),
+        traits: Default::default(),
+        context: Default::default(),
+        integrations: Default::default(),
+        timestamp: ts,
+        original_timestamp: None,
+        sent_at: None,
+        received_at: ts,
+    }
+}
+
+pub(super) fn cart(holdout: u8) -> Value {
+    json!({
+        "id": "cart", "trigger": {"type": "event", "events": ["Product Added"]},
+        "start": "wait",
+        "nodes": [
+            {"id": "wait", "type": "wait_until", "events": ["Order Completed"],
+             "match": "properties.cart_id", "timeout": "30m", "next": "bye", "onTimeout": "tier"},
+            {"id": "tier", "type": "branch", "branches": [
+                {"condition": {"==": [{"var": "trigger.properties.plan"}, "pro"]}, "next": "sales"}],
+             "else": "remind"},
+            {"id": "sales", "type": "action", "action": {"type": "webhook", "url": "https://h.example.com/sales"}, "next": "bye"},
+            {"id": "remind", "type": "action", "action": {"type": "message", "title": "Cart", "body": "Still there"}, "next": "day"},
+            {"id": "day", "type": "delay", "for": "1d", "next": "email"},
+            {"id": "email", "type": "action", "action": {"type": "webhook", "url": "https://h.example.com/email"}, "next": "bye"},
+            {"id": "bye", "type": "exit"}
+        ],
+        "goal": {"events": ["Order Completed"], "within": "3d"},
+        "holdout": holdout
+    })
+}
+
+pub(super) fn index_of(docs: Vec<Value>) -> JourneyIndex {
+    let js: Vec<(Journey, u64)> = docs
+        .into_iter()
+        .map(|d| (serde_json::from_value(d).unwrap(), 1))
+        .collect();
+    let index = JourneyIndex::build(js, 1);
+    assert!(index.skipped().is_empty(), "{:?}", index.skipped());
+    index
+}
+
+fn refused(doc: Value) -> String {
+    let engine = datalogic_rs::Engine::new();
+    let j: Journey = serde_json::from_value(doc).unwrap();
+    compile(&engine, j, 1).unwrap_err().code().to_owned()
+}
+
+fn keys(out: &Output) -> Vec<String> {
+    out.effects.iter().map(|e| e.key.clone()).collect()
+}
+
+#[test]
+fn the_cart_journey_waits_then_branches_on_the_trigger() {
+    let index = index_of(vec![cart(0)]);
+    let mut p = PersonJourneys::default();
+    let out = on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev(
+            "Product Added",
+            T0,
+            json!({"cart_id": "c1", "plan": "free"}),
+        ),
+        T0,
+    );
+    assert!(out.effects.is_empty());
+    assert_eq!(p.next_wake(), Some(T0 + 30 * MIN));
+    // Nothing before the timeout.
+    assert!(on_time(&index, &mut p, "u1", T0 + 29 * MIN)
+        .effects
+        .is_empty());
+    // The alarm rings late: the step still runs at its due time.
+    let out = on_time(&index, &mut p, "u1", T0 + 31 * MIN);
+    assert_eq!(keys(&out), ["cart:0:remind:u1"]);
+    assert_eq!(out.effects[0].at, T0 + 30 * MIN);
+    assert_eq!(p.next_wake(), Some(T0 + 30 * MIN + 1440 * MIN));
+    let out = on_time(&index, &mut p, "u1", T0 + 3 * 1440 * MIN);
+    assert_eq!(keys(&out), ["cart:0:email:u1"]);
+    assert!(p.runs.is_empty());
+    let ended = &p.history["cart"].ended[0];
+    assert_eq!(ended.ended.as_ref().unwrap().reason, "exit");
+    let outcomes: Vec<&str> = ended.path.iter().map(|s| s.outcome.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        ["waiting", "timeout", "else", "sent", "waiting", "waited", "sent", "exit"]
+    );
+    assert_eq!(
+        ended.path[2].read,
+        Some(json!({"trigger.properties.plan": "free"}))
+    );
+}
+
+#[test]
+fn a_pro_customer_goes_to_sales() {
+    let index = index_of(vec![cart(0)]);
+    let mut p = PersonJourneys::default();
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Product Added", T0, json!({"cart_id": "c1", "plan": "pro"})),
+        T0,
+    );
+    let out = on_time(&index, &mut p, "u1", T0 + 30 * MIN);
+    assert_eq!(keys(&out), ["cart:0:sales:u1"]);
+    assert!(p.runs.is_empty());
+}
+
+#[test]
+fn the_matching_order_converts_and_exits_but_another_cart_does_not() {
+    let index = index_of(vec![cart(0)]);
+    let mut p = PersonJourneys::default();
+    let added = ev("Product Added", T0, json!({"cart_id": "c1"}));
+    on_event(&index, &mut p, "u1", &added, T0);
+    // An order of another cart: the goal (no condition) converts and exits.
+    let out = on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Order Completed", T0 + MIN, json!({"cart_id": "c2"})),
+        T0 + MIN,
+    );
+    assert!(out.effects.is_empty());
+    assert!(out.ticks.iter().any(|t| t.what == "converted"));
+    let ended = &p.history["cart"].ended[0];
+    assert_eq!(ended.ended.as_ref().unwrap().reason, "goal");
+    assert_eq!(ended.converted_at, Some(T0 + MIN));
+}
+
+#[test]
+fn wait_match_requires_the_same_value_when_the_goal_stays_open() {
+    let mut doc = cart(0);
+    doc["goal"]["exitOnGoal"] = json!(false);
+    let index = index_of(vec![doc]);
+    let mut p = PersonJourneys::default();
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Product Added", T0, json!({"cart_id": "c1"})),
+        T0,
+    );
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Order Completed", T0 + MIN, json!({"cart_id": "c2"})),
+        T0 + MIN,
+    );
+    assert_eq!(
+        p.runs["cart"].node, "wait",
+        "another cart does not wake the wait"
+    );
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Order Completed", T0 + 2 * MIN, json!({"cart_id": "c1"})),
+        T0 + 2 * MIN,
+    );
+    assert!(p.runs.is_empty());
+    let path = &p.history["cart"].ended[0].path;
+    assert_eq!(path[1].outcome, "event");
+}
+
+#[test]
+fn holdout_runs_send_nothing() {
+    let index = index_of(vec![cart(100)]);
+    let mut p = PersonJourneys::default();
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Product Added", T0, json!({"cart_id": "c1"})),
+        T0,
+    );
+    let out = on_time(&index, &mut p, "u1", T0 + 10 * 1440 * MIN);
+    assert!(out.effects.is_empty());
+    let run = &p.history["cart"].ended[0];
+    assert!(run.holdout);
+    assert!(run.path.iter().any(|s| s.outcome == "held_out"));
+}
+
+#[test]
+fn entry_policies() {
+    let mut once = cart(0);
+    once["entry"] = json!({"policy": "once"});
+    let index = index_of(vec![once]);
+    let mut p = PersonJourneys::default();
+    let enter_at = |p: &mut PersonJourneys, t| {
+        enter(&index, p, "u1", "cart", Value::Null, Value::Null, t).map(|_| ())
+    };
+    assert_eq!(enter_at(&mut p, T0), Ok(()));
+    assert_eq!(enter_at(&mut p, T0 + 1), Err(Refusal::AlreadyActive));
+    on_time(&index, &mut p, "u1", T0 + 10 * 1440 * MIN);
+    assert_eq!(
+        enter_at(&mut p, T0 + 11 * 1440 * MIN),
+        Err(Refusal::AlreadyEntered)
+    );
+
+    let mut every = cart(0);
+    every["entry"] = json!({"policy": "interval", "interval": "30d"});
+    let index = index_of(vec![every]);
+    let mut p = PersonJourneys::default();
+    assert!(enter(&index, &mut p, "u1", "cart", Value::Null, Value::Null, T0).is_ok());
+    on_time(&index, &mut p, "u1", T0 + 10 * 1440 * MIN);
+    let again = enter(
+        &index,
+        &mut p,
+        "u1",
+        "cart",
+        Value::Null,
+        Value::Null,
+        T0 + 11 * 1440 * MIN,
+    );
+    assert_eq!(again.unwrap_err().code(), "entry_too_soon");
+    let later = enter(
+        &index,
+        &mut p,
+        "u1",
+        "cart",
+        Value::Null,
+        Value::Null,
+        T0 + 31 * 1440 * MIN,
+    );
+    assert_eq!(later.unwrap().ticks[0].what, "entered");
+    assert_eq!(p.history["cart"].entries, 2);
+}
+
+#[test]
+fn a_waiting_run_follows_its_node_into_a_new_revision() {
+    let index = index_of(vec![cart(0)]);
+    let mut p = PersonJourneys::default();
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Product Added", T0, json!({"cart_id": "c1"})),
+        T0,
+    );
+    on_time(&index, &mut p, "u1", T0 + 30 * MIN); // now waiting at "day", "remind" sent
+                                                  // Revision 2: "email" now goes to a new node; "remind" (already sent) is unchanged.
+    let mut v2 = cart(0);
+    v2["nodes"][5]["action"]["url"] = json!("https://h.example.com/email-v2");
+    let j: Journey = serde_json::from_value(v2).unwrap();
+    let index2 = JourneyIndex::build([(j, 2)], 2);
+    let out = on_time(&index2, &mut p, "u1", T0 + 2 * 1440 * MIN);
+    assert_eq!(keys(&out), ["cart:0:email:u1"], "remind is not re-sent");
+    match &out.effects[0].action {
+        JourneyAction::Webhook { url } => assert!(url.ends_with("email-v2")),
+        other => panic!("{other:?}"),
+    }
+    // Revision 3 removes the node a run waits at: it exits with a recorded reason.
+    let mut p = PersonJourneys::default();
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Product Added", T0, json!({})),
+        T0,
+    );
+    let mut v3 = cart(0);
+    v3["start"] = json!("tier");
+    v3["nodes"].as_array_mut().unwrap().remove(0);
+    let index3 = JourneyIndex::build([(serde_json::from_value(v3).unwrap(), 3)], 3);
+    assert!(index3.skipped().is_empty(), "{:?}", index3.skipped());
+    let out = on_time(&index3, &mut p, "u1", T0 + 40 * MIN);
+    assert!(out.effects.is_empty());
+    assert_eq!(
+        p.history["cart"].ended[0].ended.as_ref().unwrap().reason,
+        "node_removed"
+    );
+}
+
+#[test]
+fn api_entry_variables_and_set_traits_feed_branches() {
+    let doc = json!({
+        "id": "onboard", "trigger": {"type": "api"}, "start": "mark",
+        "nodes": [
+            {"id": "mark", "type": "action", "action": {"type": "set_traits", "traits": {"stage": "onboarding"}}, "next": "b"},
+            {"id": "b", "type": "branch", "branches": [
+                {"condition": {"and": [{"==": [{"var": "traits.stage"}, "onboarding"]},
+                                        {"==": [{"var": "vars.tier"}, "gold"]}]}, "next": "hook"}],
+             "else": "end"},
+            {"id": "hook", "type": "action", "action": {"type": "forward", "queue": "FORWARD_QUEUE"}, "next": "end"},
+            {"id": "end", "type": "exit"}
+        ]
+    });
+    let index = index_of(vec![doc]);
+    let mut p = PersonJourneys::default();
+    let out = enter(
+        &index,
+        &mut p,
+        "u9",
+        "onboard",
+        Value::Null,
+        json!({"tier": "gold"}),
+        T0,
+    )
+    .unwrap();
+    assert_eq!(keys(&out), ["onboard:0:hook:u9"]);
+    assert_eq!(p.traits["stage"], "onboarding");
+    let refusal = enter(&index, &mut p, "u9", "nope", Value::Null, Value::Null, T0);
+    assert_eq!(refusal.unwrap_err().code(), "unknown_journey");
+}
+
+#[test]
+fn invalid_journeys_are_refused_with_stable_codes() {
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut d = cart(0);
+        f(&mut d);
+        refused(d)
+    };
+    assert_eq!(with(&|d| d["start"] = json!("nope")), "unknown_node");
+    assert_eq!(
+        with(&|d| d["nodes"][0]["onTimeout"] = json!("ghost")),
+        "unknown_node"
+    );
+    assert_eq!(
+        with(
+            &|d| d["nodes"][6] = json!({"id": "bye", "type": "delay", "for": "1m", "next": "wait"})
+        ),
+        "cycle"
+    );
+    assert_eq!(
+        with(&|d| d["nodes"][4]["for"] = json!("0s")),
+        "invalid_duration"
+    );
+    assert_eq!(
+        with(&|d| d["nodes"][1]["branches"] = json!([])),
+        "invalid_branch"
+    );
+    assert_eq!(
+        with(&|d| d["nodes"][1]["branches"][0]["condition"] = json!({"==": [{"var": "plan"}, 1]})),
+        "unknown_variable"
+    );
+    assert_eq!(
+        with(&|d| d["nodes"][2]["action"]["url"] = json!("ftp://x")),
+        "invalid_action"
+    );
+    assert_eq!(with(&|d| d["holdout"] = json!(101)), "invalid_holdout");
+    assert_eq!(
+        with(&|d| d["nodes"][0]["match"] = json!("cart_id")),
+        "invalid_match"
+    );
+    assert_eq!(with(&|d| d["id"] = json!("Bad Id")), "invalid_journey_id");
+    assert_eq!(
+        with(&|d| d["nodes"][1]["id"] = json!("wait")),
+        "invalid_node_id"
+    );
+    assert_eq!(
+        with(&|d| d["entry"] = json!({"policy": "interval"})),
+        "invalid_entry"
+    );
+    assert_eq!(
+        with(
+            &|d| d["nodes"][1] = json!({"id": "tier", "type": "split", "paths": [{"percent": 50, "next": "sales"}, {"percent": 40, "next": "remind"}]})
+        ),
+        "invalid_split"
+    );
+    assert_eq!(
+        with(&|d| d["trigger"] = json!({"type": "event", "events": []})),
+        "invalid_events"
+    );
+    // An orphan node.
+    assert_eq!(
+        with(&|d| d["nodes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": "orphan", "type": "exit"}))),
+        "unreachable_node"
+    );
+    assert_eq!(parse("{\"id\": 1}").unwrap_err().code(), "invalid_journey");
+}
+
+#[test]
+fn the_index_routes_by_event_name() {
+    let index = index_of(vec![cart(0)]);
+    assert_eq!(index.candidates("Product Added").len(), 1);
+    assert_eq!(index.candidates("Order Completed").len(), 1);
+    assert!(index.candidates("Page Viewed").is_empty());
+    assert!(index.needs(&ev("Order Completed", T0, json!({}))));
+    assert!(!index.needs(&ev("Page Viewed", T0, json!({}))));
+    assert_eq!(
+        index.get("cart").unwrap().max_span_ms,
+        30 * MIN + 1440 * MIN
+    );
+}
