@@ -23,6 +23,7 @@
 //! ```
 
 pub mod compile;
+pub mod deliver;
 pub mod error;
 pub mod hash;
 pub mod index;

@@ -28,11 +28,22 @@ pub struct Fanout<'a> {
 /// deferred in-app messages configured, every sender's object is called (with no events, if
 /// need be) so waiting messages reach this response.
 pub fn by_user<'a>(index: &RuleIndex, events: &'a [Event], max_inline: usize) -> Fanout<'a> {
-    let pickup = index.has_deferred_messages();
+    by_need(events, max_inline, index.has_deferred_messages(), |e| {
+        index.needs_state(e)
+    })
+}
+
+/// Like [`by_user`] with the relevance test given: journeys add the events they name.
+pub fn by_need<'a>(
+    events: &'a [Event],
+    max_inline: usize,
+    pickup: bool,
+    needs: impl Fn(&Event) -> bool,
+) -> Fanout<'a> {
     let mut by_user: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
     for e in events {
-        let relevant = index.needs_state(e);
+        let relevant = needs(e);
         if !relevant && !pickup {
             continue;
         }

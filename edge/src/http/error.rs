@@ -4,6 +4,7 @@
 //! stable code; `Internal` never echoes what went wrong (it is logged instead).
 
 use serde::Serialize;
+use spur_core::journeys::JourneyError;
 use spur_core::query::QueryError;
 use spur_core::rules::RuleError;
 use spur_core::{AuthError, ConfigError, RequestError};
@@ -24,6 +25,8 @@ pub enum ApiError {
     Config(ConfigError),
     /// A trigger rule an admin tried to save is invalid.
     Rule(RuleError),
+    /// A journey that does not validate.
+    Journey(JourneyError),
     /// A query or segment definition core refused (its own stable code).
     Query(QueryError),
     /// A request whose body or parameters are invalid for the route (admin APIs).
@@ -78,9 +81,11 @@ impl ApiError {
             ApiError::RateLimited => 429,
             ApiError::Unauthorized => 401,
             ApiError::AdminDisabled => 403,
-            ApiError::Config(_) | ApiError::Rule(_) | ApiError::Query(_) | ApiError::Invalid(_) => {
-                400
-            }
+            ApiError::Config(_)
+            | ApiError::Rule(_)
+            | ApiError::Journey(_)
+            | ApiError::Query(_)
+            | ApiError::Invalid(_) => 400,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Internal(_) => 500,
@@ -96,6 +101,7 @@ impl ApiError {
             ApiError::AdminDisabled => "admin_disabled",
             ApiError::Config(e) => e.code(),
             ApiError::Rule(e) => e.code(),
+            ApiError::Journey(e) => e.code(),
             ApiError::Query(e) => e.code(),
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
@@ -112,6 +118,7 @@ impl ApiError {
             ApiError::AdminDisabled => "admin API disabled: no ADMIN_TOKEN secret is set".into(),
             ApiError::Config(e) => e.to_string(),
             ApiError::Rule(e) => e.to_string(),
+            ApiError::Journey(e) => e.to_string(),
             ApiError::Query(e) => e.to_string(),
             ApiError::Invalid(detail) => detail.clone(),
             ApiError::NotFound => "not found".into(),

@@ -10,6 +10,7 @@ mod config;
 mod cors;
 pub(crate) mod error;
 pub(crate) mod ingest;
+mod journeys;
 mod query;
 mod rules;
 mod segments;
@@ -55,6 +56,15 @@ pub async fn route(req: Request, env: &Env, path: &str) -> Result<Response, ApiE
         (Method::Delete, ["rules", id]) => rules::delete(env, id).await,
         (Method::Post, ["rules", id, "dry-run"]) => rules::dry_run_route(req, env, id).await,
         (Method::Get, ["rules", id, "explain"]) => rules::explain_route(&req, env, id).await,
+        (Method::Get, ["journeys"]) => journeys::list(env).await,
+        (Method::Post, ["journeys", "validate"]) => journeys::validate(req).await,
+        (Method::Get, ["journeys", id]) => journeys::get(env, id).await,
+        (Method::Put, ["journeys", id]) => journeys::put(req, env, id).await,
+        (Method::Delete, ["journeys", id]) => journeys::delete(env, id).await,
+        (Method::Post, ["journeys", id, "publish"]) => journeys::publish(env, id).await,
+        (Method::Post, ["journeys", id, "enter"]) => journeys::enter(req, env, id).await,
+        (Method::Get, ["journeys", id, "stats"]) => journeys::stats(env, id).await,
+        (Method::Get, ["journeys", id, "explain"]) => journeys::explain(&req, env, id).await,
         _ => Err(ApiError::NotFound),
     }
 }

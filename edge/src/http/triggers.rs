@@ -1,11 +1,12 @@
-//! Rules in the ingest request: stateless rules here, stateful ones in each user's object.
+//! Rules in the ingest request: stateless rules here, stateful ones (and journeys) in each
+//! user's object.
 //!
 //! Invariant: rules never cost the sender an event — every failure here is logged and the
 //! request still answers `accepted`; events a user's object could not take now are queued for
 //! it (the object applies each `messageId` once), so a stateful rule still sees them.
 
 use futures_util::future::join_all;
-use spur_core::rules::{by_user, InAppMessage, RuleIndex};
+use spur_core::rules::{by_need, InAppMessage, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
@@ -13,6 +14,7 @@ use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::objects::user_state::{self, Delivery};
 use crate::queues::firings::{self as actions, prepare, ActionWork};
+use crate::storage::journeys as journey_set;
 use crate::storage::rules as rule_set;
 
 /// Most users whose objects one ingest request calls itself; the rest go through the queue (a
@@ -35,9 +37,18 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
         return Ok(Vec::new());
     }
     let index = rule_set::current(env).await?;
-    if index.is_empty() {
+    let journeys = match journey_set::current(env).await {
+        Ok(j) => Some(j),
+        Err(e) => {
+            console_error!("journeys unavailable for this request: {e:?}");
+            None
+        }
+    };
+    let journeys_live = journeys.as_ref().is_some_and(|j| !j.is_empty());
+    if index.is_empty() && !journeys_live {
         return Ok(Vec::new());
     }
+    let journeys_version = journeys.as_ref().map_or(0, |j| j.version());
     let at = now_ms();
     let mut messages = Vec::new();
     let mut work = Vec::new();
@@ -53,13 +64,20 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
             );
         }
     }
-    let fanout = by_user(&index, events, MAX_INLINE_USERS);
+    let fanout = by_need(
+        events,
+        MAX_INLINE_USERS,
+        index.has_deferred_messages(),
+        |e| index.needs_state(e) || journeys.as_ref().is_some_and(|j| j.needs(e)),
+    );
     let calls = fanout.inline.into_iter().map(|(user, events)| {
         let delivery = Delivery {
             user: user.to_owned(),
             version: index.version(),
             events,
             respond: true,
+            journeys: journeys_version,
+            enter: None,
         };
         async move {
             let result = user_state::deliver(env, &delivery).await;

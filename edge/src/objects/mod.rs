@@ -2,4 +2,5 @@
 //!
 //! Invariant: an object is a thin adapter over `spur-core`'s pure transitions.
 
+pub mod journeys;
 pub mod user_state;

@@ -1,10 +1,12 @@
-//! The per-user Durable Object: stateful rules (windows, absence deadlines, sequences, caps).
+//! The per-user Durable Object: stateful rules (windows, absence deadlines, sequences, caps)
+//! and the person's journey runs (see [`super::journeys`]).
 //!
 //! Invariant: a thin adapter — spur-core's pure transitions decide everything; this object only
 //! loads per-rule state from its SQLite storage, runs them, writes the new state back in the
 //! same synchronous stretch (no await between read and write, so concurrent requests cannot
 //! interleave a half-update), keeps its alarm at the earliest deadline, and hands firings to the
 //! actions queue. A `messageId` is applied at most once, so a retried hand-over is harmless.
+//! One alarm serves both: it is set to the earliest of the rule deadlines and journey wake-ups.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +20,9 @@ use worker::{
 
 use crate::clock::now_ms;
 use crate::http::error::ApiError;
+use crate::objects::journeys::{self as person_journeys, EnterRequest, Entered};
 use crate::queues::firings::{self as actions, prepare};
+use crate::storage::journeys as journey_set;
 use crate::storage::rules as rule_set;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
@@ -48,6 +52,12 @@ pub struct Delivery {
     pub events: Vec<Event>,
     /// Whether in-app messages go back in the response (else they wait in the outbox).
     pub respond: bool,
+    /// The journey set version the sender used (0: whatever is current).
+    #[serde(default)]
+    pub journeys: u64,
+    /// An API entry into a journey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enter: Option<EnterRequest>,
 }
 
 /// The object's answer.
@@ -55,6 +65,9 @@ pub struct Delivery {
 pub struct Answer {
     /// In-app messages for the sender to return to the tracker.
     pub messages: Vec<InAppMessage>,
+    /// What an API entry came to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entered: Option<Entered>,
 }
 
 /// Hands events to the user's object and returns the in-app messages to show.
@@ -151,6 +164,11 @@ impl UserState {
 
     async fn events(&self, d: Delivery) -> std::result::Result<Answer, ApiError> {
         let index = rule_set::at_version(&self.env, d.version).await?;
+        let journeys = if d.journeys == 0 {
+            journey_set::current(&self.env).await?
+        } else {
+            journey_set::at_version(&self.env, d.journeys).await?
+        };
         let at = now_ms();
         // Read, transition, write: synchronous, so no other request interleaves.
         let sql = self.sql();
@@ -158,30 +176,49 @@ impl UserState {
         let before = load(&sql)?;
         let mut states = before.clone();
         let mut firings = Vec::new();
+        let mut fresh = Vec::new();
         for e in &d.events {
             if first_sight(&sql, &e.message_id, at)? {
                 firings.extend(index.apply_event(&mut states, e, at));
+                fresh.push(e);
             }
         }
         // Deadlines that passed without an alarm yet (each event already advanced to its time).
         firings.extend(index.apply_time(&mut states, at));
         save(&sql, &before, &states)?;
+        let people_before = person_journeys::load(&sql)?;
+        let mut person = people_before.clone();
+        let (jout, entered) = person_journeys::step(
+            &journeys,
+            &mut person,
+            &d.user,
+            &fresh,
+            d.enter.as_ref(),
+            at,
+        );
+        person_journeys::save(&sql, &people_before, &person)?;
         let picked = if d.respond {
             take_outbox(&sql, at)?
         } else {
             Vec::new()
         };
-        let alarm = next_deadline(&states);
+        let alarm = earliest(next_deadline(&states), person.next_wake());
         let mut answer = self
             .dispatch(&index, firings, &d.user, "state", d.respond)
             .await?;
+        let shown = self
+            .dispatch_journeys(jout, &d.user, "state", d.respond)
+            .await?;
         self.schedule(alarm, at).await?;
         answer.messages.splice(0..0, picked);
+        answer.messages.extend(shown);
+        answer.entered = entered;
         Ok(answer)
     }
 
     async fn ring(&self) -> std::result::Result<(), ApiError> {
         let index = rule_set::current(&self.env).await?;
+        let journeys = journey_set::current(&self.env).await?;
         let at = now_ms();
         let sql = self.sql();
         let before = load(&sql)?;
@@ -189,9 +226,14 @@ impl UserState {
         let firings = index.apply_time(&mut states, at);
         save(&sql, &before, &states)?;
         let user = get_meta(&sql, "user")?.unwrap_or_default();
-        let alarm = next_deadline(&states);
+        let people_before = person_journeys::load(&sql)?;
+        let mut person = people_before.clone();
+        let (jout, _) = person_journeys::step(&journeys, &mut person, &user, &[], None, at);
+        person_journeys::save(&sql, &people_before, &person)?;
+        let alarm = earliest(next_deadline(&states), person.next_wake());
         self.dispatch(&index, firings, &user, "alarm", false)
             .await?;
+        self.dispatch_journeys(jout, &user, "alarm", false).await?;
         self.schedule(alarm, at).await
     }
 
@@ -218,6 +260,34 @@ impl UserState {
             } else {
                 Vec::new()
             },
+            entered: None,
+        })
+    }
+
+    /// Queues journey actions (record id = idempotency key) and adds their stats; messages
+    /// are returned or parked in the outbox.
+    async fn dispatch_journeys(
+        &self,
+        out: spur_core::journeys::Output,
+        user: &str,
+        source: &str,
+        respond: bool,
+    ) -> std::result::Result<Vec<InAppMessage>, ApiError> {
+        if let Err(e) = journey_set::add_ticks(&self.env, &out.ticks).await {
+            console_error!("journey stats not counted: {e:?}");
+        }
+        if out.effects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = spur_core::journeys::deliver::prepare(&out.effects, user, source, respond);
+        if !respond {
+            park(&self.sql(), &prepared.messages, now_ms())?;
+        }
+        actions::record(&self.env, prepared.records).await?;
+        Ok(if respond {
+            prepared.messages
+        } else {
+            Vec::new()
         })
     }
 
@@ -244,9 +314,17 @@ impl UserState {
         Ok(Response::from_json(&serde_json::json!({
             "user": get_meta(&sql, "user")?,
             "rules": states,
+            "journeys": person_journeys::load(&sql)?,
             "alarm": alarm,
             "outbox": waiting,
         }))?)
+    }
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
     }
 }
 

@@ -81,6 +81,8 @@ async fn process(env: &Env, body: &str) -> Result<Next, ApiError> {
                 version,
                 events,
                 respond: false,
+                journeys: 0,
+                enter: None,
             };
             user_state::deliver(env, &delivery).await?;
             Ok(Next::Done)

@@ -7,6 +7,7 @@ pub mod bad_rows;
 pub mod cache;
 pub mod events;
 pub mod firings;
+pub mod journeys;
 pub mod queries;
 pub mod rules;
 pub mod segments;

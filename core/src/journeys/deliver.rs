@@ -1,0 +1,70 @@
+//! Journey effects as work for the shared actions pipeline (the rules' `rule_firings` records,
+//! webhooks, forwards and in-app messages).
+//!
+//! Invariant: a record's id *is* the effect's idempotency key `(journey, run, node, person)`,
+//! and the actions consumer inserts records by id once and skips delivered actions, so a
+//! replayed transition or a redelivered queue message never sends an action twice.
+
+use crate::rules::actions::{ActionStatus, FiringRecord, Outcome, Prepared};
+use crate::rules::{Action, InAppMessage, WebhookBody};
+use crate::Event;
+
+use super::state::Effect;
+
+/// The `rule_id` journey firings are recorded under (`journey:<id>`; rule ids cannot hold `:`).
+pub fn record_owner(journey: &str) -> String {
+    format!("journey:{journey}")
+}
+
+/// Builds records and messages for a person's effects; `returned` says whether the messages go
+/// back in this response (else they wait in the person's outbox). `source` is `state`,
+/// `alarm` or `api`.
+pub fn prepare(effects: &[Effect], user: &str, source: &str, returned: bool) -> Prepared {
+    let mut out = Prepared::default();
+    for e in effects {
+        let Some(action) = e.action.as_rule_action() else {
+            continue;
+        };
+        let event: Option<Event> = serde_json::from_value(e.trigger.clone()).ok();
+        let target = match &action {
+            Action::Webhook { url } => Some(url.clone()),
+            Action::Forward { queue } => Some(queue.clone()),
+            Action::Message { title, body, url } => {
+                out.messages.push(InAppMessage {
+                    id: e.key.clone(),
+                    rule: record_owner(&e.journey),
+                    user: user.to_owned(),
+                    title: title.clone(),
+                    body: body.clone(),
+                    url: url.clone(),
+                });
+                Some(e.key.clone())
+            }
+        };
+        out.records.push(FiringRecord {
+            id: e.key.clone(),
+            rule: record_owner(&e.journey),
+            user: user.to_owned(),
+            at_ms: e.at,
+            message_ids: event.iter().map(|ev| ev.message_id.clone()).collect(),
+            source: source.to_owned(),
+            capped: false,
+            actions: vec![Outcome {
+                kind: action.kind().to_owned(),
+                target,
+                status: ActionStatus::initial(&action, false, returned),
+                detail: None,
+            }],
+            payload: WebhookBody {
+                id: e.key.clone(),
+                rule: record_owner(&e.journey),
+                rule_name: Some(e.node.clone()),
+                user: user.to_owned(),
+                fired_at: crate::instant::from_ms(e.at),
+                message_ids: event.iter().map(|ev| ev.message_id.clone()).collect(),
+                event,
+            },
+        });
+    }
+    out
+}

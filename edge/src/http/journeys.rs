@@ -1,0 +1,248 @@
+//! Admin: journeys — list, read, save a draft, validate, publish, delete, enter a person by
+//! API, per-node stats and explain (the path one person took).
+//!
+//! Invariant: nothing is saved unless spur-core compiles it; a refused journey gets a 400 whose
+//! `reason` is the journey error's stable code and whose `detail` names the field
+//! (`/nodes/2/onTimeout: no node has id "x"`). Only a published revision runs.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use spur_core::journeys::{self, compile, Journey, JourneyError, JourneyErrorKind};
+use spur_core::limits::{MAX_JOURNEYS, MAX_JOURNEY_CONTEXT_BYTES};
+use worker::{Env, Request, Response};
+
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::objects::journeys::EnterRequest;
+use crate::objects::user_state::{self, Delivery};
+use crate::storage::journeys as journey_set;
+use crate::storage::rules as rule_set;
+
+fn doc(text: Option<&str>) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn shown(s: &journey_set::StoredJourney) -> Value {
+    json!({
+        "id": s.id,
+        "draft": doc(Some(&s.draft)),
+        "published": doc(s.published.as_deref()),
+        "revision": s.revision,
+        "createdAt": s.created_at,
+        "updatedAt": s.updated_at,
+    })
+}
+
+/// `GET /v1/journeys`.
+pub async fn list(env: &Env) -> Result<Response, ApiError> {
+    let all: Vec<Value> = journey_set::list(env).await?.iter().map(shown).collect();
+    Ok(Response::from_json(&json!({ "journeys": all }))?)
+}
+
+/// `GET /v1/journeys/{id}`.
+pub async fn get(env: &Env, id: &str) -> Result<Response, ApiError> {
+    let stored = journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::from_json(&shown(&stored))?)
+}
+
+/// Parses and compiles a journey body for path `id` (a missing `id` is filled in).
+fn checked(text: &str, id: Option<&str>) -> Result<(Journey, i64), ApiError> {
+    let bad = |e: JourneyError| ApiError::Journey(e);
+    let mut value: Value = serde_json::from_str(text).map_err(|e| {
+        bad(JourneyError::new(
+            JourneyErrorKind::Malformed,
+            "",
+            e.to_string(),
+        ))
+    })?;
+    if let (Value::Object(m), Some(id)) = (&mut value, id) {
+        match m.get("id") {
+            None => {
+                m.insert("id".into(), id.into());
+            }
+            Some(Value::String(given)) if given == id => {}
+            Some(other) => {
+                return Err(bad(JourneyError::new(
+                    JourneyErrorKind::IdMismatch,
+                    "/id",
+                    format!("body id {other} differs from the path's {id:?}"),
+                )))
+            }
+        }
+    }
+    let journey = journeys::parse(&value.to_string()).map_err(bad)?;
+    let compiled = compile(&spur_core::rules::condition_engine(), journey, 0).map_err(bad)?;
+    let span = compiled.max_span_ms;
+    Ok((compiled.journey, span))
+}
+
+/// `POST /v1/journeys/validate`: checks a document without saving it.
+pub async fn validate(mut req: Request) -> Result<Response, ApiError> {
+    let text = body::read_text(&mut req).await?;
+    let (journey, span) = checked(&text, None)?;
+    Ok(Response::from_json(&json!({
+        "valid": true, "id": journey.id, "maxSpanMs": span,
+    }))?)
+}
+
+/// `PUT /v1/journeys/{id}`: saves the draft (the live revision is unchanged until publish).
+pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let text = body::read_text(&mut req).await?;
+    let (journey, _) = checked(&text, Some(id))?;
+    if journey_set::get(env, id).await?.is_none() && journey_set::count(env).await? >= MAX_JOURNEYS
+    {
+        return Err(ApiError::Invalid(format!(
+            "at most {MAX_JOURNEYS} journeys may be stored"
+        )));
+    }
+    let created = journey_set::put_draft(env, &journey).await?;
+    let stored = journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::from_json(&shown(&stored))?.with_status(if created { 201 } else { 200 }))
+}
+
+/// `POST /v1/journeys/{id}/publish`: the draft becomes the next live revision.
+pub async fn publish(env: &Env, id: &str) -> Result<Response, ApiError> {
+    let stored = journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
+    checked(&stored.draft, Some(id))?;
+    journey_set::publish(env, id).await?;
+    let stored = journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::from_json(&shown(&stored))?)
+}
+
+/// `DELETE /v1/journeys/{id}`.
+pub async fn delete(env: &Env, id: &str) -> Result<Response, ApiError> {
+    if journey_set::delete(env, id).await? {
+        Ok(Response::empty()?.with_status(204))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnterBody {
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    anonymous_id: Option<String>,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+}
+
+/// `POST /v1/journeys/{id}/enter` `{userId | anonymousId, context}`: starts a run now.
+/// Answers 200 `{entered: true, run}`, or 409 `{entered: false, reason}` when the entry
+/// policy refuses (`already_active`, `already_entered`, `entry_too_soon`, `journey_disabled`).
+pub async fn enter(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let text = body::read_text(&mut req).await?;
+    let b: EnterBody =
+        serde_json::from_str(&text).map_err(|e| ApiError::Invalid(format!("enter body: {e}")))?;
+    let user = b
+        .user_id
+        .or(b.anonymous_id)
+        .filter(|u| !u.is_empty() && u.chars().count() <= spur_core::limits::MAX_ID_CHARS)
+        .ok_or_else(|| {
+            ApiError::Invalid("userId or anonymousId (1..=256 characters) is required".into())
+        })?;
+    let context = Value::Object(b.context.unwrap_or_default());
+    if context.to_string().len() > MAX_JOURNEY_CONTEXT_BYTES {
+        return Err(ApiError::Journey(JourneyError::new(
+            JourneyErrorKind::InvalidContext,
+            "/context",
+            format!("context is limited to {MAX_JOURNEY_CONTEXT_BYTES} bytes of JSON"),
+        )));
+    }
+    let index = journey_set::current(env).await?;
+    if index.get(id).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let rules = rule_set::current(env).await?;
+    let delivery = Delivery {
+        user: user.clone(),
+        version: rules.version(),
+        events: Vec::new(),
+        respond: false,
+        journeys: index.version(),
+        enter: Some(EnterRequest {
+            journey: id.to_owned(),
+            context,
+        }),
+    };
+    let answer = user_state::deliver(env, &delivery).await?;
+    let entered = answer.entered.unwrap_or_default();
+    let status = if entered.entered { 200 } else { 409 };
+    Ok(Response::from_json(&json!({
+        "journey": id, "user": user, "entered": entered.entered,
+        "run": entered.run, "reason": entered.reason,
+    }))?
+    .with_status(status))
+}
+
+/// `GET /v1/journeys/{id}/stats`: per-node counts, and conversion vs holdout.
+pub async fn stats(env: &Env, id: &str) -> Result<Response, ApiError> {
+    journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
+    let rows = journey_set::stats(env, id).await?;
+    let mut nodes: Map<String, Value> = Map::new();
+    let mut totals: Map<String, Value> =
+        ["entered", "converted", "holdoutEntered", "holdoutConverted"]
+            .into_iter()
+            .map(|k| (k.to_owned(), json!(0.0)))
+            .collect();
+    for r in &rows {
+        let holdout = r.holdout > 0.0;
+        if r.node.is_empty() {
+            let key = match (r.what.as_str(), holdout) {
+                ("entered", false) => "entered",
+                ("converted", false) => "converted",
+                ("entered", true) => "holdoutEntered",
+                ("converted", true) => "holdoutConverted",
+                _ => continue,
+            };
+            totals.insert(key.to_owned(), json!(r.n));
+            continue;
+        }
+        let key = if holdout {
+            format!("{}Holdout", r.what)
+        } else {
+            r.what.clone()
+        };
+        if let Value::Object(m) = nodes.entry(r.node.clone()).or_insert_with(|| json!({})) {
+            m.insert(key, json!(r.n));
+        }
+    }
+    let num = |k: &str| totals.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let rate = |c: &str, e: &str| (num(e) > 0.0).then(|| num(c) / num(e));
+    let (conversion, holdout_conversion) = (
+        rate("converted", "entered"),
+        rate("holdoutConverted", "holdoutEntered"),
+    );
+    Ok(Response::from_json(&json!({
+        "journey": id, "totals": totals, "nodes": nodes,
+        "conversionRate": conversion, "holdoutConversionRate": holdout_conversion,
+    }))?)
+}
+
+/// `GET /v1/journeys/{id}/explain?user=…`: the person's active run and latest ended runs, node
+/// by node, with the values each branch read.
+pub async fn explain(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let url = req.url()?;
+    let user = url
+        .query_pairs()
+        .find(|(q, _)| q == "user")
+        .map(|(_, v)| v.into_owned())
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::Invalid("?user= is required".into()))?;
+    journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
+    let state = user_state::inspect(env, &user).await?;
+    let j = state.get("journeys").cloned().unwrap_or(Value::Null);
+    let active = j.get("runs").and_then(|r| r.get(id)).cloned();
+    let history = j.get("history").and_then(|h| h.get(id)).cloned();
+    Ok(Response::from_json(&json!({
+        "journey": id, "user": user,
+        "active": active,
+        "entries": history.as_ref().and_then(|h| h.get("entries")).cloned().unwrap_or(json!(0)),
+        "ended": history.as_ref().and_then(|h| h.get("ended")).cloned().unwrap_or(json!([])),
+        "traits": j.get("traits").cloned().unwrap_or(json!({})),
+        "alarm": state.get("alarm").cloned().unwrap_or(Value::Null),
+    }))?)
+}

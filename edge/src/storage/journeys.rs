@@ -1,0 +1,258 @@
+//! Where journeys live (D1 `journeys`: a draft and the published revision each) and the
+//! per-isolate compiled [`JourneyIndex`] of published ones; per-node stats (`journey_stats`).
+//!
+//! Invariant: only journeys that compiled are stored (the admin API validates with spur-core
+//! before writing); every publish or delete bumps `settings('journeys_version')`, and an index
+//! is reused for at most [`CACHE_TTL_MS`] — or until a caller asks for a newer version (the
+//! ingest request passes its version to the person's Durable Object).
+
+use std::rc::Rc;
+
+use serde::Deserialize;
+use spur_core::journeys::{self, Journey, JourneyIndex, Tick};
+use wasm_bindgen::JsValue;
+use worker::{console_warn, Env};
+
+use crate::clock::{now, now_ms, rfc3339};
+use crate::http::error::ApiError;
+use crate::storage::cache::IsolateCache;
+use crate::storage::DB_BINDING;
+
+/// How long an isolate reuses a compiled journey index before re-reading D1.
+pub const CACHE_TTL_MS: i64 = 10_000;
+
+const KEY_VERSION: &str = "journeys_version";
+
+thread_local! {
+    static CACHE: IsolateCache<JourneyIndex> = const { IsolateCache::new() };
+}
+
+/// A stored journey.
+#[derive(Debug, Deserialize)]
+pub struct StoredJourney {
+    /// Id.
+    pub id: String,
+    /// The draft document (JSON text).
+    pub draft: String,
+    /// The published document, if any.
+    pub published: Option<String>,
+    /// The published revision (0: never).
+    pub revision: f64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+#[derive(Deserialize)]
+struct ValueRow {
+    value: String,
+}
+
+/// The live index (cached per isolate for [`CACHE_TTL_MS`]).
+pub async fn current(env: &Env) -> Result<Rc<JourneyIndex>, ApiError> {
+    match CACHE.with(|c| c.fresh(now_ms(), CACHE_TTL_MS)) {
+        Some(i) => Ok(i),
+        None => reload(env).await,
+    }
+}
+
+/// The live index, reloaded unless the cached one is exactly `version`.
+pub async fn at_version(env: &Env, version: u64) -> Result<Rc<JourneyIndex>, ApiError> {
+    match CACHE.with(|c| c.matching(|_, i| i.version() == version)) {
+        Some(i) => Ok(i),
+        None => reload(env).await,
+    }
+}
+
+async fn reload(env: &Env) -> Result<Rc<JourneyIndex>, ApiError> {
+    let version = version(env).await?;
+    #[derive(Deserialize)]
+    struct Row {
+        published: String,
+        revision: f64,
+    }
+    let rows: Vec<Row> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT published, revision FROM journeys WHERE published IS NOT NULL ORDER BY id")
+        .all()
+        .await?
+        .results()?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let parsed = rows
+        .into_iter()
+        .filter_map(|r| match journeys::parse(&r.published) {
+            Ok(j) => Some((j, r.revision as u64)),
+            Err(e) => {
+                console_warn!("stored journey does not parse (skipped): {e}");
+                None
+            }
+        });
+    let index = JourneyIndex::build(parsed, version);
+    for (id, e) in index.skipped() {
+        console_warn!(
+            "stored journey {id} does not compile (skipped): {} {e}",
+            e.code()
+        );
+    }
+    Ok(CACHE.with(|c| c.put(now_ms(), index)))
+}
+
+async fn version(env: &Env) -> Result<u64, ApiError> {
+    let row: Option<ValueRow> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT value FROM settings WHERE key = ?1")
+        .bind(&[KEY_VERSION.into()])?
+        .first(None)
+        .await?;
+    Ok(row.and_then(|r| r.value.parse().ok()).unwrap_or(0))
+}
+
+async fn bump_version(env: &Env) -> Result<(), ApiError> {
+    env.d1(DB_BINDING)?
+        .prepare(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, '1', ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&[KEY_VERSION.into(), JsValue::from_str(&rfc3339(now()))])?
+        .run()
+        .await?;
+    CACHE.with(IsolateCache::clear);
+    Ok(())
+}
+
+const COLUMNS: &str = "id, draft, published, revision, created_at, updated_at";
+
+/// Every stored journey, by id.
+pub async fn list(env: &Env) -> Result<Vec<StoredJourney>, ApiError> {
+    Ok(env
+        .d1(DB_BINDING)?
+        .prepare(format!("SELECT {COLUMNS} FROM journeys ORDER BY id"))
+        .all()
+        .await?
+        .results()?)
+}
+
+/// One stored journey.
+pub async fn get(env: &Env, id: &str) -> Result<Option<StoredJourney>, ApiError> {
+    Ok(env
+        .d1(DB_BINDING)?
+        .prepare(format!("SELECT {COLUMNS} FROM journeys WHERE id = ?1"))
+        .bind(&[id.into()])?
+        .first(None)
+        .await?)
+}
+
+/// How many journeys are stored.
+pub async fn count(env: &Env) -> Result<usize, ApiError> {
+    #[derive(Deserialize)]
+    struct N {
+        n: f64,
+    }
+    let n: Option<N> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT count(*) AS n FROM journeys")
+        .first(None)
+        .await?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(n.map_or(0, |n| n.n as usize))
+}
+
+/// Saves a draft that already compiled. Returns whether the journey was new.
+pub async fn put_draft(env: &Env, journey: &Journey) -> Result<bool, ApiError> {
+    let existed = get(env, &journey.id).await?.is_some();
+    let body = serde_json::to_string(journey).map_err(|e| ApiError::Internal(e.to_string()))?;
+    env.d1(DB_BINDING)?
+        .prepare(
+            "INSERT INTO journeys (id, draft, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT(id) DO UPDATE SET draft = excluded.draft, updated_at = excluded.updated_at",
+        )
+        .bind(&[
+            journey.id.as_str().into(),
+            body.into(),
+            JsValue::from_str(&rfc3339(now())),
+        ])?
+        .run()
+        .await?;
+    Ok(!existed)
+}
+
+/// Publishes the draft as the next revision (the draft compiled when it was saved).
+pub async fn publish(env: &Env, id: &str) -> Result<(), ApiError> {
+    env.d1(DB_BINDING)?
+        .prepare(
+            "UPDATE journeys SET published = draft, revision = revision + 1, updated_at = ?2 \
+             WHERE id = ?1",
+        )
+        .bind(&[id.into(), JsValue::from_str(&rfc3339(now()))])?
+        .run()
+        .await?;
+    bump_version(env).await
+}
+
+/// Deletes a journey (its waiting runs end with `journey_removed`). Returns whether it existed.
+pub async fn delete(env: &Env, id: &str) -> Result<bool, ApiError> {
+    let existed = get(env, id).await?.is_some();
+    if existed {
+        let db = env.d1(DB_BINDING)?;
+        db.batch(vec![
+            db.prepare("DELETE FROM journeys WHERE id = ?1")
+                .bind(&[id.into()])?,
+            db.prepare("DELETE FROM journey_stats WHERE journey_id = ?1")
+                .bind(&[id.into()])?,
+        ])
+        .await?;
+        bump_version(env).await?;
+    }
+    Ok(existed)
+}
+
+/// Adds a transition's ticks to the per-node counts.
+pub async fn add_ticks(env: &Env, ticks: &[Tick]) -> Result<(), ApiError> {
+    if ticks.is_empty() {
+        return Ok(());
+    }
+    let db = env.d1(DB_BINDING)?;
+    let mut stmts = Vec::new();
+    for t in ticks {
+        stmts.push(
+            db.prepare(
+                "INSERT INTO journey_stats (journey_id, node, what, holdout, n) VALUES (?1, ?2, ?3, ?4, 1) \
+                 ON CONFLICT(journey_id, node, what, holdout) DO UPDATE SET n = n + 1",
+            )
+            .bind(&[
+                t.journey.as_str().into(),
+                t.node.as_str().into(),
+                t.what.into(),
+                JsValue::from_f64(if t.holdout { 1.0 } else { 0.0 }),
+            ])?,
+        );
+    }
+    db.batch(stmts).await?;
+    Ok(())
+}
+
+/// One stats row.
+#[derive(Debug, Deserialize)]
+pub struct StatRow {
+    /// Node id (`""`: journey level).
+    pub node: String,
+    /// `entered`, `visited`, `exited`, `converted`.
+    pub what: String,
+    /// 1 for holdout runs.
+    pub holdout: f64,
+    /// Count.
+    pub n: f64,
+}
+
+/// A journey's counts.
+pub async fn stats(env: &Env, id: &str) -> Result<Vec<StatRow>, ApiError> {
+    Ok(env
+        .d1(DB_BINDING)?
+        .prepare("SELECT node, what, holdout, n FROM journey_stats WHERE journey_id = ?1 ORDER BY node, what, holdout")
+        .bind(&[id.into()])?
+        .all()
+        .await?
+        .results()?)
+}
