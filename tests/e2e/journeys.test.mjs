@@ -1,0 +1,223 @@
+// Issue 11: journeys against real workerd (D1, Queues, Durable Objects + alarms) and a real
+// loopback HTTP receiver for webhooks. Waits that must time out use 1 s timeouts and are
+// observed with eventually(); waits that must be woken by an event use 1 h timeouts, so no
+// outcome depends on how fast this machine is.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startReceiver, verifySignature } from "../helpers/receiver.mjs";
+
+const SECRET = "test-webhook-secret";
+let spur, hooks;
+before(async () => {
+  hooks = await startReceiver();
+  spur = await startSpur({ secrets: { WEBHOOK_SECRET: SECRET }, vars: { WEBHOOK_RETRY_BASE_SECONDS: "1" } });
+});
+after(async () => {
+  await spur?.close();
+  await hooks?.close();
+});
+
+const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
+let seq = 0;
+const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
+const track = (userId, event, properties = {}) => ({ type: "track", event, userId, properties, messageId: uid("m") });
+async function send(...events) {
+  const res = await spur.post("/v1/batch", { batch: events }, basic);
+  assert.equal(res.status, 200);
+  return res.json();
+}
+const json = (body) => ({ method: "PUT", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+async function publish(journey) {
+  const put = await spur.admin(`/v1/journeys/${journey.id}`, json(journey));
+  const saved = await put.json();
+  assert.ok(put.status === 200 || put.status === 201, JSON.stringify(saved));
+  const res = await spur.admin(`/v1/journeys/${journey.id}/publish`, { method: "POST" });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body;
+}
+async function enter(id, userId, context) {
+  const res = await spur.admin(`/v1/journeys/${id}/enter`, { method: "POST", body: JSON.stringify({ userId, context }) });
+  return { status: res.status, body: await res.json() };
+}
+async function explain(id, user) {
+  const res = await spur.admin(`/v1/journeys/${id}/explain?user=${encodeURIComponent(user)}`);
+  assert.equal(res.status, 200);
+  return res.json();
+}
+const hook = (path) => ({ type: "webhook", url: `${hooks.url}${path}` });
+const bodies = (path) => hooks.hits(path).map((h) => JSON.parse(h.body));
+
+test("a bad journey is refused with a stable reason and the field it concerns", async () => {
+  const base = {
+    trigger: { type: "event", events: ["X"] }, start: "a",
+    nodes: [{ id: "a", type: "action", action: hook("/x"), next: "z" }, { id: "z", type: "exit" }],
+  };
+  const cases = [
+    [{ ...base, start: "nope" }, "unknown_node", "/start"],
+    [{ ...base, nodes: [{ id: "a", type: "delay", for: "1m", next: "b" }, { id: "b", type: "delay", for: "1m", next: "a" }] }, "cycle", "without cycles"],
+    [{ ...base, nodes: [{ id: "a", type: "delay", for: "0s", next: "z" }, { id: "z", type: "exit" }] }, "invalid_duration", "/nodes/0/for"],
+    [{ ...base, nodes: [{ id: "a", type: "action", action: { type: "webhook", url: "ftp://x" }, next: "z" }, { id: "z", type: "exit" }] }, "invalid_action", "/nodes/0/action/url"],
+    [{ ...base, nodes: [{ id: "a", type: "branch", branches: [{ condition: { "==": [{ var: "plan" }, 1] }, next: "z" }], else: "z" }, { id: "z", type: "exit" }] }, "unknown_variable", "trigger"],
+    [{ ...base, holdout: 120 }, "invalid_holdout", "/holdout"],
+    [{ ...base, id: "other" }, "journey_id_mismatch", "/id"],
+    [{ ...base, nodes: [...base.nodes, { id: "lost", type: "exit" }] }, "unreachable_node", "lost"],
+  ];
+  for (const [journey, reason, hint] of cases) {
+    const res = await spur.admin("/v1/journeys/bad-journey", json(journey));
+    const body = await res.json();
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(body.reason, reason, JSON.stringify(body));
+    assert.ok(body.detail.includes(hint), `${body.detail} should mention ${hint}`);
+  }
+  assert.equal((await spur.admin("/v1/journeys/bad-journey")).status, 404, "nothing was saved");
+  const ok = await spur.admin("/v1/journeys/validate", { method: "POST", body: JSON.stringify({ ...base, id: "v" }) });
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).valid, true);
+  assert.equal((await fetch(`${spur.url}/v1/journeys`)).status, 401, "admin token required");
+});
+
+test("a draft does not run until published; entry policy once is enforced", async () => {
+  const journey = {
+    id: "api-once", trigger: { type: "api" }, entry: { policy: "once" }, start: "send",
+    nodes: [{ id: "send", type: "action", action: hook("/api-once"), next: "end" }, { id: "end", type: "exit" }],
+  };
+  const put = await spur.admin(`/v1/journeys/${journey.id}`, json(journey));
+  assert.equal(put.status, 201);
+  const user = uid("once");
+  assert.equal((await enter("api-once", user)).status, 404, "an unpublished journey cannot be entered");
+  const published = await publish(journey);
+  assert.equal(published.revision, 1);
+  const first = await enter("api-once", user, { source: "test" });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.deepEqual([first.body.entered, first.body.run], [true, 0]);
+  const again = await enter("api-once", user);
+  assert.equal(again.status, 409);
+  assert.equal(again.body.reason, "already_entered");
+  const [hit] = await eventually(() => bodies("/api-once").filter((b) => b.user === user).length && bodies("/api-once").filter((b) => b.user === user));
+  assert.equal(hit.id, `api-once:0:send:${user}`, "the idempotency key is (journey, run, node, person)");
+  const h = hooks.hits("/api-once").find((x) => JSON.parse(x.body).user === user);
+  assert.ok(verifySignature(SECRET, h.headers["spur-signature"], h.body).ok, "signed like rule webhooks");
+});
+
+const cart = (id, timeout) => ({
+  id, trigger: { type: "event", events: [`${id} Added`] }, start: "wait",
+  nodes: [
+    { id: "wait", type: "wait_until", events: [`${id} Ordered`], match: "properties.cart_id", timeout, next: "arrived", onTimeout: "tier" },
+    { id: "arrived", type: "action", action: hook(`/${id}/arrived`), next: "bye" },
+    { id: "tier", type: "branch", branches: [{ condition: { "==": [{ var: "trigger.properties.plan" }, "pro"] }, next: "sales" }], else: "remind" },
+    { id: "sales", type: "action", action: hook(`/${id}/sales`), next: "bye" },
+    { id: "remind", type: "action", action: hook(`/${id}/remind`), next: "bye" },
+    { id: "bye", type: "exit" },
+  ],
+});
+
+test("wait_until times out, then a branch on the trigger's property picks the action", async () => {
+  await publish(cart("cart-t", "1s"));
+  const [free, pro] = [uid("free"), uid("pro")];
+  await send(track(free, "cart-t Added", { cart_id: "c1", plan: "free" }), track(pro, "cart-t Added", { cart_id: "c2", plan: "pro" }));
+  const [r] = await eventually(() => bodies("/cart-t/remind").length && bodies("/cart-t/remind"), { message: "reminder after the timeout" });
+  const [s] = await eventually(() => bodies("/cart-t/sales").length && bodies("/cart-t/sales"), { message: "sales webhook after the timeout" });
+  assert.equal(r.user, free);
+  assert.equal(s.user, pro);
+  assert.equal(r.event.properties.cart_id, "c1", "the payload carries the trigger event");
+  const x = await eventually(async () => { const e = await explain("cart-t", free); return e.ended.length && e; });
+  const path = x.ended[0].path.map((p) => `${p.node}:${p.outcome}`);
+  assert.deepEqual(path, ["wait:waiting", "wait:timeout", "tier:else", "remind:sent", "bye:exit"]);
+  assert.deepEqual(x.ended[0].path[2].read, { "trigger.properties.plan": "free" }, "explain shows what the branch read");
+  assert.equal(x.active, null);
+});
+
+test("wait_until wakes on the matching event only (same cart_id), long before its timeout", async () => {
+  await publish(cart("cart-e", "1h"));
+  const user = uid("buyer");
+  await send(track(user, "cart-e Added", { cart_id: "c1" }));
+  await send(track(user, "cart-e Ordered", { cart_id: "other" }));
+  const waiting = await explain("cart-e", user);
+  assert.equal(waiting.active?.node, "wait", "an order of another cart does not wake the wait");
+  assert.ok(waiting.alarm > Date.now() + 30 * 60_000, "the alarm is set for the timeout");
+  await send(track(user, "cart-e Ordered", { cart_id: "c1" }));
+  const [hit] = await eventually(() => bodies("/cart-e/arrived").length && bodies("/cart-e/arrived"));
+  assert.equal(hit.user, user);
+  const x = await explain("cart-e", user);
+  assert.deepEqual(x.ended[0].path.map((p) => p.outcome), ["waiting", "event", "sent", "exit"]);
+  assert.equal(bodies("/cart-e/remind").length + bodies("/cart-e/sales").length, 0);
+});
+
+test("goal exit, and a holdout run that is counted but sends nothing", async () => {
+  const goal = (id, holdout) => ({
+    id, holdout, trigger: { type: "event", events: [`${id} Start`] }, start: "wait",
+    nodes: [
+      { id: "wait", type: "delay", for: "1h", next: "nag" },
+      { id: "nag", type: "action", action: hook(`/${id}`), next: "bye" },
+      { id: "bye", type: "exit" },
+    ],
+    goal: { events: [`${id} Bought`], within: "1d" },
+  });
+  await publish(goal("goal-j", 0));
+  const user = uid("conv");
+  await send(track(user, "goal-j Start"));
+  await send(track(user, "goal-j Bought"));
+  const x = await explain("goal-j", user);
+  assert.equal(x.active, null);
+  assert.equal(x.ended[0].ended.reason, "goal");
+  assert.ok(x.ended[0].convertedAt > 0);
+  const stats = await eventually(async () => {
+    const s = await (await spur.admin("/v1/journeys/goal-j/stats")).json();
+    return s.totals.converted === 1 && s;
+  });
+  assert.equal(stats.conversionRate, 1);
+
+  const held = {
+    id: "held-j", holdout: 100, trigger: { type: "api" }, start: "send",
+    nodes: [{ id: "send", type: "action", action: hook("/held"), next: "end" }, { id: "end", type: "exit" }],
+  };
+  await publish(held);
+  const marker = { ...held, id: "marker-j", holdout: 0, nodes: [{ ...held.nodes[0], action: hook("/marker") }, held.nodes[1]] };
+  await publish(marker);
+  const h = uid("held");
+  assert.equal((await enter("held-j", h)).status, 200);
+  assert.equal((await enter("marker-j", h)).status, 200);
+  await eventually(() => hooks.hits("/marker").some((x) => JSON.parse(x.body).user === h), { message: "the marker webhook" });
+  assert.equal(hooks.hits("/held").length, 0, "a holdout run sends nothing");
+  const hx = await explain("held-j", h);
+  assert.equal(hx.ended[0].holdout, true);
+  assert.deepEqual(hx.ended[0].path.map((p) => p.outcome), ["held_out", "exit"]);
+  const hs = await eventually(async () => {
+    const s = await (await spur.admin("/v1/journeys/held-j/stats")).json();
+    return s.totals.holdoutEntered === 1 && s;
+  });
+  assert.equal(hs.totals.entered, 0);
+  assert.equal(hs.nodes.send.visitedHoldout, 1);
+});
+
+test("a redelivered journey action is not sent twice", async () => {
+  const journey = {
+    id: "idem-j", trigger: { type: "api" }, start: "send",
+    nodes: [{ id: "send", type: "action", action: hook("/idem"), next: "end" }, { id: "end", type: "exit" }],
+  };
+  await publish(journey);
+  const user = uid("idem");
+  assert.equal((await enter("idem-j", user)).status, 200);
+  const [first] = await eventually(() => bodies("/idem").length && bodies("/idem"));
+  const key = `idem-j:0:send:${user}`;
+  assert.equal(first.id, key);
+  const rows = await eventually(async () => {
+    const r = await spur.rows("SELECT * FROM rule_firings WHERE id = ?", key);
+    return r.length === 1 && JSON.parse(r[0].actions)[0].status === "delivered" && r;
+  });
+  assert.equal(rows[0].rule_id, "journey:idem-j");
+  // Redeliver the very record (as the queue would after a lost ack), followed by a marker.
+  const record = (id, path) => ({
+    kind: "fired", id, rule: "journey:idem-j", user, at_ms: Date.now(), message_ids: [], source: "state",
+    capped: false, actions: [{ type: "webhook", target: `${hooks.url}${path}`, status: "queued" }],
+    payload: { id, rule: "journey:idem-j", user, firedAt: new Date().toISOString(), messageIds: [] },
+  });
+  await spur.env.ACTIONS_QUEUE.sendBatch([
+    { body: JSON.stringify(record(key, "/idem")), contentType: "text" },
+    { body: JSON.stringify(record(`${key}:marker`, "/idem-marker")), contentType: "text" },
+  ]);
+  await eventually(() => hooks.hits("/idem-marker").length, { message: "the marker after the redelivery" });
+  assert.equal(hooks.hits("/idem").length, 1, "the redelivered action was not sent again");
+});
