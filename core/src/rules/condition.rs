@@ -467,7 +467,13 @@ fn check_path(scope: &Scope<'_>, args: &Value, at: &str) -> Result<(), RuleError
                 at,
                 format!(
                     "{{\"var\": {args}}} reads {root:?}; here a condition reads {}",
-                    scope.roots.join(".*, ")
+                    scope
+                        .roots
+                        .iter()
+                        .filter(|r| !r.is_empty())
+                        .map(|r| format!("{r}.*"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ))
         }
