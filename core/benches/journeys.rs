@@ -84,9 +84,9 @@ fn bench(c: &mut Criterion) {
             ("object, event every journey waits on", &named),
         ] {
             g.bench_with_input(BenchmarkId::new(label, n), &n, |b, _| {
-                b.iter_batched(
+                b.iter_batched_ref(
                     || base.clone(),
-                    |mut p| black_box(journeys::on_event(&idx, &mut p, "u-1", e, T0 + 60_000)),
+                    |p| black_box(journeys::on_event(&idx, p, "u-1", e, T0 + 60_000)),
                     criterion::BatchSize::SmallInput,
                 )
             });
