@@ -221,3 +221,66 @@ test("a redelivered journey action is not sent twice", async () => {
   await eventually(() => hooks.hits("/idem-marker").length, { message: "the marker after the redelivery" });
   assert.equal(hooks.hits("/idem").length, 1, "the redelivered action was not sent again");
 });
+
+test("sticky split proportions over 1,000 people are within binomial bounds", async () => {
+  await publish({
+    id: "split-j", trigger: { type: "api" }, start: "ab",
+    nodes: [
+      { id: "ab", type: "split", paths: [{ percent: 30, next: "a" }, { percent: 70, next: "b" }] },
+      { id: "a", type: "exit" }, { id: "b", type: "exit" },
+    ],
+  });
+  const n = 1_000;
+  const users = Array.from({ length: n }, (_, i) => `split-${process.pid}-${i}`);
+  for (let i = 0; i < n; i += 25) {
+    const answers = await Promise.all(users.slice(i, i + 25).map((u) => enter("split-j", u)));
+    for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+  }
+  const stats = await eventually(async () => {
+    const s = await (await spur.admin("/v1/journeys/split-j/stats")).json();
+    return (s.nodes.a?.visited ?? 0) + (s.nodes.b?.visited ?? 0) === n && s;
+  }, { timeoutMs: 30_000 });
+  // Expected 300; σ = sqrt(1000 · 0.3 · 0.7) ≈ 14.5; allow 4σ.
+  const a = stats.nodes.a.visited;
+  assert.ok(a >= 242 && a <= 358, `${a} of ${n} took the 30% path`);
+  // Sticky: the same person takes the same path on every entry.
+  const x = await explain("split-j", users[0]);
+  const first = x.ended[0].path[1].node;
+  assert.equal((await enter("split-j", users[0])).status, 200);
+  const again = await explain("split-j", users[0]);
+  assert.equal(again.ended.at(-1).path[1].node, first);
+});
+
+test("a live-revision edit while runs wait: the run follows its node id, a removed node exits it", async () => {
+  const v1 = {
+    id: "live-j", trigger: { type: "event", events: ["live-j Start"] }, start: "wait",
+    nodes: [
+      { id: "wait", type: "wait_until", events: ["live-j Go"], timeout: "1h", next: "ping", onTimeout: "end" },
+      { id: "ping", type: "action", action: hook("/live/v1"), next: "end" },
+      { id: "end", type: "exit" },
+    ],
+  };
+  await publish(v1);
+  const [follows, removed] = [uid("follows"), uid("removed")];
+  await send(track(follows, "live-j Start"), track(removed, "live-j Start"));
+  assert.equal((await explain("live-j", follows)).active?.node, "wait");
+  assert.equal((await explain("live-j", removed)).active?.node, "wait");
+  // Revision 2: the action after the wait now calls /live/v2.
+  const v2 = { ...v1, nodes: [v1.nodes[0], { ...v1.nodes[1], action: hook("/live/v2") }, v1.nodes[2]] };
+  assert.equal((await publish(v2)).revision, 2);
+  await send(track(follows, "live-j Go"));
+  const [hit] = await eventually(() => bodies("/live/v2").length && bodies("/live/v2"));
+  assert.equal(hit.user, follows);
+  assert.equal(bodies("/live/v1").length, 0);
+  // Revision 3 removes the node the other run waits at: it exits with a recorded reason.
+  // (Entry policy "once", so the event that touches the person's object enters no new run.)
+  const v3 = {
+    ...v1, entry: { policy: "once" }, start: "ping2",
+    nodes: [{ id: "ping2", type: "action", action: hook("/live/v3"), next: "end" }, v1.nodes[2]],
+  };
+  assert.equal((await publish(v3)).revision, 3);
+  await send(track(removed, "live-j Start"));
+  const x = await eventually(async () => { const e = await explain("live-j", removed); return e.ended.length && e; });
+  assert.equal(x.ended[0].ended.reason, "node_removed");
+  assert.equal(bodies("/live/v3").length, 0, "a removed node's run sends nothing new");
+});

@@ -223,6 +223,21 @@ pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, no
             }
             continue;
         }
+        // A run whose node a new revision removed (or turned into a non-waiting node) exits
+        // now, not only when its own timer or event comes.
+        let lost: Option<String> = person
+            .runs
+            .iter()
+            .find(|(id, r)| index.get(id).is_some_and(|j| stranded(j, r).is_some()))
+            .map(|(id, _)| id.clone());
+        if let Some(id) = lost {
+            if let (Some(j), Some(mut run)) = (index.get(&id), person.runs.remove(&id)) {
+                follow_revision(j, &mut run, now);
+                out.ticks.push(tick(&id, &run.node, "exited", run.holdout));
+                settle(person, &id, run);
+            }
+            continue;
+        }
         let Some((id, at)) = due else {
             break;
         };
@@ -262,28 +277,25 @@ pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, no
     out
 }
 
+/// Why a run cannot follow its node id into the live revision (`None`: it can).
+fn stranded(j: &CompiledJourney, run: &Run) -> Option<&'static str> {
+    if run.revision == j.revision {
+        return None;
+    }
+    match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
+        None => Some("node_removed"),
+        Some(CompiledNode::Delay { .. } | CompiledNode::WaitUntil { .. }) => None,
+        Some(_) => Some("node_changed"),
+    }
+}
+
 /// Moves a run to the live revision, following its node id. False when it had to end.
 fn follow_revision(j: &CompiledJourney, run: &mut Run, at: i64) -> bool {
-    if run.revision == j.revision {
-        return true;
-    }
-    let waiting = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
-        None => {
-            run.ended = Some(Ended {
-                at,
-                reason: "node_removed".into(),
-            });
-            return false;
-        }
-        Some(n) => matches!(
-            n,
-            CompiledNode::Delay { .. } | CompiledNode::WaitUntil { .. }
-        ),
-    };
-    if !waiting {
+    if let Some(reason) = stranded(j, run) {
+        run.wake_at = None;
         run.ended = Some(Ended {
             at,
-            reason: "node_changed".into(),
+            reason: reason.into(),
         });
         return false;
     }

@@ -408,3 +408,29 @@ fn the_index_routes_by_event_name() {
         30 * MIN + 1440 * MIN
     );
 }
+
+#[test]
+fn a_run_stranded_by_a_new_revision_exits_on_the_next_touch() {
+    let index = index_of(vec![cart(0)]);
+    let mut p = PersonJourneys::default();
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Product Added", T0, json!({})),
+        T0,
+    );
+    let mut v2 = cart(0);
+    v2["start"] = json!("tier");
+    v2["nodes"].as_array_mut().unwrap().remove(0);
+    let index2 = JourneyIndex::build([(serde_json::from_value(v2).unwrap(), 2)], 2);
+    // No timer is due and no event names the journey: the sweep still ends the run.
+    let out = on_time(&index2, &mut p, "u1", T0 + MIN);
+    assert!(p.runs.is_empty());
+    assert_eq!(out.ticks[0].what, "exited");
+    let ended = p.history["cart"].ended[0].ended.clone().unwrap();
+    assert_eq!(
+        (ended.at, ended.reason.as_str()),
+        (T0 + MIN, "node_removed")
+    );
+}
