@@ -284,3 +284,18 @@ test("a live-revision edit while runs wait: the run follows its node id, a remov
   assert.equal(x.ended[0].ended.reason, "node_removed");
   assert.equal(bodies("/live/v3").length, 0, "a removed node's run sends nothing new");
 });
+
+test("dry-run replays stored events through the journey without changing anything", async () => {
+  // cart-e's events (one buyer: added c1, ordered another cart, ordered c1) are stored by the
+  // events queue; replaying them gives what the live journey did.
+  const d = await eventually(async () => {
+    const res = await spur.admin("/v1/journeys/cart-e/dry-run", { method: "POST", body: JSON.stringify({ published: true }) });
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    return body.result.entered === 1 && body.result.nodes.arrived === 1 && body;
+  }, { message: "cart-e's stored events replayed" });
+  assert.deepEqual([d.result.people, d.result.actions, d.result.waiting, d.events], [1, 1, 0, 3]);
+  assert.equal(bodies("/cart-e/arrived").length, 1, "a dry-run sends nothing");
+  const bad = await spur.admin("/v1/journeys/cart-e/dry-run", { method: "POST", body: JSON.stringify({ from: "yesterday" }) });
+  assert.equal(bad.status, 400);
+});

@@ -29,6 +29,7 @@ pub mod hash;
 pub mod index;
 pub mod model;
 pub mod reads;
+pub mod replay;
 pub mod run;
 pub mod state;
 

@@ -434,3 +434,21 @@ fn a_run_stranded_by_a_new_revision_exits_on_the_next_touch() {
         (T0 + MIN, "node_removed")
     );
 }
+
+#[test]
+fn dry_run_replays_stored_events_per_person() {
+    let index = index_of(vec![cart(0)]);
+    let mut events = vec![
+        ev("Product Added", T0, json!({"cart_id": "c1"})),
+        ev("Order Completed", T0 + MIN, json!({"cart_id": "c1"})),
+    ];
+    let mut other = ev("Product Added", T0, json!({"cart_id": "c9", "plan": "pro"}));
+    other.user_id = Some("u2".into());
+    events.push(other);
+    let d = replay::dry_run(&index, "cart", &events, T0 + 2 * 1440 * MIN);
+    assert_eq!((d.people, d.entered, d.converted), (2, 2, 1));
+    assert_eq!(d.actions, 1, "u2 timed out into the sales webhook");
+    assert_eq!(d.nodes["wait"], 2);
+    assert_eq!(d.nodes["sales"], 1);
+    assert_eq!(d.waiting, 0);
+}

@@ -246,3 +246,63 @@ pub async fn explain(req: &Request, env: &Env, id: &str) -> Result<Response, Api
         "alarm": state.get("alarm").cloned().unwrap_or(Value::Null),
     }))?)
 }
+
+/// How far back a dry-run replays when no `from` is given.
+pub const DEFAULT_DRY_RUN_MS: i64 = 7 * 86_400_000;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DryRunBody {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    /// Replay the published revision instead of the draft.
+    #[serde(default)]
+    published: bool,
+}
+
+/// `POST /v1/journeys/{id}/dry-run {from?, to?, published?}`: replays stored events through
+/// the draft (or the published revision): how many would have entered, per-node counts,
+/// conversions, actions. Changes nothing.
+pub async fn dry_run(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let text = body::read_text(&mut req).await?;
+    let b: DryRunBody = if text.trim().is_empty() {
+        DryRunBody::default()
+    } else {
+        serde_json::from_str(&text).map_err(|e| ApiError::Invalid(format!("dry-run body: {e}")))?
+    };
+    let stored = journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
+    let source = if b.published {
+        stored
+            .published
+            .ok_or_else(|| ApiError::Invalid("the journey has no published revision".into()))?
+    } else {
+        stored.draft
+    };
+    let (journey, _) = checked(&source, Some(id))?;
+    let at = |v: Option<&str>, name: &str| -> Result<Option<i64>, ApiError> {
+        v.map(|t| {
+            spur_core::instant::parse_rfc3339(t)
+                .map(spur_core::instant::to_ms)
+                .map_err(|e| ApiError::Invalid(format!("{name}: {e}")))
+        })
+        .transpose()
+    };
+    let to = at(b.to.as_deref(), "to")?.unwrap_or_else(crate::clock::now_ms);
+    let from = at(b.from.as_deref(), "from")?.unwrap_or(to - DEFAULT_DRY_RUN_MS);
+    let index = journeys::JourneyIndex::build([(journey, 1)], 0);
+    let compiled = index.get(id).ok_or(ApiError::NotFound)?;
+    let mut names = compiled.event_names();
+    names.push("$identify");
+    let (events, truncated) =
+        crate::storage::events::for_names(env, &names, from, to, None).await?;
+    let result = journeys::replay::dry_run(&index, id, &events, to);
+    Ok(Response::from_json(&json!({
+        "journey": id,
+        "from": spur_core::instant::ms_to_rfc3339(from),
+        "to": spur_core::instant::ms_to_rfc3339(to),
+        "events": events.len(), "truncated": truncated,
+        "result": result,
+    }))?)
+}

@@ -63,6 +63,7 @@ pub async fn route(req: Request, env: &Env, path: &str) -> Result<Response, ApiE
         (Method::Delete, ["journeys", id]) => journeys::delete(env, id).await,
         (Method::Post, ["journeys", id, "publish"]) => journeys::publish(env, id).await,
         (Method::Post, ["journeys", id, "enter"]) => journeys::enter(req, env, id).await,
+        (Method::Post, ["journeys", id, "dry-run"]) => journeys::dry_run(req, env, id).await,
         (Method::Get, ["journeys", id, "stats"]) => journeys::stats(env, id).await,
         (Method::Get, ["journeys", id, "explain"]) => journeys::explain(&req, env, id).await,
         _ => Err(ApiError::NotFound),

@@ -197,6 +197,19 @@ pub async fn for_rule(
     to: i64,
     user: Option<&str>,
 ) -> Result<(Vec<Event>, bool), ApiError> {
+    let names: Vec<&str> = rule.event_names().collect();
+    for_names(env, &names, from, to, user).await
+}
+
+/// Stored events named `names` (`*`: any) in `[from, to)` in time order, at most
+/// `MAX_REPLAY_EVENTS` (the flag says whether more were left out) — for rule and journey replay.
+pub async fn for_names(
+    env: &Env,
+    names: &[&str],
+    from: i64,
+    to: i64,
+    user: Option<&str>,
+) -> Result<(Vec<Event>, bool), ApiError> {
     let mut sql = String::from(
         "SELECT message_id, type, event, name, user_id, anonymous_id, group_id, previous_id, timestamp, \
          received_at, sent_at, original_timestamp, properties, traits, context, integrations \
@@ -206,9 +219,9 @@ pub async fn for_rule(
     if let Some(u) = user {
         args.push(u.into());
         sql.push_str(" AND (user_id = ?3 OR anonymous_id = ?3)");
-    } else if !rule.event_names().any(|n| n == "*") {
+    } else if !names.contains(&"*") {
         let mut clauses = Vec::new();
-        for name in rule.event_names() {
+        for name in names {
             args.push(name.trim_start_matches('$').into());
             let n = args.len();
             clauses.push(if name.starts_with('$') {
