@@ -6,7 +6,20 @@
 //! wait and goal checks run for each) and on one that names none. Journeys are spread over
 //! 100 trigger names; each waits on "Order Completed" and has a goal on it.
 //!
-//! `cargo bench -p spur-core --bench journeys`
+//! `cargo bench -p spur-core --bench journeys` (also run by `npm run bench`).
+//!
+//! Measured 2026-11-30 on the shared 2-core dev machine (release, criterion medians; the
+//! state clone and drop are outside the timing):
+//!
+//! | path | 0 journeys (baseline) | 100 journeys |
+//! |---|---|---|
+//! | ingest routing check (`needs`) | 2.0 ns | 76 ns |
+//! | object, event no journey names | 0.11 µs | 2.1 µs |
+//! | object, event all 100 name (10 runs woken, each runs to its end) | 0.13 µs | 27.5 µs |
+//!
+//! The ingest request pays 76 ns per event with 100 journeys (goal ≤ 20 µs); the object's
+//! common case is ~2 µs. The worst case is dominated by the event being serialised once per
+//! call and parsed into the JSONLogic arena, plus 10 full run transitions.
 
 #![allow(
     clippy::unwrap_used,
