@@ -76,6 +76,10 @@ test("a bad journey is refused with a stable reason and the field it concerns", 
   assert.equal(ok.status, 200);
   assert.equal((await ok.json()).valid, true);
   assert.equal((await fetch(`${spur.url}/v1/journeys`)).status, 401, "admin token required");
+  // The demo shop's cart-abandonment journey ships as an unpublished, disabled draft.
+  const list = await (await spur.admin("/v1/journeys")).json();
+  const demo = list.journeys.find((j) => j.id === "cart-abandonment");
+  assert.ok(demo && demo.published === null && demo.draft.enabled === false, JSON.stringify(list));
 });
 
 test("a draft does not run until published; entry policy once is enforced", async () => {

@@ -452,3 +452,13 @@ fn dry_run_replays_stored_events_per_person() {
     assert_eq!(d.nodes["sales"], 1);
     assert_eq!(d.waiting, 0);
 }
+
+#[test]
+fn the_bundled_demo_journey_compiles_and_is_disabled() {
+    let docs: Vec<Journey> = serde_json::from_str(include_str!("../../../journeys.json")).unwrap();
+    let engine = datalogic_rs::Engine::new();
+    for j in docs {
+        assert!(!j.enabled);
+        compile(&engine, j, 1).unwrap();
+    }
+}

@@ -18,10 +18,14 @@ use crate::http::error::ApiError;
 use crate::storage::cache::IsolateCache;
 use crate::storage::DB_BINDING;
 
+/// The journeys shipped with the repository (the demo shop's cart abandonment), saved once as
+/// unpublished drafts into an empty database: nothing runs until an operator publishes.
+pub const BUNDLED_JOURNEYS: &str = include_str!("../../../journeys.json");
 /// How long an isolate reuses a compiled journey index before re-reading D1.
 pub const CACHE_TTL_MS: i64 = 10_000;
 
 const KEY_VERSION: &str = "journeys_version";
+const KEY_SEEDED: &str = "journeys_seeded";
 
 thread_local! {
     static CACHE: IsolateCache<JourneyIndex> = const { IsolateCache::new() };
@@ -124,8 +128,46 @@ async fn bump_version(env: &Env) -> Result<(), ApiError> {
 
 const COLUMNS: &str = "id, draft, published, revision, created_at, updated_at";
 
+/// Saves the bundled journeys as drafts once, the first time the list is read (later deletes
+/// stick).
+async fn seed(env: &Env) -> Result<(), ApiError> {
+    let db = env.d1(DB_BINDING)?;
+    let done: Option<ValueRow> = db
+        .prepare("SELECT value FROM settings WHERE key = ?1")
+        .bind(&[KEY_SEEDED.into()])?
+        .first(None)
+        .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let bundled: Vec<Journey> = serde_json::from_str(BUNDLED_JOURNEYS)
+        .map_err(|e| ApiError::Internal(format!("journeys.json: {e}")))?;
+    let at = JsValue::from_str(&rfc3339(now()));
+    let mut stmts = Vec::new();
+    for j in bundled {
+        let body = serde_json::to_string(&j).map_err(|e| ApiError::Internal(e.to_string()))?;
+        stmts.push(
+            db.prepare(
+                "INSERT INTO journeys (id, draft, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
+                 ON CONFLICT(id) DO NOTHING",
+            )
+            .bind(&[j.id.as_str().into(), body.into(), at.clone()])?,
+        );
+    }
+    stmts.push(
+        db.prepare(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, 'true', ?2) \
+             ON CONFLICT(key) DO NOTHING",
+        )
+        .bind(&[KEY_SEEDED.into(), at])?,
+    );
+    db.batch(stmts).await?;
+    Ok(())
+}
+
 /// Every stored journey, by id.
 pub async fn list(env: &Env) -> Result<Vec<StoredJourney>, ApiError> {
+    seed(env).await?;
     Ok(env
         .d1(DB_BINDING)?
         .prepare(format!("SELECT {COLUMNS} FROM journeys ORDER BY id"))
