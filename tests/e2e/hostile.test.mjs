@@ -52,6 +52,7 @@ async function refused(res, status, reason, { stored = true } = {}) {
   assert.equal(res.status, status, `expected ${status} ${reason}, got ${res.status} ${text.slice(0, 200)}`);
   if (reason !== null) assert.equal(JSON.parse(text).reason, reason, text.slice(0, 200));
   if (stored) expectBad(reason);
+  return text;
 }
 
 /**
@@ -296,8 +297,16 @@ test("large valid batches at every limit", async () => {
     await judged(await send("/v1/batch", { batch: events }), events, events.map(() => "ok"));
   }
   {
+    // One message over the cap refuses the whole request (kept as one bad row): nothing is
+    // half stored, so a client can split the batch and resend it without duplicates.
     const events = Array.from({ length: MAX_BATCH_EVENTS + 1 }, () => track());
-    await judged(await send("/v1/batch", { batch: events }), events, events.map((_, i) => (i < MAX_BATCH_EVENTS ? "ok" : "batch_too_long")));
+    await refused(await send("/v1/batch", { batch: events }), 413, "batch_too_long");
+  }
+  {
+    // 100k tiny elements in 200 KB: one short answer and one bad row, not 100k rejections.
+    const res = await send("/v1/batch", `{"batch":[${new Array(100_000).fill(0).join(",")}]}`);
+    const text = await refused(res, 413, "batch_too_long");
+    assert.ok(text.length < 1024, `answer is ${text.length} bytes`);
   }
   {
     const events = [eventOfSize(MAX_EVENT_BYTES), eventOfSize(MAX_EVENT_BYTES + 1), track()];

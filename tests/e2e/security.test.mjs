@@ -98,12 +98,12 @@ test("the raw client IP appears nowhere in D1 or the R2 archive", async () => {
     assert.equal(r2.status, 200);
     sent.push(...ok.map((e) => e.messageId), single.messageId);
   }
-  await eventually(async () => {
+  assert.ok(await eventually(async () => {
     const marks = sent.map(() => "?").join(",");
     const [{ n }] = await spur.rows(`SELECT count(*) AS n FROM events WHERE message_id IN (${marks})`, ...sent);
     const [{ b }] = await spur.rows("SELECT count(*) AS b FROM bad_rows");
     return n === sent.length && b >= 4;
-  }, { timeoutMs: 30_000, message: "events and bad rows stored" });
+  }, { timeoutMs: 30_000, message: "events and bad rows stored" }));
   // The truncated forms are what is kept.
   const ctx = (await spur.rows("SELECT context FROM events WHERE message_id = ?", sent[1]))[0].context;
   assert.equal(JSON.parse(ctx).ip, "203.0.113.0");

@@ -110,31 +110,34 @@ export function lead(name, code) {
 }
 
 // Two stores: localStorage, and for pending consent and cookieless mode a Map that lives
-// and dies with the page. Storage can throw (sandboxed frames, disabled storage, quota).
+// and dies with the page. Storage can throw (sandboxed frames, disabled storage, quota): a
+// value localStorage refuses is kept in the Map instead, so this page still delivers it (it
+// just does not outlive the page) and nothing is dropped before the queue's own cap.
 const mem = new Map();
 export function get(m, k) {
   try {
-    return m ? mem.get(k) : localStorage.getItem(k);
+    if (!m) return localStorage.getItem(k) ?? mem.get(k);
   } catch {}
+  return mem.get(k);
 }
 export function put(m, k, v) {
   try {
-    return m ? mem.set(k, v) : localStorage.setItem(k, v), true;
-  } catch {
-    return false;
-  }
+    if (!m) return localStorage.setItem(k, v), mem.delete(k), true;
+  } catch {}
+  return mem.set(k, v), true;
 }
 export function del(m, k) {
+  mem.delete(k);
   try {
-    m ? mem.delete(k) : localStorage.removeItem(k);
+    m || localStorage.removeItem(k);
   } catch {}
 }
 export function keys(m, prefix) {
+  let all = [...mem.keys()];
   try {
-    return [...(m ? mem.keys() : Object.keys(localStorage))].filter((k) => k.startsWith(prefix)).sort().join("\n");
-  } catch {
-    return "";
-  }
+    m || all.push(...Object.keys(localStorage));
+  } catch {}
+  return [...new Set(all)].filter((k) => k.startsWith(prefix)).sort().join("\n");
 }
 
 const random32 = () => crypto.getRandomValues(new Uint32Array(1))[0];

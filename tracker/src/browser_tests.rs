@@ -27,7 +27,7 @@ fn get(v: &JsValue, path: &str) -> JsValue {
 
 fn push(q: &mut Queue, n: u32) {
     let key = new_key(host::now(), n, &host::uuid());
-    q.push(&key, &["{\"n\":", &n.to_string(), "}"].concat());
+    q.push(&key, &["{\"n\":", &n.to_string(), "}"].concat(), &[]);
 }
 
 #[wasm_bindgen_test]

@@ -37,7 +37,7 @@ pub struct Delivery {
     /// The held (or requested) lock; dropping it releases it.
     lock: Option<Registration>,
     /// Keys of the batch on the wire.
-    in_flight: Vec<String>,
+    pub(crate) in_flight: Vec<String>,
     /// Number of the latest send; answers to older ones are ignored.
     sends: u32,
     /// Number of the latest timer; older timers are ignored.

@@ -379,7 +379,7 @@ impl Tracker {
         }
         self.seq = self.seq.wrapping_add(1);
         let key = queue::new_key(now, self.seq, &message_id);
-        if self.queue.push(&key, &json) {
+        if self.queue.push(&key, &json, &self.delivery.in_flight) {
             host::later(0, code::PERSIST);
         }
         self.captured();
