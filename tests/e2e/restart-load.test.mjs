@@ -113,6 +113,6 @@ test("a restart mid-load answers no 5xx and keeps every event acknowledged after
   assert.equal(have.size, stored.length, "no message stored twice");
   for (const id of have) assert.ok(sent.has(id), `stored ${id} was never sent`);
   const lostBefore = [...acked.before].filter((id) => !have.has(id)).length;
-  console.log(`restart mid-load: ${acked.before.size} acknowledged before the stop (${lostBefore} were still in the local, in-memory queue), ` +
-    `${acked.after.size} after (all stored), ${connectionErrors} connection errors resent, statuses ${JSON.stringify(statuses)}`);
+  // Read by bench/hostile-figures.mjs (npm run soak) for bench/RELIABILITY.md.
+  console.log(`RESTART ${JSON.stringify({ before: acked.before.size, lostBefore, after: acked.after.size, connectionErrors, statuses })}`);
 }, { timeout: 300_000 });
