@@ -4,6 +4,7 @@
 //! the `rejected` list equals what it held), and every rejected message — and every
 //! unreadable body — is queued as a bad row before the response is sent.
 
+use futures_util::future::join;
 use serde::Serialize;
 use spur_core::{
     ingest, limits, AuthError, CfFacts, Ingest, MessageType, Pipeline, Rejection, RequestError,
@@ -86,12 +87,19 @@ async fn accept(
     );
     let (sec_gpc, content_encoding) = (header("Sec-GPC"), header("Content-Encoding"));
 
-    rate_limit(env, ip.as_deref()).await?;
     let cf = cf_facts(&req);
     let endpoint = req.path();
     let received_at = now();
     let request_id = uuid();
-    let body = match body::read_bounded(&mut req, limits::MAX_BATCH_BYTES).await {
+    // The limiter's answer and the body arrive together: neither waits for the other. A
+    // limited request is answered 429 whatever its body held.
+    let (limited, read) = join(
+        rate_limit(env, ip.as_deref()),
+        body::read_bounded(&mut req, limits::MAX_BATCH_BYTES),
+    )
+    .await;
+    limited?;
+    let body = match read {
         Ok(b) => b,
         Err(ApiError::Request(e)) => {
             return Err(reject_request(env, e, &[], &endpoint, authorization.as_deref()).await);

@@ -5,7 +5,7 @@
 //! it (the object applies each `messageId` once), so a stateful rule still sees them.
 
 use futures_util::future::join_all;
-use spur_core::rules::{by_user, InAppMessage, RuleIndex};
+use spur_core::rules::{route, InAppMessage, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
@@ -38,22 +38,19 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
     if index.is_empty() {
         return Ok(Vec::new());
     }
-    let at = now_ms();
+    let routing = route(&index, events, now_ms(), MAX_INLINE_USERS);
     let mut messages = Vec::new();
     let mut work = Vec::new();
-    for e in events {
-        let firings = index.stateless_firings(e, at);
-        if !firings.is_empty() {
-            let p = prepare(&index, firings, e.identity(), "ingest", true);
-            messages.extend(p.messages);
-            work.extend(
-                p.records
-                    .into_iter()
-                    .map(|r| ActionWork::Fired(Box::new(r))),
-            );
-        }
+    for (e, firings) in routing.firings {
+        let p = prepare(&index, firings, e.identity(), "ingest", true);
+        messages.extend(p.messages);
+        work.extend(
+            p.records
+                .into_iter()
+                .map(|r| ActionWork::Fired(Box::new(r))),
+        );
     }
-    let fanout = by_user(&index, events, MAX_INLINE_USERS);
+    let fanout = routing.fanout;
     let calls = fanout.inline.into_iter().map(|(user, events)| {
         let delivery = Delivery {
             user: user.to_owned(),
