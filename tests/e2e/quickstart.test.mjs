@@ -6,11 +6,11 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync, existsSync, writeFileSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launchChromium } from "../helpers/spur.mjs";
+import { freePort } from "../helpers/wrangler-dev.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 let child, browser, dir;
@@ -24,14 +24,6 @@ after(async () => {
   }
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A fresh checkout: the tracked (and new, unignored) files only, mtimes kept — no build
  *  output, no .dev.vars. node_modules is linked (bootstrap would `npm ci` the same lockfile). */
