@@ -11,6 +11,7 @@
 //! the anonymous id: the user id, else the user the anonymous id was aliased to, else the
 //! anonymous id itself.
 
+pub mod clickhouse;
 pub mod field;
 pub mod funnel;
 pub mod insight;
