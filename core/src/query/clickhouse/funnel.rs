@@ -103,13 +103,19 @@ pub(crate) fn sql(q: &FunnelQuery, range: TimeRange, window: Window) -> Result<S
     let gaps: Vec<String> = (1..n)
         .map(|k| format!("arraySort(groupArrayIf(g{k}, r{k} = 1))"))
         .collect();
+    // 18.16 prunes a subquery's columns that are used only inside lambda bodies (then fails
+    // with "Unknown identifier"), so every captured column is also used here, outside one.
+    let keep: String = (1..n)
+        .map(|k| format!(" + length(a{k}) + length(d{k}) + f{k}"))
+        .collect();
     Ok(format!(
         "SELECT tupleElement(b, 1) AS label_k, tupleElement(b, 3) AS label_s, \
-         tupleElement(b, 2) AS label_n, [{}] AS counts, [{}] AS gaps \
-         FROM (SELECT b{steps} FROM {per}) GROUP BY b \
+         tupleElement(b, 2) AS label_n, [{}] AS counts, [{}] AS gaps, \
+         max(length(ts) + length(a0){keep}) AS _keep \
+         FROM (SELECT b, ts, a0{steps} FROM {per}) GROUP BY b \
          ORDER BY counts[1] DESC, label_k, label_n, label_s",
         counts.join(", "),
-        gaps.join(", ")
+        gaps.join(", "),
     ))
 }
 

@@ -231,6 +231,29 @@ pub(crate) fn dedup_events(cols: &str, from: i64, to: i64, cond: &str) -> String
     )
 }
 
+/// The live stream's statement: the latest events, newest first. Its rows are
+/// [`super::RecentRow`]s once `timestamp` is filled from `ts_ms` (18.16 cannot format ms).
+pub fn recent_sql(q: &super::RecentQuery) -> String {
+    let limit = q.limit;
+    let path = literal::string(field_key(JsonColumn::Context, "$.\"page\".\"path\"").as_bytes());
+    format!(
+        "SELECT message_id, type, nullIf(event, '') AS event, nullIf(name, '') AS name, \
+         {PERSON} AS person, nullIf(user_id, '') AS user_id, nullIf(anonymous_id, '') AS anonymous_id, \
+         '' AS timestamp, ts_ms, properties, nullIf(f_str[indexOf(f_key, {path})], '') AS path \
+         FROM (SELECT * FROM events ORDER BY ts_ms DESC LIMIT 1 BY message_id LIMIT {limit}) \
+         ANY LEFT JOIN {ALIASES} USING anonymous_id ORDER BY ts_ms DESC LIMIT {limit}"
+    )
+}
+
+/// The most frequent track event names (rows `{event, count}`), at most `limit`.
+pub fn event_names_sql(limit: u32) -> String {
+    format!(
+        "SELECT event, count() AS count FROM (SELECT message_id, event FROM events \
+         WHERE event != '' LIMIT 1 BY message_id) GROUP BY event ORDER BY count DESC, event \
+         LIMIT {limit}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
