@@ -134,3 +134,9 @@ test("clickhouse: recent events and event names", async () => {
   const orders = data.events.filter(track("Order Completed")).length;
   assert.equal(names.body.events.find((e) => e.event === "Order Completed").count, orders);
 });
+
+test("clickhouse: segment queries are refused with a stable reason, never answered from D1", async () => {
+  const r = await api("/v1/query/segment", { where: { did: { event: "Product Viewed" } }, as_of: iso(T0 + 14 * DAY) });
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.equal(r.body.reason, "not_on_clickhouse");
+});
