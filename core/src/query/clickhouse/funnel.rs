@@ -210,3 +210,53 @@ fn push_mids(out: &mut Vec<FunnelRow>, grp: i64, gaps: Vec<Vec<i64>>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn group(label: Value, counts: Vec<i64>, gaps: Vec<Vec<i64>>) -> GroupRow {
+        GroupRow {
+            label,
+            counts,
+            gaps,
+        }
+    }
+
+    #[test]
+    fn ranks_into_top_n_and_other_with_middle_gaps() {
+        let rows = rows(
+            vec![
+                group(json!("shoes"), vec![5, 2], vec![vec![10, 30]]),
+                group(json!("hats"), vec![3, 1], vec![vec![20]]),
+                group(Value::Null, vec![2, 1], vec![vec![40]]),
+            ],
+            2,
+            true,
+            1,
+        );
+        let n = |grp: i64| -> Vec<i64> {
+            rows.iter()
+                .filter(|r| r.kind == "n" && r.grp == grp)
+                .map(|r| r.value)
+                .collect()
+        };
+        let mids = |grp: i64| -> Vec<i64> {
+            rows.iter()
+                .filter(|r| r.kind == "mid" && r.grp == grp)
+                .map(|r| r.value)
+                .collect()
+        };
+        assert_eq!(n(1), vec![5, 2]);
+        assert_eq!(n(0), vec![5, 2]); // hats + null merged into "other"
+        assert_eq!(mids(1), vec![10, 30]); // even count: both middle values
+        assert_eq!(mids(0), vec![20, 40]);
+        assert_eq!(mids(-1), vec![20, 30]); // everyone: 10 20 30 40
+        assert!(rows.iter().any(|r| r.grp == 1 && r.label == json!("shoes")));
+        assert!(rows
+            .iter()
+            .filter(|r| r.grp == 0)
+            .all(|r| r.label.is_null()));
+    }
+}

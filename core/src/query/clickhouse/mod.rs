@@ -3,7 +3,7 @@
 //!
 //! Invariant: every value from a request reaches the SQL text through [`literal`] (the single
 //! seam); column names and functions are fixed text. The SQL keeps to what ClickHouse 18.16
-//! (Debian's package) and current servers both run — see `clickhouse/README.md` for the subset.
+//! (Debian's package) and current servers both run — the subset is listed in README.md, "ClickHouse".
 //!
 //! Storage model (`clickhouse/migrations/`): JSON columns are kept as text and also flattened
 //! into parallel arrays `f_key`/`f_kind`/`f_str`/`f_num`, one entry per key path, because 18.16
