@@ -4,7 +4,8 @@
 // a durable queue and retries, click and SPA autocapture, sessions, campaign context and
 // cross-tab sending (each tab sends its own events).
 const VERSION = __SPUR_VERSION__;
-const MAX_BODY = 60 * 1024;
+/** Largest request body; the wire-format contract test checks it against the edge's limit. */
+export const MAX_BODY = 60 * 1024;
 
 export function fallback(config) {
   const N = navigator, D = document, L = location;

@@ -25,7 +25,7 @@ mod delivery;
 mod hooks;
 pub mod host;
 mod json;
-mod limits;
+pub mod limits;
 mod queue;
 mod session;
 mod tracker;
