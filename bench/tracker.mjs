@@ -192,7 +192,7 @@ async function once(browser, origin, name) {
   const before = await cdp.send("Performance.getMetrics");
   const { sync } = await page.evaluate((calls) => {
     const t0 = performance.now();
-    for (let i = 0; i < calls; i++) __benchTrack({ n: "bench:" + i, price: 9.99, sku: "sku-" + (i % 10) });
+    for (let i = 0; i < calls; i++) __benchTrack({ n: `bench:${i}`, price: 9.99, sku: `sku-${i % 10}` });
     return { sync: performance.now() - t0 };
   }, CALLS);
   const burstEnd = performance.now();
@@ -281,7 +281,7 @@ async function main() {
     const [s, p] = [med.spur, med[name]];
     rows.push(`| ${label(name)} | ${ratio(s.loaded, p.loaded)} | ${ratio(s.sync, p.sync)} | ${ratio(s.cpu, p.cpu)} | ${ratio(s.deliveredMs, p.deliveredMs)} | ${ratio(s.wire, p.wire)} |`);
   }
-  console.log(rows.join("\n") + "\n");
+  console.log(`${rows.join("\n")}\n`);
 }
 
 const VERSIONS = JSON.parse(readFileSync(join(ROOT, "bench/tracker/package.json"), "utf8")).dependencies;

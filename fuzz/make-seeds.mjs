@@ -30,7 +30,7 @@ const edge = [
   '{"batch":[{"type":"track","event":"e","anonymousId":"a","properties":{"__proto__":1,"constructor":{"prototype":2}}}],"writeKey":"wk_any"}',
   '{"batch":[{"type":"page","anonymousId":"a","context":{"page":{"url":"https://x.example/?utm_source=a&utm_campaign=b"},"userAgent":"curl/8"}}],"writeKey":"wk_any"}',
   '{"batch":[{"type":"track","event":"e","anonymousId":"a\\u0000","properties":{"s":"\\ud800"}}],"writeKey":"wk_any"}',
-  '{"batch":[' + Array(3).fill(track).join(",") + "]",
+  `{"batch":[${Array(3).fill(track).join(",")}]`,
   Buffer.from([0xff, 0xfe, 0x7b, 0x7d]),
 ];
 const bodies = [...fixtures, ...edge.map((e) => Buffer.from(e))];
@@ -96,7 +96,7 @@ for (const r of [
 
 // query: kind byte (0 insight, 1 funnel, 2 segment, 3 saved segment, 4 recent), definition,
 // then optionally a newline and rows as D1 would return them.
-const q = (kind, def, rows) => put("query", cat(Buffer.from([kind]), JSON.stringify(def), rows ? "\n" + JSON.stringify(rows) : ""));
+const q = (kind, def, rows) => put("query", cat(Buffer.from([kind]), JSON.stringify(def), rows ? `\n${JSON.stringify(rows)}` : ""));
 const range = { from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z" };
 q(0, { event: "Product Viewed", ...range, interval: "day", breakdown: "properties.category", breakdown_limit: 2,
   filters: [{ field: "properties.price", op: "gt", value: 10 }] },

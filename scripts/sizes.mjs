@@ -44,7 +44,7 @@ export function measure(dir) {
 /** Budget violations, as messages. */
 export function overBudget(rows) {
   const errors = [];
-  const total = rows.at(-1), snippet = rows.find((r) => r.file == "snippet.min.js");
+  const total = rows.at(-1), snippet = rows.find((r) => r.file === "snippet.min.js");
   const budget = loadedBudget();
   if (total.gzip > budget) errors.push(`loaded ${total.gzip} B gzip > budget ${budget} B`);
   if (snippet.gzip > BUDGET.snippet) errors.push(`snippet ${snippet.gzip} B gzip > ${BUDGET.snippet} B`);

@@ -142,7 +142,7 @@ test("segments: did X but not Y, counts, traits, last seen, paging", async () =>
   ] };
   const r = await api("/v1/query/segment", { where, as_of: iso(asOf), limit: 50 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  const expected = referenceSegment(data, (p, evs) =>
+  const expected = referenceSegment(data, (_p, evs) =>
     evs.filter((e) => track("Product Viewed")(e) && e.ts_ms >= asOf - 7 * DAY && e.ts_ms <= asOf).length >= 3 &&
     !evs.some((e) => track("Order Completed")(e) && e.ts_ms <= asOf));
   assert.ok(expected.length > 50, `${expected.length} people`);
@@ -158,7 +158,7 @@ test("segments: did X but not Y, counts, traits, last seen, paging", async () =>
     { last_seen: { before: "10d" } },
   ] };
   const r2 = await api("/v1/query/segment", { where: where2, as_of: iso(asOf), limit: 1000 });
-  const expected2 = referenceSegment(data, (p, evs, trait) =>
+  const expected2 = referenceSegment(data, (_p, evs, trait) =>
     trait("plan") === "pro" || (evs.length > 0 && Math.max(...evs.map((e) => e.ts_ms)) < asOf - 10 * DAY));
   assert.equal(r2.body.count, expected2.length);
   assert.deepEqual(r2.body.users, expected2);
@@ -182,7 +182,7 @@ test("saved segments: put, get, list, run, delete", async () => {
   assert.deepEqual((await api("/v1/segments")).body.segments.map((s) => s.id), ["browsers"]);
   const run = await api("/v1/segments/browsers/query", { as_of: iso(T0 + 14 * DAY), limit: 5 });
   const seen = (evs, name) => evs.some((e) => track(name)(e) && e.ts_ms <= T0 + 14 * DAY);
-  const expected = referenceSegment(data, (p, evs) =>
+  const expected = referenceSegment(data, (_p, evs) =>
     seen(evs, "Product Viewed") && !seen(evs, "Order Completed"));
   assert.equal(run.body.count, expected.length);
   assert.deepEqual(run.body.users, expected.slice(0, 5));

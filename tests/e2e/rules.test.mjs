@@ -79,7 +79,7 @@ test("property condition → signed webhook reaches a real receiver", async () =
   const check = verifySignature(SECRET, hit.headers["spur-signature"], hit.body);
   assert.ok(check.ok, `signature: ${check.why}`);
   assert.equal(verifySignature("wrong-secret", hit.headers["spur-signature"], hit.body).ok, false);
-  assert.equal(verifySignature(SECRET, hit.headers["spur-signature"], hit.body + " ").ok, false, "tampered body");
+  assert.equal(verifySignature(SECRET, hit.headers["spur-signature"], `${hit.body} `).ok, false, "tampered body");
   assert.equal(verifySignature(SECRET, hit.headers["spur-signature"], hit.body, { now: Date.now() / 1000 + 3600 }).why, "stale", "replay an hour later");
   const payload = JSON.parse(hit.body);
   assert.equal(payload.rule, "big-view");
@@ -188,6 +188,7 @@ test("absence: fires after the deadline, not when the cancelling event arrives i
 test("sequence: A then B within the span fires; B then A does not", async () => {
   await putRule({
     id: "a-then-b", trigger: { events: ["Seq Signed Up"] },
+    // biome-ignore lint/suspicious/noThenProperty: `then` is the rule schema's sequence step list.
     sequence: { then: [{ events: ["Seq Ordered"], condition: { ">": [{ var: "properties.total" }, 0] } }], within: "1h" },
     actions: [{ type: "message", title: "Welcome aboard", body: "Thanks for your first order." }],
   });

@@ -25,7 +25,11 @@ test("SPA navigations give exactly the expected page views", async () => {
   await trackerReady(page);
   await page.evaluate(async () => {
     const tick = () => new Promise((r) => setTimeout(r, 20));
-    const after = (type, go) => new Promise((r) => (addEventListener(type, r, { once: true }), go()));
+    const after = (type, go) =>
+      new Promise((r) => {
+        addEventListener(type, r, { once: true });
+        go();
+      });
     history.pushState({}, "", "/__test/spa/a"); // view
     await tick();
     history.replaceState({ s: 1 }, "", location.href); // same URL: no view

@@ -36,19 +36,21 @@ export function watch_history(code) {
   let on = 1;
   for (const m of ["pushState", "replaceState"]) {
     const orig = history[m];
-    history[m] = function () {
-      const r = orig.apply(this, arguments);
-      on && sink(code);
+    history[m] = function (...args) {
+      const r = orig.apply(this, args);
+      if (on) sink(code);
       return r;
     };
   }
-  return keep(() => (on = 0));
+  return keep(() => {
+    on = 0;
+  });
 }
 
 export function undo(handle) {
   const f = undos[handle];
   undos[handle] = 0;
-  f && f();
+  f?.();
 }
 export const later = (ms, code) => setTimeout(sink, ms, code);
 
@@ -67,18 +69,20 @@ export function post(url, body, code, how) {
     : send(url, bytes, code, how);
 }
 function send(url, body, code, how, gz, n = body.byteLength, keep = how & 2 && kept + n <= KEEPALIVE_BUDGET) {
-  keep && (kept += n);
+  if (keep) kept += n;
   const headers = { "Content-Type": "text/plain" };
-  gz && (headers["Content-Encoding"] = "gzip");
+  if (gz) headers["Content-Encoding"] = "gzip";
   fetch(url, { method: "POST", body, headers, keepalive: !!keep, credentials: "omit" }).then(
     (r) => {
       sink(code, r.status);
-      r.ok && r.json().then((j) => show(j && j.messages), () => {});
+      r.ok && r.json().then((j) => show(j?.messages), () => {});
     },
     // A keepalive request the browser refused (its budget) is sent again without: the
     // browser's limit is not the edge failing.
     () => (keep ? send(url, body, code, 0, gz) : sink(code, 0)),
-  ).finally(() => keep && (kept -= n));
+  ).finally(() => {
+    if (keep) kept -= n;
+  });
 }
 
 export function beacon(url, body) {
@@ -96,7 +100,12 @@ export function beacon(url, body) {
 export function lead(name, code) {
   const locks = navigator.locks, stop = new AbortController();
   let release;
-  const hold = () => (sink(code, 1), new Promise((r) => (release = r)));
+  const hold = () => {
+    sink(code, 1);
+    return new Promise((r) => {
+      release = r;
+    });
+  };
   if (!locks) setTimeout(sink, 0, code, 1);
   else
     locks
@@ -106,7 +115,10 @@ export function lead(name, code) {
         locks.request(name, { signal: stop.signal }, hold).catch(() => {});
       })
       .catch(() => {});
-  return keep(() => (stop.abort(), release && release()));
+  return keep(() => {
+    stop.abort();
+    release?.();
+  });
 }
 
 // Two stores: localStorage, and for pending consent and cookieless mode a Map that lives
@@ -119,7 +131,9 @@ export function get(m, k) {
 }
 export function put(m, k, v) {
   try {
-    return m ? mem.set(k, v) : localStorage.setItem(k, v), true;
+    if (m) mem.set(k, v);
+    else localStorage.setItem(k, v);
+    return true;
   } catch {
     return false;
   }
@@ -153,10 +167,12 @@ export const doc = (i) => FACTS[i]();
 let search, utm;
 function campaign() {
   if (L.search === search) return utm;
-  const q = new URLSearchParams((search = L.search)), c = {};
+  search = L.search;
+  const q = new URLSearchParams(search), c = {};
   for (const k of ["campaign", "source", "medium", "term", "content"])
-    if (q.has("utm_" + k)) c[k == "campaign" ? "name" : k] = q.get("utm_" + k);
-  return (utm = Object.keys(c).length ? JSON.stringify(c) : "");
+    if (q.has(`utm_${k}`)) c[k === "campaign" ? "name" : k] = q.get(`utm_${k}`);
+  utm = Object.keys(c).length ? JSON.stringify(c) : "";
+  return utm;
 }
 function facts() {
   const s = screen;
@@ -175,19 +191,19 @@ const INTERACTIVE =
 // "{properties}\nname" for a click on an interactive element, else "". Reads only what the
 // page authored: an input's text is its value attribute, and only for submit/button/reset.
 export function describe(clicks, tags, maxText, maxClasses, e = current) {
-  const t = e && e.target, el = t instanceof Element && t.closest(INTERACTIVE);
+  const t = e?.target, el = t instanceof Element && t.closest(INTERACTIVE);
   if (!el) return "";
   const attr = (a) => el.getAttribute(a) || "", name = el.getAttribute("data-spur-event");
   const props = {};
   if (name != null) {
     if (!tags) return "";
     for (const a of el.getAttributeNames())
-      if (a.startsWith("data-spur-") && a != "data-spur-event") props[a.slice(10)] = attr(a);
-    return JSON.stringify(props) + "\n" + name;
+      if (a.startsWith("data-spur-") && a !== "data-spur-event") props[a.slice(10)] = attr(a);
+    return `${JSON.stringify(props)}\n${name}`;
   }
   if (!clicks) return "";
   const tag = el.tagName.toLowerCase(), id = attr("id"), classes = attr("class").trim();
-  const text = tag == "input"
+  const text = tag === "input"
     ? (/^(submit|button|reset)$/i.test(attr("type")) ? attr("value") : "")
     : [...el.textContent.trim().split(/\s+/).join(" ")].slice(0, maxText).join("");
   props.tag = tag;
@@ -195,14 +211,14 @@ export function describe(clicks, tags, maxText, maxClasses, e = current) {
   if (classes) props.classes = classes;
   if (text) props.text = text;
   if (attr("href")) props.href = attr("href");
-  props.selector = tag + (id ? "#" + id : classes ? "." + classes.split(/\s+/).slice(0, maxClasses).join(".") : "");
-  return JSON.stringify(props) + "\nElement Clicked";
+  props.selector = tag + (id ? `#${id}` : classes ? `.${classes.split(/\s+/).slice(0, maxClasses).join(".")}` : "");
+  return `${JSON.stringify(props)}\nElement Clicked`;
 }
 
 /** Hands in-app messages to the registered handlers, or shows the default banner. */
 export function show(messages) {
   for (const m of Array.isArray(messages) ? messages : []) {
     if (handlers.length) handlers.forEach((h) => { try { h(m); } catch {} });
-    else if (options.banner) import(options.base + "banner.js").then((b) => b.banner(m), () => {});
+    else if (options.banner) import(`${options.base}banner.js`).then((b) => b.banner(m), () => {});
   }
 }

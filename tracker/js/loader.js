@@ -13,11 +13,12 @@ let loading;
 
 /** Starts Spur with `config` (default: the snippet's) and resolves to the API; idempotent. */
 export function load(config) {
-  return (loading ||= boot(config));
+  loading ||= boot(config);
+  return loading;
 }
 
 const str = (v) => (v == null ? "" : String(v));
-const isObj = (v) => v && typeof v == "object";
+const isObj = (v) => v && typeof v === "object";
 // Properties and traits cross into wasm as JSON; anything but a plain object becomes {}.
 const json = (v) => {
   try {
@@ -46,7 +47,7 @@ async function wasm(config) {
     const n = navigator;
     start(str(c.endpoint), str(c.writeKey), str(c.consent),
       on(c.cookieless, 0) | on(c.pageviews, 1) << 1 | on(c.clicks, 1) << 2 | on(c.tags, 1) << 3 |
-      on(c.gpc, 1) << 4 | on(c.dnt, 0) << 5 | !!n.globalPrivacyControl << 6 | (n.doNotTrack == "1") << 7);
+      on(c.gpc, 1) << 4 | on(c.dnt, 0) << 5 | !!n.globalPrivacyControl << 6 | (n.doNotTrack === "1") << 7);
   } catch {
     return null;
   }
@@ -56,11 +57,14 @@ async function wasm(config) {
   METHODS.forEach((m, op) => {
     api[m] = (a, b) => {
       // page(properties) and identify(traits) may omit the first argument.
-      if ((m == "page" || m == "identify") && isObj(a)) (b = a), (a = "");
+      if ((m === "page" || m === "identify") && isObj(a)) {
+        b = a;
+        a = "";
+      }
       // A tracker failure never reaches the page's code.
       try {
-        if (m == "on") a == "message" && typeof b == "function" && handlers.push(b);
-        else call(op, str(a), m == "alias" ? str(b) : json(b));
+        if (m === "on") a === "message" && typeof b === "function" && handlers.push(b);
+        else call(op, str(a), m === "alias" ? str(b) : json(b));
       } catch {}
       return api;
     };
@@ -75,7 +79,7 @@ async function boot(config) {
     (await wasm(config)) ||
     (await import(new URL("fallback.js", import.meta.url).href)).fallback(config);
   window.spur = api;
-  for (const [m, ...args] of stub) api[m] && api[m](...args);
+  for (const [m, ...args] of stub) api[m]?.(...args);
   try {
     ready();
   } catch {}

@@ -20,17 +20,26 @@ define("document", { referrer: "https://search.example/", title: "Checkout", vis
 define("navigator", {
   userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36",
   language: "en-GB",
-  sendBeacon: (_url, body) => (bodies.push(body), true),
+  sendBeacon: (_url, body) => {
+    bodies.push(body);
+    return true;
+  },
 });
 define("localStorage", {
   getItem: (k) => (store.has(k) ? store.get(k) : null),
   setItem: (k, v) => store.set(k, String(v)),
   removeItem: (k) => store.delete(k),
 });
-define("fetch", (_url, init) => (bodies.push(init.body), Promise.resolve({ ok: true, status: 200 })));
+define("fetch", (_url, init) => {
+  bodies.push(init.body);
+  return Promise.resolve({ ok: true, status: 200 });
+});
 define("setTimeout", () => 0);
 define("clearTimeout", () => {});
-define("addEventListener", (type, f) => (listeners[type] ||= []).push(f));
+define("addEventListener", (type, f) => {
+  listeners[type] ||= [];
+  listeners[type].push(f);
+});
 
 const { fallback, MAX_BODY } = await import(new URL("../js/fallback.js", import.meta.url).href);
 const { api, ready } = fallback({ writeKey: "spur_demo_write_key", endpoint: "https://edge.example/" });

@@ -114,7 +114,7 @@ async function runFunnel() {
     ? r.breakdown.map((b, i) => ({ label: label(b.key, b.other), data: b.steps.map((s) => s.entered), backgroundColor: COLORS[i % COLORS.length] }))
     : [
         { label: "Users", data: r.steps.map((s) => s.entered), backgroundColor: "#3454d1", stack: "s" },
-        { label: "Dropped before this step", data: r.steps.map((s, i) => (i === 0 ? 0 : r.steps[i - 1].drop_off)), backgroundColor: "#f1c9bb", stack: "s" },
+        { label: "Dropped before this step", data: r.steps.map((_, i) => (i === 0 ? 0 : r.steps[i - 1].drop_off)), backgroundColor: "#f1c9bb", stack: "s" },
       ];
   drawChart("#funnel-chart", {
     type: "bar",
@@ -138,7 +138,7 @@ async function runInsight() {
   }
   const measure = $("#insight-measure").value;
   $("#insight-total").textContent = `${r.total_events} events by ${r.total_users} people`;
-  const fmt = r.interval === "hour" ? (b) => b.slice(5, 13).replace("T", " ") + "h" : (b) => b.slice(0, 10);
+  const fmt = r.interval === "hour" ? (b) => `${b.slice(5, 13).replace("T", " ")}h` : (b) => b.slice(0, 10);
   drawChart("#insight-chart", {
     type: "line",
     data: {
@@ -331,7 +331,7 @@ async function start() {
 function init() {
   initRange();
   const steps = (params.get("steps") ?? "$pageview,Product Viewed,Added To Cart,Order Completed").split(",");
-  steps.forEach((s) => addStep(s.trim()));
+  for (const s of steps) addStep(s.trim());
   $("#funnel-window").value = params.get("window") ?? "1d";
   if (params.get("event")) $("#insight-event").value = params.get("event");
   $("#insight-breakdown").value = params.get("breakdown") ?? "";
