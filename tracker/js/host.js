@@ -50,7 +50,8 @@ export function watch_history(code) {
 export function undo(handle) {
   const f = undos[handle];
   undos[handle] = 0;
-  f?.();
+  // An undone handle holds 0 (not undefined): `if (f)`, never `f?.()`, which would call 0.
+  if (f) f();
 }
 export const later = (ms, code) => setTimeout(sink, ms, code);
 
