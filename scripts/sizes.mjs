@@ -53,6 +53,13 @@ export function overBudget(rows) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = measure(process.argv[2] ?? "www/tracker");
+  // Developer mode's build (debug/), loaded only on request: reported, not budgeted.
+  const debugDir = join(process.argv[2] ?? "www/tracker", "debug");
+  if (existsSync(debugDir))
+    for (const file of LOADED) {
+      const b = readFileSync(join(debugDir, file));
+      console.log(`debug/${file.padEnd(16)} raw ${String(b.length).padStart(7)}  gzip ${String(gzipSync(b, { level: 9 }).length).padStart(6)}`);
+    }
   for (const r of rows)
     console.log(`${r.file.padEnd(22)} raw ${String(r.raw).padStart(7)}  gzip ${String(r.gzip).padStart(6)}  brotli ${String(r.brotli).padStart(6)}`);
   mkdirSync("build", { recursive: true });

@@ -114,6 +114,7 @@ export function fallback(config) {
       cookieless || put("spur.consent", consent);
     },
     on: () => {},
+    debug: () => {}, // developer mode needs WebAssembly
   };
   const api = { config, fallback: true };
   for (const m in calls)

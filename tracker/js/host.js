@@ -61,6 +61,10 @@ export const later = (ms, code) => setTimeout(sink, ms, code);
 // and the browser has CompressionStream; otherwise they go as they are.
 const KEEPALIVE_BUDGET = 65536;
 let kept = 0; // keepalive bytes in flight
+// Developer mode only (tracker/src/devmode.rs): the latest answer's body. The production build
+// defines globalThis.__SPUR_DEBUG__ as false, so this and its uses are left out of spur.js.
+let answer = "";
+export const last_answer = () => answer;
 // Bodies are bytes, not Blobs: a Blob's bytes are invisible to DevTools (and so to tests).
 export function post(url, body, code, how) {
   const bytes = new TextEncoder().encode(body);
@@ -75,7 +79,15 @@ function send(url, body, code, how, gz, n = body.byteLength, keep = how & 2 && k
   if (gz) headers["Content-Encoding"] = "gzip";
   fetch(url, { method: "POST", body, headers, keepalive: !!keep, credentials: "omit" }).then(
     (r) => {
-      sink(code, r.status);
+      if (globalThis.__SPUR_DEBUG__) {
+        const done = () => sink(code, r.status);
+        r.clone()
+          .text()
+          .then((t) => {
+            answer = t;
+          })
+          .then(done, done);
+      } else sink(code, r.status);
       r.ok && r.json().then((j) => show(j?.messages), () => {});
     },
     // A keepalive request the browser refused (its budget) is sent again without: the

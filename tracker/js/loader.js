@@ -7,8 +7,26 @@ import { initSync, start, call, on_event } from "./spur_tracker.js";
 import { bind, handlers, options } from "spur-host";
 
 // The API; a method's index is its operation number in the wasm tracker (tracker/src/lib.rs
-// `op`), except `on`, which stays in JS.
-const METHODS = "track page identify alias group reset flush optIn optOut on".split(" ");
+// `op`), except `on` and `debug`, which stay in JS.
+const METHODS = "track page identify alias group reset flush optIn optOut on debug".split(" ");
+// Developer mode (tracker/src/devmode.rs): a separate build in debug/, chosen by
+// `?spur_debug=1`, a queued `spur.debug(true)` or an earlier `spur.debug(true)` (remembered in
+// localStorage). scripts/build-tracker defines globalThis.__SPUR_DEBUG__: false for spur.js,
+// true for debug/spur.js.
+const DEBUG_KEY = "spur.debug";
+const setDebug = (on) => {
+  try {
+    if (on) localStorage.setItem(DEBUG_KEY, "1");
+    else localStorage.removeItem(DEBUG_KEY);
+  } catch {}
+};
+const debugWanted = (stub) => {
+  let stored;
+  try {
+    stored = localStorage.getItem(DEBUG_KEY);
+  } catch {}
+  return /[?&]spur_debug=1/.test(location.search) || stub.some((c) => c[0] === "debug" && c[1]) || stored === "1";
+};
 let loading;
 
 /** Starts Spur with `config` (default: the snippet's) and resolves to the API; idempotent. */
@@ -64,6 +82,7 @@ async function wasm(config) {
       // A tracker failure never reaches the page's code.
       try {
         if (m === "on") a === "message" && typeof b === "function" && handlers.push(b);
+        else if (m === "debug") setDebug(a);
         else call(op, str(a), m === "alias" ? str(b) : json(b));
       } catch {}
       return api;
@@ -75,6 +94,11 @@ async function wasm(config) {
 async function boot(config) {
   const stub = Array.isArray(window.spur) ? window.spur : [];
   config = config || stub.config || {};
+  if (!globalThis.__SPUR_DEBUG__ && debugWanted(stub)) {
+    // The debug build takes over this page: it replays the same queued calls.
+    const debug = await import(new URL("debug/spur.js", import.meta.url).href).catch(() => 0);
+    if (debug) return debug.load(config);
+  }
   const { api, ready } =
     (await wasm(config)) ||
     (await import(new URL("fallback.js", import.meta.url).href)).fallback(config);

@@ -4,7 +4,7 @@
   var spur = (w.spur = w.spur || []);
   if (spur.config) return;
   spur.config = config;
-  "track page identify alias group reset flush optIn optOut on".split(" ").forEach(function (m) {
+  "track page identify alias group reset flush optIn optOut on debug".split(" ").forEach(function (m) {
     spur[m] = function () {
       spur.push([m].concat([].slice.call(arguments)));
       return spur;

@@ -29,6 +29,9 @@ struct IngestResponse<'a> {
     /// In-app messages from trigger rules, for the tracker that sent the events.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     messages: Vec<spur_core::rules::InAppMessage>,
+    /// Developer mode (`?debug=1` on the ingest URL): one verdict per message, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdicts: Option<Vec<spur_core::debug::MessageVerdict>>,
 }
 
 pub use spur_core::bad_rows::endpoint;
@@ -89,6 +92,7 @@ async fn accept(
     rate_limit(env, ip.as_deref()).await?;
     let cf = cf_facts(&req);
     let endpoint = req.path();
+    let debug = spur_core::debug::requested(req.url()?.query());
     let received_at = now();
     let request_id = uuid();
     let body = match body::read_bounded(&mut req, limits::MAX_BATCH_BYTES).await {
@@ -123,6 +127,7 @@ async fn accept(
         }
     };
 
+    let verdicts = debug.then(|| spur_core::debug::verdicts(&outcome));
     let rows = work::bad_rows(&outcome, &rfc3339(received_at), &endpoint);
     let accepted = outcome.accepted.len();
     let messages = triggers::on_accepted(env, &outcome.accepted).await;
@@ -132,6 +137,7 @@ async fn accept(
         accepted,
         rejected: &outcome.rejected,
         messages,
+        verdicts,
     })?)
 }
 
