@@ -6,10 +6,16 @@ import { writeSection } from "./reliability.mjs";
 
 const files = ["tests/e2e/hostile.test.mjs", "tests/e2e/faults.test.mjs"];
 const t0 = performance.now();
-const run = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=tap", ...files], { encoding: "utf8", maxBuffer: 64 << 20 });
+const run = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=tap", ...files], {
+  encoding: "utf8",
+  maxBuffer: 64 << 20,
+});
 const seconds = ((performance.now() - t0) / 1000).toFixed(0);
 const out = `${run.stdout}\n${run.stderr}`;
-const grab = (tag) => { const m = new RegExp(`${tag} (\\{.*\\})`).exec(out); return m ? JSON.parse(m[1]) : null; };
+const grab = (tag) => {
+  const m = new RegExp(`${tag} (\\{.*\\})`).exec(out);
+  return m ? JSON.parse(m[1]) : null;
+};
 const hostile = grab("HOSTILE");
 const faults = grab("FAULTS");
 const pass = /# pass (\d+)/.exec(out)?.[1];
@@ -19,8 +25,12 @@ if (run.status !== 0 || !hostile || !faults) {
   console.error("hostile/fault suites failed; bench/RELIABILITY.md not updated");
   process.exit(1);
 }
-const reasons = Object.entries(hostile.byReason).map(([r, n]) => `\`${r}\` ${n}`).join(", ");
-writeSection("hostile", `## Hostile input and faults (${new Date().toISOString().slice(0, 10)})
+const reasons = Object.entries(hostile.byReason)
+  .map(([r, n]) => `\`${r}\` ${n}`)
+  .join(", ");
+writeSection(
+  "hostile",
+  `## Hostile input and faults (${new Date().toISOString().slice(0, 10)})
 
 \`tests/e2e/hostile.test.mjs\` and \`tests/e2e/faults.test.mjs\` against real workerd (${pass} tests passed,
 ${fail} failed, ${seconds} s including two Worker starts).
@@ -34,5 +44,6 @@ ${fail} failed, ${seconds} s including two Worker starts).
 | injected D1 write failures | ${faults.faults} |
 | messages that recovered after retries (stored once, archived once) | ${faults.survived} |
 | events of a poison message kept as \`storage_failed\` bad rows via the dead-letter queue | ${faults.deadLettered} |
-`);
+`,
+);
 console.log(JSON.stringify({ hostile, faults, seconds }, null, 2));

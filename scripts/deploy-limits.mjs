@@ -47,7 +47,8 @@ export function check(out, assets) {
   if (!files.some((f) => f.endsWith(".wasm"))) errors.push("no .wasm in the bundle");
   if (raw > LIMITS.raw) errors.push(`worker ${mb(raw)} raw > ${mb(LIMITS.raw)}`);
   if (gzip > LIMITS.paidGzip) errors.push(`worker ${mb(gzip)} gzip > the paid plan's ${mb(LIMITS.paidGzip)}`);
-  else if (gzip > LIMITS.freeGzip) console.warn(`worker: over the free plan's ${mb(LIMITS.freeGzip)}: needs Workers Paid`);
+  else if (gzip > LIMITS.freeGzip)
+    console.warn(`worker: over the free plan's ${mb(LIMITS.freeGzip)}: needs Workers Paid`);
   const served = walk(assets);
   const biggest = Math.max(...served.map((f) => statSync(f).size));
   console.log(`assets: ${served.length} files, largest ${mb(biggest)}`);

@@ -45,7 +45,13 @@ const spurLines = (logs) => logs.filter((l) => l.text.startsWith("spur: "));
 
 test("the edge answers ?debug=1 with one verdict per message, and nothing extra without it", async () => {
   const batch = [
-    { type: "track", event: "Order Completed", anonymousId: "a", messageId: "dbg-0", properties: { total: "12" } },
+    {
+      type: "track",
+      event: "Order Completed",
+      anonymousId: "a",
+      messageId: "dbg-0",
+      properties: { total: "12" },
+    },
     { type: "track", anonymousId: "a", messageId: "dbg-1" },
     { type: "page", name: "Home", anonymousId: "a", messageId: "dbg-2" },
   ];
@@ -74,16 +80,37 @@ test("the edge answers ?debug=1 with one verdict per message, and nothing extra 
 test("?spur_debug=1 loads the debug build, which logs events, sends and a mistyped property's violation", async () => {
   const { context, page, logs, files } = await open("/__test/debug?spur_debug=1");
   await page.evaluate(() => spur.track("Order Completed", { total: "12", order_id: "o-1" }).flush());
-  await eventually(() => logs.some((l) => l.type === "warning" && l.text.includes("Order Completed: /properties/total")), {
-    message: "the violation is logged as a warning",
-  });
+  await eventually(
+    () => logs.some((l) => l.type === "warning" && l.text.includes("Order Completed: /properties/total")),
+    {
+      message: "the violation is logged as a warning",
+    },
+  );
   const lines = spurLines(logs).map((l) => l.text);
-  assert.ok(lines.some((t) => t.startsWith("spur: developer mode")), lines.join("\n"));
-  assert.ok(lines.some((t) => t.startsWith("spur: queued track Order Completed")), lines.join("\n"));
-  assert.ok(lines.some((t) => t.startsWith("spur: queued page")), lines.join("\n"));
-  assert.ok(lines.some((t) => /^spur: sending \d+ event\(s\) to \/v1\/batch\?debug=1$/.test(t)), lines.join("\n"));
-  assert.ok(lines.some((t) => t.startsWith("spur: ✓ accepted")), lines.join("\n"));
-  assert.ok(files.includes("/tracker/debug/spur.js") && files.includes("/tracker/debug/spur_tracker_bg.wasm"), `${files}`);
+  assert.ok(
+    lines.some((t) => t.startsWith("spur: developer mode")),
+    lines.join("\n"),
+  );
+  assert.ok(
+    lines.some((t) => t.startsWith("spur: queued track Order Completed")),
+    lines.join("\n"),
+  );
+  assert.ok(
+    lines.some((t) => t.startsWith("spur: queued page")),
+    lines.join("\n"),
+  );
+  assert.ok(
+    lines.some((t) => /^spur: sending \d+ event\(s\) to \/v1\/batch\?debug=1$/.test(t)),
+    lines.join("\n"),
+  );
+  assert.ok(
+    lines.some((t) => t.startsWith("spur: ✓ accepted")),
+    lines.join("\n"),
+  );
+  assert.ok(
+    files.includes("/tracker/debug/spur.js") && files.includes("/tracker/debug/spur_tracker_bg.wasm"),
+    `${files}`,
+  );
   assert.ok(!files.includes("/tracker/spur_tracker_bg.wasm"), "the production wasm is not loaded");
   assert.ok(files.includes("/v1/batch?debug=1"), `${files}`);
   // Stored once, with the violation recorded as in production.
@@ -108,7 +135,9 @@ test("without debug nothing is logged and the debug build is never fetched; spur
   await page.evaluate(() => spur.debug(true));
   await page.reload();
   await trackerReady(page);
-  await eventually(() => files.includes("/tracker/debug/spur_tracker_bg.wasm"), { message: "debug build after reload" });
+  await eventually(() => files.includes("/tracker/debug/spur_tracker_bg.wasm"), {
+    message: "debug build after reload",
+  });
   await eventually(() => spurLines(logs).some((l) => l.text.startsWith("spur: developer mode")), {
     message: "developer mode announced",
   });

@@ -21,8 +21,11 @@ test("the built tracker is within its size budget", () => {
 test("package.json exports and types point at files that exist after the build", () => {
   const pkg = JSON.parse(read("package.json"));
   assert.equal(pkg.type, "module");
-  const targets = [pkg.main, pkg.types, ...Object.values(pkg.exports).flatMap((e) =>
-    typeof e === "string" ? [e] : Object.values(e))];
+  const targets = [
+    pkg.main,
+    pkg.types,
+    ...Object.values(pkg.exports).flatMap((e) => (typeof e === "string" ? [e] : Object.values(e))),
+  ];
   for (const t of targets) assert.ok(existsSync(`${pkgDir}/${t}`), `${t} exists`);
   for (const f of ["spur.js", "spur_tracker_bg.wasm", "fallback.js", "banner.js", "snippet.min.js"])
     assert.ok(existsSync(`${pkgDir}/dist/${f}`), `dist/${f}`);

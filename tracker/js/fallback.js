@@ -8,21 +8,31 @@ const VERSION = __SPUR_VERSION__;
 export const MAX_BODY = 60 * 1024;
 
 export function fallback(config) {
-  const N = navigator, D = document, L = location;
+  const N = navigator,
+    D = document,
+    L = location;
   let ls; // reading localStorage itself throws in sandboxed frames
   try {
     ls = localStorage;
   } catch {}
-  const get = (k) => { try { return ls.getItem(k); } catch {} };
-  const put = (k, v) => { try { v == null ? ls.removeItem(k) : ls.setItem(k, v); } catch {} };
+  const get = (k) => {
+    try {
+      return ls.getItem(k);
+    } catch {}
+  };
+  const put = (k, v) => {
+    try {
+      v == null ? ls.removeItem(k) : ls.setItem(k, v);
+    } catch {}
+  };
   const cookieless = !!config.cookieless;
-  const signal =
-    (config.gpc !== false && N.globalPrivacyControl) || (config.dnt && N.doNotTrack === "1");
+  const signal = (config.gpc !== false && N.globalPrivacyControl) || (config.dnt && N.doNotTrack === "1");
   let consent = get("spur.consent") || (signal ? "denied" : config.consent || "granted");
   const persist = () => consent === "granted" && !cookieless;
   const uuid = () =>
     "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
-      (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
+      (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16),
+    );
   let anon = (!cookieless && get("spur.aid")) || uuid();
   let user = (!cookieless && get("spur.uid")) || "";
   const save = () => {
@@ -32,18 +42,28 @@ export function fallback(config) {
   };
   save();
   const url = `${(config.endpoint || "").replace(/\/$/, "")}/v1/batch`;
-  let queue = [], timer, paged;
+  let queue = [],
+    timer,
+    paged;
 
   function send(beacon) {
     while (consent === "granted" && queue.length) {
-      let n = 0, size = 0;
-      while (n < queue.length && (!n || size + queue[n].length < MAX_BODY - 200)) size += queue[n++].length + 1;
+      let n = 0,
+        size = 0;
+      while (n < queue.length && (!n || size + queue[n].length < MAX_BODY - 200))
+        size += queue[n++].length + 1;
       const body = `{"batch":[${queue.slice(0, n)}],"sentAt":"${new Date().toISOString()}","writeKey":${JSON.stringify(config.writeKey || "")}}`;
       if (beacon) {
         if (!N.sendBeacon(url, body)) return;
         // keepalive only for a hidden page: Chromium fails keepalive requests past 64 KB in
         // flight, which back-to-back batches reach.
-      } else fetch(url, { method: "POST", body, keepalive: D.visibilityState === "hidden", credentials: "omit" }).catch(() => {});
+      } else
+        fetch(url, {
+          method: "POST",
+          body,
+          keepalive: D.visibilityState === "hidden",
+          credentials: "omit",
+        }).catch(() => {});
       queue = queue.slice(n);
     }
   }

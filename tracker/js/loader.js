@@ -25,7 +25,9 @@ const debugWanted = (stub) => {
   try {
     stored = localStorage.getItem(DEBUG_KEY);
   } catch {}
-  return /[?&]spur_debug=1/.test(location.search) || stub.some((c) => c[0] === "debug" && c[1]) || stored === "1";
+  return (
+    /[?&]spur_debug=1/.test(location.search) || stub.some((c) => c[0] === "debug" && c[1]) || stored === "1"
+  );
 };
 let loading;
 
@@ -47,7 +49,8 @@ const json = (v) => {
 
 /** The wasm tracker's API, or null when WebAssembly cannot run here. */
 async function wasm(config) {
-  const c = config, on = (v, dflt) => (v == null ? dflt : !!v);
+  const c = config,
+    on = (v, dflt) => (v == null ? dflt : !!v);
   try {
     // Compiled here and instantiated with the glue's initSync, which leaves the glue's own
     // fetch-and-instantiate code out of the bundle. A wrong MIME type (a TypeError) costs a
@@ -56,16 +59,28 @@ async function wasm(config) {
     const url = new URL("spur_tracker_bg.wasm", import.meta.url);
     const module = await WebAssembly.compileStreaming(fetch(url)).catch((e) => {
       if (!(e instanceof TypeError)) throw e;
-      return fetch(url).then((r) => r.arrayBuffer()).then((b) => WebAssembly.compile(b));
+      return fetch(url)
+        .then((r) => r.arrayBuffer())
+        .then((b) => WebAssembly.compile(b));
     });
     initSync({ module });
     bind(on_event);
     // Option bits (tracker/src/lib.rs `flag`; defaults as in spur.d.ts), then the browser's
     // privacy signals, honoured or not by the tracker as the options say.
     const n = navigator;
-    start(str(c.endpoint), str(c.writeKey), str(c.consent),
-      on(c.cookieless, 0) | on(c.pageviews, 1) << 1 | on(c.clicks, 1) << 2 | on(c.tags, 1) << 3 |
-      on(c.gpc, 1) << 4 | on(c.dnt, 0) << 5 | !!n.globalPrivacyControl << 6 | (n.doNotTrack === "1") << 7);
+    start(
+      str(c.endpoint),
+      str(c.writeKey),
+      str(c.consent),
+      on(c.cookieless, 0) |
+        (on(c.pageviews, 1) << 1) |
+        (on(c.clicks, 1) << 2) |
+        (on(c.tags, 1) << 3) |
+        (on(c.gpc, 1) << 4) |
+        (on(c.dnt, 0) << 5) |
+        (!!n.globalPrivacyControl << 6) |
+        ((n.doNotTrack === "1") << 7),
+    );
   } catch {
     return null;
   }
@@ -100,8 +115,7 @@ async function boot(config) {
     if (debug) return debug.load(config);
   }
   const { api, ready } =
-    (await wasm(config)) ||
-    (await import(new URL("fallback.js", import.meta.url).href)).fallback(config);
+    (await wasm(config)) || (await import(new URL("fallback.js", import.meta.url).href)).fallback(config);
   window.spur = api;
   for (const [m, ...args] of stub) api[m]?.(...args);
   try {

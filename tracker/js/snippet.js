@@ -16,7 +16,7 @@
   s.src = src;
   d.head.appendChild(s);
 })(window, document, "/tracker/spur.js", {
-  endpoint: "",              // "" = same origin; else e.g. "https://spur.example.com"
-  writeKey: "YOUR_WRITE_KEY" // options: consent ("granted"|"pending"|"denied"), cookieless,
-                             // pageviews, clicks, tags, gpc, dnt, banner (see spur.d.ts)
+  endpoint: "", // "" = same origin; else e.g. "https://spur.example.com"
+  writeKey: "YOUR_WRITE_KEY", // options: consent ("granted"|"pending"|"denied"), cookieless,
+  // pageviews, clicks, tags, gpc, dnt, banner (see spur.d.ts)
 });

@@ -18,7 +18,8 @@ define("location", {
 });
 define("document", { referrer: "https://search.example/", title: "Checkout", visibilityState: "visible" });
 define("navigator", {
-  userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36",
+  userAgent:
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36",
   language: "en-GB",
   sendBeacon: (_url, body) => {
     bodies.push(body);

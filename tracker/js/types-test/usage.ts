@@ -1,7 +1,13 @@
 // Type-checked by `tsc -p tracker/js` (scripts/test): the published spur.d.ts, reached the way
 // a user's bundler reaches it (the package's own name and its "exports" → "types"), must accept
 // every documented call and refuse the mistakes marked @ts-expect-error.
-import { type InAppMessage, load, type Properties, type Spur, type SpurConfig } from "@spur-analytics/tracker";
+import {
+  type InAppMessage,
+  load,
+  type Properties,
+  type Spur,
+  type SpurConfig,
+} from "@spur-analytics/tracker";
 
 const config: SpurConfig = {
   endpoint: "https://spur.example.com",
