@@ -4,12 +4,23 @@
 import { spawnSync } from "node:child_process";
 import { writeSection } from "./reliability.mjs";
 
-const files = ["tests/e2e/hostile.test.mjs", "tests/e2e/faults.test.mjs", "tests/e2e/restart-load.test.mjs", "tests/e2e/tracker-faults.test.mjs"];
+const files = [
+  "tests/e2e/hostile.test.mjs",
+  "tests/e2e/faults.test.mjs",
+  "tests/e2e/restart-load.test.mjs",
+  "tests/e2e/tracker-faults.test.mjs",
+];
 const t0 = performance.now();
-const run = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=tap", ...files], { encoding: "utf8", maxBuffer: 64 << 20 });
+const run = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=tap", ...files], {
+  encoding: "utf8",
+  maxBuffer: 64 << 20,
+});
 const seconds = ((performance.now() - t0) / 1000).toFixed(0);
 const out = `${run.stdout}\n${run.stderr}`;
-const grab = (tag) => { const m = new RegExp(`${tag} (\\{.*\\})`).exec(out); return m ? JSON.parse(m[1]) : null; };
+const grab = (tag) => {
+  const m = new RegExp(`${tag} (\\{.*\\})`).exec(out);
+  return m ? JSON.parse(m[1]) : null;
+};
 const hostile = grab("HOSTILE");
 const faults = grab("FAULTS");
 const restart = grab("RESTART");
@@ -20,8 +31,12 @@ if (run.status !== 0 || !hostile || !faults || !restart) {
   console.error("hostile/fault suites failed; bench/RELIABILITY.md not updated");
   process.exit(1);
 }
-const reasons = Object.entries(hostile.byReason).map(([r, n]) => `\`${r}\` ${n}`).join(", ");
-writeSection("hostile", `## Hostile input and faults (${new Date().toISOString().slice(0, 10)})
+const reasons = Object.entries(hostile.byReason)
+  .map(([r, n]) => `\`${r}\` ${n}`)
+  .join(", ");
+writeSection(
+  "hostile",
+  `## Hostile input and faults (${new Date().toISOString().slice(0, 10)})
 
 \`tests/e2e/hostile.test.mjs\`, \`faults.test.mjs\`, \`restart-load.test.mjs\` (wrangler dev
 \`--persist-to\`) and \`tracker-faults.test.mjs\` (real Chromium) against real workerd (${pass} tests
@@ -41,5 +56,6 @@ passed, ${fail} failed, ${seconds} s including the Worker starts).
 | acknowledged before the stop but still in the local queue when workerd stopped | ${restart.lostBefore} (Miniflare keeps queued messages in memory; Cloudflare Queues persist them) |
 | connection failures during the restart, resent by the clients with the same messageIds | ${restart.connectionErrors} |
 | browser faults (network flaps in a burst, tab closed mid-flush, localStorage throwing / full, the 1,000 cap): stored once, drops only at the cap | 5 tests |
-`);
+`,
+);
 console.log(JSON.stringify({ hostile, faults, restart, seconds }, null, 2));

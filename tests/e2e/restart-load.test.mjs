@@ -37,82 +37,119 @@ after(async () => {
 
 /** Message ids stored in the persisted D1 (read beside the running Worker). */
 async function storedIds() {
-  const { stdout } = await promisify(execFile)(join(root, "node_modules/.bin/wrangler"), [
-    "d1", "execute", "DB", "--local", "-c", config, "--persist-to", persistTo, "--json",
-    "--command", "SELECT message_id FROM events WHERE message_id LIKE 'rl-%'",
-  ], { cwd: root, env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" }, maxBuffer: 64 << 20 });
+  const { stdout } = await promisify(execFile)(
+    join(root, "node_modules/.bin/wrangler"),
+    [
+      "d1",
+      "execute",
+      "DB",
+      "--local",
+      "-c",
+      config,
+      "--persist-to",
+      persistTo,
+      "--json",
+      "--command",
+      "SELECT message_id FROM events WHERE message_id LIKE 'rl-%'",
+    ],
+    { cwd: root, env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" }, maxBuffer: 64 << 20 },
+  );
   return JSON.parse(stdout)[0].results.map((r) => r.message_id);
 }
 
-test("a restart mid-load answers no 5xx and keeps every event acknowledged after it", async () => {
-  await migrate(config, persistTo);
-  dev = await startDev({ config, persistTo, vars });
+test(
+  "a restart mid-load answers no 5xx and keeps every event acknowledged after it",
+  async () => {
+    await migrate(config, persistTo);
+    dev = await startDev({ config, persistTo, vars });
 
-  const state = { phase: "before", running: true };
-  const acked = { before: new Set(), after: new Set() };
-  const sent = new Set();
-  const statuses = {};
-  let connectionErrors = 0;
-  let seq = 0;
+    const state = { phase: "before", running: true };
+    const acked = { before: new Set(), after: new Set() };
+    const sent = new Set();
+    const statuses = {};
+    let connectionErrors = 0;
+    let seq = 0;
 
-  async function client(c) {
-    while (state.running) {
-      const batch = Array.from({ length: BATCH }, () => {
-        const id = `rl-${c}-${seq++}`;
-        sent.add(id);
-        return { type: "track", event: "Restart Load", anonymousId: `anon-${c}`, messageId: id };
-      });
-      const body = JSON.stringify({ batch });
-      for (;;) { // resend the same batch until it is answered, as an SDK does
-        let res;
-        try {
-          res = await fetch(`${dev.url}/v1/batch`, { method: "POST", headers: auth, body });
-        } catch {
-          connectionErrors++;
-          await new Promise((r) => setTimeout(r, 100));
-          continue;
+    async function client(c) {
+      while (state.running) {
+        const batch = Array.from({ length: BATCH }, () => {
+          const id = `rl-${c}-${seq++}`;
+          sent.add(id);
+          return { type: "track", event: "Restart Load", anonymousId: `anon-${c}`, messageId: id };
+        });
+        const body = JSON.stringify({ batch });
+        for (;;) {
+          // resend the same batch until it is answered, as an SDK does
+          let res;
+          try {
+            res = await fetch(`${dev.url}/v1/batch`, { method: "POST", headers: auth, body });
+          } catch {
+            connectionErrors++;
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          const text = await res.text();
+          statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+          if (res.status >= 500) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          assert.equal(res.status, 200, text);
+          assert.deepEqual(JSON.parse(text), { accepted: BATCH, rejected: [] });
+          // Acknowledged while stopping counts as before the restart.
+          const bucket = state.phase === "after" ? acked.after : acked.before;
+          for (const e of batch) bucket.add(e.messageId);
+          break;
         }
-        const text = await res.text();
-        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-        if (res.status >= 500) {
-          await new Promise((r) => setTimeout(r, 100));
-          continue;
-        }
-        assert.equal(res.status, 200, text);
-        assert.deepEqual(JSON.parse(text), { accepted: BATCH, rejected: [] });
-        // Acknowledged while stopping counts as before the restart.
-        const bucket = state.phase === "after" ? acked.after : acked.before;
-        for (const e of batch) bucket.add(e.messageId);
-        break;
       }
     }
-  }
 
-  const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
-  assert.ok(await eventually(() => acked.before.size >= PER_PHASE, { timeoutMs: 60_000, message: "load before the stop" }));
-  state.phase = "stopping";
-  await dev.stop();
-  const down = connectionErrors;
-  dev = await startDev({ config, persistTo, vars });
-  state.phase = "after";
-  assert.ok(await eventually(() => acked.after.size >= PER_PHASE, { timeoutMs: 60_000, message: "load after the start" }));
-  state.running = false;
-  await Promise.all(clients);
+    const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
+    assert.ok(
+      await eventually(() => acked.before.size >= PER_PHASE, {
+        timeoutMs: 60_000,
+        message: "load before the stop",
+      }),
+    );
+    state.phase = "stopping";
+    await dev.stop();
+    const down = connectionErrors;
+    dev = await startDev({ config, persistTo, vars });
+    state.phase = "after";
+    assert.ok(
+      await eventually(() => acked.after.size >= PER_PHASE, {
+        timeoutMs: 60_000,
+        message: "load after the start",
+      }),
+    );
+    state.running = false;
+    await Promise.all(clients);
 
-  assert.ok(down > 0 || connectionErrors > 0, "the clients saw the Worker go away");
-  const fiveXx = Object.entries(statuses).filter(([s]) => Number(s) >= 500);
-  assert.deepEqual(fiveXx, [], `statuses: ${JSON.stringify(statuses)}`);
+    assert.ok(down > 0 || connectionErrors > 0, "the clients saw the Worker go away");
+    const fiveXx = Object.entries(statuses).filter(([s]) => Number(s) >= 500);
+    assert.deepEqual(fiveXx, [], `statuses: ${JSON.stringify(statuses)}`);
 
-  const stored = await eventually(async () => {
-    const ids = await storedIds();
-    const have = new Set(ids);
-    return [...acked.after].every((id) => have.has(id)) ? ids : null;
-  }, { timeoutMs: 90_000, intervalMs: 1_000, message: "every event acknowledged after the restart is in D1" });
-  assert.ok(stored);
-  const have = new Set(stored);
-  assert.equal(have.size, stored.length, "no message stored twice");
-  for (const id of have) assert.ok(sent.has(id), `stored ${id} was never sent`);
-  const lostBefore = [...acked.before].filter((id) => !have.has(id)).length;
-  // Read by bench/hostile-figures.mjs (npm run soak) for bench/RELIABILITY.md.
-  console.log(`RESTART ${JSON.stringify({ before: acked.before.size, lostBefore, after: acked.after.size, connectionErrors, statuses })}`);
-}, { timeout: 300_000 });
+    const stored = await eventually(
+      async () => {
+        const ids = await storedIds();
+        const have = new Set(ids);
+        return [...acked.after].every((id) => have.has(id)) ? ids : null;
+      },
+      {
+        timeoutMs: 90_000,
+        intervalMs: 1_000,
+        message: "every event acknowledged after the restart is in D1",
+      },
+    );
+    assert.ok(stored);
+    const have = new Set(stored);
+    assert.equal(have.size, stored.length, "no message stored twice");
+    for (const id of have) assert.ok(sent.has(id), `stored ${id} was never sent`);
+    const lostBefore = [...acked.before].filter((id) => !have.has(id)).length;
+    // Read by bench/hostile-figures.mjs (npm run soak) for bench/RELIABILITY.md.
+    console.log(
+      `RESTART ${JSON.stringify({ before: acked.before.size, lostBefore, after: acked.after.size, connectionErrors, statuses })}`,
+    );
+  },
+  { timeout: 300_000 },
+);

@@ -5,7 +5,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSpur, launchChromium, eventually } from "../helpers/spur.mjs";
-import { pageHtml, serveTestPages, trackerReady, eventsWhere, recordBatches, sleep } from "../helpers/tracker.mjs";
+import {
+  pageHtml,
+  serveTestPages,
+  trackerReady,
+  eventsWhere,
+  recordBatches,
+  sleep,
+} from "../helpers/tracker.mjs";
 
 const MAX_QUEUED_EVENTS = 1000; // tracker/src/limits.rs, documented in the README
 let spur, browser;
@@ -19,7 +26,8 @@ after(async () => {
 });
 
 const quiet = { pageviews: false, clicks: false };
-const queueEmpty = (page) => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q.")));
+const queueEmpty = (page) =>
+  page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q.")));
 
 /** Asserts `n` events named `name` are stored, each `i` once; returns their rows. */
 async function storedOnce(name, n, { timeoutMs = 60_000 } = {}) {
@@ -32,7 +40,10 @@ async function storedOnce(name, n, { timeoutMs = 60_000 } = {}) {
 /** `Spur Events Dropped` reports sent by the visitors of `rows`. */
 async function dropReports(rows) {
   const anon = [...new Set(rows.map((r) => r.anonymous_id))];
-  return spur.rows(`SELECT * FROM events WHERE event = 'Spur Events Dropped' AND anonymous_id IN (${anon.map(() => "?").join(",")})`, ...anon);
+  return spur.rows(
+    `SELECT * FROM events WHERE event = 'Spur Events Dropped' AND anonymous_id IN (${anon.map(() => "?").join(",")})`,
+    ...anon,
+  );
 }
 
 test("the network flaps during a burst: every event is stored once, nothing dropped", async () => {
@@ -45,11 +56,15 @@ test("the network flaps during a burst: every event is stored once, nothing drop
   await page.evaluate(() => {
     for (let i = 0; i < 300; i++) spur.track("Flap Burst", { i });
   });
-  for (let k = 0; k < 6; k++) { // wherever the flaps fall, the outcome must be the same
+  for (let k = 0; k < 6; k++) {
+    // wherever the flaps fall, the outcome must be the same
     await context.setOffline(true);
-    await page.evaluate((from) => {
-      for (let i = from; i < from + 20; i++) spur.track("Flap Burst", { i });
-    }, 300 + k * 20);
+    await page.evaluate(
+      (from) => {
+        for (let i = from; i < from + 20; i++) spur.track("Flap Burst", { i });
+      },
+      300 + k * 20,
+    );
     await sleep(150);
     await context.setOffline(false);
     await sleep(150);
@@ -85,7 +100,9 @@ test("the tab is closed in the middle of a flush: the next page sends the rest, 
 test("localStorage that throws: events are delivered from memory, none dropped", async () => {
   const context = await browser.newContext();
   await context.addInitScript(() => {
-    Storage.prototype.setItem = () => { throw new DOMException("denied", "QuotaExceededError"); };
+    Storage.prototype.setItem = () => {
+      throw new DOMException("denied", "QuotaExceededError");
+    };
   });
   await serveTestPages(context, pageHtml({ config: quiet }));
   const page = await context.newPage();
@@ -109,7 +126,11 @@ test("localStorage full of the site's own data: events are delivered, none dropp
     let n = 0;
     for (let size = 1 << 20; size >= 16; size >>= 1) {
       for (;;) {
-        try { localStorage.setItem(`site.${n++}`, "x".repeat(size)); } catch { break; }
+        try {
+          localStorage.setItem(`site.${n++}`, "x".repeat(size));
+        } catch {
+          break;
+        }
       }
     }
   });
@@ -118,7 +139,12 @@ test("localStorage full of the site's own data: events are delivered, none dropp
   await page.goto(`${spur.url}/__test/full`);
   await trackerReady(page);
   const full = await page.evaluate(() => {
-    try { localStorage.setItem("probe", "x".repeat(64)); return false; } catch { return true; }
+    try {
+      localStorage.setItem("probe", "x".repeat(64));
+      return false;
+    } catch {
+      return true;
+    }
   });
   assert.ok(full, "the origin's storage is full");
   await page.evaluate(() => {
@@ -150,8 +176,13 @@ test("at the cap of 1,000 waiting events the oldest are dropped and the drop is 
   assert.equal(missing.length, over);
   assert.equal(missing.at(-1) - missing[0], over - 1, `one run of the oldest waiting: ${missing}`);
   assert.ok(missing[0] <= 100, `the oldest went: ${missing}`);
-  const drops = await eventually(async () => { const d = await dropReports(rows); return d.length ? d : null; },
-    { timeoutMs: 30_000, message: "the drop report" });
+  const drops = await eventually(
+    async () => {
+      const d = await dropReports(rows);
+      return d.length ? d : null;
+    },
+    { timeoutMs: 30_000, message: "the drop report" },
+  );
   assert.equal(drops.length, 1, "one report");
   assert.equal(JSON.parse(drops[0].properties).count, over);
   await context.close();

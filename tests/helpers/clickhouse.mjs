@@ -18,13 +18,20 @@ export async function startClickHouse() {
     url,
     /** Runs a statement and returns the body (throws on a non-2xx answer). */
     async query(sql, body) {
-      const send = () => fetch(body === undefined ? `${url}/` : `${url}/?query=${encodeURIComponent(sql)}`, {
-        method: "POST", body: body === undefined ? sql : body,
-      });
+      const send = () =>
+        fetch(body === undefined ? `${url}/` : `${url}/?query=${encodeURIComponent(sql)}`, {
+          method: "POST",
+          body: body === undefined ? sql : body,
+        });
       // The server closes idle keep-alive connections after 3 s; a request that raced that
       // close never reached it, so it is sent once more.
       const res = await send().catch((e) => {
-        if (e?.cause?.code === "EPIPE" || e?.cause?.code === "ECONNRESET" || e?.cause?.code === "UND_ERR_SOCKET") return send();
+        if (
+          e?.cause?.code === "EPIPE" ||
+          e?.cause?.code === "ECONNRESET" ||
+          e?.cause?.code === "UND_ERR_SOCKET"
+        )
+          return send();
         throw e;
       });
       const text = await res.text();
@@ -34,16 +41,23 @@ export async function startClickHouse() {
     /** Drops the tables and applies the migrations (the documented command). */
     async reset() {
       for (const t of ["events", "aliases", "spur_migrations"]) await ch.query(`DROP TABLE IF EXISTS ${t}`);
-      execFileSync("bash", ["scripts/clickhouse-migrate"], { cwd: root, env: { ...process.env, CLICKHOUSE_URL: url } });
+      execFileSync("bash", ["scripts/clickhouse-migrate"], {
+        cwd: root,
+        env: { ...process.env, CLICKHOUSE_URL: url },
+      });
     },
     /**
      * Loads generated rows (tests/helpers/generate.mjs shape) with the consumer's own row
      * encoder (core/examples/clickhouse_rows.rs).
      */
     async load({ events = [], aliases = [] }) {
-      const rows = (input, kind) => execFileSync("cargo", ["run", "-q", "-p", "spur-core", "--example", "clickhouse_rows", "--", kind], {
-        cwd: root, input, encoding: "utf8", maxBuffer: 1 << 30,
-      });
+      const rows = (input, kind) =>
+        execFileSync("cargo", ["run", "-q", "-p", "spur-core", "--example", "clickhouse_rows", "--", kind], {
+          cwd: root,
+          input,
+          encoding: "utf8",
+          maxBuffer: 1 << 30,
+        });
       const ndjson = (xs) => xs.map((x) => JSON.stringify(x)).join("\n");
       const a = aliases.length ? rows(ndjson(aliases), "aliases") : "";
       const e = events.length ? rows(ndjson(events), "events") : "";
