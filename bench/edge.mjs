@@ -39,31 +39,52 @@ function batch(n) {
   for (let i = 0; i < n; i++) {
     seq++;
     events.push({
-      type: "track", event: "Product Viewed", messageId: `bench-${process.pid}-${seq}`,
-      anonymousId: `anon-${seq % 997}`, userId: `user-${seq % 499}`, timestamp: now,
+      type: "track",
+      event: "Product Viewed",
+      messageId: `bench-${process.pid}-${seq}`,
+      anonymousId: `anon-${seq % 997}`,
+      userId: `user-${seq % 499}`,
+      timestamp: now,
       properties: { sku: `SKU-${seq % 50}`, price: 42.5, category: "shoes", currency: "USD" },
-      context: { page: { path: "/p/1", url: "https://shop.example/p/1", title: "Shoe" }, locale: "en-US",
-        library: { name: "bench", version: "1" } },
+      context: {
+        page: { path: "/p/1", url: "https://shop.example/p/1", title: "Shoe" },
+        locale: "en-US",
+        library: { name: "bench", version: "1" },
+      },
     });
   }
   return JSON.stringify({ batch: events });
 }
 /** A client IP per request: the ingest limiter (1,000/min per IP) stays on the path but never trips. */
 const ip = () => `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}`;
-const post = (url, body) => fetch(`${url}/v1/batch`, {
-  method: "POST", body,
-  headers: { "Content-Type": "application/json", Authorization: AUTH, "CF-Connecting-IP": ip(),
-    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36" },
-});
+const post = (url, body) =>
+  fetch(`${url}/v1/batch`, {
+    method: "POST",
+    body,
+    headers: {
+      "Content-Type": "application/json",
+      Authorization: AUTH,
+      "CF-Connecting-IP": ip(),
+      "User-Agent":
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+    },
+  });
 
 async function startPass() {
-  const server = createTestHarness({ root: passRoot, workers: [{ configPath: "./wrangler.toml", prebuiltWorkerDir: "./dist" }] });
+  const server = createTestHarness({
+    root: passRoot,
+    workers: [{ configPath: "./wrangler.toml", prebuiltWorkerDir: "./dist" }],
+  });
   const { url } = await server.listen();
   return { url: new URL(url).origin, close: () => server.close() };
 }
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-const median = (xs) => pct([...xs].sort((a, b) => a - b), 0.5);
+const median = (xs) =>
+  pct(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 
 /** `CLIENTS` closed-loop clients for `ms`; every answer must be 200. */
 async function load(url, size, ms) {
@@ -90,9 +111,14 @@ async function serial(url, make, n = SERIAL) {
   for (let i = 0; i < n; i++) {
     const { path = "/v1/batch", body } = make();
     const t = performance.now();
-    const res = body === undefined
-      ? await fetch(`${url}${path}`)
-      : await fetch(`${url}${path}`, { method: "POST", body, headers: { "Content-Type": "application/json", Authorization: AUTH, "CF-Connecting-IP": ip() } });
+    const res =
+      body === undefined
+        ? await fetch(`${url}${path}`)
+        : await fetch(`${url}${path}`, {
+            method: "POST",
+            body,
+            headers: { "Content-Type": "application/json", Authorization: AUTH, "CF-Connecting-IP": ip() },
+          });
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
     times.push(performance.now() - t);
@@ -102,14 +128,26 @@ async function serial(url, make, n = SERIAL) {
 
 function wasmIn(dir) {
   if (!existsSync(dir)) return null;
-  const f = readdirSync(dir, { recursive: true }).map(String).find((p) => p.endsWith(".wasm"));
+  const f = readdirSync(dir, { recursive: true })
+    .map(String)
+    .find((p) => p.endsWith(".wasm"));
   return f ? readFileSync(`${dir}/${f}`) : null;
 }
 
 /** Code bytes per crate from a wasm's name section (the pre-wasm-opt build keeps names). */
 function crateSizes(buf) {
   let p = 8;
-  const u32 = () => { let r = 0, s = 0, b; do { b = buf[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
+  const u32 = () => {
+    let r = 0,
+      s = 0,
+      b;
+    do {
+      b = buf[p++];
+      r |= (b & 0x7f) << s;
+      s += 7;
+    } while (b & 0x80);
+    return r >>> 0;
+  };
   let imported = 0;
   const bodies = [];
   const names = new Map();
@@ -118,27 +156,60 @@ function crateSizes(buf) {
     const id = buf[p++];
     const len = u32();
     const start = p;
-    if (id === 2) { // imports: count the functions
+    if (id === 2) {
+      // imports: count the functions
       const n = u32();
       for (let i = 0; i < n; i++) {
-        const m = u32(); p += m; const f = u32(); p += f;
+        const m = u32();
+        p += m;
+        const f = u32();
+        p += f;
         const kind = buf[p++];
-        if (kind === 0) { u32(); imported++; } else if (kind === 1) { p++; const fl = u32(); u32(); if (fl & 1) u32(); }
-        else if (kind === 2) { const fl = u32(); u32(); if (fl & 1) u32(); } else if (kind === 3) { p += 2; } else { p++; u32(); }
+        if (kind === 0) {
+          u32();
+          imported++;
+        } else if (kind === 1) {
+          p++;
+          const fl = u32();
+          u32();
+          if (fl & 1) u32();
+        } else if (kind === 2) {
+          const fl = u32();
+          u32();
+          if (fl & 1) u32();
+        } else if (kind === 3) {
+          p += 2;
+        } else {
+          p++;
+          u32();
+        }
       }
     } else if (id === 10) {
       const n = u32();
-      for (let i = 0; i < n; i++) { const sz = u32(); bodies.push(sz); p += sz; }
+      for (let i = 0; i < n; i++) {
+        const sz = u32();
+        bodies.push(sz);
+        p += sz;
+      }
     } else if (id === 11) {
       data = len;
     } else if (id === 0) {
-      const nl = u32(); const name = buf.toString("utf8", p, p + nl); p += nl;
+      const nl = u32();
+      const name = buf.toString("utf8", p, p + nl);
+      p += nl;
       if (name === "name") {
         while (p < start + len) {
-          const sub = buf[p++]; const sl = u32(); const ss = p;
+          const sub = buf[p++];
+          const sl = u32();
+          const ss = p;
           if (sub === 1) {
             const n = u32();
-            for (let i = 0; i < n; i++) { const idx = u32(); const l = u32(); names.set(idx, buf.toString("utf8", p, p + l)); p += l; }
+            for (let i = 0; i < n; i++) {
+              const idx = u32();
+              const l = u32();
+              names.set(idx, buf.toString("utf8", p, p + l));
+              p += l;
+            }
           }
           p = ss + sl;
         }
@@ -160,7 +231,9 @@ function crateOf(name) {
   if (m) {
     // Legacy mangling: length-prefixed idents; `_$LT$` opens a `<T as Trait>` path.
     const body = s.slice(3);
-    const lt = body.match(/^\d+_\$LT\$((?:\$RF\$|\$BP\$|\$LT\$|mut\$u20\$|dyn\$u20\$|const\$u20\$)*)([A-Za-z_][A-Za-z0-9_]*)/);
+    const lt = body.match(
+      /^\d+_\$LT\$((?:\$RF\$|\$BP\$|\$LT\$|mut\$u20\$|dyn\$u20\$|const\$u20\$)*)([A-Za-z_][A-Za-z0-9_]*)/,
+    );
     if (lt) return lt[2];
     const id = body.match(/^(\d+)/);
     if (id) return body.slice(id[1].length, id[1].length + Number(id[1]));
@@ -172,22 +245,56 @@ function crateOf(name) {
 }
 
 const GROUPS = [
-  ["spur_core", "spur-core (Spur's own core)"], ["spur_edge", "spur-edge (Spur's Worker glue)"],
-  ["boon", "boon (JSON Schema)"], ["datalogic_rs", "datalogic-rs (JSONLogic)"], ["datavalue_rs", "datalogic-rs (JSONLogic)"], ["fast_float2", "datalogic-rs (JSONLogic)"],
-  ["serde_json", "serde + serde_json"], ["serde", "serde + serde_json"], ["serde_core", "serde + serde_json"], ["ryu", "serde + serde_json"], ["itoa", "serde + serde_json"],
+  ["spur_core", "spur-core (Spur's own core)"],
+  ["spur_edge", "spur-edge (Spur's Worker glue)"],
+  ["boon", "boon (JSON Schema)"],
+  ["datalogic_rs", "datalogic-rs (JSONLogic)"],
+  ["datavalue_rs", "datalogic-rs (JSONLogic)"],
+  ["fast_float2", "datalogic-rs (JSONLogic)"],
+  ["serde_json", "serde + serde_json"],
+  ["serde", "serde + serde_json"],
+  ["serde_core", "serde + serde_json"],
+  ["ryu", "serde + serde_json"],
+  ["itoa", "serde + serde_json"],
   ["serde_wasm_bindgen", "worker + wasm-bindgen + js-sys/web-sys"],
-  ["miniz_oxide", "flate2 (miniz_oxide)"], ["flate2", "flate2 (miniz_oxide)"],
-  ["regex", "regex"], ["regex_automata", "regex"], ["regex_syntax", "regex"], ["aho_corasick", "regex"], ["memchr", "regex"], ["fancy_regex", "regex"],
-  ["url", "url + idna"], ["idna", "url + idna"], ["icu_normalizer", "url + idna"], ["icu_collections", "url + idna"], ["icu_properties", "url + idna"], ["time", "time"], ["chrono", "chrono (datalogic datetime)"],
-  ["hashbrown", "std + alloc + core"], ["std", "std + alloc + core"], ["core", "std + alloc + core"], ["alloc", "std + alloc + core"],
-  ["dlmalloc", "std + alloc + core"], ["compiler_builtins", "std + alloc + core"],
-  ["worker", "worker + wasm-bindgen + js-sys/web-sys"], ["worker_sys", "worker + wasm-bindgen + js-sys/web-sys"],
-  ["wasm_bindgen", "worker + wasm-bindgen + js-sys/web-sys"], ["js_sys", "worker + wasm-bindgen + js-sys/web-sys"],
-  ["web_sys", "worker + wasm-bindgen + js-sys/web-sys"], ["wasm_bindgen_futures", "worker + wasm-bindgen + js-sys/web-sys"], ["futures_util", "worker + wasm-bindgen + js-sys/web-sys"], ["wasm_streams", "worker + wasm-bindgen + js-sys/web-sys"],
-  ["sha2", "hmac + sha2"], ["hmac", "hmac + sha2"], ["base64", "base64"], ["fluent_uri", "boon (JSON Schema)"],
-  ["ahash", "boon (JSON Schema)"], ["bumpalo", "datalogic-rs (JSONLogic)"], ["smallvec", "datalogic-rs (JSONLogic)"],
+  ["miniz_oxide", "flate2 (miniz_oxide)"],
+  ["flate2", "flate2 (miniz_oxide)"],
+  ["regex", "regex"],
+  ["regex_automata", "regex"],
+  ["regex_syntax", "regex"],
+  ["aho_corasick", "regex"],
+  ["memchr", "regex"],
+  ["fancy_regex", "regex"],
+  ["url", "url + idna"],
+  ["idna", "url + idna"],
+  ["icu_normalizer", "url + idna"],
+  ["icu_collections", "url + idna"],
+  ["icu_properties", "url + idna"],
+  ["time", "time"],
+  ["chrono", "chrono (datalogic datetime)"],
+  ["hashbrown", "std + alloc + core"],
+  ["std", "std + alloc + core"],
+  ["core", "std + alloc + core"],
+  ["alloc", "std + alloc + core"],
+  ["dlmalloc", "std + alloc + core"],
+  ["compiler_builtins", "std + alloc + core"],
+  ["worker", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["worker_sys", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["wasm_bindgen", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["js_sys", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["web_sys", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["wasm_bindgen_futures", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["futures_util", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["wasm_streams", "worker + wasm-bindgen + js-sys/web-sys"],
+  ["sha2", "hmac + sha2"],
+  ["hmac", "hmac + sha2"],
+  ["base64", "base64"],
+  ["fluent_uri", "boon (JSON Schema)"],
+  ["ahash", "boon (JSON Schema)"],
+  ["bumpalo", "datalogic-rs (JSONLogic)"],
+  ["smallvec", "datalogic-rs (JSONLogic)"],
 ];
-const group = (c) => (GROUPS.find(([k]) => k === c)?.[1]) ?? (c.startsWith("(") ? c : "other crates");
+const group = (c) => GROUPS.find(([k]) => k === c)?.[1] ?? (c.startsWith("(") ? c : "other crates");
 
 const kb = (n) => `${(n / 1024).toFixed(0)} KB`;
 const mb = (n) => `${(n / 1048576).toFixed(2)} MB`;
@@ -197,9 +304,11 @@ async function main() {
   const out = (s = "") => lines.push(s);
   out("## Edge: Spur vs a pass-through Worker (bench/edge.mjs)");
   out();
-  out(`Run ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Node ${process.version}; ` +
-    "both Workers are release builds (worker 0.8.7, opt-level z + LTO + wasm-opt) in wrangler's test harness (workerd, no `wrangler dev` proxy), " +
-    "queue consumers running. The pass-through (bench/passthrough) reads the body, makes one queue send and answers 200.");
+  out(
+    `Run ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Node ${process.version}; ` +
+      "both Workers are release builds (worker 0.8.7, opt-level z + LTO + wasm-opt) in wrangler's test harness (workerd, no `wrangler dev` proxy), " +
+      "queue consumers running. The pass-through (bench/passthrough) reads the body, makes one queue send and answers 200.",
+  );
   out();
 
   if (ONLY !== "sizes") await timings(out);
@@ -213,11 +322,28 @@ async function timings(out) {
   log("cold starts");
   const cold = { spur: [], pass: [] };
   for (let i = 0; i < COLD; i++) {
-    for (const [name, start] of [["spur", () => {
-      const s = createTestHarness({ root, workers: [{ configPath: "./wrangler.toml", prebuiltWorkerDir: "./dist",
-        secrets: { ADMIN_TOKEN } }] });
-      return s;
-    }], ["pass", () => createTestHarness({ root: passRoot, workers: [{ configPath: "./wrangler.toml", prebuiltWorkerDir: "./dist" }] })]]) {
+    for (const [name, start] of [
+      [
+        "spur",
+        () => {
+          const s = createTestHarness({
+            root,
+            workers: [
+              { configPath: "./wrangler.toml", prebuiltWorkerDir: "./dist", secrets: { ADMIN_TOKEN } },
+            ],
+          });
+          return s;
+        },
+      ],
+      [
+        "pass",
+        () =>
+          createTestHarness({
+            root: passRoot,
+            workers: [{ configPath: "./wrangler.toml", prebuiltWorkerDir: "./dist" }],
+          }),
+      ],
+    ]) {
       const t0 = performance.now();
       const server = start();
       const { url } = await server.listen();
@@ -228,7 +354,8 @@ async function timings(out) {
       const r2 = await fetch(new URL("/healthz", url));
       await r2.arrayBuffer();
       const t3 = performance.now();
-      if (r1.status !== 200 || r2.status !== 200) throw new Error(`${name} healthz ${r1.status}/${r2.status}`);
+      if (r1.status !== 200 || r2.status !== 200)
+        throw new Error(`${name} healthz ${r1.status}/${r2.status}`);
       cold[name].push({ total: t2 - t0, listen: t1 - t0, first: t2 - t1, warm: t3 - t2 });
       await server.close();
     }
@@ -244,7 +371,11 @@ async function timings(out) {
   log("request-shape profile");
   const shapes = [
     ["GET /healthz (routing floor)", "spur", () => ({ path: "/healthz" })],
-    ["POST /v1/batch, empty batch (auth, limiter, config, response)", "spur", () => ({ body: JSON.stringify({ batch: [] }) })],
+    [
+      "POST /v1/batch, empty batch (auth, limiter, config, response)",
+      "spur",
+      () => ({ body: JSON.stringify({ batch: [] }) }),
+    ],
     ["POST /v1/batch, 1 event", "spur", () => ({ body: batch(1) })],
     ["POST /v1/batch, 100 events", "spur", () => ({ body: batch(100) })],
     ["pass-through GET /healthz", "pass", () => ({ path: "/healthz" })],
@@ -261,7 +392,10 @@ async function timings(out) {
         const res = await load(targets[name], size, SECONDS * 1000);
         const k = `${name}/${size}`;
         acc[k] ??= { n: 0, secs: 0, lat: [], bad: 0 };
-        acc[k].n += res.n; acc[k].secs += res.secs; acc[k].lat.push(...res.lat); acc[k].bad += res.bad;
+        acc[k].n += res.n;
+        acc[k].secs += res.secs;
+        acc[k].lat.push(...res.lat);
+        acc[k].bad += res.bad;
         log(k, `${(res.n / res.secs).toFixed(0)} req/s`);
       }
     }
@@ -279,7 +413,9 @@ async function timings(out) {
     const p = row(`pass/${size}`);
     for (const name of ["pass", "spur"]) {
       const x = row(`${name}/${size}`);
-      out(`| POST /v1/batch, ${size} event${size > 1 ? "s" : ""} | ${name === "spur" ? "Spur" : "pass-through (baseline)"} | ${x.rps.toFixed(0)} | ${(x.rps * size).toFixed(0)} | ${x.p50.toFixed(1)} ms | ${x.p99.toFixed(1)} ms | ${(x.p99 / x.p50).toFixed(1)} | ${(x.rps / p.rps).toFixed(2)} | ${x.bad} |`);
+      out(
+        `| POST /v1/batch, ${size} event${size > 1 ? "s" : ""} | ${name === "spur" ? "Spur" : "pass-through (baseline)"} | ${x.rps.toFixed(0)} | ${(x.rps * size).toFixed(0)} | ${x.p50.toFixed(1)} ms | ${x.p99.toFixed(1)} ms | ${(x.p99 / x.p50).toFixed(1)} | ${(x.rps / p.rps).toFixed(2)} | ${x.bad} |`,
+      );
     }
   }
   out();
@@ -289,32 +425,55 @@ async function timings(out) {
   await spur.close();
   const ruled = await startSpur();
   await serial(ruled.url, () => ({ body: batch(100) }), 3);
-  prof["POST /v1/batch, 100 events, fresh instance, 0 rules"] = await serial(ruled.url, () => ({ body: batch(100) }));
+  prof["POST /v1/batch, 100 events, fresh instance, 0 rules"] = await serial(ruled.url, () => ({
+    body: batch(100),
+  }));
   log("storing 1,000 rules");
   const putRule = async (i) => {
-    const rule = { trigger: { events: ["Product Viewed"], condition: { and: [
-      { "==": [{ var: "properties.sku" }, `RULE-SKU-${i}`] }, { ">=": [{ var: "properties.price" }, i % 100] }] } },
-      actions: [{ type: "message", title: "t", body: "b" }] };
+    const rule = {
+      trigger: {
+        events: ["Product Viewed"],
+        condition: {
+          and: [
+            { "==": [{ var: "properties.sku" }, `RULE-SKU-${i}`] },
+            { ">=": [{ var: "properties.price" }, i % 100] },
+          ],
+        },
+      },
+      actions: [{ type: "message", title: "t", body: "b" }],
+    };
     const res = await ruled.admin(`/v1/rules/r-${i}`, { method: "PUT", body: JSON.stringify(rule) });
     if (res.status >= 300) throw new Error(`rule ${i}: ${res.status} ${await res.text()}`);
   };
   for (let i = 0; i < 1000; i += 8) await Promise.all(Array.from({ length: 8 }, (_, j) => putRule(i + j)));
   await serial(ruled.url, () => ({ body: batch(100) }), 3); // the index is rebuilt once
-  prof["POST /v1/batch, 100 events, fresh instance, 1,000 rules"] = await serial(ruled.url, () => ({ body: batch(100) }));
+  prof["POST /v1/batch, 100 events, fresh instance, 1,000 rules"] = await serial(ruled.url, () => ({
+    body: batch(100),
+  }));
   await ruled.close();
   const p100 = prof["pass-through POST, 100 events"];
-  out(`### Where Spur's time goes: one client, serial, median of ${SERIAL} (wall time ≈ CPU on an idle isolate)`);
+  out(
+    `### Where Spur's time goes: one client, serial, median of ${SERIAL} (wall time ≈ CPU on an idle isolate)`,
+  );
   out();
   out("| request | median | over pass-through (same size) |");
   out("|---|---:|---:|");
   for (const [label, v] of Object.entries(prof)) {
-    const base = label.includes("100 events") ? p100 : label.includes("1 event") ? prof["pass-through POST, 1 event"] : null;
-    out(`| ${label} | ${v.toFixed(2)} ms | ${base && !label.startsWith("pass") ? `+${(v - base).toFixed(2)} ms` : "—"} |`);
+    const base = label.includes("100 events")
+      ? p100
+      : label.includes("1 event")
+        ? prof["pass-through POST, 1 event"]
+        : null;
+    out(
+      `| ${label} | ${v.toFixed(2)} ms | ${base && !label.startsWith("pass") ? `+${(v - base).toFixed(2)} ms` : "—"} |`,
+    );
   }
   out();
-  out(`Spur's own cost per 100-event batch ≈ ${(prof["POST /v1/batch, 100 events"] - p100).toFixed(2)} ms without rules and ` +
-    `${(prof["POST /v1/batch, 100 events, fresh instance, 1,000 rules"] - prof["POST /v1/batch, 100 events, fresh instance, 0 rules"]).toFixed(2)} ms more with 1,000 rules (same fresh instance, before and after storing them) (serial latency over the pass-through's; ` +
-    "workerd here reports no per-request CPU time, so this wall-time difference is the CPU proxy).");
+  out(
+    `Spur's own cost per 100-event batch ≈ ${(prof["POST /v1/batch, 100 events"] - p100).toFixed(2)} ms without rules and ` +
+      `${(prof["POST /v1/batch, 100 events, fresh instance, 1,000 rules"] - prof["POST /v1/batch, 100 events, fresh instance, 0 rules"]).toFixed(2)} ms more with 1,000 rules (same fresh instance, before and after storing them) (serial latency over the pass-through's; ` +
+      "workerd here reports no per-request CPU time, so this wall-time difference is the CPU proxy).",
+  );
   out();
   await pass.close();
 
@@ -323,10 +482,15 @@ async function timings(out) {
   out();
   out("| | Spur | pass-through | × pass-through |");
   out("|---|---:|---:|---:|");
-  for (const [label, f] of [["process start → first answer (harness start + first GET /healthz)", (c) => c.total],
+  for (const [label, f] of [
+    ["process start → first answer (harness start + first GET /healthz)", (c) => c.total],
     ["  of which: workerd start + script load (listen)", (c) => c.listen],
-    ["first request on the fresh isolate", (c) => c.first], ["second request (warm)", (c) => c.warm]]) {
-    out(`| ${label} | ${cs("spur", f).toFixed(0)} ms | ${cs("pass", f).toFixed(0)} ms | ${(cs("spur", f) / cs("pass", f)).toFixed(2)} |`);
+    ["first request on the fresh isolate", (c) => c.first],
+    ["second request (warm)", (c) => c.warm],
+  ]) {
+    out(
+      `| ${label} | ${cs("spur", f).toFixed(0)} ms | ${cs("pass", f).toFixed(0)} ms | ${(cs("spur", f) / cs("pass", f)).toFixed(2)} |`,
+    );
   }
   out();
 }
@@ -340,10 +504,18 @@ function sizes(out) {
   out();
   out("| module | raw | gzip | share of the free plan's 3 MB gzip | of the paid 10 MB |");
   out("|---|---:|---:|---:|---:|");
-  for (const [label, buf] of [["Spur (dist/)", spurWasm], ["pass-through (bench/passthrough/dist/)", passWasm]]) {
-    if (!buf) { out(`| ${label} | — | — | — | — |`); continue; }
+  for (const [label, buf] of [
+    ["Spur (dist/)", spurWasm],
+    ["pass-through (bench/passthrough/dist/)", passWasm],
+  ]) {
+    if (!buf) {
+      out(`| ${label} | — | — | — | — |`);
+      continue;
+    }
     const gz = gzipSync(buf, { level: 9 }).length;
-    out(`| ${label} | ${mb(buf.length)} | ${mb(gz)} | ${(100 * gz / (3 * 1048576)).toFixed(0)}% | ${(100 * gz / (10 * 1048576)).toFixed(0)}% |`);
+    out(
+      `| ${label} | ${mb(buf.length)} | ${mb(gz)} | ${((100 * gz) / (3 * 1048576)).toFixed(0)}% | ${((100 * gz) / (10 * 1048576)).toFixed(0)}% |`,
+    );
   }
   out();
   const pre = `${root}/target/wasm32-unknown-unknown/release/spur_edge.wasm`;
@@ -353,16 +525,25 @@ function sizes(out) {
     for (const [c, n] of s.by) by.set(group(c), (by.get(group(c)) ?? 0) + n);
     const total = s.code + s.data;
     const shipGz = gzipSync(spurWasm ?? readFileSync(pre), { level: 9 }).length;
-    out(`What each dependency adds to Spur (code bytes by crate from the name section of ${pre.replace(root, "")}, ` +
-      `built ${statSync(pre).mtime.toISOString().slice(0, 16)}; ${s.named} named functions; the data section holds string tables and constants). ` +
-      "The gzip column applies each share to the shipped module's gzip size (an estimate: wasm-opt and gzip do not shrink every crate alike).");
+    out(
+      `What each dependency adds to Spur (code bytes by crate from the name section of ${pre.replace(root, "")}, ` +
+        `built ${statSync(pre).mtime.toISOString().slice(0, 16)}; ${s.named} named functions; the data section holds string tables and constants). ` +
+        "The gzip column applies each share to the shipped module's gzip size (an estimate: wasm-opt and gzip do not shrink every crate alike).",
+    );
     out();
     out("| part | code+data bytes (pre-wasm-opt) | share | ≈ gzip in the shipped module |");
     out("|---|---:|---:|---:|");
     const rows = [...by.entries(), ["data section (all crates)", s.data]].sort((a, b) => b[1] - a[1]);
-    for (const [g, n] of rows) out(`| ${g} | ${kb(n)} | ${(100 * n / total).toFixed(1)}% | ${kb(shipGz * n / total)} |`);
+    for (const [g, n] of rows)
+      out(`| ${g} | ${kb(n)} | ${((100 * n) / total).toFixed(1)}% | ${kb((shipGz * n) / total)} |`);
     out();
   }
 }
 
-main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -18,27 +18,77 @@ const iso = (ms) => new Date(ms).toISOString();
 const DAY = 86_400_000;
 
 const QUERIES = {
-  "funnel: 3 track steps, 1d window": ["/v1/query/funnel", {
-    steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
-    from: iso(T0), to: iso(T0 + 14 * DAY), window: "1d" }],
-  "funnel: + breakdown by category": ["/v1/query/funnel", {
-    steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
-    from: iso(T0), to: iso(T0 + 14 * DAY), window: "1d", breakdown: "properties.category" }],
-  "funnel: $pageview step + property filters": ["/v1/query/funnel", {
-    steps: [{ event: "$pageview", filters: [{ field: "properties.path", value: "/" }] },
-      { event: "Product Viewed", filters: [{ field: "properties.price", op: "gte", value: 50 }] },
-      { event: "Order Completed" }],
-    from: iso(T0), to: iso(T0 + 14 * DAY), window: "6h" }],
-  "segment: viewed ≥3× in 7d and never bought": ["/v1/query/segment", {
-    as_of: iso(T0 + 14 * DAY), limit: 100, where: { and: [
-      { did: { event: "Product Viewed", min: 3, within: "7d" } }, { not: { did: { event: "Order Completed" } } }] } }],
-  "segment: trait plan=pro or last seen >10d ago": ["/v1/query/segment", {
-    as_of: iso(T0 + 14 * DAY), limit: 100, where: { or: [
-      { trait: { name: "plan", value: "pro" } }, { last_seen: { before: "10d" } }] } }],
-  "insight: Product Viewed per day by category": ["/v1/query/insight", {
-    event: "Product Viewed", from: iso(T0), to: iso(T0 + 14 * DAY), interval: "day", breakdown: "properties.category" }],
-  "insight: all events per hour": ["/v1/query/insight", {
-    from: iso(T0), to: iso(T0 + 7 * DAY), interval: "hour" }],
+  "funnel: 3 track steps, 1d window": [
+    "/v1/query/funnel",
+    {
+      steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      window: "1d",
+    },
+  ],
+  "funnel: + breakdown by category": [
+    "/v1/query/funnel",
+    {
+      steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      window: "1d",
+      breakdown: "properties.category",
+    },
+  ],
+  "funnel: $pageview step + property filters": [
+    "/v1/query/funnel",
+    {
+      steps: [
+        { event: "$pageview", filters: [{ field: "properties.path", value: "/" }] },
+        { event: "Product Viewed", filters: [{ field: "properties.price", op: "gte", value: 50 }] },
+        { event: "Order Completed" },
+      ],
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      window: "6h",
+    },
+  ],
+  "segment: viewed ≥3× in 7d and never bought": [
+    "/v1/query/segment",
+    {
+      as_of: iso(T0 + 14 * DAY),
+      limit: 100,
+      where: {
+        and: [
+          { did: { event: "Product Viewed", min: 3, within: "7d" } },
+          { not: { did: { event: "Order Completed" } } },
+        ],
+      },
+    },
+  ],
+  "segment: trait plan=pro or last seen >10d ago": [
+    "/v1/query/segment",
+    {
+      as_of: iso(T0 + 14 * DAY),
+      limit: 100,
+      where: { or: [{ trait: { name: "plan", value: "pro" } }, { last_seen: { before: "10d" } }] },
+    },
+  ],
+  "insight: Product Viewed per day by category": [
+    "/v1/query/insight",
+    {
+      event: "Product Viewed",
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      interval: "day",
+      breakdown: "properties.category",
+    },
+  ],
+  "insight: all events per hour": [
+    "/v1/query/insight",
+    {
+      from: iso(T0),
+      to: iso(T0 + 7 * DAY),
+      interval: "hour",
+    },
+  ],
 };
 
 async function time(spur, path, body) {
@@ -47,7 +97,9 @@ async function time(spur, path, body) {
   for (let i = 0; i < RUNS; i++) {
     const t = performance.now();
     const res = await fetch(`${spur.url}${path}`, {
-      method: "POST", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify(body),
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify(body),
     });
     answer = await res.json();
     if (!res.ok) throw new Error(`${path}: ${JSON.stringify(answer)}`);
@@ -75,12 +127,17 @@ const BASELINES = {
     spur.db.prepare("SELECT count(*), count(json_extract(properties, '$.category')) FROM events").all(),
 };
 
-const summary = (a) => a.steps ? `entered ${a.steps.map((s) => s.entered).join(" → ")}`
-  : a.count != null ? `${a.count} people` : `${a.total_events} events, ${a.total_users} people`;
+const summary = (a) =>
+  a.steps
+    ? `entered ${a.steps.map((s) => s.entered).join(" → ")}`
+    : a.count != null
+      ? `${a.count} people`
+      : `${a.total_events} events, ${a.total_users} people`;
 
 const spur = await startSpur();
 const results = [];
-let users = 0, events = 0;
+let users = 0,
+  events = 0;
 try {
   for (const size of SIZES) {
     const add = Math.round((size - events) / EVENTS_PER_USER);
@@ -103,7 +160,9 @@ try {
     for (const [name, [path, body]] of Object.entries(QUERIES)) {
       const r = await time(spur, path, body);
       row.q[name] = r;
-      console.error(`  ${name.padEnd(48)} median ${r.median.toFixed(0).padStart(6)} ms  min ${r.min.toFixed(0).padStart(6)} ms  (${summary(r.answer)})`);
+      console.error(
+        `  ${name.padEnd(48)} median ${r.median.toFixed(0).padStart(6)} ms  min ${r.min.toFixed(0).padStart(6)} ms  (${summary(r.answer)})`,
+      );
     }
     results.push(row);
   }
@@ -122,8 +181,14 @@ const lines = [
   "",
   `| query | ${results.map((r) => `${(r.events / 1000).toFixed(0)}k events (${(r.users / 1000).toFixed(0)}k people)`).join(" | ")} |`,
   `|---|${results.map(() => "---:").join("|")}|`,
-  ...Object.keys(BASELINES).map((name) => `| ${name} | ${results.map((r) => `${r.b[name].median.toFixed(1)} ms (${r.b[name].min.toFixed(1)})`).join(" | ")} |`),
-  ...Object.keys(QUERIES).map((name) => `| ${name} | ${results.map((r) => `${r.q[name].median.toFixed(0)} ms (${r.q[name].min.toFixed(0)}), ×${(r.q[name].median / r.b[Object.keys(BASELINES)[1]].median).toFixed(1)} scan`).join(" | ")} |`),
+  ...Object.keys(BASELINES).map(
+    (name) =>
+      `| ${name} | ${results.map((r) => `${r.b[name].median.toFixed(1)} ms (${r.b[name].min.toFixed(1)})`).join(" | ")} |`,
+  ),
+  ...Object.keys(QUERIES).map(
+    (name) =>
+      `| ${name} | ${results.map((r) => `${r.q[name].median.toFixed(0)} ms (${r.q[name].min.toFixed(0)}), ×${(r.q[name].median / r.b[Object.keys(BASELINES)[1]].median).toFixed(1)} scan`).join(" | ")} |`,
+  ),
   `| *(load: generate + D1 batch insert)* | ${results.map((r) => `${r.loadS.toFixed(0)} s`).join(" | ")} |`,
   "",
   "×N scan = the query's median over the same run's plain scan baseline.",

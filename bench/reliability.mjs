@@ -3,7 +3,8 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 
 const file = new URL("./RELIABILITY.md", import.meta.url);
-const HEADER = "# Reliability figures\n\nWritten by `npm run fuzz` and `npm run soak`; each section is replaced only by its own run.\n";
+const HEADER =
+  "# Reliability figures\n\nWritten by `npm run fuzz` and `npm run soak`; each section is replaced only by its own run.\n";
 
 /** Replaces (or appends) the section `name` of bench/RELIABILITY.md with `body`. */
 export function writeSection(name, body) {
@@ -13,8 +14,9 @@ export function writeSection(name, body) {
   const block = `${start}\n${body.trim()}\n${end}`;
   const i = text.indexOf(start);
   const j = text.indexOf(end);
-  const next = i >= 0 && j > i
-    ? text.slice(0, i) + block + text.slice(j + end.length)
-    : `${text.trimEnd()}\n\n${block}\n`;
+  const next =
+    i >= 0 && j > i
+      ? text.slice(0, i) + block + text.slice(j + end.length)
+      : `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);
 }

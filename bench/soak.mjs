@@ -30,9 +30,15 @@ let seq = 0;
 function event(i, pad = 0) {
   const kinds = ["track", "page", "identify"];
   const type = kinds[seq % 3];
-  const e = { type, messageId: `soak-${process.pid}-${seq++}`, anonymousId: `anon-${seq % 97}`, timestamp: new Date().toISOString() };
+  const e = {
+    type,
+    messageId: `soak-${process.pid}-${seq++}`,
+    anonymousId: `anon-${seq % 97}`,
+    timestamp: new Date().toISOString(),
+  };
   if (type === "track") Object.assign(e, { event: `Soak ${i % 7}`, properties: { i, pad: "x".repeat(pad) } });
-  if (type === "page") Object.assign(e, { name: "Home", properties: { url: `https://shop.example/p/${i}`, path: `/p/${i}` } });
+  if (type === "page")
+    Object.assign(e, { name: "Home", properties: { url: `https://shop.example/p/${i}`, path: `/p/${i}` } });
   if (type === "identify") Object.assign(e, { userId: `user-${seq % 50}`, traits: { plan: "pro" } });
   return e;
 }
@@ -41,20 +47,38 @@ function request(shape, n) {
   const per = shape.padTo ? Math.floor(shape.padTo / shape.events) - 220 : 0;
   const batch = Array.from({ length: shape.events }, (_, i) => event(n * 1000 + i, per));
   const ids = batch.map((e) => e.messageId);
-  const ip = `198.18.${n % 4}.${n % 250 + 1}`;
+  const ip = `198.18.${n % 4}.${(n % 250) + 1}`;
   if (shape.beacon) {
-    return { ids, init: { method: "POST", body: JSON.stringify({ writeKey: DEMO_WRITE_KEY, batch }), headers: { "Content-Type": "text/plain;charset=UTF-8", "CF-Connecting-IP": ip, Origin: "https://shop.example" } } };
+    return {
+      ids,
+      init: {
+        method: "POST",
+        body: JSON.stringify({ writeKey: DEMO_WRITE_KEY, batch }),
+        headers: {
+          "Content-Type": "text/plain;charset=UTF-8",
+          "CF-Connecting-IP": ip,
+          Origin: "https://shop.example",
+        },
+      },
+    };
   }
   const json = JSON.stringify({ batch, sentAt: new Date().toISOString() });
   const headers = { ...auth, "Content-Type": "application/json", "CF-Connecting-IP": ip };
-  if (shape.gzip) return { ids, init: { method: "POST", body: gzipSync(json), headers: { ...headers, "Content-Encoding": "gzip" } } };
+  if (shape.gzip)
+    return {
+      ids,
+      init: { method: "POST", body: gzipSync(json), headers: { ...headers, "Content-Encoding": "gzip" } },
+    };
   return { ids, init: { method: "POST", body: json, headers } };
 }
 
 function pickShape(n) {
   const total = SHAPES.reduce((a, s) => a + s.weight, 0);
   let r = (n * 7919) % total; // deterministic mix
-  for (const s of SHAPES) { if (r < s.weight) return s; r -= s.weight; }
+  for (const s of SHAPES) {
+    if (r < s.weight) return s;
+    r -= s.weight;
+  }
   return SHAPES[0];
 }
 
@@ -62,12 +86,20 @@ function pickShape(n) {
 function workerdRssKb() {
   try {
     const out = execFileSync("ps", ["-e", "-o", "pid=,ppid=,rss=,comm="], { encoding: "utf8" });
-    const procs = out.trim().split("\n").map((l) => l.trim().split(/\s+/)).map(([pid, ppid, rss, comm]) => ({ pid: +pid, ppid: +ppid, rss: +rss, comm }));
+    const procs = out
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .map(([pid, ppid, rss, comm]) => ({ pid: +pid, ppid: +ppid, rss: +rss, comm }));
     const mine = new Set([process.pid]);
     let grew = true;
     while (grew) {
       grew = false;
-      for (const p of procs) if (mine.has(p.ppid) && !mine.has(p.pid)) { mine.add(p.pid); grew = true; }
+      for (const p of procs)
+        if (mine.has(p.ppid) && !mine.has(p.pid)) {
+          mine.add(p.pid);
+          grew = true;
+        }
     }
     const w = procs.filter((p) => mine.has(p.pid) && p.comm.includes("workerd"));
     return w.length ? w.reduce((a, p) => a + p.rss, 0) : null;
@@ -76,7 +108,10 @@ function workerdRssKb() {
   }
 }
 
-const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : 0; };
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : 0;
+};
 
 const spur = await startSpur();
 const acked = new Set();
@@ -90,7 +125,10 @@ let maxInflight = 0;
 const started = performance.now();
 const total = Math.round(seconds * rate);
 const pending = [];
-const memTimer = setInterval(() => { const kb = workerdRssKb(); if (kb) memory.push({ t: (performance.now() - started) / 1000, kb }); }, 5000);
+const memTimer = setInterval(() => {
+  const kb = workerdRssKb();
+  if (kb) memory.push({ t: (performance.now() - started) / 1000, kb });
+}, 5000);
 memory.push({ t: 0, kb: workerdRssKb() });
 try {
   for (let n = 0; n < total; n++) {
@@ -103,20 +141,36 @@ try {
     inflight++;
     maxInflight = Math.max(maxInflight, inflight);
     const t0 = performance.now();
-    pending.push(fetch(`${spur.url}/v1/batch`, { ...init, signal: AbortSignal.timeout(60_000) }).then(async (res) => {
-      const text = await res.text();
-      latencies.push(performance.now() - t0);
-      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      const s = byShape.get(shape.name) ?? { requests: 0, events: 0 };
-      s.requests++;
-      byShape.set(shape.name, s);
-      if (res.status === 200) {
-        const out = JSON.parse(text);
-        if (out.accepted !== ids.length) throw new Error(`${shape.name}: accepted ${out.accepted} of ${ids.length}: ${text.slice(0, 300)}`);
-        for (const id of ids) acked.add(id);
-        s.events += ids.length;
-      }
-    }, (e) => { const k = e.name === "TimeoutError" ? "timeout (60 s)" : "network error"; statuses.set(k, (statuses.get(k) ?? 0) + 1); console.error(String(e)); }).finally(() => { inflight--; }));
+    pending.push(
+      fetch(`${spur.url}/v1/batch`, { ...init, signal: AbortSignal.timeout(60_000) })
+        .then(
+          async (res) => {
+            const text = await res.text();
+            latencies.push(performance.now() - t0);
+            statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+            const s = byShape.get(shape.name) ?? { requests: 0, events: 0 };
+            s.requests++;
+            byShape.set(shape.name, s);
+            if (res.status === 200) {
+              const out = JSON.parse(text);
+              if (out.accepted !== ids.length)
+                throw new Error(
+                  `${shape.name}: accepted ${out.accepted} of ${ids.length}: ${text.slice(0, 300)}`,
+                );
+              for (const id of ids) acked.add(id);
+              s.events += ids.length;
+            }
+          },
+          (e) => {
+            const k = e.name === "TimeoutError" ? "timeout (60 s)" : "network error";
+            statuses.set(k, (statuses.get(k) ?? 0) + 1);
+            console.error(String(e));
+          },
+        )
+        .finally(() => {
+          inflight--;
+        }),
+    );
   }
   await Promise.all(pending);
   const loadSeconds = (performance.now() - started) / 1000;
@@ -145,26 +199,53 @@ try {
     for (const o of list.objects) {
       archiveObjects++;
       const obj = await spur.env.ARCHIVE.get(o.key);
-      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer())).toString().split("\n")) if (line) archive.push(JSON.parse(line).messageId);
+      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer()))
+        .toString()
+        .split("\n"))
+        if (line) archive.push(JSON.parse(line).messageId);
     }
     cursor = list.truncated ? list.cursor : undefined;
   } while (cursor);
   const archiveSet = new Set(archive);
   const [{ bad }] = await spur.rows("SELECT count(*) AS bad FROM bad_rows");
-  const fivexx = [...statuses.entries()].filter(([s]) => typeof s === "number" && s >= 500).reduce((a, [, n]) => a + n, 0);
+  const fivexx = [...statuses.entries()]
+    .filter(([s]) => typeof s === "number" && s >= 500)
+    .reduce((a, [, n]) => a + n, 0);
   const result = {
     date: new Date().toISOString().slice(0, 10),
-    seconds: +loadSeconds.toFixed(1), rate, requests: total, sentEvents, acked: acked.size,
-    statuses: Object.fromEntries(statuses), fivexx, stored: ids.size, missing, extra,
-    archiveLines: archive.length, archiveDistinct: archiveSet.size, archiveObjects,
-    archiveMissing: [...acked].filter((id) => !archiveSet.has(id)).length, badRows: bad,
-    drainedAfter: +drainedAfter.toFixed(1), maxInflight,
-    p50: +pct(latencies, 0.5).toFixed(1), p99: +pct(latencies, 0.99).toFixed(1), max: +Math.max(...latencies).toFixed(1),
-    byShape: Object.fromEntries(byShape), memory, idleKb,
+    seconds: +loadSeconds.toFixed(1),
+    rate,
+    requests: total,
+    sentEvents,
+    acked: acked.size,
+    statuses: Object.fromEntries(statuses),
+    fivexx,
+    stored: ids.size,
+    missing,
+    extra,
+    archiveLines: archive.length,
+    archiveDistinct: archiveSet.size,
+    archiveObjects,
+    archiveMissing: [...acked].filter((id) => !archiveSet.has(id)).length,
+    badRows: bad,
+    drainedAfter: +drainedAfter.toFixed(1),
+    maxInflight,
+    p50: +pct(latencies, 0.5).toFixed(1),
+    p99: +pct(latencies, 0.99).toFixed(1),
+    max: +Math.max(...latencies).toFixed(1),
+    byShape: Object.fromEntries(byShape),
+    memory,
+    idleKb,
   };
   console.log(JSON.stringify(result, null, 2));
   writeSection("soak", render(result));
-  const ok = fivexx === 0 && missing === 0 && extra === 0 && archive.length === acked.size && archiveSet.size === acked.size && acked.size === sentEvents;
+  const ok =
+    fivexx === 0 &&
+    missing === 0 &&
+    extra === 0 &&
+    archive.length === acked.size &&
+    archiveSet.size === acked.size &&
+    acked.size === sentEvents;
   if (!ok) {
     console.error("soak: reconciliation FAILED");
     process.exitCode = 1;
@@ -178,11 +259,15 @@ try {
 
 function render(r) {
   const mem = r.memory.filter((m) => m.kb);
-  const memLine = mem.length >= 2
-    ? `workerd resident memory: ${(mem[0].kb / 1024).toFixed(0)} MB at start, ${(Math.max(...mem.map((m) => m.kb)) / 1024).toFixed(0)} MB peak, ${(mem[mem.length - 1].kb / 1024).toFixed(0)} MB after the drain, ${r.idleKb ? (r.idleKb / 1024).toFixed(0) : "?"} MB after 10 s idle (sampled every 5 s: ${mem.map((m) => (m.kb / 1024).toFixed(0)).join(", ")} MB)`
-    : "workerd resident memory: not measurable here (no ps)";
-  const memNote = " Locally the same workerd processes also host the D1, R2 and Queues simulators, so their resident memory grows with the data stored and is an upper bound on the Worker's own; a rise that stops after the load is storage, one that keeps rising with no load would be a leak";
-  const rows = Object.entries(r.byShape).map(([name, s]) => `| ${name} | ${s.requests} | ${s.events} |`).join("\n");
+  const memLine =
+    mem.length >= 2
+      ? `workerd resident memory: ${(mem[0].kb / 1024).toFixed(0)} MB at start, ${(Math.max(...mem.map((m) => m.kb)) / 1024).toFixed(0)} MB peak, ${(mem[mem.length - 1].kb / 1024).toFixed(0)} MB after the drain, ${r.idleKb ? (r.idleKb / 1024).toFixed(0) : "?"} MB after 10 s idle (sampled every 5 s: ${mem.map((m) => (m.kb / 1024).toFixed(0)).join(", ")} MB)`
+      : "workerd resident memory: not measurable here (no ps)";
+  const memNote =
+    " Locally the same workerd processes also host the D1, R2 and Queues simulators, so their resident memory grows with the data stored and is an upper bound on the Worker's own; a rise that stops after the load is storage, one that keeps rising with no load would be a leak";
+  const rows = Object.entries(r.byShape)
+    .map(([name, s]) => `| ${name} | ${s.requests} | ${s.events} |`)
+    .join("\n");
   return `## Soak (\`npm run soak\`, ${r.date})
 
 Real workerd (wrangler's test harness, the built Worker from \`dist/\`) over loopback; ${r.requests} requests
@@ -200,7 +285,9 @@ ${rows}
 | rows in D1 \`events\` | ${r.stored} (missing ${r.missing}, unacknowledged ${r.extra}) |
 | lines in the R2 archive | ${r.archiveLines} (distinct ${r.archiveDistinct}, missing ${r.archiveMissing}, in ${r.archiveObjects} objects) |
 | bad rows | ${r.badRows} |
-| statuses | ${Object.entries(r.statuses).map(([s, n]) => `${s}: ${n}`).join(", ")} |
+| statuses | ${Object.entries(r.statuses)
+    .map(([s, n]) => `${s}: ${n}`)
+    .join(", ")} |
 | 5xx | ${r.fivexx} |
 | ingest latency p50 / p99 / max | ${r.p50} / ${r.p99} / ${r.max} ms |
 | queue drained (D1 complete) after the load | ${r.drainedAfter} s |

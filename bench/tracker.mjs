@@ -98,14 +98,22 @@ const TRACKERS = {
 
 // ---- the sink: pages, tracker files, collectors ----------------------------------------------
 
-const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
+const TYPES = {
+  ".js": "text/javascript",
+  ".mjs": "text/javascript",
+  ".wasm": "application/wasm",
+  ".html": "text/html",
+};
 let run = null; // { seen: Set, lastAt, wire, requests, files: Set }
 
 function serveFile(res, file) {
   if (!existsSync(file)) return res.writeHead(404).end();
   const body = readFileSync(file);
   run?.files.add(file);
-  res.writeHead(200, { "Content-Type": TYPES[extname(file)] ?? "application/octet-stream", "Cache-Control": "no-store" });
+  res.writeHead(200, {
+    "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
+    "Cache-Control": "no-store",
+  });
   res.end(body);
 }
 
@@ -129,10 +137,22 @@ function collect(req, body) {
 function segmentSettings(origin) {
   const host = new URL(origin).host;
   return {
-    integrations: { "Segment.io": { apiKey: SEGMENT_KEY, apiHost: `${host}/seg`, protocol: "http", unbundledIntegrations: [] } },
+    integrations: {
+      "Segment.io": {
+        apiKey: SEGMENT_KEY,
+        apiHost: `${host}/seg`,
+        protocol: "http",
+        unbundledIntegrations: [],
+      },
+    },
     plan: { track: { __default: { enabled: true, integrations: {} } } },
-    edgeFunction: {}, analyticsNextEnabled: true, middlewareSettings: {}, enabledMiddleware: {},
-    metrics: { sampleRate: 0 }, legacyVideoPluginsEnabled: false, remotePlugins: [],
+    edgeFunction: {},
+    analyticsNextEnabled: true,
+    middlewareSettings: {},
+    enabledMiddleware: {},
+    metrics: { sampleRate: 0 },
+    legacyVideoPluginsEnabled: false,
+    remotePlugins: [],
   };
 }
 
@@ -149,7 +169,9 @@ function sink() {
         const head = name === "spur-baseline" ? TRACKERS.spur("/spur-baseline/spur.js") : TRACKERS[name]?.();
         if (!head) return res.writeHead(404).end();
         res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
-        return res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bench ${name}</title>${head}</head><body><p>${arg ?? ""}</p></body></html>`);
+        return res.end(
+          `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bench ${name}</title>${head}</head><body><p>${arg ?? ""}</p></body></html>`,
+        );
       }
       if (p.startsWith("/spur/")) return serveFile(res, join(ROOT, "www/tracker", normalize(p.slice(6))));
       if (p.startsWith("/spur-baseline/")) return serveFile(res, join(BASELINE, normalize(p.slice(15))));
@@ -163,7 +185,14 @@ function sink() {
         return res.end(JSON.stringify(segmentSettings(origin)));
       }
       if (req.method === "POST") collect(req, Buffer.concat(chunks));
-      if (process.env.SPUR_BENCH_TRACKER_DEBUG) console.error(req.method, req.url, JSON.stringify(req.headers), Buffer.concat(chunks).subarray(0, 40), run?.seen.size);
+      if (process.env.SPUR_BENCH_TRACKER_DEBUG)
+        console.error(
+          req.method,
+          req.url,
+          JSON.stringify(req.headers),
+          Buffer.concat(chunks).subarray(0, 40),
+          run?.seen.size,
+        );
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end("{}");
     });
@@ -188,11 +217,12 @@ async function once(browser, origin, name) {
   // What the page loaded, before the burst: the tracker's own files.
   const loaded = [...run.files].reduce((n, f) => n + gzipSync(readFileSync(f), { level: 9 }).length, 0);
   await page.waitForTimeout(200); // let start-up work settle
-  const requestsBefore = run.requests, wireBefore = run.wire;
+  const requestsBefore = run.requests,
+    wireBefore = run.wire;
   const before = await cdp.send("Performance.getMetrics");
   const { sync } = await page.evaluate((calls) => {
     const t0 = performance.now();
-    for (let i = 0; i < calls; i++) __benchTrack({ n: "bench:" + i, price: 9.99, sku: "sku-" + (i % 10) });
+    for (let i = 0; i < calls; i++) __benchTrack({ n: `bench:${i}`, price: 9.99, sku: `sku-${i % 10}` });
     return { sync: performance.now() - t0 };
   }, CALLS);
   const burstEnd = performance.now();
@@ -204,8 +234,16 @@ async function once(browser, origin, name) {
   const after = await cdp.send("Performance.getMetrics");
   const d = (k) => (metric(after, k) - metric(before, k)) * 1000;
   const result = {
-    loaded, sync, cpu: d("ThreadTime"), script: d("ScriptDuration"), task: d("TaskDuration"),
-    deliveredMs, delivered, wire: run.wire - wireBefore, requests: run.requests - requestsBefore, failed,
+    loaded,
+    sync,
+    cpu: d("ThreadTime"),
+    script: d("ScriptDuration"),
+    task: d("TaskDuration"),
+    deliveredMs,
+    delivered,
+    wire: run.wire - wireBefore,
+    requests: run.requests - requestsBefore,
+    failed,
   };
   run = null;
   await context.close();
@@ -220,7 +258,14 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const fmt = (x, unit) => Number.isNaN(x) ? "—" : unit === "KB" ? `${(x / 1024).toFixed(1)} KB` : unit === "s" ? `${(x / 1000).toFixed(2)} s` : `${Math.round(x)} ms`;
+const fmt = (x, unit) =>
+  Number.isNaN(x)
+    ? "—"
+    : unit === "KB"
+      ? `${(x / 1024).toFixed(1)} KB`
+      : unit === "s"
+        ? `${(x / 1000).toFixed(2)} s`
+        : `${Math.round(x)} ms`;
 const cell = (xs, unit) => {
   const ok = xs.filter((x) => !Number.isNaN(x));
   if (!ok.length) return "— (never all)";
@@ -231,7 +276,9 @@ const cell = (xs, unit) => {
 async function main() {
   const server = await sink();
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const loadBefore = loadavg().map((x) => x.toFixed(1)).join(" ");
+  const loadBefore = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ");
   const browser = await launchChromium();
   const version = browser.version();
   // SPUR_BENCH_TRACKER_ONLY=spur,posthog runs only those (while iterating).
@@ -257,11 +304,21 @@ async function main() {
   }
   const rows = [];
   rows.push(`## Tracker: ${CALLS.toLocaleString("en")} \`track\` calls with 3 properties, in one burst`, "");
-  rows.push(`${new Date().toISOString()}; load average before/after ${loadBefore} / ${loadavg().map((x) => x.toFixed(1)).join(" ")} (${cpus().length} cores: ratios within this run are what compares).`, "");
-  rows.push(`Headless Chromium ${version}, a fresh context per run, ${RUNS} interleaved runs per tracker, every request to a sink on loopback.`,
+  rows.push(
+    `${new Date().toISOString()}; load average before/after ${loadBefore} / ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} (${cpus().length} cores: ratios within this run are what compares).`,
+    "",
+  );
+  rows.push(
+    `Headless Chromium ${version}, a fresh context per run, ${RUNS} interleaved runs per tracker, every request to a sink on loopback.`,
     "Median (min–max). *sync*: the burst's own duration; *CPU*: main-thread CPU (DevTools `ThreadTime`) from the burst until all events arrived;",
-    "*delivered*: from the end of the burst until the sink held all of them; *wire*: request bytes (line, headers, body as sent) of the requests that carried events.", "");
-  rows.push("| tracker | loaded (gzip -9) | sync | main-thread CPU | ScriptDuration | TaskDuration | delivered | wire | requests | failed requests |");
+    "*delivered*: from the end of the burst until the sink held all of them; *wire*: request bytes (line, headers, body as sent) of the requests that carried events.",
+    "",
+  );
+  rows.push(
+    "| tracker | loaded (gzip -9) | sync | main-thread CPU | ScriptDuration | TaskDuration | delivered | wire | requests | failed requests |",
+  );
   rows.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   const med = {};
   for (const name of names) {
@@ -272,21 +329,30 @@ async function main() {
     }
     const col = (k) => rs.map((x) => x[k]);
     med[name] = Object.fromEntries(Object.keys(rs[0]).map((k) => [k, median(col(k))]));
-    rows.push(`| ${label(name)} | ${fmt(med[name].loaded, "KB")} | ${cell(col("sync"))} | ${cell(col("cpu"))} | ${cell(col("script"))} | ${cell(col("task"))} | ${cell(col("deliveredMs"), "s")} | ${cell(col("wire"), "KB")} | ${median(col("requests"))} | ${median(col("failed"))} |`);
+    rows.push(
+      `| ${label(name)} | ${fmt(med[name].loaded, "KB")} | ${cell(col("sync"))} | ${cell(col("cpu"))} | ${cell(col("script"))} | ${cell(col("task"))} | ${cell(col("deliveredMs"), "s")} | ${cell(col("wire"), "KB")} | ${median(col("requests"))} | ${median(col("failed"))} |`,
+    );
   }
   rows.push("", "Ratios of Spur's medians to each tracker's (below 1: Spur uses less):", "");
   rows.push("| vs | loaded | sync | main-thread CPU | delivered | wire |", "|---|---:|---:|---:|---:|---:|");
   const ratio = (a, b) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : "—");
   for (const name of names.filter((n) => n !== "spur" && med[n] && med.spur)) {
     const [s, p] = [med.spur, med[name]];
-    rows.push(`| ${label(name)} | ${ratio(s.loaded, p.loaded)} | ${ratio(s.sync, p.sync)} | ${ratio(s.cpu, p.cpu)} | ${ratio(s.deliveredMs, p.deliveredMs)} | ${ratio(s.wire, p.wire)} |`);
+    rows.push(
+      `| ${label(name)} | ${ratio(s.loaded, p.loaded)} | ${ratio(s.sync, p.sync)} | ${ratio(s.cpu, p.cpu)} | ${ratio(s.deliveredMs, p.deliveredMs)} | ${ratio(s.wire, p.wire)} |`,
+    );
   }
-  console.log(rows.join("\n") + "\n");
+  console.log(`${rows.join("\n")}\n`);
 }
 
 const VERSIONS = JSON.parse(readFileSync(join(ROOT, "bench/tracker/package.json"), "utf8")).dependencies;
 function label(name) {
-  const pkg = { snowplow: "@snowplow/browser-tracker", segment: "@segment/analytics-next", posthog: "posthog-js", plausible: "@plausible-analytics/tracker" }[name];
+  const pkg = {
+    snowplow: "@snowplow/browser-tracker",
+    segment: "@segment/analytics-next",
+    posthog: "posthog-js",
+    plausible: "@plausible-analytics/tracker",
+  }[name];
   if (pkg) return `${pkg} ${VERSIONS[pkg]}`;
   return name === "spur" ? "**Spur** (this build)" : "Spur (baseline build)";
 }

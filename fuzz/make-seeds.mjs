@@ -17,10 +17,18 @@ const put = (target, bytes) => {
 const cat = (...parts) => Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p))));
 
 const fixtures = readdirSync(`${root}core/tests/fixtures`).map((f) =>
-  readFileSync(`${root}core/tests/fixtures/${f}`));
-const track = '{"type":"track","event":"Order Completed","anonymousId":"a1","properties":{"order_id":"o1","total":12.5,"currency":"EUR"}}';
+  readFileSync(`${root}core/tests/fixtures/${f}`),
+);
+const track =
+  '{"type":"track","event":"Order Completed","anonymousId":"a1","properties":{"order_id":"o1","total":12.5,"currency":"EUR"}}';
 const edge = [
-  "", "{}", "[]", "null", '{"batch":[]}', '{"batch":{}}', '{"batch":[1,"x",null,[]]}',
+  "",
+  "{}",
+  "[]",
+  "null",
+  '{"batch":[]}',
+  '{"batch":{}}',
+  '{"batch":[1,"x",null,[]]}',
   `{"batch":[${track}],"writeKey":"wk_any","sentAt":"2024-05-01T12:00:00Z"}`,
   `{"batch":[${track}],"writeKey":"wk","context":{"ip":"198.51.100.7"},"integrations":{"All":false}}`,
   '{"batch":[{"type":"track","event":"e","anonymousId":"a","timestamp":"0000-01-01T00:00:00Z","sentAt":"9999-12-31T23:59:59Z"}],"writeKey":"wk_any"}',
@@ -30,7 +38,7 @@ const edge = [
   '{"batch":[{"type":"track","event":"e","anonymousId":"a","properties":{"__proto__":1,"constructor":{"prototype":2}}}],"writeKey":"wk_any"}',
   '{"batch":[{"type":"page","anonymousId":"a","context":{"page":{"url":"https://x.example/?utm_source=a&utm_campaign=b"},"userAgent":"curl/8"}}],"writeKey":"wk_any"}',
   '{"batch":[{"type":"track","event":"e","anonymousId":"a\\u0000","properties":{"s":"\\ud800"}}],"writeKey":"wk_any"}',
-  '{"batch":[' + Array(3).fill(track).join(",") + "]",
+  `{"batch":[${Array(3).fill(track).join(",")}]`,
   Buffer.from([0xff, 0xfe, 0x7b, 0x7d]),
 ];
 const bodies = [...fixtures, ...edge.map((e) => Buffer.from(e))];
@@ -42,12 +50,21 @@ for (const b of bodies) {
 }
 const g = gzipSync(fixtures[0]);
 put("decode", cat(Buffer.from([0x01]), g.subarray(0, g.length - 6)));
-put("decode", cat(Buffer.from([0x02]), gzipSync("{\"batch\":"), gzipSync("[]}")));
+put("decode", cat(Buffer.from([0x02]), gzipSync('{"batch":'), gzipSync("[]}")));
 put("decode", cat(Buffer.from([0x01]), gzipSync(Buffer.alloc(100_000))));
 put("decode", cat(Buffer.from([0x04]), "{}"));
 
 // ingest_raw: two selector bytes (pipeline, endpoint, key, origin, GPC, gzip) + body.
-const selectors = [[0x00, 0x00], [0x08, 0x00], [0x19, 0x01], [0x2a, 0x00], [0x03, 0x02], [0x08, 0x04], [0x0c, 0x00], [0xad, 0x00]];
+const selectors = [
+  [0x00, 0x00],
+  [0x08, 0x00],
+  [0x19, 0x01],
+  [0x2a, 0x00],
+  [0x03, 0x02],
+  [0x08, 0x04],
+  [0x0c, 0x00],
+  [0xad, 0x00],
+];
 for (const b of bodies) {
   for (const [x, y] of selectors.slice(0, 3)) put("ingest_raw", cat(Buffer.from([x, y]), b));
 }
@@ -58,7 +75,10 @@ let s = 0x2545f491;
 const rand = (n) => {
   const out = Buffer.alloc(n);
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = s & 0xff;
   }
   return out;
@@ -81,10 +101,12 @@ for (const p of [
   '{"events":{"e":{"properties":{"type":"nonsense"}}}}',
   '{"sources":{"wk":{"name":"s","allowedOrigins":["https://*.x.example","*"]}},"gpc":"drop","trackingPlan":{"events":{}}}',
   '{"sources":{"a:b":{"name":"s","allowedOrigins":["nope"]}}}',
-]) put("plan", p);
+])
+  put("plan", p);
 
 // rules: every rule in rules.json on its own, and edge cases.
-for (const r of JSON.parse(readFileSync(`${root}rules.json`, "utf8"))) put("rules", JSON.stringify({ ...r, enabled: true }));
+for (const r of JSON.parse(readFileSync(`${root}rules.json`, "utf8")))
+  put("rules", JSON.stringify({ ...r, enabled: true }));
 for (const r of [
   '{"id":"r","trigger":{"events":["*"]},"actions":[{"type":"webhook","url":"https://h.example/x"}]}',
   '{"id":"r","trigger":{"events":["Order Completed"],"condition":{">=":[{"var":"properties.total"},500]}},"window":{"count":2,"within":"1h"},"cap":{"max":1,"per":"1d"},"actions":[{"type":"message","title":"t","body":"b"}]}',
@@ -92,22 +114,77 @@ for (const r of [
   '{"id":"r","trigger":{"events":["$page"]},"sequence":{"steps":[{"events":["Product Added"]},{"events":["Order Completed"]}],"within":"366d"},"actions":[{"type":"webhook","url":"https://h.example/x"}]}',
   '{"id":"r","trigger":{"events":["e"],"condition":{"in":[{"var":"traits.plan"},["pro","team"]]}},"window":{"count":1,"within":"0s"},"actions":[]}',
   '{"id":"BAD ID","trigger":{"events":[]},"actions":[]}',
-]) put("rules", r);
+])
+  put("rules", r);
 
 // query: kind byte (0 insight, 1 funnel, 2 segment, 3 saved segment, 4 recent), definition,
 // then optionally a newline and rows as D1 would return them.
-const q = (kind, def, rows) => put("query", cat(Buffer.from([kind]), JSON.stringify(def), rows ? "\n" + JSON.stringify(rows) : ""));
+const q = (kind, def, rows) =>
+  put("query", cat(Buffer.from([kind]), JSON.stringify(def), rows ? `\n${JSON.stringify(rows)}` : ""));
 const range = { from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z" };
-q(0, { event: "Product Viewed", ...range, interval: "day", breakdown: "properties.category", breakdown_limit: 2,
-  filters: [{ field: "properties.price", op: "gt", value: 10 }] },
-  [{ grp: 1, label: "shoes", bucket: 1793491200000, events: 3, users: 2 }, { grp: -1, label: null, bucket: null, events: 3, users: 2 }]);
+q(
+  0,
+  {
+    event: "Product Viewed",
+    ...range,
+    interval: "day",
+    breakdown: "properties.category",
+    breakdown_limit: 2,
+    filters: [{ field: "properties.price", op: "gt", value: 10 }],
+  },
+  [
+    { grp: 1, label: "shoes", bucket: 1793491200000, events: 3, users: 2 },
+    { grp: -1, label: null, bucket: null, events: 3, users: 2 },
+  ],
+);
 q(0, { event: "x'); DROP TABLE events; --", ...range, interval: "hour" });
-q(1, { steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }], ...range, window: "1d", breakdown: "context.page.path" },
-  [{ kind: "n", grp: 1, label: "/", step: 0, value: 5 }, { kind: "mid", grp: -1, label: null, step: 1, value: 1000 }]);
-q(1, { steps: [{ event: "$pageview", filters: [{ field: "properties.path", value: "/" }] }, { event: "$any" }], ...range });
-q(2, { where: { and: [{ did: { event: "Product Viewed", within: "7d" } }, { not: { did: { event: "Order Completed" } } }] } },
-  [{ person: "u1" }, { person: null, total: 1 }]);
-q(2, { as_of: "2026-11-20T00:00:00Z", where: { or: [{ trait: { name: "plan", value: "pro" } }, { last_seen: { before: "7d", after: "2026-11-01T00:00:00Z" } }] }, limit: 1000, cursor: "u1" });
+q(
+  1,
+  {
+    steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
+    ...range,
+    window: "1d",
+    breakdown: "context.page.path",
+  },
+  [
+    { kind: "n", grp: 1, label: "/", step: 0, value: 5 },
+    { kind: "mid", grp: -1, label: null, step: 1, value: 1000 },
+  ],
+);
+q(1, {
+  steps: [{ event: "$pageview", filters: [{ field: "properties.path", value: "/" }] }, { event: "$any" }],
+  ...range,
+});
+q(
+  2,
+  {
+    where: {
+      and: [
+        { did: { event: "Product Viewed", within: "7d" } },
+        { not: { did: { event: "Order Completed" } } },
+      ],
+    },
+  },
+  [{ person: "u1" }, { person: null, total: 1 }],
+);
+q(2, {
+  as_of: "2026-11-20T00:00:00Z",
+  where: {
+    or: [
+      { trait: { name: "plan", value: "pro" } },
+      { last_seen: { before: "7d", after: "2026-11-01T00:00:00Z" } },
+    ],
+  },
+  limit: 1000,
+  cursor: "u1",
+});
 q(3, { name: "Active", where: { did: { event: "A", min: 3, max: 5 } } });
-put("query", cat(Buffer.from([4]), "50\n", JSON.stringify([{ message_id: "m", type: "track", event: "e", received_at: 1, payload: "{}" }])));
+put(
+  "query",
+  cat(
+    Buffer.from([4]),
+    "50\n",
+    JSON.stringify([{ message_id: "m", type: "track", event: "e", received_at: 1, payload: "{}" }]),
+  ),
+);
 put("query", cat(Buffer.from([4]), "abc"));

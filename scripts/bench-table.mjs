@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 
 const [title, file] = process.argv.slice(2);
 const text = readFileSync(file, "utf8");
-const unit = { ps: 1e-6, ns: 1e-3, "µs": 1, us: 1, ms: 1e3, s: 1e6 };
+const unit = { ps: 1e-6, ns: 1e-3, µs: 1, us: 1, ms: 1e3, s: 1e6 };
 const rows = [];
 let name = null;
 for (const line of text.split("\n")) {
@@ -17,7 +17,11 @@ for (const line of text.split("\n")) {
     const t = line.match(/\[([\d.]+) (\S+) ([\d.]+) (\S+)/);
     if (t) rows.push({ name, us: Number(t[3]) * unit[t[4]] });
     name = null;
-  } else if (head && !line.startsWith(" ") && !/^(Benchmarking|Found|Gnuplot|change|thrpt|sanity)/.test(line)) {
+  } else if (
+    head &&
+    !line.startsWith(" ") &&
+    !/^(Benchmarking|Found|Gnuplot|change|thrpt|sanity)/.test(line)
+  ) {
     name = head[1];
   }
 }

@@ -44,7 +44,8 @@ export function measure(dir) {
 /** Budget violations, as messages. */
 export function overBudget(rows) {
   const errors = [];
-  const total = rows.at(-1), snippet = rows.find((r) => r.file == "snippet.min.js");
+  const total = rows.at(-1),
+    snippet = rows.find((r) => r.file === "snippet.min.js");
   const budget = loadedBudget();
   if (total.gzip > budget) errors.push(`loaded ${total.gzip} B gzip > budget ${budget} B`);
   if (snippet.gzip > BUDGET.snippet) errors.push(`snippet ${snippet.gzip} B gzip > ${BUDGET.snippet} B`);
@@ -53,8 +54,19 @@ export function overBudget(rows) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = measure(process.argv[2] ?? "www/tracker");
+  // Developer mode's build (debug/), loaded only on request: reported, not budgeted.
+  const debugDir = join(process.argv[2] ?? "www/tracker", "debug");
+  if (existsSync(debugDir))
+    for (const file of LOADED) {
+      const b = readFileSync(join(debugDir, file));
+      console.log(
+        `debug/${file.padEnd(16)} raw ${String(b.length).padStart(7)}  gzip ${String(gzipSync(b, { level: 9 }).length).padStart(6)}`,
+      );
+    }
   for (const r of rows)
-    console.log(`${r.file.padEnd(22)} raw ${String(r.raw).padStart(7)}  gzip ${String(r.gzip).padStart(6)}  brotli ${String(r.brotli).padStart(6)}`);
+    console.log(
+      `${r.file.padEnd(22)} raw ${String(r.raw).padStart(7)}  gzip ${String(r.gzip).padStart(6)}  brotli ${String(r.brotli).padStart(6)}`,
+    );
   mkdirSync("build", { recursive: true });
   writeFileSync("build/tracker-sizes.json", JSON.stringify(rows, null, 2));
   const errors = overBudget(rows);

@@ -13,7 +13,11 @@ const byId = (id) => PRODUCTS.find((p) => p.id === id);
 const $ = (sel) => document.querySelector(sel);
 
 function cart() {
-  try { return JSON.parse(localStorage.getItem("spur-demo-cart") || "[]"); } catch { return []; }
+  try {
+    return JSON.parse(localStorage.getItem("spur-demo-cart") || "[]");
+  } catch {
+    return [];
+  }
 }
 function saveCart(items) {
   localStorage.setItem("spur-demo-cart", JSON.stringify(items));
@@ -67,14 +71,19 @@ function renderCart() {
   const ul = $("#cart-items");
   if (!ul) return;
   const items = cart();
-  ul.replaceChildren(...items.map((id) => {
-    const li = document.createElement("li");
-    li.textContent = `${byId(id)?.name ?? id} — ${byId(id)?.price ?? 0} €`;
-    return li;
-  }));
+  ul.replaceChildren(
+    ...items.map((id) => {
+      const li = document.createElement("li");
+      li.textContent = `${byId(id)?.name ?? id} — ${byId(id)?.price ?? 0} €`;
+      return li;
+    }),
+  );
   if (!items.length) ul.innerHTML = '<li class="muted">Your cart is empty.</li>';
   $("#cart-total").textContent = String(total(items));
-  $("#empty-cart").addEventListener("click", () => { saveCart([]); renderCart(); });
+  $("#empty-cart").addEventListener("click", () => {
+    saveCart([]);
+    renderCart();
+  });
 }
 
 function renderCheckout() {
@@ -88,7 +97,9 @@ function renderCheckout() {
     const orderId = `o-${Date.now().toString(36)}`;
     spur.identify(email, { email });
     spur.track("Order Completed", {
-      order_id: orderId, total: total(items), items: items.length,
+      order_id: orderId,
+      total: total(items),
+      items: items.length,
       category: byId(items[0])?.category ?? null,
     });
     spur.flush();

@@ -71,6 +71,9 @@ pub fn envelope(body: &[u8], single: Option<MessageType>) -> Result<Envelope<'_>
     let parsed: BatchBody<'_> =
         serde_json::from_str(text).map_err(|e| RequestError::Malformed(e.to_string()))?;
     let messages = parsed.batch.ok_or(RequestError::MissingBatch)?;
+    if messages.len() > limits::MAX_BATCH_EVENTS {
+        return Err(RequestError::BatchTooLong(messages.len()));
+    }
     Ok(Envelope {
         messages,
         write_key: parsed.write_key,

@@ -29,8 +29,6 @@ pub enum Reason {
     TooManyProperties,
     /// A timestamp is not RFC 3339.
     InvalidTimestamp,
-    /// The batch had more than [`limits::MAX_BATCH_EVENTS`] events; this one was past the cap.
-    BatchTooLong,
     /// The tracking plan is in `block` mode and the event breaks its schema.
     PlanViolation,
     /// The tracking plan blocks events it does not name, and this one is not named.
@@ -53,7 +51,6 @@ impl Reason {
             Reason::TooDeep => "too_deep",
             Reason::TooManyProperties => "too_many_properties",
             Reason::InvalidTimestamp => "invalid_timestamp",
-            Reason::BatchTooLong => "batch_too_long",
             Reason::PlanViolation => "plan_violation",
             Reason::UnknownEvent => "unknown_event",
             Reason::GpcOptOut => "gpc_opt_out",
@@ -131,6 +128,11 @@ pub enum RequestError {
     /// The body parsed but has no `batch` array where one is required.
     #[error("request body has no `batch` array")]
     MissingBatch,
+    /// The `batch` array holds more than [`limits::MAX_BATCH_EVENTS`] messages. The whole
+    /// request is refused rather than judged message by message: a 500 KB body of tiny
+    /// elements would otherwise answer with (and store) a rejection for each of ~100k of them.
+    #[error("the batch holds {0} messages; the limit is {max}", max = limits::MAX_BATCH_EVENTS)]
+    BatchTooLong(usize),
     /// The write key or origin was refused.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -147,6 +149,7 @@ impl RequestError {
             RequestError::UnsupportedEncoding(_) => "unsupported_encoding",
             RequestError::Malformed(_) => "malformed_json",
             RequestError::MissingBatch => "missing_batch",
+            RequestError::BatchTooLong(_) => "batch_too_long",
             RequestError::Auth(e) => e.code(),
         }
     }
@@ -210,7 +213,6 @@ mod tests {
             Reason::TooDeep,
             Reason::TooManyProperties,
             Reason::InvalidTimestamp,
-            Reason::BatchTooLong,
             Reason::PlanViolation,
             Reason::UnknownEvent,
             Reason::GpcOptOut,
@@ -224,6 +226,7 @@ mod tests {
             RequestError::UnsupportedEncoding(String::new()).code(),
             RequestError::Malformed(String::new()).code(),
             RequestError::MissingBatch.code(),
+            RequestError::BatchTooLong(0).code(),
             AuthError::MissingWriteKey.code(),
             AuthError::UnknownWriteKey.code(),
             AuthError::OriginNotAllowed.code(),

@@ -211,10 +211,6 @@ struct Run<'p, 'e> {
 
 impl Run<'_, '_> {
     fn message(&mut self, index: usize, raw: &RawValue, env: &Envelope<'_>, req: &Ingest<'_>) {
-        if index >= limits::MAX_BATCH_EVENTS {
-            let detail = format!("a batch holds at most {} events", limits::MAX_BATCH_EVENTS);
-            return self.reject(index, raw, Reason::BatchTooLong, detail);
-        }
         let fallback = format!("{}-{index}", req.request_id);
         let facts = DecodeFacts {
             received_at: req.now,

@@ -34,6 +34,7 @@
 pub mod archive;
 pub mod bad_rows;
 pub mod config;
+pub mod debug;
 pub mod decode;
 pub mod enrich;
 pub mod error;

@@ -36,6 +36,9 @@ mod backoff;
 #[path = "../../tracker/src/capture.rs"]
 mod capture;
 #[allow(dead_code, clippy::single_char_add_str)]
+#[path = "../../tracker/src/config.rs"]
+mod config;
+#[allow(dead_code, clippy::single_char_add_str)]
 #[path = "../../tracker/src/consent.rs"]
 mod consent;
 #[allow(dead_code, clippy::single_char_add_str)]
@@ -56,6 +59,9 @@ mod limits;
 #[allow(dead_code, clippy::single_char_add_str)]
 #[path = "../../tracker/src/queue.rs"]
 mod queue;
+#[allow(dead_code, clippy::single_char_add_str)]
+#[path = "../../tracker/src/sending.rs"]
+mod sending;
 #[allow(dead_code, clippy::single_char_add_str)]
 #[path = "../../tracker/src/session.rs"]
 mod session;

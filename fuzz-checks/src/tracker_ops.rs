@@ -14,12 +14,13 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{Map, Value};
 
 use crate::backoff::{outcome, Outcome};
+use crate::config::Config;
 use crate::consent::{Consent, Signals};
 use crate::host::fake::{with_fake, Fake};
 use crate::host::{fact, Store};
 use crate::limits::{MAX_BATCH_EVENTS, MAX_BODY_BYTES, MAX_EVENT_BYTES, MAX_QUEUED_EVENTS};
 use crate::queue::{DROPPED_KEY, PREFIX};
-use crate::tracker::{Config, Tracker, DROPPED_EVENT};
+use crate::tracker::{Tracker, DROPPED_EVENT};
 
 const T0: f64 = 1_732_790_000_000.0;
 

@@ -18,14 +18,27 @@ const N = Number(process.argv[2] ?? 300);
 const spur = await startSpur();
 const auth = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 const put = (rule) => spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
-await put({ id: "lat-stateless", trigger: { events: ["Lat Stateless"], condition: { ">=": [{ var: "properties.n" }, 1e9] } },
-  actions: [{ type: "webhook", url: "http://127.0.0.1:9/never" }] });
-await put({ id: "lat-stateful", trigger: { events: ["Lat Stateful"] }, window: { count: 1000, within: "1d" },
-  actions: [{ type: "webhook", url: "http://127.0.0.1:9/never" }] });
+await put({
+  id: "lat-stateless",
+  trigger: { events: ["Lat Stateless"], condition: { ">=": [{ var: "properties.n" }, 1e9] } },
+  actions: [{ type: "webhook", url: "http://127.0.0.1:9/never" }],
+});
+await put({
+  id: "lat-stateful",
+  trigger: { events: ["Lat Stateful"] },
+  window: { count: 1000, within: "1d" },
+  actions: [{ type: "webhook", url: "http://127.0.0.1:9/never" }],
+});
 
 const CASES = ["Lat Plain", "Lat Stateless", "Lat Stateful"];
 async function once(event, i) {
-  const body = JSON.stringify({ type: "track", event, userId: `lat-user-${i % 20}`, properties: { n: i }, messageId: `${event}-${i}-${Math.random()}` });
+  const body = JSON.stringify({
+    type: "track",
+    event,
+    userId: `lat-user-${i % 20}`,
+    properties: { n: i },
+    messageId: `${event}-${i}-${Math.random()}`,
+  });
   const t = performance.now();
   const res = await fetch(`${spur.url}/v1/track`, { method: "POST", body, headers: auth });
   await res.arrayBuffer();
@@ -35,11 +48,13 @@ async function once(event, i) {
 async function run(n) {
   const times = Object.fromEntries(CASES.map((c) => [c, []]));
   for (let i = 0; i < n; i++) for (const c of CASES) times[c].push(await once(c, i));
-  return Object.fromEntries(CASES.map((c) => {
-    const t = times[c].sort((a, b) => a - b);
-    const q = (p) => t[Math.min(t.length - 1, Math.floor(p * t.length))];
-    return [c, { p50: q(0.5), p90: q(0.9), p99: q(0.99), mean: t.reduce((a, b) => a + b, 0) / t.length }];
-  }));
+  return Object.fromEntries(
+    CASES.map((c) => {
+      const t = times[c].sort((a, b) => a - b);
+      const q = (p) => t[Math.min(t.length - 1, Math.floor(p * t.length))];
+      return [c, { p50: q(0.5), p90: q(0.9), p99: q(0.99), mean: t.reduce((a, b) => a + b, 0) / t.length }];
+    }),
+  );
 }
 
 await run(50); // warm up: isolates, DOs, D1
@@ -47,5 +62,10 @@ const rows = await run(N);
 await spur.close();
 const f = (x) => x.toFixed(2).padStart(7);
 console.log(`requests per case: ${N} (20 users)`);
-for (const [e, r] of Object.entries(rows)) console.log(`${e.padEnd(14)} p50 ${f(r.p50)} ms  p90 ${f(r.p90)} ms  p99 ${f(r.p99)} ms  mean ${f(r.mean)} ms`);
-console.log(`DO round trip (stateful − plain, p50): ${(rows["Lat Stateful"].p50 - rows["Lat Plain"].p50).toFixed(2)} ms`);
+for (const [e, r] of Object.entries(rows))
+  console.log(
+    `${e.padEnd(14)} p50 ${f(r.p50)} ms  p90 ${f(r.p90)} ms  p99 ${f(r.p99)} ms  mean ${f(r.mean)} ms`,
+  );
+console.log(
+  `DO round trip (stateful − plain, p50): ${(rows["Lat Stateful"].p50 - rows["Lat Plain"].p50).toFixed(2)} ms`,
+);

@@ -26,8 +26,10 @@ test("dashboard asks for the token once, shows the seeded funnel exactly, saves 
   const errors = [];
   page.on("pageerror", (e) => errors.push(e));
   const steps = ["Product Viewed", "Added To Cart", "Order Completed"];
-  await page.goto(`${spur.url}/dashboard/?from=2026-11-01&to=2026-11-12&window=1d&event=Product%20Viewed` +
-    `&breakdown=properties.category&steps=${encodeURIComponent(steps.join(","))}`);
+  await page.goto(
+    `${spur.url}/dashboard/?from=2026-11-01&to=2026-11-12&window=1d&event=Product%20Viewed` +
+      `&breakdown=properties.category&steps=${encodeURIComponent(steps.join(","))}`,
+  );
   // A wrong token is refused and asked for again.
   await page.fill("#token", "wrong");
   await page.click("#login-form button[type=submit]");
@@ -37,19 +39,35 @@ test("dashboard asks for the token once, shows the seeded funnel exactly, saves 
   await page.waitForSelector("#funnel[data-loaded=true]");
 
   const ref = referenceFunnel(data, {
-    steps: steps.map((n) => (e) => e.type === "track" && e.event === n), from: T0, to: T0 + 12 * DAY, window: DAY,
+    steps: steps.map((n) => (e) => e.type === "track" && e.event === n),
+    from: T0,
+    to: T0 + 12 * DAY,
+    window: DAY,
   });
   const shown = await page.$$eval("#funnel-table tbody tr", (trs) =>
-    trs.map((tr) => ({ users: Number(tr.querySelector(".users").textContent), dropped: tr.querySelector(".dropped").textContent })));
-  assert.deepEqual(shown.map((s) => s.users), ref.steps.map((s) => s.entered));
-  assert.deepEqual(shown.map((s) => s.dropped), ref.steps.map((s) => (s.drop_off == null ? "–" : String(s.drop_off))));
+    trs.map((tr) => ({
+      users: Number(tr.querySelector(".users").textContent),
+      dropped: tr.querySelector(".dropped").textContent,
+    })),
+  );
+  assert.deepEqual(
+    shown.map((s) => s.users),
+    ref.steps.map((s) => s.entered),
+  );
+  assert.deepEqual(
+    shown.map((s) => s.dropped),
+    ref.steps.map((s) => (s.drop_off == null ? "–" : String(s.drop_off))),
+  );
 
   // Charts drew, the segment count and live stream filled in, optional panels show a state.
   await page.waitForFunction(() => document.querySelector("#segment-count").textContent !== "–");
   await page.waitForSelector("#live-table tbody tr");
   await page.waitForFunction(() => !document.querySelector("#bad-rows-body").textContent.includes("Loading"));
   await page.waitForFunction(() => !document.querySelector("#rules-body").textContent.includes("Loading"));
-  assert.ok(await page.evaluate(() => Object.keys(window.Chart?.instances ?? {}).length >= 2), "two charts drawn");
+  assert.ok(
+    await page.evaluate(() => Object.keys(window.Chart?.instances ?? {}).length >= 2),
+    "two charts drawn",
+  );
   mkdirSync("test-results", { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
@@ -79,13 +97,23 @@ test("a shop journey shows up in D1 and in the dashboard's live stream", async (
   await page.waitForSelector("#thanks:not([hidden])");
   // Delivery is eventual, not ordered: an event queued just before a navigation may go out
   // from the next page, after later ones. Wait until every expected event is in.
-  const expected = ["page", "Product Viewed", "Added To Cart", "Checkout Started", "identify", "Order Completed"];
+  const expected = [
+    "page",
+    "Product Viewed",
+    "Added To Cart",
+    "Checkout Started",
+    "identify",
+    "Order Completed",
+  ];
   let last = [];
-  const rows = await eventually(async () => {
-    last = await spur.rows("SELECT * FROM events WHERE message_id NOT LIKE 'm-%' ORDER BY ts_ms");
-    const have = new Set(last.map((x) => x.event ?? x.type));
-    return expected.every((n) => have.has(n)) ? last : null;
-  }, { timeoutMs: 30_000, message: `every journey event (${expected}) stored` }).catch((e) => {
+  const rows = await eventually(
+    async () => {
+      last = await spur.rows("SELECT * FROM events WHERE message_id NOT LIKE 'm-%' ORDER BY ts_ms");
+      const have = new Set(last.map((x) => x.event ?? x.type));
+      return expected.every((n) => have.has(n)) ? last : null;
+    },
+    { timeoutMs: 30_000, message: `every journey event (${expected}) stored` },
+  ).catch((e) => {
     throw new Error(`${e.message}; got ${last.map((r) => r.event ?? r.type)}`);
   });
   const names = rows.map((r) => r.event ?? r.type);

@@ -5,7 +5,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSpur } from "../helpers/spur.mjs";
 import {
-  generate, edgeCases, insertAll, referenceFunnel, referenceInsight, referenceSegment, DAY, HOUR,
+  generate,
+  edgeCases,
+  insertAll,
+  referenceFunnel,
+  referenceInsight,
+  referenceSegment,
+  DAY,
+  HOUR,
 } from "../helpers/generate.mjs";
 
 const TOKEN = "test-admin-token";
@@ -44,7 +51,11 @@ test("query routes need the admin token and explain bad definitions", async () =
   assert.match(unknown.body.detail, /unknown field `windoww`/);
   const field = await api("/v1/query/insight", { from: iso(T0), to: iso(T0 + DAY), breakdown: "plan" });
   assert.match(field.body.detail, /invalid field `plan`/);
-  const inj = await api("/v1/query/insight", { event: "x'); DROP TABLE events; --", from: iso(T0), to: iso(T0 + DAY) });
+  const inj = await api("/v1/query/insight", {
+    event: "x'); DROP TABLE events; --",
+    from: iso(T0),
+    to: iso(T0 + DAY),
+  });
   assert.equal(inj.status, 200);
   assert.equal(inj.body.total_events, 0);
   assert.ok((await spur.rows("SELECT COUNT(*) AS n FROM events"))[0].n > 0);
@@ -53,12 +64,20 @@ test("query routes need the admin token and explain bad definitions", async () =
 test("funnel edge cases: window boundary, order, repeats, same ms, range ends", async () => {
   const r = await api("/v1/query/funnel", {
     steps: [{ event: "Edge Start" }, { event: "Edge Mid" }, { event: "Edge End" }],
-    from: iso(T0 + 2 * DAY), to: iso(T0 + 12 * DAY), window: "1h",
+    from: iso(T0 + 2 * DAY),
+    to: iso(T0 + 12 * DAY),
+    window: "1h",
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   // Entered: e1 e2 e3 e4 e5 e6 e8; Mid: e1 e2 e4 e6 e8; End: e1 e4 e6 (see edgeCases()).
-  assert.deepEqual(r.body.steps.map((s) => s.entered), [7, 5, 3]);
-  assert.deepEqual(r.body.steps.map((s) => s.drop_off), [2, 2, null]);
+  assert.deepEqual(
+    r.body.steps.map((s) => s.entered),
+    [7, 5, 3],
+  );
+  assert.deepEqual(
+    r.body.steps.map((s) => s.drop_off),
+    [2, 2, null],
+  );
   // Start->Mid gaps 10,10,40,10,20 min; Mid->End gaps 50,10,30 min.
   assert.equal(r.body.steps[0].median_ms_to_next, 10 * 60_000);
   assert.equal(r.body.steps[1].median_ms_to_next, 30 * 60_000);
@@ -66,15 +85,24 @@ test("funnel edge cases: window boundary, order, repeats, same ms, range ends", 
 });
 
 test("funnel over 1,000 generated users matches the reference exactly", async () => {
-  const from = T0, to = T0 + 12 * DAY;
+  const from = T0,
+    to = T0 + 12 * DAY;
   const names = ["Product Viewed", "Added To Cart", "Order Completed"];
   const r = await api("/v1/query/funnel", {
-    steps: names.map((event) => ({ event })), from: iso(from), to: iso(to), window: "1d",
-    breakdown: "properties.category", breakdown_limit: 3,
+    steps: names.map((event) => ({ event })),
+    from: iso(from),
+    to: iso(to),
+    window: "1d",
+    breakdown: "properties.category",
+    breakdown_limit: 3,
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ref = referenceFunnel(data, {
-    steps: names.map(track), from, to, window: DAY, breakdown: (e) => e.properties.category,
+    steps: names.map(track),
+    from,
+    to,
+    window: DAY,
+    breakdown: (e) => e.properties.category,
   });
   const strip = (steps) => steps.map(({ index, event, ...rest }) => rest);
   assert.deepEqual(strip(r.body.steps), ref.steps);
@@ -82,23 +110,41 @@ test("funnel over 1,000 generated users matches the reference exactly", async ()
   // Breakdown: top 3 first-touch categories by entered, then other.
   const counts = new Map();
   for (const p of ref.people) counts.set(p.key, (counts.get(p.key) ?? 0) + 1);
-  const top = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k]) => k);
-  assert.deepEqual(r.body.breakdown.map((b) => b.key), [...top, null]);
+  const top = [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([k]) => k);
+  assert.deepEqual(
+    r.body.breakdown.map((b) => b.key),
+    [...top, null],
+  );
   for (const [i, key] of top.entries()) {
-    assert.deepEqual(strip(r.body.breakdown[i].steps), ref.summarize(ref.people.filter((p) => p.key === key)));
+    assert.deepEqual(
+      strip(r.body.breakdown[i].steps),
+      ref.summarize(ref.people.filter((p) => p.key === key)),
+    );
   }
-  assert.deepEqual(strip(r.body.breakdown[3].steps), ref.summarize(ref.people.filter((p) => !top.includes(p.key))));
+  assert.deepEqual(
+    strip(r.body.breakdown[3].steps),
+    ref.summarize(ref.people.filter((p) => !top.includes(p.key))),
+  );
 });
 
 test("funnel with a page-view step and a property filter matches the reference", async () => {
-  const from = T0 + DAY, to = T0 + 10 * DAY;
+  const from = T0 + DAY,
+    to = T0 + 10 * DAY;
   const r = await api("/v1/query/funnel", {
     steps: [
       { event: "$pageview", filters: [{ field: "properties.path", value: "/" }] },
       { event: "Product Viewed", filters: [{ field: "properties.price", op: "gte", value: 50 }] },
-      { event: "Order Completed", filters: [{ field: "properties.category", op: "in", value: ["shoes", "bags"] }] },
+      {
+        event: "Order Completed",
+        filters: [{ field: "properties.category", op: "in", value: ["shoes", "bags"] }],
+      },
     ],
-    from: iso(from), to: iso(to), window: "6h",
+    from: iso(from),
+    to: iso(to),
+    window: "6h",
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ref = referenceFunnel(data, {
@@ -107,23 +153,41 @@ test("funnel with a page-view step and a property filter matches the reference",
       (e) => track("Product Viewed")(e) && e.properties.price >= 50,
       (e) => track("Order Completed")(e) && ["shoes", "bags"].includes(e.properties.category),
     ],
-    from, to, window: 6 * HOUR,
+    from,
+    to,
+    window: 6 * HOUR,
   });
-  assert.deepEqual(r.body.steps.map(({ index, event, ...rest }) => rest), ref.steps);
+  assert.deepEqual(
+    r.body.steps.map(({ index, event, ...rest }) => rest),
+    ref.steps,
+  );
 });
 
 test("insight: daily counts, unique users, top-N breakdown with other", async () => {
-  const from = T0 + 12 * HOUR, to = T0 + 10 * DAY;
+  const from = T0 + 12 * HOUR,
+    to = T0 + 10 * DAY;
   const r = await api("/v1/query/insight", {
-    event: "Product Viewed", from: iso(from), to: iso(to), interval: "day",
-    breakdown: "properties.category", breakdown_limit: 2,
+    event: "Product Viewed",
+    from: iso(from),
+    to: iso(to),
+    interval: "day",
+    breakdown: "properties.category",
+    breakdown_limit: 2,
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ref = referenceInsight(data, {
-    match: track("Product Viewed"), from, to, interval: DAY, breakdown: (e) => e.properties.category, limit: 2,
+    match: track("Product Viewed"),
+    from,
+    to,
+    interval: DAY,
+    breakdown: (e) => e.properties.category,
+    limit: 2,
   });
   assert.notEqual(ref.ranked[1][1], ref.ranked[2][1], "no tie at the cut");
-  assert.deepEqual(r.body.buckets.map((b) => iso(Date.parse(b))), ref.buckets.map(iso));
+  assert.deepEqual(
+    r.body.buckets.map((b) => iso(Date.parse(b))),
+    ref.buckets.map(iso),
+  );
   assert.deepEqual(r.body.series, ref.series);
   assert.equal(r.body.total_events, ref.total_events);
   assert.equal(r.body.total_users, ref.total_users);
@@ -136,34 +200,53 @@ test("insight: daily counts, unique users, top-N breakdown with other", async ()
 
 test("segments: did X but not Y, counts, traits, last seen, paging", async () => {
   const asOf = T0 + 14 * DAY;
-  const where = { and: [
-    { did: { event: "Product Viewed", min: 3, within: "7d" } },
-    { not: { did: { event: "Order Completed" } } },
-  ] };
+  const where = {
+    and: [
+      { did: { event: "Product Viewed", min: 3, within: "7d" } },
+      { not: { did: { event: "Order Completed" } } },
+    ],
+  };
   const r = await api("/v1/query/segment", { where, as_of: iso(asOf), limit: 50 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  const expected = referenceSegment(data, (p, evs) =>
-    evs.filter((e) => track("Product Viewed")(e) && e.ts_ms >= asOf - 7 * DAY && e.ts_ms <= asOf).length >= 3 &&
-    !evs.some((e) => track("Order Completed")(e) && e.ts_ms <= asOf));
+  const expected = referenceSegment(
+    data,
+    (_p, evs) =>
+      evs.filter((e) => track("Product Viewed")(e) && e.ts_ms >= asOf - 7 * DAY && e.ts_ms <= asOf).length >=
+        3 && !evs.some((e) => track("Order Completed")(e) && e.ts_ms <= asOf),
+  );
   assert.ok(expected.length > 50, `${expected.length} people`);
   assert.equal(r.body.count, expected.length);
   assert.deepEqual(r.body.users, expected.slice(0, 50));
-  const page2 = await api("/v1/query/segment", { where, as_of: iso(asOf), limit: 50, cursor: r.body.next_cursor });
+  const page2 = await api("/v1/query/segment", {
+    where,
+    as_of: iso(asOf),
+    limit: 50,
+    cursor: r.body.next_cursor,
+  });
   assert.deepEqual(page2.body.users, expected.slice(50, 100));
 
   // Traits (users table, else identify events) OR last seen more than 10 days ago; people
   // without events (only a users row) are in the universe.
-  const where2 = { or: [
-    { trait: { name: "plan", value: "pro" } },
-    { last_seen: { before: "10d" } },
-  ] };
+  const where2 = { or: [{ trait: { name: "plan", value: "pro" } }, { last_seen: { before: "10d" } }] };
   const r2 = await api("/v1/query/segment", { where: where2, as_of: iso(asOf), limit: 1000 });
-  const expected2 = referenceSegment(data, (p, evs, trait) =>
-    trait("plan") === "pro" || (evs.length > 0 && Math.max(...evs.map((e) => e.ts_ms)) < asOf - 10 * DAY));
+  const expected2 = referenceSegment(
+    data,
+    (_p, evs, trait) =>
+      trait("plan") === "pro" || (evs.length > 0 && Math.max(...evs.map((e) => e.ts_ms)) < asOf - 10 * DAY),
+  );
   assert.equal(r2.body.count, expected2.length);
   assert.deepEqual(r2.body.users, expected2);
-  const silentPro = data.users.find((u) => u.traits.plan === "pro" && !data.events.some((e) => e.user_id === u.user_id || data.aliases.some((a) => a.user_id === u.user_id && a.anonymous_id === e.anonymous_id)));
-  if (silentPro) assert.ok(r2.body.users.includes(silentPro.user_id), "a user with no events matches on traits");
+  const silentPro = data.users.find(
+    (u) =>
+      u.traits.plan === "pro" &&
+      !data.events.some(
+        (e) =>
+          e.user_id === u.user_id ||
+          data.aliases.some((a) => a.user_id === u.user_id && a.anonymous_id === e.anonymous_id),
+      ),
+  );
+  if (silentPro)
+    assert.ok(r2.body.users.includes(silentPro.user_id), "a user with no events matches on traits");
 
   // NOT is the exact complement within the universe.
   const none = await api("/v1/query/segment", { where: { not: where2 }, as_of: iso(asOf), limit: 1 });
@@ -172,18 +255,24 @@ test("segments: did X but not Y, counts, traits, last seen, paging", async () =>
 });
 
 test("saved segments: put, get, list, run, delete", async () => {
-  const def = { name: "Browsers, no buyers", where: { and: [
-    { did: { event: "Product Viewed" } }, { did: { event: "Order Completed", max: 0 } },
-  ] } };
+  const def = {
+    name: "Browsers, no buyers",
+    where: { and: [{ did: { event: "Product Viewed" } }, { did: { event: "Order Completed", max: 0 } }] },
+  };
   const put = await api("/v1/segments/browsers", def, { method: "PUT" });
   assert.equal(put.status, 200, JSON.stringify(put.body));
   assert.equal(put.body.name, def.name);
   assert.deepEqual((await api("/v1/segments/browsers")).body.where, def.where);
-  assert.deepEqual((await api("/v1/segments")).body.segments.map((s) => s.id), ["browsers"]);
+  assert.deepEqual(
+    (await api("/v1/segments")).body.segments.map((s) => s.id),
+    ["browsers"],
+  );
   const run = await api("/v1/segments/browsers/query", { as_of: iso(T0 + 14 * DAY), limit: 5 });
   const seen = (evs, name) => evs.some((e) => track(name)(e) && e.ts_ms <= T0 + 14 * DAY);
-  const expected = referenceSegment(data, (p, evs) =>
-    seen(evs, "Product Viewed") && !seen(evs, "Order Completed"));
+  const expected = referenceSegment(
+    data,
+    (_p, evs) => seen(evs, "Product Viewed") && !seen(evs, "Order Completed"),
+  );
   assert.equal(run.body.count, expected.length);
   assert.deepEqual(run.body.users, expected.slice(0, 5));
   const bad = await api("/v1/segments/browsers", { name: "x", where: { and: [] } }, { method: "PUT" });
@@ -197,8 +286,14 @@ test("recent events and event names for the dashboard", async () => {
   const recent = await api("/v1/events/recent?limit=5");
   assert.equal(recent.status, 200);
   assert.equal(recent.body.events.length, 5);
-  const newest = [...data.events].sort((a, b) => b.ts_ms - a.ts_ms).slice(0, 5).map((e) => e.message_id);
-  assert.deepEqual(recent.body.events.map((e) => e.message_id), newest);
+  const newest = [...data.events]
+    .sort((a, b) => b.ts_ms - a.ts_ms)
+    .slice(0, 5)
+    .map((e) => e.message_id);
+  assert.deepEqual(
+    recent.body.events.map((e) => e.message_id),
+    newest,
+  );
   assert.equal((await api("/v1/events/recent?limit=999")).status, 400);
   const names = await api("/v1/events/names");
   assert.ok(names.body.events.some((e) => e.event === "Order Completed"));

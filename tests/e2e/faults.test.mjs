@@ -14,12 +14,22 @@ import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
 
 const MARKER = "__spur_fault__";
 let spur;
-before(async () => { spur = await startSpur({ vars: { SPUR_FAULT_STORE_FAIL: MARKER } }); });
-after(async () => { await spur?.close(); });
+before(async () => {
+  spur = await startSpur({ vars: { SPUR_FAULT_STORE_FAIL: MARKER } });
+});
+after(async () => {
+  await spur?.close();
+});
 
 const auth = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;
-const track = (event, extra = {}) => ({ type: "track", event, userId: "u-fault", messageId: `f-${process.pid}-${seq++}`, ...extra });
+const track = (event, extra = {}) => ({
+  type: "track",
+  event,
+  userId: "u-fault",
+  messageId: `f-${process.pid}-${seq++}`,
+  ...extra,
+});
 const figures = { faults: 0, survived: 0, deadLettered: 0 };
 
 async function ingest(batch) {
@@ -32,37 +42,56 @@ async function ingest(batch) {
 
 async function stored(ids) {
   const marks = ids.map(() => "?").join(",");
-  return spur.rows(`SELECT message_id FROM events WHERE message_id IN (${marks}) ORDER BY message_id`, ...ids);
+  return spur.rows(
+    `SELECT message_id FROM events WHERE message_id IN (${marks}) ORDER BY message_id`,
+    ...ids,
+  );
 }
 
 /** wrangler.toml's max_retries for the events queue (one source of truth). */
 function maxRetries() {
   const toml = readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8");
-  const m = /queue = "spur-events"\s*\nmax_batch_size = \d+\s*\nmax_batch_timeout = \d+\s*\nmax_retries = (\d+)/.exec(toml);
+  const m =
+    /queue = "spur-events"\s*\nmax_batch_size = \d+\s*\nmax_batch_timeout = \d+\s*\nmax_retries = (\d+)/.exec(
+      toml,
+    );
   assert.ok(m, "wrangler.toml sets max_retries on the spur-events consumer");
   return Number(m[1]);
 }
 
 test("a D1 write that fails then recovers: the queue retries and every event is stored once", async () => {
   const failures = maxRetries() - 1; // recovers on the last delivery before the dead-letter queue
-  const batch = [track(`${MARKER}${failures}`), track("Neighbour"), track("Neighbour", { properties: { n: 2 } })];
+  const batch = [
+    track(`${MARKER}${failures}`),
+    track("Neighbour"),
+    track("Neighbour", { properties: { n: 2 } }),
+  ];
   await ingest(batch);
   // Another request meanwhile is unaffected.
   const clean = [track("Clean")];
   await ingest(clean);
   const ids = batch.map((e) => e.messageId).sort();
-  const rows = await eventually(async () => {
-    const r = await stored(ids);
-    return r.length === ids.length ? r : null;
-  }, { timeoutMs: 60_000, message: "events stored once storage recovers" });
-  assert.deepEqual(rows.map((r) => r.message_id), ids);
+  const rows = await eventually(
+    async () => {
+      const r = await stored(ids);
+      return r.length === ids.length ? r : null;
+    },
+    { timeoutMs: 60_000, message: "events stored once storage recovers" },
+  );
+  assert.deepEqual(
+    rows.map((r) => r.message_id),
+    ids,
+  );
   assert.equal((await stored([clean[0].messageId])).length, 1);
   assert.deepEqual(await spur.rows("SELECT * FROM bad_rows WHERE reason = 'storage_failed'"), []);
   // Archived once each, although the message was delivered `failures + 1` times.
-  const lines = await eventually(async () => {
-    const seen = (await archiveLines()).filter((l) => ids.includes(l.messageId));
-    return seen.length >= ids.length ? seen : null;
-  }, { timeoutMs: 20_000, message: "events archived" });
+  const lines = await eventually(
+    async () => {
+      const seen = (await archiveLines()).filter((l) => ids.includes(l.messageId));
+      return seen.length >= ids.length ? seen : null;
+    },
+    { timeoutMs: 20_000, message: "events archived" },
+  );
   assert.deepEqual(lines.map((l) => l.messageId).sort(), ids);
   figures.faults += failures;
   figures.survived += 1;
@@ -72,11 +101,17 @@ test("a poison message reaches the dead-letter queue and becomes storage_failed 
   const batch = [track(MARKER), track("Poisoned Neighbour", { properties: { keep: "me" } })];
   await ingest(batch);
   const ids = batch.map((e) => e.messageId).sort();
-  const bad = await eventually(async () => {
-    const r = await spur.rows("SELECT * FROM bad_rows WHERE reason = 'storage_failed' ORDER BY message_id");
-    return r.length >= ids.length ? r : null;
-  }, { timeoutMs: 90_000, message: "the poison message dead-lettered as bad rows" });
-  assert.deepEqual(bad.map((r) => r.message_id), ids);
+  const bad = await eventually(
+    async () => {
+      const r = await spur.rows("SELECT * FROM bad_rows WHERE reason = 'storage_failed' ORDER BY message_id");
+      return r.length >= ids.length ? r : null;
+    },
+    { timeoutMs: 90_000, message: "the poison message dead-lettered as bad rows" },
+  );
+  assert.deepEqual(
+    bad.map((r) => r.message_id),
+    ids,
+  );
   for (const row of bad) {
     assert.equal(row.write_key, DEMO_WRITE_KEY);
     assert.equal(row.endpoint, "/v1/batch");
@@ -84,7 +119,10 @@ test("a poison message reaches the dead-letter queue and becomes storage_failed 
     const payload = JSON.parse(row.payload);
     assert.equal(payload.messageId, row.message_id);
   }
-  assert.equal(JSON.parse(bad.find((r) => r.message_id === batch[1].messageId).payload).properties.keep, "me");
+  assert.equal(
+    JSON.parse(bad.find((r) => r.message_id === batch[1].messageId).payload).properties.keep,
+    "me",
+  );
   // Not stored as events (so each acknowledged event is in exactly one place).
   assert.deepEqual(await stored(ids), []);
   figures.faults += maxRetries() + 1;
@@ -92,7 +130,12 @@ test("a poison message reaches the dead-letter queue and becomes storage_failed 
   // Storage works for the next message.
   const after = [track("After The Poison")];
   await ingest(after);
-  assert.ok(await eventually(async () => (await stored([after[0].messageId])).length === 1, { timeoutMs: 30_000, message: "next message stored" }));
+  assert.ok(
+    await eventually(async () => (await stored([after[0].messageId])).length === 1, {
+      timeoutMs: 30_000,
+      message: "next message stored",
+    }),
+  );
   console.log(`FAULTS ${JSON.stringify(figures)}`);
 });
 
@@ -103,7 +146,9 @@ async function archiveLines() {
     const list = await spur.env.ARCHIVE.list({ prefix: "events/", cursor });
     for (const o of list.objects) {
       const obj = await spur.env.ARCHIVE.get(o.key);
-      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer())).toString().split("\n")) {
+      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer()))
+        .toString()
+        .split("\n")) {
         if (line) out.push(JSON.parse(line));
       }
     }

@@ -16,13 +16,23 @@ const MAX_EVENT_BYTES = 32 * KB;
 const MAX_BATCH_EVENTS = 1000;
 
 let spur;
-before(async () => { spur = await startSpur(); });
-after(async () => { await spur?.close(); });
+before(async () => {
+  spur = await startSpur();
+});
+after(async () => {
+  await spur?.close();
+});
 
 const auth = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;
 const uid = (p = "h") => `${p}-${process.pid}-${seq++}`;
-const track = (extra = {}) => ({ type: "track", event: "Hostile Probe", userId: "u-hostile", messageId: uid(), ...extra });
+const track = (extra = {}) => ({
+  type: "track",
+  event: "Hostile Probe",
+  userId: "u-hostile",
+  messageId: uid(),
+  ...extra,
+});
 
 /** What the Worker acknowledged, to reconcile with storage at the end. */
 const ledger = {
@@ -38,10 +48,14 @@ async function send(path, body, { method = "POST", headers = {}, contentType = "
   const h = { ...auth, ...headers };
   if (contentType !== null && !("Content-Type" in h)) h["Content-Type"] = contentType;
   const init = { method, headers: h };
-  if (body !== undefined) init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+  if (body !== undefined)
+    init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
   const res = await fetch(new URL(path, spur.url), init);
   ledger.requests++;
-  assert.ok(res.status < 500, `${method} ${path.slice(0, 60)} answered ${res.status}: ${await res.clone().text()}`);
+  assert.ok(
+    res.status < 500,
+    `${method} ${path.slice(0, 60)} answered ${res.status}: ${await res.clone().text()}`,
+  );
   return res;
 }
 
@@ -52,6 +66,7 @@ async function refused(res, status, reason, { stored = true } = {}) {
   assert.equal(res.status, status, `expected ${status} ${reason}, got ${res.status} ${text.slice(0, 200)}`);
   if (reason !== null) assert.equal(JSON.parse(text).reason, reason, text.slice(0, 200));
   if (stored) expectBad(reason);
+  return text;
 }
 
 /**
@@ -65,7 +80,10 @@ async function judged(res, events, expect) {
   const out = JSON.parse(text);
   const wantRejected = expect.flatMap((e, index) => (e === "ok" ? [] : [[index, e]]));
   assert.equal(out.accepted, expect.length - wantRejected.length, JSON.stringify(out.rejected).slice(0, 500));
-  assert.deepEqual(out.rejected.map((r) => [r.index, r.reason]), wantRejected);
+  assert.deepEqual(
+    out.rejected.map((r) => [r.index, r.reason]),
+    wantRejected,
+  );
   for (const r of out.rejected) expectBad(r.reason);
   expect.forEach((e, i) => {
     if (e !== "ok") return;
@@ -105,7 +123,15 @@ function exactBatch(n, bytes, pad = (k) => "p".repeat(k)) {
 
 /** One event of exactly `bytes` bytes as it appears in the request. */
 function eventOfSize(bytes) {
-  const e = track({ properties: { a: "z".repeat(8000), b: "z".repeat(8000), c: "z".repeat(8000), d: "z".repeat(8000), pad: "" } });
+  const e = track({
+    properties: {
+      a: "z".repeat(8000),
+      b: "z".repeat(8000),
+      c: "z".repeat(8000),
+      d: "z".repeat(8000),
+      pad: "",
+    },
+  });
   e.properties.pad = "z".repeat(bytes - Buffer.byteLength(JSON.stringify(e)));
   assert.equal(Buffer.byteLength(JSON.stringify(e)), bytes);
   return e;
@@ -118,20 +144,57 @@ function nested(depth) {
 test("unreadable bodies: invalid UTF-8, raw surrogates, NUL bytes, depth 20,000, empty and non-object bodies", async () => {
   const good = JSON.stringify({ batch: [track()] });
   // Invalid UTF-8 (0xFF) and a raw lone surrogate (CESU-8 ED A0 80) are not UTF-8 at all.
-  const invalid = Buffer.concat([Buffer.from('{"batch":[{"type":"track","event":"'), Buffer.from([0xff, 0xfe]), Buffer.from('","userId":"u"}]}')]);
+  const invalid = Buffer.concat([
+    Buffer.from('{"batch":[{"type":"track","event":"'),
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from('","userId":"u"}]}'),
+  ]);
   await refused(await send("/v1/batch", invalid), 400, "malformed_json");
-  const surrogate = Buffer.concat([Buffer.from('{"batch":[{"type":"track","event":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('","userId":"u"}]}')]);
+  const surrogate = Buffer.concat([
+    Buffer.from('{"batch":[{"type":"track","event":"'),
+    Buffer.from([0xed, 0xa0, 0x80]),
+    Buffer.from('","userId":"u"}]}'),
+  ]);
   await refused(await send("/v1/batch", surrogate), 400, "malformed_json");
   // A raw NUL byte inside a string is a control character JSON forbids.
-  await refused(await send("/v1/batch", good.replace("Hostile Probe", "Hostile\u0000Probe")), 400, "malformed_json");
+  await refused(
+    await send("/v1/batch", good.replace("Hostile Probe", "Hostile\u0000Probe")),
+    400,
+    "malformed_json",
+  );
   // Depth 20,000 inside a batch is 40 KB: over the event limit, rejected before it is parsed.
   // Depth 10,000 (20 KB) is parsed and refused by the parser's recursion limit.
   await judged(await send("/v1/batch", `{"batch":[${nested(20_000)}]}`), [null], ["event_too_large"]);
-  await judged(await send("/v1/batch", `{"batch":[${nested(10_000)},{"type":"track","event":"deep neighbour","userId":"u","messageId":"deep-ok-${process.pid}"}]}`),
-    [null, { messageId: `deep-ok-${process.pid}` }], ["not_an_object", "ok"]);
-  await judged(await send("/v1/batch", `{"batch":[{"type":"track","event":"x","userId":"u","properties":{"d":${nested(10_000)}}}]}`), [null], ["not_an_object"]);
+  await judged(
+    await send(
+      "/v1/batch",
+      `{"batch":[${nested(10_000)},{"type":"track","event":"deep neighbour","userId":"u","messageId":"deep-ok-${process.pid}"}]}`,
+    ),
+    [null, { messageId: `deep-ok-${process.pid}` }],
+    ["not_an_object", "ok"],
+  );
+  await judged(
+    await send(
+      "/v1/batch",
+      `{"batch":[{"type":"track","event":"x","userId":"u","properties":{"d":${nested(10_000)}}}]}`,
+    ),
+    [null],
+    ["not_an_object"],
+  );
   await refused(await send("/v1/batch", nested(20_000)), 400, "malformed_json");
-  for (const body of ["", "[]", "null", '"x"', "1", "true", "{", '{"batch":{}}', '{"batch":"x"}', '{"batch":[1,2', "\u00ef\u00bb\u00bf"]) {
+  for (const body of [
+    "",
+    "[]",
+    "null",
+    '"x"',
+    "1",
+    "true",
+    "{",
+    '{"batch":{}}',
+    '{"batch":"x"}',
+    '{"batch":[1,2',
+    "\u00ef\u00bb\u00bf",
+  ]) {
     await refused(await send("/v1/batch", body), 400, "malformed_json");
   }
   for (const body of ["{}", '{"batch":null}', '{"writeKey":"x"}']) {
@@ -147,7 +210,11 @@ test("unreadable bodies: invalid UTF-8, raw surrogates, NUL bytes, depth 20,000,
 });
 
 test("hostile messages are rejected one by one while their valid neighbours land", async () => {
-  const deep = (d) => { let v = 1; for (let i = 0; i < d; i++) v = [v]; return v; };
+  const deep = (d) => {
+    let v = 1;
+    for (let i = 0; i < d; i++) v = [v];
+    return v;
+  };
   const keys = (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
   const events = [
     track(), // 0
@@ -170,9 +237,27 @@ test("hostile messages are rejected one by one while their valid neighbours land
     [], // 17
     track(), // 18
   ];
-  const expect = ["ok", "event_too_large", "event_too_large", "too_many_properties", "ok", "ok", "too_deep",
-    "string_too_long", "ok", "string_too_long", "missing_identity", "invalid_type", "wrong_field_type",
-    "invalid_timestamp", "not_an_object", "not_an_object", "not_an_object", "not_an_object", "ok"];
+  const expect = [
+    "ok",
+    "event_too_large",
+    "event_too_large",
+    "too_many_properties",
+    "ok",
+    "ok",
+    "too_deep",
+    "string_too_long",
+    "ok",
+    "string_too_long",
+    "missing_identity",
+    "invalid_type",
+    "wrong_field_type",
+    "invalid_timestamp",
+    "not_an_object",
+    "not_an_object",
+    "not_an_object",
+    "not_an_object",
+    "ok",
+  ];
   const body = JSON.stringify({ batch: events });
   assert.ok(Buffer.byteLength(body) < MAX_BATCH_BYTES);
   await judged(await send("/v1/batch", body), events, expect);
@@ -184,9 +269,11 @@ test("numbers out of range, __proto__/constructor keys, SQL, HTML and NUL in nam
   const events = [
     track({ event: sql, userId: `" OR 1=1 --`, properties: { q: "1; DELETE FROM bad_rows", html } }),
     track({ event: html, properties: { name: html } }),
-    track({ event: "nul\u0000inside", properties: { v: "a\u0000b", ["k\u0000"]: 1 } }),
-    track({ properties: { huge: 123456789012345678901234567890, neg: -123456789012345678901234567890, tiny: 5e-324 } }),
-    track({ properties: JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}') }),
+    track({ event: "nul\u0000inside", properties: { v: "a\u0000b", "k\u0000": 1 } }),
+    track({ properties: { huge: 1.2345678901234568e29, neg: -1.2345678901234568e29, tiny: 5e-324 } }),
+    track({
+      properties: JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}'),
+    }),
     track({ userId: "lone \ud800 escaped", properties: { s: "\udfff" } }),
   ];
   // JSON.stringify writes lone surrogates as \ud800 escapes (well-formed JSON.stringify).
@@ -196,30 +283,42 @@ test("numbers out of range, __proto__/constructor keys, SQL, HTML and NUL in nam
   const outOfRange = [track(), track(), track()];
   const withProps = (e, props) => `${JSON.stringify(e).slice(0, -1)},"properties":${props}}`;
   const rangeText = `{"batch":[${withProps(outOfRange[0], '{"n":1e400}')},${withProps(outOfRange[1], '{"n":-1e400}')},${JSON.stringify(outOfRange[2])}]}`;
-  const out = await judged(await send("/v1/batch", text), events, ["ok", "ok", "ok", "ok", "ok", "not_an_object"]);
+  const out = await judged(await send("/v1/batch", text), events, [
+    "ok",
+    "ok",
+    "ok",
+    "ok",
+    "ok",
+    "not_an_object",
+  ]);
   assert.equal(out.rejected[0].messageId, events[5].messageId);
   await judged(await send("/v1/batch", rangeText), outOfRange, ["not_an_object", "not_an_object", "ok"]);
   // Stored verbatim, and nothing was executed against D1.
-  const rows = await eventually(async () => {
-    const r = await spur.rows(`SELECT message_id, event, user_id, properties FROM events WHERE message_id IN (?, ?, ?, ?, ?)`,
-      ...events.slice(0, 5).map((e) => e.messageId));
-    return r.length === 5 ? r : null;
-  }, { message: "the odd but valid events are stored" });
+  const rows = await eventually(
+    async () => {
+      const r = await spur.rows(
+        `SELECT message_id, event, user_id, properties FROM events WHERE message_id IN (?, ?, ?, ?, ?)`,
+        ...events.slice(0, 5).map((e) => e.messageId),
+      );
+      return r.length === 5 ? r : null;
+    },
+    { message: "the odd but valid events are stored" },
+  );
   const by = Object.fromEntries(rows.map((r) => [r.message_id, r]));
   assert.equal(by[events[0].messageId].event, sql);
   assert.equal(by[events[0].messageId].user_id, `" OR 1=1 --`);
   assert.equal(by[events[1].messageId].event, html);
   assert.equal(JSON.parse(by[events[1].messageId].properties).name, html);
   assert.equal(by[events[2].messageId].event, "nul\u0000inside");
-  assert.deepEqual(JSON.parse(by[events[2].messageId].properties), { v: "a\u0000b", ["k\u0000"]: 1 });
+  assert.deepEqual(JSON.parse(by[events[2].messageId].properties), { v: "a\u0000b", "k\u0000": 1 });
   const nums = JSON.parse(by[events[3].messageId].properties);
-  assert.equal(nums.huge, 123456789012345678901234567890);
-  assert.equal(nums.neg, -123456789012345678901234567890);
+  assert.equal(nums.huge, 1.2345678901234568e29);
+  assert.equal(nums.neg, -1.2345678901234568e29);
   assert.equal(nums.tiny, 5e-324);
   const proto = by[events[4].messageId].properties;
   assert.ok(proto.includes('"__proto__":{"polluted":true}'), proto);
   assert.ok(proto.includes('"constructor":{"prototype":{"polluted":true}}'), proto);
-  assert.equal(({}).polluted, undefined);
+  assert.equal({}.polluted, undefined);
 });
 
 test("gzip bombs, truncated gzip, wrong encodings, content types and methods", async () => {
@@ -235,20 +334,44 @@ test("gzip bombs, truncated gzip, wrong encodings, content types and methods", a
   const wide = gzipSync(JSON.stringify({ batch: [], junk: randomText(700 * KB, "abcd") }));
   await refused(await send("/v1/batch", wide, { headers: gz }), 413, "decompressed_too_large");
   const valid = gzipSync(JSON.stringify({ batch: [track()] }));
-  await refused(await send("/v1/batch", valid.subarray(0, valid.length >> 1), { headers: gz }), 400, "malformed_gzip");
-  await refused(await send("/v1/batch", JSON.stringify({ batch: [track()] }), { headers: gz }), 400, "malformed_gzip");
+  await refused(
+    await send("/v1/batch", valid.subarray(0, valid.length >> 1), { headers: gz }),
+    400,
+    "malformed_gzip",
+  );
+  await refused(
+    await send("/v1/batch", JSON.stringify({ batch: [track()] }), { headers: gz }),
+    400,
+    "malformed_gzip",
+  );
   await refused(await send("/v1/batch", Buffer.alloc(0), { headers: gz }), 400, "malformed_gzip");
   for (const enc of ["br", "deflate", "compress", "gzip, br", "x".repeat(300)]) {
-    await refused(await send("/v1/batch", JSON.stringify({ batch: [track()] }), { headers: { "Content-Encoding": enc } }), 415, "unsupported_encoding");
+    await refused(
+      await send("/v1/batch", JSON.stringify({ batch: [track()] }), { headers: { "Content-Encoding": enc } }),
+      415,
+      "unsupported_encoding",
+    );
   }
   // Any Content-Type is read as JSON (beacons send text/plain).
-  for (const ct of ["text/plain;charset=UTF-8", "application/xml", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", null]) {
+  for (const ct of [
+    "text/plain;charset=UTF-8",
+    "application/xml",
+    "multipart/form-data; boundary=x",
+    "application/x-www-form-urlencoded",
+    null,
+  ]) {
     const events = [track()];
-    await judged(await send("/v1/batch", JSON.stringify({ batch: events }), { contentType: ct }), events, ["ok"]);
+    await judged(await send("/v1/batch", JSON.stringify({ batch: events }), { contentType: ct }), events, [
+      "ok",
+    ]);
   }
   // A gzip body of exactly the batch limit once inflated is accepted.
   const { events, body } = exactBatch(40, MAX_BATCH_BYTES, (k) => randomText(k, "0123456789abcdef"));
-  await judged(await send("/v1/batch", gzipSync(body), { headers: gz }), events, events.map(() => "ok"));
+  await judged(
+    await send("/v1/batch", gzipSync(body), { headers: gz }),
+    events,
+    events.map(() => "ok"),
+  );
   for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
     const res = await send("/v1/batch", method === "GET" ? undefined : "{}", { method });
     await refused(res, 405, "method_not_allowed", { stored: false });
@@ -261,13 +384,25 @@ test("gzip bombs, truncated gzip, wrong encodings, content types and methods", a
 test("huge headers and paths are refused with a 4xx or read within bounds, never a 5xx", async () => {
   // A long User-Agent is kept but not parsed past its limit; the event lands.
   const ua = [track()];
-  const res = await send("/v1/batch", { batch: ua }, { headers: { "User-Agent": "Mozilla/5.0 ".repeat(700) } });
+  const res = await send(
+    "/v1/batch",
+    { batch: ua },
+    { headers: { "User-Agent": "Mozilla/5.0 ".repeat(700) } },
+  );
   await judged(res, ua, ["ok"]);
   // A 100 KB header the Worker does not read changes nothing.
   const junk = [track()];
-  await judged(await send("/v1/batch", { batch: junk }, { headers: { "X-Junk": "j".repeat(100 * KB) } }), junk, ["ok"]);
+  await judged(
+    await send("/v1/batch", { batch: junk }, { headers: { "X-Junk": "j".repeat(100 * KB) } }),
+    junk,
+    ["ok"],
+  );
   // Long paths: not an ingest route, so the admin guard answers before anything is read.
-  for (const path of [`/v1/batch/${"x".repeat(8 * KB)}`, `/v1/${"%00".repeat(2000)}`, `/v1/batch?${"q=1&".repeat(2000)}`]) {
+  for (const path of [
+    `/v1/batch/${"x".repeat(8 * KB)}`,
+    `/v1/${"%00".repeat(2000)}`,
+    `/v1/batch?${"q=1&".repeat(2000)}`,
+  ]) {
     const r = await send(path, { batch: [] });
     ledger.cases++;
     if (path.startsWith("/v1/batch?")) {
@@ -285,7 +420,11 @@ test("huge headers and paths are refused with a 4xx or read within bounds, never
 test("large valid batches at every limit", async () => {
   {
     const { events, body } = exactBatch(20, MAX_BATCH_BYTES);
-    await judged(await send("/v1/batch", body), events, events.map(() => "ok"));
+    await judged(
+      await send("/v1/batch", body),
+      events,
+      events.map(() => "ok"),
+    );
   }
   {
     const { body } = exactBatch(20, MAX_BATCH_BYTES + 1);
@@ -293,11 +432,23 @@ test("large valid batches at every limit", async () => {
   }
   {
     const events = Array.from({ length: MAX_BATCH_EVENTS }, () => track());
-    await judged(await send("/v1/batch", { batch: events }), events, events.map(() => "ok"));
+    await judged(
+      await send("/v1/batch", { batch: events }),
+      events,
+      events.map(() => "ok"),
+    );
   }
   {
+    // One message over the cap refuses the whole request (kept as one bad row): nothing is
+    // half stored, so a client can split the batch and resend it without duplicates.
     const events = Array.from({ length: MAX_BATCH_EVENTS + 1 }, () => track());
-    await judged(await send("/v1/batch", { batch: events }), events, events.map((_, i) => (i < MAX_BATCH_EVENTS ? "ok" : "batch_too_long")));
+    await refused(await send("/v1/batch", { batch: events }), 413, "batch_too_long");
+  }
+  {
+    // 100k tiny elements in 200 KB: one short answer and one bad row, not 100k rejections.
+    const res = await send("/v1/batch", `{"batch":[${new Array(100_000).fill(0).join(",")}]}`);
+    const text = await refused(res, 413, "batch_too_long");
+    assert.ok(text.length < 1024, `answer is ${text.length} bytes`);
   }
   {
     const events = [eventOfSize(MAX_EVENT_BYTES), eventOfSize(MAX_EVENT_BYTES + 1), track()];
@@ -308,48 +459,92 @@ test("large valid batches at every limit", async () => {
   {
     // The reported defect: 250 events of ~1.7 KB, about 430 KB.
     const { events, body } = exactBatch(250, 430 * KB);
-    await judged(await send("/v1/batch", body), events, events.map(() => "ok"));
+    await judged(
+      await send("/v1/batch", body),
+      events,
+      events.map(() => "ok"),
+    );
   }
   {
     // Fifteen events just under 32 KB each, and many tiny events after a big one.
     const { events, body } = exactBatch(15, 15 * (MAX_EVENT_BYTES - 500));
-    await judged(await send("/v1/batch", body), events, events.map(() => "ok"));
+    await judged(
+      await send("/v1/batch", body),
+      events,
+      events.map(() => "ok"),
+    );
   }
 });
 
 test("auth failures are answered and not stored", async () => {
   const body = JSON.stringify({ batch: [track()] });
-  await refused(await send("/v1/batch", body, { headers: { Authorization: "" } }), 401, "missing_write_key", { stored: false });
-  await refused(await send("/v1/batch", body, { headers: { Authorization: `Basic ${Buffer.from("nope:").toString("base64")}` } }), 401, "unknown_write_key", { stored: false });
-  await refused(await send("/v1/batch", body, { headers: { Authorization: "Basic !!!not-base64" } }), 401, null, { stored: false });
-  await refused(await send("/v1/batch", body, { headers: { Authorization: `Basic ${Buffer.from("wk_site:").toString("base64")}`, Origin: "https://evil.example" } }), 403, "origin_not_allowed", { stored: false });
+  await refused(await send("/v1/batch", body, { headers: { Authorization: "" } }), 401, "missing_write_key", {
+    stored: false,
+  });
+  await refused(
+    await send("/v1/batch", body, {
+      headers: { Authorization: `Basic ${Buffer.from("nope:").toString("base64")}` },
+    }),
+    401,
+    "unknown_write_key",
+    { stored: false },
+  );
+  await refused(
+    await send("/v1/batch", body, { headers: { Authorization: "Basic !!!not-base64" } }),
+    401,
+    null,
+    { stored: false },
+  );
+  await refused(
+    await send("/v1/batch", body, {
+      headers: {
+        Authorization: `Basic ${Buffer.from("wk_site:").toString("base64")}`,
+        Origin: "https://evil.example",
+      },
+    }),
+    403,
+    "origin_not_allowed",
+    { stored: false },
+  );
 });
 
 test("afterwards the stored rows reconcile exactly with what was acknowledged", async () => {
   const want = [...ledger.accepted.keys()].sort();
   const wantBad = Object.fromEntries([...ledger.bad.entries()].sort());
   const badTotal = [...ledger.bad.values()].reduce((a, b) => a + b, 0);
-  const state = await eventually(async () => {
-    const [{ n }] = await spur.rows("SELECT count(*) AS n FROM events");
-    const [{ b }] = await spur.rows("SELECT count(*) AS b FROM bad_rows");
-    return n === want.length && b === badTotal ? { n, b } : null;
-  }, { timeoutMs: 60_000, message: `${want.length} events and ${badTotal} bad rows stored` });
+  const state = await eventually(
+    async () => {
+      const [{ n }] = await spur.rows("SELECT count(*) AS n FROM events");
+      const [{ b }] = await spur.rows("SELECT count(*) AS b FROM bad_rows");
+      return n === want.length && b === badTotal ? { n, b } : null;
+    },
+    { timeoutMs: 60_000, message: `${want.length} events and ${badTotal} bad rows stored` },
+  );
   assert.ok(state);
   const ids = (await spur.rows("SELECT message_id FROM events ORDER BY message_id")).map((r) => r.message_id);
   assert.deepEqual(ids, want);
-  const grouped = Object.fromEntries((await spur.rows("SELECT reason, count(*) AS n FROM bad_rows GROUP BY reason ORDER BY reason")).map((r) => [r.reason, r.n]));
+  const grouped = Object.fromEntries(
+    (await spur.rows("SELECT reason, count(*) AS n FROM bad_rows GROUP BY reason ORDER BY reason")).map(
+      (r) => [r.reason, r.n],
+    ),
+  );
   assert.deepEqual(grouped, wantBad);
   // Each accepted event is one line of the R2 archive, once.
-  const archived = await eventually(async () => {
-    const seen = [];
-    for (const text of await archiveTexts(spur.env.ARCHIVE)) {
-      for (const line of text.split("\n")) if (line) seen.push(JSON.parse(line).messageId);
-    }
-    return seen.length >= want.length ? seen : null;
-  }, { timeoutMs: 30_000, message: "every accepted event archived" });
+  const archived = await eventually(
+    async () => {
+      const seen = [];
+      for (const text of await archiveTexts(spur.env.ARCHIVE)) {
+        for (const line of text.split("\n")) if (line) seen.push(JSON.parse(line).messageId);
+      }
+      return seen.length >= want.length ? seen : null;
+    },
+    { timeoutMs: 30_000, message: "every accepted event archived" },
+  );
   assert.deepEqual(archived.sort(), want);
   // Figures for bench/RELIABILITY.md (npm run soak reads them from this line).
-  console.log(`HOSTILE ${JSON.stringify({ cases: ledger.cases, requests: ledger.requests, accepted: want.length, badRows: badTotal, byReason: wantBad })}`);
+  console.log(
+    `HOSTILE ${JSON.stringify({ cases: ledger.cases, requests: ledger.requests, accepted: want.length, badRows: badTotal, byReason: wantBad })}`,
+  );
 });
 
 /** Deterministic pseudo-random text (so gzip ratios are the same every run). */

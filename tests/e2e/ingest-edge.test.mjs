@@ -25,9 +25,15 @@ const auth = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toStrin
 
 test("geo comes from request.cf", async () => {
   const messageId = `geo-${Date.now()}`;
-  const res = await spur.post("/v1/track", { event: "Geo", userId: "g1", messageId }, { ...auth, "CF-Connecting-IP": "192.0.2.9" });
+  const res = await spur.post(
+    "/v1/track",
+    { event: "Geo", userId: "g1", messageId },
+    { ...auth, "CF-Connecting-IP": "192.0.2.9" },
+  );
   assert.equal(res.status, 200);
-  const row = await eventually(async () => (await spur.rows("SELECT context FROM events WHERE message_id = ?", messageId))[0]);
+  const row = await eventually(
+    async () => (await spur.rows("SELECT context FROM events WHERE message_id = ?", messageId))[0],
+  );
   assert.ok(row, "stored");
   const geo = JSON.parse(row.context).geo;
   assert.equal(geo.country, "DE");
@@ -49,7 +55,9 @@ test("over the per-client limit the edge answers 429 with Retry-After", async ()
   while (!limited && sent < 4 * limit + 1) {
     // 16 at a time: the order within a wave does not matter, only that one is refused.
     const wave = Math.min(16, 4 * limit + 1 - sent);
-    const answers = await Promise.all(Array.from({ length: wave }, () => spur.post("/v1/batch", { batch: [] }, headers)));
+    const answers = await Promise.all(
+      Array.from({ length: wave }, () => spur.post("/v1/batch", { batch: [] }, headers)),
+    );
     sent += wave;
     for (const res of answers) {
       if (res.status === 429 && !limited) limited = res;
@@ -63,7 +71,11 @@ test("over the per-client limit the edge answers 429 with Retry-After", async ()
   assert.equal((await limited.json()).reason, "rate_limited");
   assert.equal(limited.headers.get("retry-after"), String(period));
   // Another client is unaffected.
-  const other = await spur.post("/v1/batch", { batch: [] }, { ...auth, "CF-Connecting-IP": "198.51.100.201" });
+  const other = await spur.post(
+    "/v1/batch",
+    { batch: [] },
+    { ...auth, "CF-Connecting-IP": "198.51.100.201" },
+  );
   assert.equal(other.status, 200);
 });
 

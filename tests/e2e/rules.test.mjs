@@ -22,7 +22,13 @@ after(async () => {
 const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;
 const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
-const track = (userId, event, properties = {}) => ({ type: "track", event, userId, properties, messageId: uid("m") });
+const track = (userId, event, properties = {}) => ({
+  type: "track",
+  event,
+  userId,
+  properties,
+  messageId: uid("m"),
+});
 async function send(...events) {
   const res = await spur.post("/v1/batch", { batch: events }, basic);
   assert.equal(res.status, 200);
@@ -40,10 +46,22 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 test("a bad rule is refused with a stable reason and the field it concerns", async () => {
   const base = { trigger: { events: ["X"] }, actions: [{ type: "webhook", url: `${hooks.url}/x` }] };
   const cases = [
-    [{ ...base, trigger: { events: ["X"], condition: { equals: [{ var: "properties.a" }, 1] } } }, "invalid_condition", "/trigger/condition"],
-    [{ ...base, trigger: { events: ["X"], condition: { "==": [{ var: "plan" }, "pro"] } } }, "unknown_variable", "properties.plan"],
+    [
+      { ...base, trigger: { events: ["X"], condition: { equals: [{ var: "properties.a" }, 1] } } },
+      "invalid_condition",
+      "/trigger/condition",
+    ],
+    [
+      { ...base, trigger: { events: ["X"], condition: { "==": [{ var: "plan" }, "pro"] } } },
+      "unknown_variable",
+      "properties.plan",
+    ],
     [{ ...base, window: { count: 3, within: "7 days" } }, "invalid_rule", "not a duration"],
-    [{ ...base, window: { count: 3, within: "7d" }, absence: { events: ["Y"], within: "1h" } }, "conflicting_rule_kinds", "at most one"],
+    [
+      { ...base, window: { count: 3, within: "7d" }, absence: { events: ["Y"], within: "1h" } },
+      "conflicting_rule_kinds",
+      "at most one",
+    ],
     [{ ...base, actions: [{ type: "webhook", url: "ftp://nope" }] }, "invalid_action", "/actions/0/url"],
     [{ ...base, cap: { max: 0, per: "1d" } }, "invalid_cap", "/cap/max"],
     [{ ...base, id: "other-id" }, "rule_id_mismatch", "/id"],
@@ -66,7 +84,8 @@ test("a bad rule is refused with a stable reason and the field it concerns", asy
 
 test("property condition → signed webhook reaches a real receiver", async () => {
   await putRule({
-    id: "big-view", name: "Pricey product viewed",
+    id: "big-view",
+    name: "Pricey product viewed",
     trigger: { events: ["Viewed Pricey"], condition: { ">=": [{ var: "properties.price" }, 50] } },
     actions: [{ type: "webhook", url: `${hooks.url}/big-view` }],
   });
@@ -79,8 +98,16 @@ test("property condition → signed webhook reaches a real receiver", async () =
   const check = verifySignature(SECRET, hit.headers["spur-signature"], hit.body);
   assert.ok(check.ok, `signature: ${check.why}`);
   assert.equal(verifySignature("wrong-secret", hit.headers["spur-signature"], hit.body).ok, false);
-  assert.equal(verifySignature(SECRET, hit.headers["spur-signature"], hit.body + " ").ok, false, "tampered body");
-  assert.equal(verifySignature(SECRET, hit.headers["spur-signature"], hit.body, { now: Date.now() / 1000 + 3600 }).why, "stale", "replay an hour later");
+  assert.equal(
+    verifySignature(SECRET, hit.headers["spur-signature"], `${hit.body} `).ok,
+    false,
+    "tampered body",
+  );
+  assert.equal(
+    verifySignature(SECRET, hit.headers["spur-signature"], hit.body, { now: Date.now() / 1000 + 3600 }).why,
+    "stale",
+    "replay an hour later",
+  );
   const payload = JSON.parse(hit.body);
   assert.equal(payload.rule, "big-view");
   assert.equal(payload.user, user);
@@ -100,7 +127,9 @@ test("property condition → signed webhook reaches a real receiver", async () =
 
 test("3 views in the window fire once (in-app message in the ingest response); 2 do not", async () => {
   await putRule({
-    id: "three-views", trigger: { events: ["Viewed Shoe"] }, window: { count: 3, within: "1h" },
+    id: "three-views",
+    trigger: { events: ["Viewed Shoe"] },
+    window: { count: 3, within: "1h" },
     actions: [{ type: "message", title: "Like these shoes?", body: "They are on sale today.", url: "/sale" }],
   });
   const a = uid("win-a");
@@ -116,25 +145,48 @@ test("3 views in the window fire once (in-app message in the ingest response); 2
   assert.equal(msg.title, "Like these shoes?");
   assert.equal(msg.url, "/sale");
   assert.ok(msg.id);
-  assert.equal((await send(track(a, "Viewed Shoe"))).messages, undefined, "a fourth view does not fire again");
+  assert.equal(
+    (await send(track(a, "Viewed Shoe"))).messages,
+    undefined,
+    "a fourth view does not fire again",
+  );
   await send(track(b, "Viewed Shoe"), track(b, "Viewed Shoe"));
-  const rows = await eventually(async () => ((await firings("three-views")).length ? firings("three-views") : null));
+  const rows = await eventually(async () =>
+    (await firings("three-views")).length ? firings("three-views") : null,
+  );
   await sleep(300);
   const all = await firings("three-views");
-  assert.deepEqual(all.map((r) => r.user_id), [a], "only the user with three views fired");
+  assert.deepEqual(
+    all.map((r) => r.user_id),
+    [a],
+    "only the user with three views fired",
+  );
   assert.equal(JSON.parse(rows[0].actions)[0].status, "returned");
   assert.equal(JSON.parse(rows[0].message_ids).length, 3);
 
   // Explain says why b did not fire; dry-run over stored events finds a.
-  assert.ok(await eventually(async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE user_id = ?", b))[0].n === 2));
+  assert.ok(
+    await eventually(
+      async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE user_id = ?", b))[0].n === 2,
+    ),
+  );
   const ex = await (await spur.admin(`/v1/rules/three-views/explain?user=${encodeURIComponent(b)}`)).json();
   assert.equal(ex.explanation.verdict, "not_fired");
   assert.match(ex.explanation.summary, /never 3 within 1h/);
   assert.equal(ex.explanation.events[1].effect, "counted: 2 of 3 within 1h");
   assert.equal(ex.live.state.hits.length, 2, "the live object holds b's two views");
-  assert.ok(await eventually(async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE user_id = ?", a))[0].n === 4));
-  const dry = await (await spur.admin("/v1/rules/three-views/dry-run", { method: "POST", body: "{}" })).json();
-  assert.deepEqual(dry.result.firings.map((f) => f.user), [a]);
+  assert.ok(
+    await eventually(
+      async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE user_id = ?", a))[0].n === 4,
+    ),
+  );
+  const dry = await (
+    await spur.admin("/v1/rules/three-views/dry-run", { method: "POST", body: "{}" })
+  ).json();
+  assert.deepEqual(
+    dry.result.firings.map((f) => f.user),
+    [a],
+  );
   assert.equal(dry.result.users, 2);
 });
 
@@ -142,16 +194,31 @@ test("explain names the failing condition and its value", async () => {
   const user = uid("explain");
   await putRule({
     id: "explain-me",
-    trigger: { events: ["Checked Out"], condition: { and: [{ "==": [{ var: "properties.currency" }, "EUR"] }, { ">=": [{ var: "properties.total" }, 100] }] } },
+    trigger: {
+      events: ["Checked Out"],
+      condition: {
+        and: [
+          { "==": [{ var: "properties.currency" }, "EUR"] },
+          { ">=": [{ var: "properties.total" }, 100] },
+        ],
+      },
+    },
     actions: [{ type: "webhook", url: `${hooks.url}/explain` }],
   });
   await send(track(user, "Checked Out", { currency: "EUR", total: 40 }), track(user, "Checkd Out", {}));
-  assert.ok(await eventually(async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE user_id = ?", user))[0].n === 2));
+  assert.ok(
+    await eventually(
+      async () => (await spur.rows("SELECT count(*) AS n FROM events WHERE user_id = ?", user))[0].n === 2,
+    ),
+  );
   const ex = await (await spur.admin(`/v1/rules/explain-me/explain?user=${encodeURIComponent(user)}`)).json();
   const x = ex.explanation;
   assert.equal(x.verdict, "not_fired");
   const failed = x.events[0].conditions.trigger.failed;
-  assert.deepEqual(failed.map((c) => c.condition), [{ ">=": [{ var: "properties.total" }, 100] }]);
+  assert.deepEqual(
+    failed.map((c) => c.condition),
+    [{ ">=": [{ var: "properties.total" }, 100] }],
+  );
   assert.equal(failed[0].values["properties.total"], 40);
   assert.equal(x.otherEvents["Checkd Out"], 1, "a near-miss event name is listed");
   assert.equal((await spur.admin("/v1/rules/explain-me/explain")).status, 400, "?user= required");
@@ -159,9 +226,13 @@ test("explain names the failing condition and its value", async () => {
 
 test("absence: fires after the deadline, not when the cancelling event arrives in time", async () => {
   await putRule({
-    id: "abandon", trigger: { events: ["Added Widget"] },
+    id: "abandon",
+    trigger: { events: ["Added Widget"] },
     absence: { events: ["Bought Widget"], within: "5s" },
-    actions: [{ type: "webhook", url: `${hooks.url}/abandon` }, { type: "message", title: "Forgot something?", body: "Your widget is waiting." }],
+    actions: [
+      { type: "webhook", url: `${hooks.url}/abandon` },
+      { type: "message", title: "Forgot something?", body: "Your widget is waiting." },
+    ],
   });
   const gone = uid("abs-gone");
   const buyer = uid("abs-buyer");
@@ -175,7 +246,11 @@ test("absence: fires after the deadline, not when the cancelling event arrives i
   assert.equal(JSON.parse(hit.body).user, gone);
   assert.ok(verifySignature(SECRET, hit.headers["spur-signature"], hit.body).ok);
   await sleep(2_500);
-  assert.deepEqual(hooks.hits("/abandon").map((h) => JSON.parse(h.body).user), [gone], "the buyer cancelled in time");
+  assert.deepEqual(
+    hooks.hits("/abandon").map((h) => JSON.parse(h.body).user),
+    [gone],
+    "the buyer cancelled in time",
+  );
   const [row] = await eventually(async () => ((await firings("abandon")).length ? firings("abandon") : null));
   assert.equal(row.source, "alarm");
   // The in-app message fired with no request in flight: the tracker picks it up next time.
@@ -187,14 +262,23 @@ test("absence: fires after the deadline, not when the cancelling event arrives i
 
 test("sequence: A then B within the span fires; B then A does not", async () => {
   await putRule({
-    id: "a-then-b", trigger: { events: ["Seq Signed Up"] },
-    sequence: { then: [{ events: ["Seq Ordered"], condition: { ">": [{ var: "properties.total" }, 0] } }], within: "1h" },
+    id: "a-then-b",
+    trigger: { events: ["Seq Signed Up"] },
+    sequence: {
+      // biome-ignore lint/suspicious/noThenProperty: `then` is the rule schema's sequence step list.
+      then: [{ events: ["Seq Ordered"], condition: { ">": [{ var: "properties.total" }, 0] } }],
+      within: "1h",
+    },
     actions: [{ type: "message", title: "Welcome aboard", body: "Thanks for your first order." }],
   });
   const good = uid("seq-good");
   const backwards = uid("seq-back");
   assert.equal((await send(track(good, "Seq Signed Up"))).messages, undefined);
-  assert.equal((await send(track(good, "Seq Ordered", { total: 0 }))).messages, undefined, "step condition fails");
+  assert.equal(
+    (await send(track(good, "Seq Ordered", { total: 0 }))).messages,
+    undefined,
+    "step condition fails",
+  );
   const done = await send(track(good, "Seq Ordered", { total: 12 }));
   assert.equal(done.messages?.[0]?.rule, "a-then-b");
   await send(track(backwards, "Seq Ordered", { total: 5 }));
@@ -203,7 +287,9 @@ test("sequence: A then B within the span fires; B then A does not", async () => 
 
 test("frequency cap holds", async () => {
   await putRule({
-    id: "capped", trigger: { events: ["Pinged"] }, cap: { max: 2, per: "1h" },
+    id: "capped",
+    trigger: { events: ["Pinged"] },
+    cap: { max: 2, per: "1h" },
     actions: [{ type: "message", title: "Hi", body: "At most twice an hour." }],
   });
   const user = uid("cap");
@@ -214,13 +300,18 @@ test("frequency cap holds", async () => {
     const r = await firings("capped");
     return r.length === 5 && r;
   });
-  assert.deepEqual(rows.map((r) => r.capped), [0, 0, 1, 1, 1]);
+  assert.deepEqual(
+    rows.map((r) => r.capped),
+    [0, 0, 1, 1, 1],
+  );
   assert.equal(JSON.parse(rows[4].actions)[0].status, "capped");
 });
 
 test("a batch with many users: 8 objects called inline, the rest reached through the queue", async () => {
   await putRule({
-    id: "many-users", trigger: { events: ["Crowd Event"] }, cap: { max: 1, per: "1d" },
+    id: "many-users",
+    trigger: { events: ["Crowd Event"] },
+    cap: { max: 1, per: "1d" },
     actions: [{ type: "message", title: "Hello", body: "One per user per day." }],
   });
   const users = Array.from({ length: 11 }, () => uid("crowd"));
@@ -236,30 +327,48 @@ test("a batch with many users: 8 objects called inline, the rest reached through
   assert.deepEqual(statuses, [...Array(8).fill("returned"), ...Array(3).fill("pending_pickup")].sort());
 });
 
-test("webhooks are retried with backoff, then dead-lettered", async () => {
-  await putRule({
-    id: "retry-hooks", trigger: { events: ["Needs Hooks"] },
-    actions: [{ type: "webhook", url: `${hooks.url}/flaky` }, { type: "webhook", url: `${hooks.url}/down` }],
-  });
-  await send(track(uid("retry"), "Needs Hooks"));
-  const row = await eventually(async () => {
-    const [r] = await firings("retry-hooks");
-    return r && JSON.parse(r.actions)[1].status === "dead_lettered" && r;
-  }, { timeoutMs: 45_000, intervalMs: 500 });
-  assert.ok(row, "the always-failing webhook was dead-lettered");
-  const [flaky, down] = JSON.parse(row.actions);
-  assert.equal(flaky.status, "delivered");
-  assert.equal(hooks.hits("/flaky").length, 3, "delivered on the third try, then left alone");
-  assert.equal(hooks.hits("/down").length, 5, "1 try + 4 retries (max_retries = 4)");
-  assert.equal(down.detail, "HTTP 500");
-  const gaps = hooks.hits("/down").slice(1).map((h, i) => h.at - hooks.hits("/down")[i].at);
-  assert.ok(gaps[3] > gaps[0], `backoff grows: ${gaps}`);
-}, { timeout: 60_000 });
+test(
+  "webhooks are retried with backoff, then dead-lettered",
+  async () => {
+    await putRule({
+      id: "retry-hooks",
+      trigger: { events: ["Needs Hooks"] },
+      actions: [
+        { type: "webhook", url: `${hooks.url}/flaky` },
+        { type: "webhook", url: `${hooks.url}/down` },
+      ],
+    });
+    await send(track(uid("retry"), "Needs Hooks"));
+    const row = await eventually(
+      async () => {
+        const [r] = await firings("retry-hooks");
+        return r && JSON.parse(r.actions)[1].status === "dead_lettered" && r;
+      },
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
+    assert.ok(row, "the always-failing webhook was dead-lettered");
+    const [flaky, down] = JSON.parse(row.actions);
+    assert.equal(flaky.status, "delivered");
+    assert.equal(hooks.hits("/flaky").length, 3, "delivered on the third try, then left alone");
+    assert.equal(hooks.hits("/down").length, 5, "1 try + 4 retries (max_retries = 4)");
+    assert.equal(down.detail, "HTTP 500");
+    const gaps = hooks
+      .hits("/down")
+      .slice(1)
+      .map((h, i) => h.at - hooks.hits("/down")[i].at);
+    assert.ok(gaps[3] > gaps[0], `backoff grows: ${gaps}`);
+  },
+  { timeout: 60_000 },
+);
 
 test("forward sends the firing to a named queue; an unknown binding is recorded as failed", async () => {
   await putRule({
-    id: "forwarder", trigger: { events: ["Forward Me"] },
-    actions: [{ type: "forward", queue: "FORWARD_QUEUE" }, { type: "forward", queue: "NO_SUCH_QUEUE" }],
+    id: "forwarder",
+    trigger: { events: ["Forward Me"] },
+    actions: [
+      { type: "forward", queue: "FORWARD_QUEUE" },
+      { type: "forward", queue: "NO_SUCH_QUEUE" },
+    ],
   });
   await send(track(uid("fwd"), "Forward Me"));
   const row = await eventually(async () => {
@@ -273,13 +382,20 @@ test("forward sends the firing to a named queue; an unknown binding is recorded 
 });
 
 test("rules are read back, replaced and deleted", async () => {
-  const rule = { id: "crud-rule", trigger: { events: ["A"] }, actions: [{ type: "message", title: "t", body: "b" }] };
+  const rule = {
+    id: "crud-rule",
+    trigger: { events: ["A"] },
+    actions: [{ type: "message", title: "t", body: "b" }],
+  };
   const created = await spur.admin("/v1/rules/crud-rule", { method: "PUT", body: JSON.stringify(rule) });
   assert.equal(created.status, 201);
   const got = await (await spur.admin("/v1/rules/crud-rule")).json();
   assert.equal(got.enabled, true);
   assert.ok(got.createdAt);
-  const replaced = await spur.admin("/v1/rules/crud-rule", { method: "PUT", body: JSON.stringify({ ...rule, enabled: false }) });
+  const replaced = await spur.admin("/v1/rules/crud-rule", {
+    method: "PUT",
+    body: JSON.stringify({ ...rule, enabled: false }),
+  });
   assert.equal(replaced.status, 200);
   assert.equal((await replaced.json()).enabled, false);
   assert.equal((await spur.admin("/v1/rules/crud-rule", { method: "DELETE" })).status, 204);

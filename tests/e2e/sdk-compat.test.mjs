@@ -6,21 +6,39 @@ import RudderAnalytics from "@rudderstack/rudder-sdk-node";
 import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
 
 let spur;
-before(async () => { spur = await startSpur(); });
-after(async () => { await spur?.close(); });
+before(async () => {
+  spur = await startSpur();
+});
+after(async () => {
+  await spur?.close();
+});
 
-const rowsOf = (userId, n) => eventually(async () => {
-  const rows = await spur.rows("SELECT * FROM events WHERE user_id = ? ORDER BY ts_ms, type", userId);
-  return rows.length >= n ? rows : null;
-}, { timeoutMs: 15_000 });
+const rowsOf = (userId, n) =>
+  eventually(
+    async () => {
+      const rows = await spur.rows("SELECT * FROM events WHERE user_id = ? ORDER BY ts_ms, type", userId);
+      return rows.length >= n ? rows : null;
+    },
+    { timeoutMs: 15_000 },
+  );
 
 test("@segment/analytics-node (Basic auth, gzip-free batch) is stored field by field", async () => {
-  const analytics = new Analytics({ writeKey: DEMO_WRITE_KEY, host: spur.url, path: "/v1/batch", flushAt: 3, maxRetries: 1 });
+  const analytics = new Analytics({
+    writeKey: DEMO_WRITE_KEY,
+    host: spur.url,
+    path: "/v1/batch",
+    flushAt: 3,
+    maxRetries: 1,
+  });
   const errors = [];
   analytics.on("error", (e) => errors.push(e));
   const userId = `seg-${Date.now()}`;
   analytics.identify({ userId, traits: { email: "ada@example.com", plan: "pro" } });
-  analytics.track({ userId, event: "Order Completed", properties: { order_id: "o-1", total: 99.5, currency: "EUR" } });
+  analytics.track({
+    userId,
+    event: "Order Completed",
+    properties: { order_id: "o-1", total: 99.5, currency: "EUR" },
+  });
   analytics.page({ userId, name: "Checkout", properties: { path: "/checkout" } });
   await analytics.closeAndFlush({ timeout: 10_000 });
   assert.deepEqual(errors, []);
@@ -40,7 +58,12 @@ test("@segment/analytics-node (Basic auth, gzip-free batch) is stored field by f
 });
 
 test("@rudderstack/rudder-sdk-node is stored", async () => {
-  const client = new RudderAnalytics(DEMO_WRITE_KEY, { dataPlaneUrl: spur.url, flushAt: 2, flushInterval: 200, maxRetries: 1 });
+  const client = new RudderAnalytics(DEMO_WRITE_KEY, {
+    dataPlaneUrl: spur.url,
+    flushAt: 2,
+    flushInterval: 200,
+    maxRetries: 1,
+  });
   const userId = `rs-${Date.now()}`;
   await new Promise((resolve, reject) => {
     client.track({ userId, event: "Product Viewed", properties: { product_id: "p-9", price: 12 } });

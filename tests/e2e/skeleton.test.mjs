@@ -42,8 +42,11 @@ test("page view, click and spur.track from the demo page land in D1", async () =
   const rows = await eventually(async () => {
     const r = await spur.rows("SELECT * FROM events ORDER BY ts_ms");
     const has = (f) => r.some(f);
-    return has((x) => x.type === "page") && has((x) => x.event === "Element Clicked") &&
-      has((x) => x.event === "Signed Up") ? r : null;
+    return has((x) => x.type === "page") &&
+      has((x) => x.event === "Element Clicked") &&
+      has((x) => x.event === "Signed Up")
+      ? r
+      : null;
   });
   assert.ok(rows, "the page view, the click and the custom event arrive in D1");
   assert.deepEqual(errors, []);

@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startSpur, launchChromium, eventually } from "../helpers/spur.mjs";
 import {
-  pageHtml, serveTestPages, trackerReady, eventsWhere, recordBatches, sleep,
+  pageHtml,
+  serveTestPages,
+  trackerReady,
+  eventsWhere,
+  recordBatches,
+  sleep,
 } from "../helpers/tracker.mjs";
 
 let spur, browser;
@@ -44,7 +49,9 @@ test("offline: 50 events survive a reload and are stored exactly once when back 
     for (let i = 0; i < 50; i++) spur.track(`Offline ${i}`, { i });
   });
   await sleep(1_500); // the sends fail and back off
-  const queued = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("spur.q.")).length);
+  const queued = await page.evaluate(
+    () => Object.keys(localStorage).filter((k) => k.startsWith("spur.q.")).length,
+  );
   assert.equal(queued, 50, "all 50 are in storage");
   await page.reload(); // still offline: pagehide beacons fail, the new page finds the queue
   await trackerReady(page);
@@ -52,9 +59,16 @@ test("offline: 50 events survive a reload and are stored exactly once when back 
   await context.setOffline(false); // the "online" event makes the tracker retry at once
   const rows = await eventsWhere(spur, named("Offline "), 50, { timeoutMs: 15_000 });
   assert.equal(rows.length, 50);
-  assert.deepEqual(rows.map((r) => JSON.parse(r.properties).i).toSorted((a, b) => a - b), [...Array(50).keys()]);
-  assert.ok(await eventually(() => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))),
-    { message: "the persisted queue empties once delivered" }));
+  assert.deepEqual(
+    rows.map((r) => JSON.parse(r.properties).i).toSorted((a, b) => a - b),
+    [...Array(50).keys()],
+  );
+  assert.ok(
+    await eventually(
+      () => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))),
+      { message: "the persisted queue empties once delivered" },
+    ),
+  );
   // Every attempt carried the same messageIds: the edge stored each once.
   const sent = batches.flatMap((b) => b.body?.batch ?? []).filter((m) => m.event?.startsWith("Offline "));
   assert.ok(sent.length >= 50);
@@ -66,7 +80,8 @@ test("issue 14: 1,000 events in one burst are stored exactly once, without a sin
   const context = await browser.newContext();
   await serveTestPages(context, pageHtml({ config: quiet }));
   const batches = recordBatches(context);
-  const failed = [], refused = [];
+  const failed = [],
+    refused = [];
   context.on("requestfailed", (req) => failed.push(`${req.url()}: ${req.failure()?.errorText}`));
   context.on("response", (res) => {
     if (res.url().endsWith("/v1/batch") && res.status() !== 200) refused.push(res.status());
@@ -82,7 +97,10 @@ test("issue 14: 1,000 events in one burst are stored exactly once, without a sin
   const indexes = new Set(rows.map((r) => JSON.parse(r.properties).i));
   assert.equal(indexes.size, 1000, "each event once");
   assert.ok(
-    await eventually(() => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))), { timeoutMs: 15_000 }),
+    await eventually(
+      () => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("spur.q."))),
+      { timeoutMs: 15_000 },
+    ),
     "the queue drained",
   );
   assert.deepEqual(failed, [], "no request failed");
@@ -172,8 +190,14 @@ test("5xx and 429 are retried with the same messageIds; other 4xx are dropped an
   assert.deepEqual(attempts[1], attempts[0]);
   assert.deepEqual(attempts[2], attempts[0]);
   await page.evaluate(() => spur.track("After Refusal").flush());
-  const rows = await eventsWhere(spur, "event IN ('After Refusal', 'Spur Events Dropped')", 2, { timeoutMs: 15_000 });
-  assert.equal((await spur.rows(`SELECT 1 FROM events WHERE event = 'Retried'`)).length, 0, "a 400 is not retried");
+  const rows = await eventsWhere(spur, "event IN ('After Refusal', 'Spur Events Dropped')", 2, {
+    timeoutMs: 15_000,
+  });
+  assert.equal(
+    (await spur.rows(`SELECT 1 FROM events WHERE event = 'Retried'`)).length,
+    0,
+    "a 400 is not retried",
+  );
   const report = rows.find((r) => r.event === "Spur Events Dropped");
   assert.deepEqual(JSON.parse(report.properties), { count: 1 });
   await context.close();
@@ -181,7 +205,8 @@ test("5xx and 429 are retried with the same messageIds; other 4xx are dropped an
 
 test("in-app messages from a real rule: the default banner, or spur.on('message') handlers", async () => {
   const rule = {
-    id: "tracker-message", trigger: { events: ["Message Trigger"] },
+    id: "tracker-message",
+    trigger: { events: ["Message Trigger"] },
     actions: [{ type: "message", title: "Hi <b>there</b>", body: "10% off today", url: "/sale?x=1" }],
   };
   const put = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
@@ -200,9 +225,12 @@ test("in-app messages from a real rule: the default banner, or spur.on('message'
   await banner.locator("button").click();
   assert.equal(await banner.count(), 0, "dismissed");
 
-  const got = await page.evaluate(() => new Promise((resolve) => {
-    spur.on("message", resolve).track("Message Trigger").flush();
-  }));
+  const got = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        spur.on("message", resolve).track("Message Trigger").flush();
+      }),
+  );
   assert.equal(got.rule, "tracker-message");
   assert.equal(got.title, "Hi <b>there</b>");
   await sleep(300);
@@ -228,4 +256,3 @@ test("a message link may only be http(s)", async () => {
   assert.equal(await banner.locator("a").count(), 0);
   await context.close();
 });
-

@@ -21,8 +21,11 @@ test("the built tracker is within its size budget", () => {
 test("package.json exports and types point at files that exist after the build", () => {
   const pkg = JSON.parse(read("package.json"));
   assert.equal(pkg.type, "module");
-  const targets = [pkg.main, pkg.types, ...Object.values(pkg.exports).flatMap((e) =>
-    typeof e === "string" ? [e] : Object.values(e))];
+  const targets = [
+    pkg.main,
+    pkg.types,
+    ...Object.values(pkg.exports).flatMap((e) => (typeof e === "string" ? [e] : Object.values(e))),
+  ];
   for (const t of targets) assert.ok(existsSync(`${pkgDir}/${t}`), `${t} exists`);
   for (const f of ["spur.js", "spur_tracker_bg.wasm", "fallback.js", "banner.js", "snippet.min.js"])
     assert.ok(existsSync(`${pkgDir}/dist/${f}`), `dist/${f}`);
@@ -39,4 +42,25 @@ test("spur.d.ts parses and declares exactly the methods the snippet and loaders 
   const fallback = read("fallback.js");
   for (const m of declared) assert.match(fallback, new RegExp(`\\b${m}: `), `fallback has ${m}`);
   assert.match(dts, /export function load\(config\?: SpurConfig\): Promise<Spur>/);
+});
+
+// Issue 10: the demo pages paste the snippet inline; each copy must be tracker/js/snippet.js
+// (compared minified, so layout and comments may differ; only the config object may change).
+test("every demo page embeds the canonical snippet", async () => {
+  const { readdirSync } = await import("node:fs");
+  const code = (js) =>
+    transformSync(js, { minifyWhitespace: true, minifySyntax: true, loader: "js" })
+      .code.trim()
+      .replace(/,\{[^{}]*\}\);?$/, ")");
+  const canonical = code(read("snippet.js"));
+  assert.match(canonical, /^\(function\(.*"\/tracker\/spur\.js"\)$/);
+  const pages = readdirSync("www").filter((f) => f.endsWith(".html"));
+  assert.equal(pages.length, 5, `${pages}`);
+  for (const page of pages) {
+    const html = readFileSync(`www/${page}`, "utf8");
+    const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+    const snippets = inline.filter((s) => s.includes("w.spur"));
+    assert.equal(snippets.length, 1, `${page} has one snippet`);
+    assert.equal(code(snippets[0]), canonical, `${page}'s snippet is tracker/js/snippet.js`);
+  }
 });

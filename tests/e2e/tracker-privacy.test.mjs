@@ -5,7 +5,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSpur, launchChromium } from "../helpers/spur.mjs";
 import {
-  pageHtml, serveTestPages, trackerReady, eventsWhere, recordBatches, clientStorage, sleep,
+  pageHtml,
+  serveTestPages,
+  trackerReady,
+  eventsWhere,
+  recordBatches,
+  clientStorage,
+  sleep,
 } from "../helpers/tracker.mjs";
 
 let spur, browser;
@@ -26,7 +32,8 @@ const byPath = (path) => `json_extract(context, '$.page.path') = '${path}'`;
 async function gpcContext() {
   const context = await browser.newContext();
   await context.addInitScript(() =>
-    Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
+    Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }),
+  );
   return context;
 }
 
@@ -58,8 +65,13 @@ test("GPC on with gpc: false configured: tracking goes on", async () => {
   await serveTestPages(context, pageHtml({ config: { gpc: false }, body: BODY }));
   await visit(context, "/__test/gpc-ignored");
   const rows = await eventsWhere(spur, byPath("/__test/gpc-ignored"), 5);
-  assert.deepEqual(rows.map((r) => r.event ?? r.type).toSorted(),
-    ["Custom", "Element Clicked", "Tagged", "identify", "page"]);
+  assert.deepEqual(rows.map((r) => r.event ?? r.type).toSorted(), [
+    "Custom",
+    "Element Clicked",
+    "Tagged",
+    "identify",
+    "page",
+  ]);
   await context.close();
 });
 
@@ -75,8 +87,14 @@ test("consent pending: no storage is written and nothing sent until optIn, then 
 
   await page.evaluate(() => spur.optIn().track("After Opt In"));
   const rows = await eventsWhere(spur, byPath("/__test/pending"), 6);
-  assert.deepEqual(rows.map((r) => r.event ?? r.type).toSorted(),
-    ["After Opt In", "Custom", "Element Clicked", "Tagged", "identify", "page"]);
+  assert.deepEqual(rows.map((r) => r.event ?? r.type).toSorted(), [
+    "After Opt In",
+    "Custom",
+    "Element Clicked",
+    "Tagged",
+    "identify",
+    "page",
+  ]);
   assert.ok(rows.every((r) => r.anonymous_id === rows[0].anonymous_id));
   const stored = (await clientStorage(page)).local;
   assert.ok(stored.includes("spur.aid") && stored.includes("spur.consent"), stored.join());
@@ -128,7 +146,12 @@ test("a CSP without 'wasm-unsafe-eval': the JS fallback still delivers queued an
   assert.equal(await page.evaluate(() => spur.fallback), true, "the fallback is in use");
   await page.evaluate(() => spur.identify("u-csp").track("After Load", { n: 1 }).flush());
   const rows = await eventsWhere(spur, byPath("/__test/csp"), 4);
-  assert.deepEqual(rows.map((r) => r.event ?? r.type).toSorted(), ["After Load", "Queued Before Load", "identify", "page"]);
+  assert.deepEqual(rows.map((r) => r.event ?? r.type).toSorted(), [
+    "After Load",
+    "Queued Before Load",
+    "identify",
+    "page",
+  ]);
   const after = rows.find((r) => r.event === "After Load");
   assert.equal(after.user_id, "u-csp");
   assert.deepEqual(JSON.parse(after.properties), { n: 1 });

@@ -25,7 +25,11 @@ test("SPA navigations give exactly the expected page views", async () => {
   await trackerReady(page);
   await page.evaluate(async () => {
     const tick = () => new Promise((r) => setTimeout(r, 20));
-    const after = (type, go) => new Promise((r) => (addEventListener(type, r, { once: true }), go()));
+    const after = (type, go) =>
+      new Promise((r) => {
+        addEventListener(type, r, { once: true });
+        go();
+      });
     history.pushState({}, "", "/__test/spa/a"); // view
     await tick();
     history.replaceState({ s: 1 }, "", location.href); // same URL: no view
@@ -42,7 +46,15 @@ test("SPA navigations give exactly the expected page views", async () => {
     spur.flush();
   });
   const base = `${spur.url}/__test/spa`;
-  const expected = [base, `${base}/a`, `${base}/a?x=1`, `${base}/b`, `${base}/a?x=1`, `${base}/a?x=1#h`, `${base}/a?x=1#h`];
+  const expected = [
+    base,
+    `${base}/a`,
+    `${base}/a?x=1`,
+    `${base}/b`,
+    `${base}/a?x=1`,
+    `${base}/a?x=1#h`,
+    `${base}/a?x=1#h`,
+  ];
   let rows = await eventsWhere(spur, `type = 'page' AND ${byPath("/__test/spa")}`, expected.length);
   await sleep(1_500); // anything extra would have been sent by now
   rows = await spur.rows(`SELECT * FROM events WHERE type = 'page' AND ${byPath("/__test/spa")}`);
@@ -73,9 +85,14 @@ test("clicks and data-spur-event tags are captured; typed input never is", async
   await sleep(1_200);
   const all = await spur.rows(`SELECT * FROM events WHERE ${byPath("/__test/clicks")}`);
   assert.equal(all.length, 4, "buy, docs, tagged and the role=button input; not the paragraph");
-  const props = (sel) => JSON.parse(all.find((r) => JSON.parse(r.properties).selector === sel)?.properties ?? "null");
+  const props = (sel) =>
+    JSON.parse(all.find((r) => JSON.parse(r.properties).selector === sel)?.properties ?? "null");
   assert.deepEqual(props("button#buy"), {
-    tag: "button", id: "buy", classes: "btn primary", text: "Buy now", selector: "button#buy",
+    tag: "button",
+    id: "buy",
+    classes: "btn primary",
+    text: "Buy now",
+    selector: "button#buy",
   });
   assert.equal(props("a#docs").href, "#docs");
   const tagged = all.find((r) => r.event === "Plan Chosen");
@@ -149,7 +166,10 @@ test("a .wasm served with a wrong MIME type still runs the wasm tracker", async 
   await serveTestPages(context, pageHtml({ config: { clicks: false } }));
   await context.route(/spur_tracker_bg\.wasm$/, async (route) => {
     const res = await route.fetch();
-    route.fulfill({ response: res, headers: { ...res.headers(), "content-type": "application/octet-stream" } });
+    route.fulfill({
+      response: res,
+      headers: { ...res.headers(), "content-type": "application/octet-stream" },
+    });
   });
   const page = await context.newPage();
   await page.goto(`${spur.url}/__test/mime`);

@@ -24,7 +24,13 @@ const BUY_RATE = { shoes: 0.6, hats: 0.45, bags: 0.35, socks: 0.25, scarves: 0.1
  * `{events, aliases, users, start, end}`; ids start at `firstId` (for adding more people later): event rows shaped like the `events` table (JSON
  * columns as objects), alias rows and `users` rows.
  */
-export function generate({ users = 1000, seed = 42, start = Date.UTC(2026, 10, 1), days = 14, firstId = 0 } = {}) {
+export function generate({
+  users = 1000,
+  seed = 42,
+  start = Date.UTC(2026, 10, 1),
+  days = 14,
+  firstId = 0,
+} = {}) {
   const rnd = prng(seed);
   const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
   const events = [];
@@ -58,7 +64,10 @@ export function generate({ users = 1000, seed = 42, start = Date.UTC(2026, 10, 1
         ts_ms: ts,
         properties,
         traits,
-        context: { page: { path: properties.path ?? "/" }, campaign: { source: pick(["ads", "mail", "social"]) } },
+        context: {
+          page: { path: properties.path ?? "/" },
+          campaign: { source: pick(["ads", "mail", "social"]) },
+        },
       });
     };
     if (mode === "identified" && !userRows.some((u) => u.user_id === uid)) {
@@ -68,7 +77,8 @@ export function generate({ users = 1000, seed = 42, start = Date.UTC(2026, 10, 1
     for (let s = 0; s < sessions; s++) {
       let t = start + Math.floor(rnd() * days * DAY);
       push(t, "page", "Home", { path: "/" });
-      if (rnd() < 0.05) push(t - Math.floor(rnd() * HOUR), "track", "Added To Cart", { category: pick(CATEGORIES) });
+      if (rnd() < 0.05)
+        push(t - Math.floor(rnd() * HOUR), "track", "Added To Cart", { category: pick(CATEGORIES) });
       if (rnd() > 0.8) continue;
       const category = pick(CATEGORIES);
       const views = 1 + Math.floor(rnd() * 3);
@@ -98,27 +108,57 @@ export function edgeCases(t0, to) {
   const rows = [];
   let n = 0;
   const ev = (person, event, ts) =>
-    rows.push({ message_id: `edge-${n++}`, type: "track", event, name: null, user_id: person,
-      anonymous_id: `anon-${person}`, ts_ms: ts, properties: {}, traits: {}, context: {} });
-  const S = "Edge Start", Mi = "Edge Mid", E = "Edge End";
+    rows.push({
+      message_id: `edge-${n++}`,
+      type: "track",
+      event,
+      name: null,
+      user_id: person,
+      anonymous_id: `anon-${person}`,
+      ts_ms: ts,
+      properties: {},
+      traits: {},
+      context: {},
+    });
+  const S = "Edge Start",
+    Mi = "Edge Mid",
+    E = "Edge End";
   // e1: End exactly at the window boundary (inclusive) -> converts.
-  ev("e1", S, t0); ev("e1", Mi, t0 + 10 * M); ev("e1", E, t0 + 60 * M);
+  ev("e1", S, t0);
+  ev("e1", Mi, t0 + 10 * M);
+  ev("e1", E, t0 + 60 * M);
   // e2: End 1 ms past the window -> stops at Mid.
-  ev("e2", S, t0); ev("e2", Mi, t0 + 10 * M); ev("e2", E, t0 + 60 * M + 1);
+  ev("e2", S, t0);
+  ev("e2", Mi, t0 + 10 * M);
+  ev("e2", E, t0 + 60 * M + 1);
   // e3: Mid before Start (out of order) -> Start only.
-  ev("e3", Mi, t0); ev("e3", S, t0 + M); ev("e3", E, t0 + 2 * M);
+  ev("e3", Mi, t0);
+  ev("e3", S, t0 + M);
+  ev("e3", E, t0 + 2 * M);
   // e4: the first attempt times out, a later Start converts.
-  ev("e4", S, t0); ev("e4", S, t0 + 30 * M); ev("e4", Mi, t0 + 70 * M); ev("e4", E, t0 + 80 * M);
+  ev("e4", S, t0);
+  ev("e4", S, t0 + 30 * M);
+  ev("e4", Mi, t0 + 70 * M);
+  ev("e4", E, t0 + 80 * M);
   // e5: Mid in the same ms as Start is not after it -> Start only.
-  ev("e5", S, t0 + 5 * M); ev("e5", Mi, t0 + 5 * M); ev("e5", E, t0 + 6 * M);
+  ev("e5", S, t0 + 5 * M);
+  ev("e5", Mi, t0 + 5 * M);
+  ev("e5", E, t0 + 6 * M);
   // e6: repeated Mid counts once.
-  ev("e6", S, t0); ev("e6", Mi, t0 + 10 * M); ev("e6", Mi, t0 + 20 * M); ev("e6", Mi, t0 + 30 * M); ev("e6", E, t0 + 60 * M);
+  ev("e6", S, t0);
+  ev("e6", Mi, t0 + 10 * M);
+  ev("e6", Mi, t0 + 20 * M);
+  ev("e6", Mi, t0 + 30 * M);
+  ev("e6", E, t0 + 60 * M);
   // e7: End and Mid only -> never enters.
-  ev("e7", Mi, t0); ev("e7", E, t0 + M);
+  ev("e7", Mi, t0);
+  ev("e7", E, t0 + M);
   // e8: Start 1 ms before `to`, Mid after `to` but inside the window -> reaches Mid.
-  ev("e8", S, to - 1); ev("e8", Mi, to + 20 * M - 1);
+  ev("e8", S, to - 1);
+  ev("e8", Mi, to + 20 * M - 1);
   // e9: Start exactly at `to` (outside the half-open range) -> not entered.
-  ev("e9", S, to); ev("e9", Mi, to + M);
+  ev("e9", S, to);
+  ev("e9", Mi, to + M);
   return rows;
 }
 
@@ -136,19 +176,42 @@ export async function insertAll(db, { events = [], aliases = [], users = [] }, {
   );
   const stmts = [];
   for (let i = 0; i < events.length; i += chunk) {
-    stmts.push(ins.bind(JSON.stringify(events.slice(i, i + chunk).map((e) => [
-      e.message_id, e.type, e.event, e.name, e.user_id, e.anonymous_id, new Date(e.ts_ms).toISOString(), e.ts_ms,
-      JSON.stringify(e.properties), JSON.stringify(e.traits), JSON.stringify(e.context),
-    ]))));
+    stmts.push(
+      ins.bind(
+        JSON.stringify(
+          events
+            .slice(i, i + chunk)
+            .map((e) => [
+              e.message_id,
+              e.type,
+              e.event,
+              e.name,
+              e.user_id,
+              e.anonymous_id,
+              new Date(e.ts_ms).toISOString(),
+              e.ts_ms,
+              JSON.stringify(e.properties),
+              JSON.stringify(e.traits),
+              JSON.stringify(e.context),
+            ]),
+        ),
+      ),
+    );
   }
-  const al = db.prepare("INSERT INTO aliases (anonymous_id, user_id, created_at) " +
-    "SELECT j.value ->> '$[0]', j.value ->> '$[1]', '2026-01-01T00:00:00Z' FROM json_each(?1) AS j");
+  const al = db.prepare(
+    "INSERT INTO aliases (anonymous_id, user_id, created_at) " +
+      "SELECT j.value ->> '$[0]', j.value ->> '$[1]', '2026-01-01T00:00:00Z' FROM json_each(?1) AS j",
+  );
   for (let i = 0; i < aliases.length; i += chunk) {
     stmts.push(al.bind(JSON.stringify(aliases.slice(i, i + chunk).map((a) => [a.anonymous_id, a.user_id]))));
   }
-  const us = db.prepare("INSERT INTO users (user_id, traits) SELECT j.value ->> '$[0]', j.value ->> '$[1]' FROM json_each(?1) AS j");
+  const us = db.prepare(
+    "INSERT INTO users (user_id, traits) SELECT j.value ->> '$[0]', j.value ->> '$[1]' FROM json_each(?1) AS j",
+  );
   for (let i = 0; i < users.length; i += chunk) {
-    stmts.push(us.bind(JSON.stringify(users.slice(i, i + chunk).map((u) => [u.user_id, JSON.stringify(u.traits)]))));
+    stmts.push(
+      us.bind(JSON.stringify(users.slice(i, i + chunk).map((u) => [u.user_id, JSON.stringify(u.traits)]))),
+    );
   }
   for (let i = 0; i < stmts.length; i += 10) await db.batch(stmts.slice(i, i + 10));
 }
@@ -188,7 +251,10 @@ const median = (xs) => {
 export function referenceFunnel({ events, aliases }, { steps, from, to, window, breakdown }) {
   const person = personOf(aliases);
   const n = steps.length;
-  const people = byPerson(events.filter((e) => steps.some((s) => s(e))), person);
+  const people = byPerson(
+    events.filter((e) => steps.some((s) => s(e))),
+    person,
+  );
   const results = [];
   for (const [p, evs] of people) {
     const starts = evs.filter((e) => steps[0](e) && e.ts_ms >= from && e.ts_ms < to);
@@ -198,11 +264,18 @@ export function referenceFunnel({ events, aliases }, { steps, from, to, window, 
       let best = null;
       for (const s of starts) {
         if (s.ts_ms > e.ts_ms || e.ts_ms - s.ts_ms > window) continue;
-        if (k === 0) { if (s === e) best = Math.max(best ?? -Infinity, s.ts_ms); continue; }
-        let t = s.ts_ms, ok = true;
+        if (k === 0) {
+          if (s === e) best = Math.max(best ?? -Infinity, s.ts_ms);
+          continue;
+        }
+        let t = s.ts_ms,
+          ok = true;
         for (let j = 1; j < k; j++) {
           const nx = evs.find((x) => steps[j](x) && x.ts_ms > t && x.ts_ms - s.ts_ms <= window);
-          if (!nx) { ok = false; break; }
+          if (!nx) {
+            ok = false;
+            break;
+          }
           t = nx.ts_ms;
         }
         if (ok && t < e.ts_ms && steps[k](e)) best = Math.max(best ?? -Infinity, s.ts_ms);
@@ -215,11 +288,13 @@ export function referenceFunnel({ events, aliases }, { steps, from, to, window, 
       const first = evs.find((e) => steps[k](e) && chainStart(e, k) !== null);
       if (!first) break;
       level = k;
-      const prev = evs.filter((e) => e.ts_ms < first.ts_ms && steps[k - 1](e) && chainStart(e, k - 1) !== null);
+      const prev = evs.filter(
+        (e) => e.ts_ms < first.ts_ms && steps[k - 1](e) && chainStart(e, k - 1) !== null,
+      );
       gaps.push(first.ts_ms - prev[prev.length - 1].ts_ms);
     }
     const firstStart = starts[0];
-    results.push({ person: p, level, gaps, key: breakdown ? breakdown(firstStart) ?? null : null });
+    results.push({ person: p, level, gaps, key: breakdown ? (breakdown(firstStart) ?? null) : null });
   }
   const summarize = (rs) => {
     const entered = steps.map((_, k) => rs.filter((r) => r.level >= k).length);
@@ -244,17 +319,32 @@ export function referenceInsight({ events, aliases }, { match, from, to, interva
   for (let b = first; b < to; b += interval) buckets.push(b);
   const series = (rs) => ({
     events: buckets.map((b) => rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).length),
-    users: buckets.map((b) => new Set(rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).map(person)).size),
+    users: buckets.map(
+      (b) => new Set(rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).map(person)).size,
+    ),
     total_events: rs.length,
     total_users: new Set(rs.map(person)).size,
   });
   const all = series(rows);
-  if (!breakdown) return { buckets, series: [{ key: null, other: false, ...all }], total_events: all.total_events, total_users: all.total_users };
+  if (!breakdown)
+    return {
+      buckets,
+      series: [{ key: null, other: false, ...all }],
+      total_events: all.total_events,
+      total_users: all.total_users,
+    };
   const counts = new Map();
-  for (const e of rows) { const k = breakdown(e) ?? null; counts.set(k, (counts.get(k) ?? 0) + 1); }
+  for (const e of rows) {
+    const k = breakdown(e) ?? null;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
   const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1]);
   const top = ranked.slice(0, limit).map(([k]) => k);
-  const out = top.map((k) => ({ key: k, other: false, ...series(rows.filter((e) => (breakdown(e) ?? null) === k)) }));
+  const out = top.map((k) => ({
+    key: k,
+    other: false,
+    ...series(rows.filter((e) => (breakdown(e) ?? null) === k)),
+  }));
   const rest = rows.filter((e) => !top.includes(breakdown(e) ?? null));
   if (rest.length) out.push({ key: null, other: true, ...series(rest) });
   return { buckets, series: out, total_events: all.total_events, total_users: all.total_users, ranked };

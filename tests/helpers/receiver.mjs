@@ -38,12 +38,17 @@ export async function startReceiver({ respond = () => 200 } = {}) {
  * should: constant-time compare, and `t` within `toleranceSecs` of now (replay protection).
  */
 export function verifySignature(secret, header, body, { toleranceSecs = 300, now = Date.now() / 1000 } = {}) {
-  const parts = Object.fromEntries(String(header ?? "").split(",").map((p) => p.trim().split("=")));
+  const parts = Object.fromEntries(
+    String(header ?? "")
+      .split(",")
+      .map((p) => p.trim().split("=")),
+  );
   const t = Number(parts.t);
   if (!Number.isInteger(t) || !parts.v1) return { ok: false, why: "malformed" };
   const expected = createHmac("sha256", secret).update(`${t}.${body}`).digest();
   const given = Buffer.from(parts.v1, "hex");
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, why: "mismatch" };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, why: "mismatch" };
   if (Math.abs(now - t) > toleranceSecs) return { ok: false, why: "stale" };
   return { ok: true, t };
 }

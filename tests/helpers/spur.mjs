@@ -24,12 +24,14 @@ export const TEST_CONFIG = {
 export async function startSpur({ vars, secrets, config = TEST_CONFIG } = {}) {
   const server = createTestHarness({
     root,
-    workers: [{
-      configPath: "./wrangler.toml",
-      prebuiltWorkerDir: "./dist",
-      vars,
-      secrets: { ADMIN_TOKEN, SPUR_CONFIG: JSON.stringify(config), ...secrets },
-    }],
+    workers: [
+      {
+        configPath: "./wrangler.toml",
+        prebuiltWorkerDir: "./dist",
+        vars,
+        secrets: { ADMIN_TOKEN, SPUR_CONFIG: JSON.stringify(config), ...secrets },
+      },
+    ],
   });
   const { url } = await server.listen();
   const worker = server.getWorker();
@@ -42,7 +44,9 @@ export async function startSpur({ vars, secrets, config = TEST_CONFIG } = {}) {
     db: env.DB,
     /** All rows of a query. */
     async rows(sql, ...params) {
-      const { results } = await env.DB.prepare(sql).bind(...params).all();
+      const { results } = await env.DB.prepare(sql)
+        .bind(...params)
+        .all();
       return results;
     },
     close: () => server.close(),
@@ -54,7 +58,11 @@ export async function startSpur({ vars, secrets, config = TEST_CONFIG } = {}) {
     /** POST a JSON (or raw) body to an ingest endpoint. */
     post(path, body, headers = {}) {
       const data = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
-      return fetch(new URL(path, url), { method: "POST", body: data, headers: { "Content-Type": "application/json", ...headers } });
+      return fetch(new URL(path, url), {
+        method: "POST",
+        body: data,
+        headers: { "Content-Type": "application/json", ...headers },
+      });
     },
   };
 }
@@ -64,8 +72,14 @@ export function launchChromium() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
     args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
     ],
   });
 }
@@ -85,6 +99,10 @@ export async function eventually(fn, { timeoutMs = 10_000, intervalMs = 100, mes
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   let shown;
-  try { shown = JSON.stringify(last); } catch { shown = String(last); }
+  try {
+    shown = JSON.stringify(last);
+  } catch {
+    shown = String(last);
+  }
   throw new Error(`eventually: ${message} not met within ${timeoutMs} ms (last value: ${shown})`);
 }

@@ -74,10 +74,13 @@ export async function clientStorage(page) {
 export async function eventsWhere(spur, where, count, { timeoutMs = 10_000, params = [] } = {}) {
   const sql = `SELECT * FROM events WHERE ${where} ORDER BY ts_ms, received_at`;
   // On timeout, the rows there are: the caller's assertion on them says what is missing.
-  return eventually(async () => {
-    const rows = await spur.rows(sql, ...params);
-    return rows.length >= count ? rows : null;
-  }, { timeoutMs }).catch(() => spur.rows(sql, ...params));
+  return eventually(
+    async () => {
+      const rows = await spur.rows(sql, ...params);
+      return rows.length >= count ? rows : null;
+    },
+    { timeoutMs },
+  ).catch(() => spur.rows(sql, ...params));
 }
 
 /** Lets the page run for `ms` (timers, retries). */

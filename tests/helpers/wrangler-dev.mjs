@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const wrangler = join(root, "node_modules/.bin/wrangler");
 
-async function freePort() {
+/** A port nobody listens on now, on loopback. */
+export async function freePort() {
   const srv = createServer();
   await new Promise((r) => srv.listen(0, "127.0.0.1", r));
   const { port } = srv.address();
@@ -36,24 +37,47 @@ export function prebuiltConfig() {
 
 /** Applies the D1 migrations to the persisted local database. */
 export async function migrate(config, persistTo) {
-  await promisify(execFile)(wrangler, ["d1", "migrations", "apply", "DB", "--local", "-c", config, "--persist-to", persistTo], {
-    cwd: root, env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
-  });
+  await promisify(execFile)(
+    wrangler,
+    ["d1", "migrations", "apply", "DB", "--local", "-c", config, "--persist-to", persistTo],
+    {
+      cwd: root,
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+    },
+  );
 }
 
 /** Starts `wrangler dev`; resolves once /healthz answers. Returns {url, stop, logs}. */
 export async function startDev({ config, persistTo, vars = {} }) {
   const port = await freePort();
-  const args = ["dev", "-c", config, "--persist-to", persistTo, "--port", String(port), "--ip", "127.0.0.1",
-    "--local", "--show-interactive-dev-session=false", "--live-reload=false"];
+  const args = [
+    "dev",
+    "-c",
+    config,
+    "--persist-to",
+    persistTo,
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--local",
+    "--show-interactive-dev-session=false",
+    "--live-reload=false",
+  ];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(wrangler, args, {
-    cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"],
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
   });
   let logs = "";
-  child.stdout.on("data", (d) => { logs += d; });
-  child.stderr.on("data", (d) => { logs += d; });
+  child.stdout.on("data", (d) => {
+    logs += d;
+  });
+  child.stderr.on("data", (d) => {
+    logs += d;
+  });
   const exited = new Promise((r) => child.once("exit", r));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
@@ -61,7 +85,9 @@ export async function startDev({ config, persistTo, vars = {} }) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${logs}`);
     try {
       if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch { /* not up yet */ }
+    } catch {
+      /* not up yet */
+    }
     if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${logs}`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -71,8 +97,18 @@ export async function startDev({ config, persistTo, vars = {} }) {
     /** Stops wrangler and workerd (the whole process group we started). */
     async stop() {
       if (child.exitCode !== null) return;
-      try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
-      const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } }, 5_000);
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        /* gone */
+      }
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          /* gone */
+        }
+      }, 5_000);
       await exited;
       clearTimeout(timer);
     },

@@ -7,17 +7,38 @@ import { initSync, start, call, on_event } from "./spur_tracker.js";
 import { bind, handlers, options } from "spur-host";
 
 // The API; a method's index is its operation number in the wasm tracker (tracker/src/lib.rs
-// `op`), except `on`, which stays in JS.
-const METHODS = "track page identify alias group reset flush optIn optOut on".split(" ");
+// `op`), except `on` and `debug`, which stay in JS.
+const METHODS = "track page identify alias group reset flush optIn optOut on debug".split(" ");
+// Developer mode (tracker/src/devmode.rs): a separate build in debug/, chosen by
+// `?spur_debug=1`, a queued `spur.debug(true)` or an earlier `spur.debug(true)` (remembered in
+// localStorage). scripts/build-tracker defines globalThis.__SPUR_DEBUG__: false for spur.js,
+// true for debug/spur.js.
+const DEBUG_KEY = "spur.debug";
+const setDebug = (on) => {
+  try {
+    if (on) localStorage.setItem(DEBUG_KEY, "1");
+    else localStorage.removeItem(DEBUG_KEY);
+  } catch {}
+};
+const debugWanted = (stub) => {
+  let stored;
+  try {
+    stored = localStorage.getItem(DEBUG_KEY);
+  } catch {}
+  return (
+    /[?&]spur_debug=1/.test(location.search) || stub.some((c) => c[0] === "debug" && c[1]) || stored === "1"
+  );
+};
 let loading;
 
 /** Starts Spur with `config` (default: the snippet's) and resolves to the API; idempotent. */
 export function load(config) {
-  return (loading ||= boot(config));
+  loading ||= boot(config);
+  return loading;
 }
 
 const str = (v) => (v == null ? "" : String(v));
-const isObj = (v) => v && typeof v == "object";
+const isObj = (v) => v && typeof v === "object";
 // Properties and traits cross into wasm as JSON; anything but a plain object becomes {}.
 const json = (v) => {
   try {
@@ -28,7 +49,8 @@ const json = (v) => {
 
 /** The wasm tracker's API, or null when WebAssembly cannot run here. */
 async function wasm(config) {
-  const c = config, on = (v, dflt) => (v == null ? dflt : !!v);
+  const c = config,
+    on = (v, dflt) => (v == null ? dflt : !!v);
   try {
     // Compiled here and instantiated with the glue's initSync, which leaves the glue's own
     // fetch-and-instantiate code out of the bundle. A wrong MIME type (a TypeError) costs a
@@ -37,16 +59,28 @@ async function wasm(config) {
     const url = new URL("spur_tracker_bg.wasm", import.meta.url);
     const module = await WebAssembly.compileStreaming(fetch(url)).catch((e) => {
       if (!(e instanceof TypeError)) throw e;
-      return fetch(url).then((r) => r.arrayBuffer()).then((b) => WebAssembly.compile(b));
+      return fetch(url)
+        .then((r) => r.arrayBuffer())
+        .then((b) => WebAssembly.compile(b));
     });
     initSync({ module });
     bind(on_event);
     // Option bits (tracker/src/lib.rs `flag`; defaults as in spur.d.ts), then the browser's
     // privacy signals, honoured or not by the tracker as the options say.
     const n = navigator;
-    start(str(c.endpoint), str(c.writeKey), str(c.consent),
-      on(c.cookieless, 0) | on(c.pageviews, 1) << 1 | on(c.clicks, 1) << 2 | on(c.tags, 1) << 3 |
-      on(c.gpc, 1) << 4 | on(c.dnt, 0) << 5 | !!n.globalPrivacyControl << 6 | (n.doNotTrack == "1") << 7);
+    start(
+      str(c.endpoint),
+      str(c.writeKey),
+      str(c.consent),
+      on(c.cookieless, 0) |
+        (on(c.pageviews, 1) << 1) |
+        (on(c.clicks, 1) << 2) |
+        (on(c.tags, 1) << 3) |
+        (on(c.gpc, 1) << 4) |
+        (on(c.dnt, 0) << 5) |
+        (!!n.globalPrivacyControl << 6) |
+        ((n.doNotTrack === "1") << 7),
+    );
   } catch {
     return null;
   }
@@ -56,11 +90,15 @@ async function wasm(config) {
   METHODS.forEach((m, op) => {
     api[m] = (a, b) => {
       // page(properties) and identify(traits) may omit the first argument.
-      if ((m == "page" || m == "identify") && isObj(a)) (b = a), (a = "");
+      if ((m === "page" || m === "identify") && isObj(a)) {
+        b = a;
+        a = "";
+      }
       // A tracker failure never reaches the page's code.
       try {
-        if (m == "on") a == "message" && typeof b == "function" && handlers.push(b);
-        else call(op, str(a), m == "alias" ? str(b) : json(b));
+        if (m === "on") a === "message" && typeof b === "function" && handlers.push(b);
+        else if (m === "debug") setDebug(a);
+        else call(op, str(a), m === "alias" ? str(b) : json(b));
       } catch {}
       return api;
     };
@@ -71,11 +109,15 @@ async function wasm(config) {
 async function boot(config) {
   const stub = Array.isArray(window.spur) ? window.spur : [];
   config = config || stub.config || {};
+  if (!globalThis.__SPUR_DEBUG__ && debugWanted(stub)) {
+    // The debug build takes over this page: it replays the same queued calls.
+    const debug = await import(new URL("debug/spur.js", import.meta.url).href).catch(() => 0);
+    if (debug) return debug.load(config);
+  }
   const { api, ready } =
-    (await wasm(config)) ||
-    (await import(new URL("fallback.js", import.meta.url).href)).fallback(config);
+    (await wasm(config)) || (await import(new URL("fallback.js", import.meta.url).href)).fallback(config);
   window.spur = api;
-  for (const [m, ...args] of stub) api[m] && api[m](...args);
+  for (const [m, ...args] of stub) api[m]?.(...args);
   try {
     ready();
   } catch {}

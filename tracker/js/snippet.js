@@ -4,7 +4,7 @@
   var spur = (w.spur = w.spur || []);
   if (spur.config) return;
   spur.config = config;
-  "track page identify alias group reset flush optIn optOut on".split(" ").forEach(function (m) {
+  "track page identify alias group reset flush optIn optOut on debug".split(" ").forEach(function (m) {
     spur[m] = function () {
       spur.push([m].concat([].slice.call(arguments)));
       return spur;
@@ -16,7 +16,7 @@
   s.src = src;
   d.head.appendChild(s);
 })(window, document, "/tracker/spur.js", {
-  endpoint: "",              // "" = same origin; else e.g. "https://spur.example.com"
-  writeKey: "YOUR_WRITE_KEY" // options: consent ("granted"|"pending"|"denied"), cookieless,
-                             // pageviews, clicks, tags, gpc, dnt, banner (see spur.d.ts)
+  endpoint: "", // "" = same origin; else e.g. "https://spur.example.com"
+  writeKey: "YOUR_WRITE_KEY", // options: consent ("granted"|"pending"|"denied"), cookieless,
+  // pageviews, clicks, tags, gpc, dnt, banner (see spur.d.ts)
 });

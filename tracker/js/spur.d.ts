@@ -70,6 +70,13 @@ export interface Spur {
   optOut(): Spur;
   /** Handles in-app messages from the edge; a handler replaces the default banner. */
   on(type: "message", handler: (message: InAppMessage) => void): Spur;
+  /**
+   * Developer mode: `true` loads the debug build from the next page load on (at once when
+   * called through the snippet before the tracker loaded, or with `?spur_debug=1` in the URL).
+   * It logs every event as it is queued, sent and answered, with the edge's verdict for each
+   * (accepted, tracking-plan violations, rejection reason). `false` turns it off.
+   */
+  debug(on: boolean): Spur;
   /** The config the tracker started with. */
   readonly config: SpurConfig;
   /** True when WebAssembly could not run and the minimal JS path is in use. */

@@ -5,11 +5,12 @@ use js_sys::{Reflect, JSON};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
+use crate::config::Config;
 use crate::consent::Consent;
 use crate::host::{self, Store};
 use crate::limits::{MAX_BODY_BYTES, MAX_QUEUED_EVENTS};
 use crate::queue::{new_key, Queue, PREFIX};
-use crate::tracker::{Config, Tracker};
+use crate::tracker::Tracker;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -27,7 +28,7 @@ fn get(v: &JsValue, path: &str) -> JsValue {
 
 fn push(q: &mut Queue, n: u32) {
     let key = new_key(host::now(), n, &host::uuid());
-    q.push(&key, &["{\"n\":", &n.to_string(), "}"].concat());
+    q.push(&key, &["{\"n\":", &n.to_string(), "}"].concat(), &[]);
 }
 
 #[wasm_bindgen_test]

@@ -3,8 +3,8 @@
 //! Invariant: every listener and the history hook are owned by one [`Hooks`]; dropping it
 //! (on opt-out) removes them all, so a denied tracker leaves nothing running on the page.
 
+use crate::config::Config;
 use crate::host::{code, listen, watch_history, Registration};
-use crate::tracker::Config;
 
 /// The installed listeners.
 #[derive(Debug)]

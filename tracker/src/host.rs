@@ -314,9 +314,29 @@ pub mod fake {
     pub fn now() -> f64 {
         with_fake(|b| b.now)
     }
-    /// A stand-in for `toISOString`: `@` and the ms count, enough to tell instants apart.
+    /// `toISOString`: `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, years 1970–9999), so what the fake
+    /// browser sends is what a real one would, and the edge's core accepts it (the wire-format
+    /// contract test, `tracker/tests/contract.rs`).
     pub fn iso(ms: f64) -> String {
-        ["@", &(ms as u64).to_string()].concat()
+        let ms = ms.max(0.0) as u64;
+        let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+        // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rest / 3_600_000,
+            rest / 60_000 % 60,
+            rest / 1_000 % 60,
+            rest % 1_000
+        )
     }
     /// See the wasm binding of the same name.
     pub fn doc(which: u32) -> String {

@@ -20,13 +20,17 @@
 
 mod backoff;
 mod capture;
+mod config;
 mod consent;
 mod delivery;
+#[cfg(all(feature = "debug", target_arch = "wasm32"))]
+mod devmode;
 mod hooks;
 pub mod host;
 mod json;
-mod limits;
+pub mod limits;
 mod queue;
+mod sending;
 mod session;
 mod tracker;
 
@@ -38,9 +42,10 @@ use std::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
 
+use crate::config::Config;
 use crate::consent::Consent;
 use crate::host::code;
-use crate::tracker::{Config, Tracker};
+use crate::tracker::Tracker;
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
@@ -127,6 +132,8 @@ pub fn start(endpoint: &str, write_key: &str, consent: &str, flags: u32) {
             dnt: on(flag::DNT_ON),
         },
     };
+    #[cfg(all(feature = "debug", target_arch = "wasm32"))]
+    devmode::started();
     TRACKER.with(|t| {
         if let Ok(mut slot) = t.try_borrow_mut() {
             if slot.is_none() {

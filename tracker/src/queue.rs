@@ -98,17 +98,23 @@ impl Queue {
         self.index().len()
     }
 
-    /// Appends an event, dropping (and counting) the oldest when the queue is full. In
-    /// `localStorage` it is written by the next [`Queue::persist`]; true when it is the first
-    /// event waiting for one (the caller schedules it).
-    pub fn push(&mut self, key: &str, json: &str) -> bool {
+    /// Appends an event, dropping (and counting) the oldest waiting one when the queue is
+    /// full. Events of the request `in_flight` are not dropped: they may already be delivered,
+    /// and a drop report must not count them. In `localStorage` the event is written by the
+    /// next [`Queue::persist`]; true when it is the first event waiting for one (the caller
+    /// schedules it).
+    pub fn push(&mut self, key: &str, json: &str, in_flight: &[String]) -> bool {
         let mut dropped = 0;
-        // A `Vec`, not a `VecDeque`: its front removals move at most a few KB of pointers,
-        // and the deque's code cost ~1 KB of the tracker's gzip budget.
         while self.len() >= MAX_QUEUED_EVENTS {
             // At the cap (rare), what waits is written first, so the oldest is in the store.
             self.persist();
-            let oldest = self.index().remove(0);
+            let index = self.index();
+            // A `Vec`, not a `VecDeque`: its front removals move at most a few KB of
+            // pointers, and the deque's code cost ~1 KB of the tracker's gzip budget.
+            let Some(at) = index.iter().position(|k| !in_flight.contains(k)) else {
+                break; // all in flight: the queue is over the cap by at most one request
+            };
+            let oldest = index.remove(at);
             self.store.del(&oldest);
             dropped += 1;
         }
@@ -223,7 +229,7 @@ impl Queue {
         let mut from = std::mem::replace(self, Queue::new(store));
         for k in std::mem::take(from.index()) {
             if let Some(json) = from.store.get(&k) {
-                self.push(&k, &json);
+                self.push(&k, &json, &[]);
             }
             from.store.del(&k);
         }
@@ -275,7 +281,7 @@ mod tests {
 
     fn push(q: &mut Queue, n: u32) {
         let key = new_key(1_732_790_000_000.0, n, "0123abcd-ef");
-        q.push(&key, &["{\"n\":", &n.to_string(), "}"].concat());
+        q.push(&key, &["{\"n\":", &n.to_string(), "}"].concat(), &[]);
         q.persist();
     }
 
@@ -326,6 +332,23 @@ mod tests {
     }
 
     #[test]
+    fn at_the_cap_events_in_flight_are_not_dropped() {
+        clean();
+        let mut q = LOCAL;
+        for n in 0..MAX_QUEUED_EVENTS as u32 {
+            push(&mut q, n);
+        }
+        let in_flight = q.batch(&[], usize::MAX, 3).keys;
+        let key = new_key(1_732_790_000_000.0, 5_000, "0123abcd-ef");
+        q.push(&key, "{\"n\":5000}", &in_flight);
+        q.persist();
+        assert_eq!(q.len(), MAX_QUEUED_EVENTS);
+        assert_eq!(q.dropped(), 1);
+        let all = q.batch(&[], usize::MAX, 4).events;
+        assert_eq!(all, r#"{"n":0},{"n":1},{"n":2},{"n":4}"#, "n = 3 went");
+    }
+
+    #[test]
     fn full_storage_evicts_the_oldest_until_the_new_event_fits() {
         clean();
         let mut q = LOCAL;
@@ -339,7 +362,7 @@ mod tests {
         assert_eq!(q.batch(&[], usize::MAX, 1).events, "{\"n\":1}");
         assert_eq!(q.dropped(), 1);
         // An event larger than the whole quota evicts what it may, then is dropped itself.
-        q.push(&new_key(2e12, 0, "x"), &"x".repeat(3 * one.unwrap()));
+        q.push(&new_key(2e12, 0, "x"), &"x".repeat(3 * one.unwrap()), &[]);
         q.persist();
         assert_eq!(q.len(), 0);
         assert_eq!(q.dropped(), 4);
@@ -351,16 +374,16 @@ mod tests {
         clean();
         let mut q = LOCAL;
         for n in 0..3 {
-            let first = q.push(&new_key(1e12, n, "0123abcd"), "{}");
+            let first = q.push(&new_key(1e12, n, "0123abcd"), "{}", &[]);
             assert_eq!(first, n == 0, "only the first asks for a persist");
         }
         assert_eq!((q.len(), stored()), (3, 0));
         assert_eq!(q.batch(&[], usize::MAX, 9).keys.len(), 3);
         assert_eq!(stored(), 3, "a batch writes them first");
-        assert!(q.push(&new_key(2e12, 0, "0123abcd"), "{}"));
+        assert!(q.push(&new_key(2e12, 0, "0123abcd"), "{}", &[]));
         q.stale();
         assert_eq!((q.len(), stored()), (4, 4), "so does a re-read");
-        q.push(&new_key(3e12, 0, "0123abcd"), "{}");
+        q.push(&new_key(3e12, 0, "0123abcd"), "{}", &[]);
         q.clear();
         q.persist();
         assert_eq!(

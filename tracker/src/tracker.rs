@@ -6,6 +6,7 @@
 //! storage unless consent is granted and cookieless mode is off; nothing is captured when
 //! consent is denied.
 
+use crate::config::Config;
 use crate::consent::{self, Consent, Signals};
 use crate::delivery::Delivery;
 use crate::hooks::Hooks;
@@ -31,48 +32,6 @@ const LIBRARY: &str = concat!(
 );
 /// The event that reports dropped events.
 pub const DROPPED_EVENT: &str = "Spur Events Dropped";
-
-/// The snippet's options, read once at start.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The edge's origin (`""` for this page's origin).
-    pub endpoint: String,
-    /// Sent as `writeKey` in every batch body.
-    pub write_key: String,
-    /// The consent mode when the visitor made no choice yet.
-    pub consent: Consent,
-    /// Keep identifiers and the queue in memory only; never write storage.
-    pub cookieless: bool,
-    /// Capture page views (load, history changes, bfcache restores).
-    pub pageviews: bool,
-    /// Capture clicks on interactive elements as `Element Clicked`.
-    pub clicks: bool,
-    /// Capture clicks on `[data-spur-event]` elements as the named event.
-    pub tags: bool,
-    /// Honour `navigator.globalPrivacyControl` (deny unless the visitor opts in).
-    pub gpc: bool,
-    /// Honour `navigator.doNotTrack` (deny unless the visitor opts in).
-    pub dnt: bool,
-    /// The privacy signals the browser sends (whether honoured or not).
-    pub signals: Signals,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            endpoint: String::new(),
-            write_key: String::new(),
-            consent: Consent::Granted,
-            cookieless: false,
-            pageviews: true,
-            clicks: true,
-            tags: true,
-            gpc: true,
-            dnt: false,
-            signals: Signals::default(),
-        }
-    }
-}
 
 /// The tracker's state.
 #[derive(Debug)]
@@ -379,7 +338,9 @@ impl Tracker {
         }
         self.seq = self.seq.wrapping_add(1);
         let key = queue::new_key(now, self.seq, &message_id);
-        if self.queue.push(&key, &json) {
+        #[cfg(all(feature = "debug", target_arch = "wasm32"))]
+        crate::devmode::queued(&json);
+        if self.queue.push(&key, &json, &self.delivery.in_flight) {
             host::later(0, code::PERSIST);
         }
         self.captured();

@@ -17,7 +17,10 @@ async function api(path, body, method) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const res = await fetch(path, {
     method: method ?? (body === undefined ? "GET" : "POST"),
-    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    headers: {
+      Authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status === 401 || res.status === 403) throw new Unauthorized();
@@ -69,7 +72,10 @@ function showError(id, e) {
 function drawChart(id, config) {
   if (!window.Chart) return;
   charts[id]?.destroy();
-  charts[id] = new window.Chart($(id), { ...config, options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options } });
+  charts[id] = new window.Chart($(id), {
+    ...config,
+    options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options },
+  });
 }
 
 // ---- funnel -----------------------------------------------------------------------------
@@ -78,7 +84,12 @@ function addStep(name = "") {
   const input = el("input", { value: name, size: 16, placeholder: "event" });
   input.setAttribute("list", "event-names");
   input.className = "step-event";
-  const rm = el("button", { type: "button", className: "btn subtle", textContent: "×", title: "remove step" });
+  const rm = el("button", {
+    type: "button",
+    className: "btn subtle",
+    textContent: "×",
+    title: "remove step",
+  });
   rm.onclick = () => wrap.remove();
   wrap.append(input, rm);
   $("#funnel-steps").append(wrap);
@@ -86,7 +97,11 @@ function addStep(name = "") {
 
 async function runFunnel() {
   const steps = [...document.querySelectorAll(".step-event")].map((i) => i.value.trim()).filter(Boolean);
-  const body = { steps: steps.map((event) => ({ event })), ...range(), window: $("#funnel-window").value.trim() || "1d" };
+  const body = {
+    steps: steps.map((event) => ({ event })),
+    ...range(),
+    window: $("#funnel-window").value.trim() || "1d",
+  };
   const bd = $("#funnel-breakdown").value.trim();
   if (bd) body.breakdown = bd;
   let r;
@@ -97,24 +112,38 @@ async function runFunnel() {
     return showError("#funnel-error", e);
   }
   const tbody = $("#funnel-table tbody");
-  tbody.replaceChildren(...r.steps.map((s, i) => {
-    const prev = i === 0 ? 1 : r.steps[i - 1].conversion_rate;
-    const tr = el("tr", {},
-      el("td", { textContent: `${i + 1}. ${s.event}` }),
-      el("td", { className: "num users", textContent: String(s.entered) }),
-      el("td", { className: "num", textContent: i === 0 ? "–" : pct(prev) }),
-      el("td", { className: "num", textContent: pct(s.conversion_from_start) }),
-      el("td", { className: "num dropped", textContent: s.drop_off == null ? "–" : String(s.drop_off) }),
-      el("td", { className: "num", textContent: duration(s.median_ms_to_next) }));
-    tr.dataset.step = String(i);
-    return tr;
-  }));
+  tbody.replaceChildren(
+    ...r.steps.map((s, i) => {
+      const prev = i === 0 ? 1 : r.steps[i - 1].conversion_rate;
+      const tr = el(
+        "tr",
+        {},
+        el("td", { textContent: `${i + 1}. ${s.event}` }),
+        el("td", { className: "num users", textContent: String(s.entered) }),
+        el("td", { className: "num", textContent: i === 0 ? "–" : pct(prev) }),
+        el("td", { className: "num", textContent: pct(s.conversion_from_start) }),
+        el("td", { className: "num dropped", textContent: s.drop_off == null ? "–" : String(s.drop_off) }),
+        el("td", { className: "num", textContent: duration(s.median_ms_to_next) }),
+      );
+      tr.dataset.step = String(i);
+      return tr;
+    }),
+  );
   const labels = r.steps.map((s, i) => `${i + 1}. ${s.event}`);
   const datasets = r.breakdown
-    ? r.breakdown.map((b, i) => ({ label: label(b.key, b.other), data: b.steps.map((s) => s.entered), backgroundColor: COLORS[i % COLORS.length] }))
+    ? r.breakdown.map((b, i) => ({
+        label: label(b.key, b.other),
+        data: b.steps.map((s) => s.entered),
+        backgroundColor: COLORS[i % COLORS.length],
+      }))
     : [
         { label: "Users", data: r.steps.map((s) => s.entered), backgroundColor: "#3454d1", stack: "s" },
-        { label: "Dropped before this step", data: r.steps.map((s, i) => (i === 0 ? 0 : r.steps[i - 1].drop_off)), backgroundColor: "#f1c9bb", stack: "s" },
+        {
+          label: "Dropped before this step",
+          data: r.steps.map((_, i) => (i === 0 ? 0 : r.steps[i - 1].drop_off)),
+          backgroundColor: "#f1c9bb",
+          stack: "s",
+        },
       ];
   drawChart("#funnel-chart", {
     type: "bar",
@@ -126,7 +155,11 @@ async function runFunnel() {
 
 // ---- insight ----------------------------------------------------------------------------
 async function runInsight() {
-  const body = { event: $("#insight-event").value.trim() || "$any", ...range(), interval: $("#insight-interval").value };
+  const body = {
+    event: $("#insight-event").value.trim() || "$any",
+    ...range(),
+    interval: $("#insight-interval").value,
+  };
   const bd = $("#insight-breakdown").value.trim();
   if (bd) body.breakdown = bd;
   let r;
@@ -138,14 +171,18 @@ async function runInsight() {
   }
   const measure = $("#insight-measure").value;
   $("#insight-total").textContent = `${r.total_events} events by ${r.total_users} people`;
-  const fmt = r.interval === "hour" ? (b) => b.slice(5, 13).replace("T", " ") + "h" : (b) => b.slice(0, 10);
+  const fmt = r.interval === "hour" ? (b) => `${b.slice(5, 13).replace("T", " ")}h` : (b) => b.slice(0, 10);
   drawChart("#insight-chart", {
     type: "line",
     data: {
       labels: r.buckets.map(fmt),
       datasets: r.series.map((s, i) => ({
-        label: bd ? label(s.key, s.other) : body.event, data: s[measure], borderColor: COLORS[i % COLORS.length],
-        backgroundColor: COLORS[i % COLORS.length], tension: 0.2, pointRadius: 2,
+        label: bd ? label(s.key, s.other) : body.event,
+        data: s[measure],
+        borderColor: COLORS[i % COLORS.length],
+        backgroundColor: COLORS[i % COLORS.length],
+        tension: 0.2,
+        pointRadius: 2,
       })),
     },
     options: { scales: { y: { beginAtZero: true } } },
@@ -153,10 +190,20 @@ async function runInsight() {
 }
 
 // ---- segments ---------------------------------------------------------------------------
-const KINDS = { did: "did", not: "did not do", trait: "trait equals", before: "last seen before", after: "last seen after" };
+const KINDS = {
+  did: "did",
+  not: "did not do",
+  trait: "trait equals",
+  before: "last seen before",
+  after: "last seen after",
+};
 function addCondition(kind = "did", values = {}) {
   const row = el("div", { className: "cond" });
-  const sel = el("select", { className: "kind" }, ...Object.entries(KINDS).map(([v, t]) => el("option", { value: v, textContent: t })));
+  const sel = el(
+    "select",
+    { className: "kind" },
+    ...Object.entries(KINDS).map(([v, t]) => el("option", { value: v, textContent: t })),
+  );
   sel.value = kind;
   const fields = el("span", { className: "fields" });
   const render = () => {
@@ -165,13 +212,27 @@ function addCondition(kind = "did", values = {}) {
     if (k === "did" || k === "not") {
       const ev = input("event", { value: values.event ?? "", placeholder: "event", size: 14 });
       ev.setAttribute("list", "event-names");
-      fields.replaceChildren(ev,
-        k === "did" ? "at least" : "", k === "did" ? input("min", { type: "number", value: values.min ?? 1, min: 0, style: "width:4rem" }) : "",
-        k === "did" ? "times" : "", "within", input("within", { value: values.within ?? "", placeholder: "7d / empty = ever", size: 10 }));
+      fields.replaceChildren(
+        ev,
+        k === "did" ? "at least" : "",
+        k === "did"
+          ? input("min", { type: "number", value: values.min ?? 1, min: 0, style: "width:4rem" })
+          : "",
+        k === "did" ? "times" : "",
+        "within",
+        input("within", { value: values.within ?? "", placeholder: "7d / empty = ever", size: 10 }),
+      );
     } else if (k === "trait") {
-      fields.replaceChildren(input("name", { value: values.name ?? "plan", size: 10 }), "=", input("value", { value: values.value ?? "pro", size: 10 }));
+      fields.replaceChildren(
+        input("name", { value: values.name ?? "plan", size: 10 }),
+        "=",
+        input("value", { value: values.value ?? "pro", size: 10 }),
+      );
     } else {
-      fields.replaceChildren(input("when", { value: values.when ?? "7d", placeholder: "7d or 2026-11-01T00:00:00Z", size: 16 }), "ago/at");
+      fields.replaceChildren(
+        input("when", { value: values.when ?? "7d", placeholder: "7d or 2026-11-01T00:00:00Z", size: 16 }),
+        "ago/at",
+      );
     }
   };
   sel.onchange = render;
@@ -194,7 +255,14 @@ function segmentWhere() {
     }
     if (k === "trait") {
       const raw = v("value");
-      const value = raw === "true" ? true : raw === "false" ? false : raw !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+      const value =
+        raw === "true"
+          ? true
+          : raw === "false"
+            ? false
+            : raw !== "" && !Number.isNaN(Number(raw))
+              ? Number(raw)
+              : raw;
       return { trait: { name: v("name"), value } };
     }
     return { last_seen: { [k]: v("when") } };
@@ -215,25 +283,38 @@ async function runSegment(where = segmentWhere(), saved) {
     return showError("#segment-error", e);
   }
   $("#segment-count").textContent = String(r.count);
-  $("#segment-users").textContent = r.users.length ? `e.g. ${r.users.join(", ")}${r.next_cursor ? " …" : ""}` : "";
+  $("#segment-users").textContent = r.users.length
+    ? `e.g. ${r.users.join(", ")}${r.next_cursor ? " …" : ""}`
+    : "";
 }
 
 async function loadSaved() {
   const { segments } = await api("/v1/segments");
   const ul = $("#saved-segments");
-  ul.replaceChildren(...segments.map((s) => {
-    const run = el("button", { type: "button", className: "btn subtle", textContent: "count" });
-    run.onclick = () => runSegment(undefined, s.id);
-    const del = el("button", { type: "button", className: "btn subtle", textContent: "delete" });
-    del.onclick = async () => { await api(`/v1/segments/${s.id}`, undefined, "DELETE"); loadSaved(); };
-    return el("li", {}, `${s.name} `, el("code", { textContent: s.id }), " ", run, del);
-  }));
-  if (!segments.length) ul.replaceChildren(el("li", { className: "muted", textContent: "No saved segments yet." }));
+  ul.replaceChildren(
+    ...segments.map((s) => {
+      const run = el("button", { type: "button", className: "btn subtle", textContent: "count" });
+      run.onclick = () => runSegment(undefined, s.id);
+      const del = el("button", { type: "button", className: "btn subtle", textContent: "delete" });
+      del.onclick = async () => {
+        await api(`/v1/segments/${s.id}`, undefined, "DELETE");
+        loadSaved();
+      };
+      return el("li", {}, `${s.name} `, el("code", { textContent: s.id }), " ", run, del);
+    }),
+  );
+  if (!segments.length)
+    ul.replaceChildren(el("li", { className: "muted", textContent: "No saved segments yet." }));
 }
 
 async function saveSegment() {
   const name = $("#segment-name").value.trim();
-  const id = name.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64) || "segment";
+  const id =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 64) || "segment";
   try {
     await api(`/v1/segments/${id}`, { name, where: segmentWhere() }, "PUT");
     showError("#segment-error", null);
@@ -248,11 +329,23 @@ let liveTimer;
 async function pollLive() {
   try {
     const { events } = await api("/v1/events/recent?limit=25");
-    $("#live-table tbody").replaceChildren(...events.map((e) => el("tr", {},
-      el("td", { textContent: new Date(e.ts_ms).toLocaleTimeString() }),
-      el("td", { textContent: e.type === "track" ? e.event : `${e.type}${e.event ? `: ${e.event}` : ""}` }),
-      el("td", { textContent: e.person ?? "", title: e.person ?? "" }),
-      el("td", { textContent: e.type === "track" ? JSON.stringify(e.properties) : e.path ?? "", title: JSON.stringify(e.properties) }))));
+    $("#live-table tbody").replaceChildren(
+      ...events.map((e) =>
+        el(
+          "tr",
+          {},
+          el("td", { textContent: new Date(e.ts_ms).toLocaleTimeString() }),
+          el("td", {
+            textContent: e.type === "track" ? e.event : `${e.type}${e.event ? `: ${e.event}` : ""}`,
+          }),
+          el("td", { textContent: e.person ?? "", title: e.person ?? "" }),
+          el("td", {
+            textContent: e.type === "track" ? JSON.stringify(e.properties) : (e.path ?? ""),
+            title: JSON.stringify(e.properties),
+          }),
+        ),
+      ),
+    );
     $("#live-status").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (e) {
     if (e instanceof Unauthorized) return logout(true);
@@ -269,30 +362,70 @@ async function optionalList(path, bodyId, render, empty) {
     box.replaceChildren(node ?? el("div", { className: "empty", textContent: empty }));
   } catch (e) {
     if (e instanceof Unauthorized) throw e;
-    box.replaceChildren(el("div", { className: "empty", textContent: e.status === 404 ? empty : `Unavailable: ${e.message}` }));
+    box.replaceChildren(
+      el("div", { className: "empty", textContent: e.status === 404 ? empty : `Unavailable: ${e.message}` }),
+    );
   }
 }
 
 function loadBadRows() {
-  return optionalList("/v1/bad-rows?limit=20", "#bad-rows-body", (r) => {
-    const rows = r?.rows ?? [];
-    if (!rows.length) return null;
-    return el("table", {}, el("thead", {}, el("tr", {}, ...["Received", "Reason", "Detail"].map((t) => el("th", { textContent: t })))),
-      el("tbody", {}, ...rows.map((b) => el("tr", {}, el("td", { textContent: b.receivedAt ?? "" }), el("td", { textContent: b.reason }), el("td", { textContent: b.detail ?? "" })))));
-  }, "No bad rows: every event was accepted.");
+  return optionalList(
+    "/v1/bad-rows?limit=20",
+    "#bad-rows-body",
+    (r) => {
+      const rows = r?.rows ?? [];
+      if (!rows.length) return null;
+      return el(
+        "table",
+        {},
+        el(
+          "thead",
+          {},
+          el("tr", {}, ...["Received", "Reason", "Detail"].map((t) => el("th", { textContent: t }))),
+        ),
+        el(
+          "tbody",
+          {},
+          ...rows.map((b) =>
+            el(
+              "tr",
+              {},
+              el("td", { textContent: b.receivedAt ?? "" }),
+              el("td", { textContent: b.reason }),
+              el("td", { textContent: b.detail ?? "" }),
+            ),
+          ),
+        ),
+      );
+    },
+    "No bad rows: every event was accepted.",
+  );
 }
 
 function loadRules() {
-  return optionalList("/v1/rules", "#rules-body", (r) => {
-    const rules = r?.rules ?? [];
-    if (!rules.length) return null;
-    return el("ul", { className: "list" }, ...rules.map((x) => el("li", { textContent: `${x.name ?? x.id} — ${x.firings} firings in the last 24 h` })));
-  }, "No rules yet.");
+  return optionalList(
+    "/v1/rules",
+    "#rules-body",
+    (r) => {
+      const rules = r?.rules ?? [];
+      if (!rules.length) return null;
+      return el(
+        "ul",
+        { className: "list" },
+        ...rules.map((x) =>
+          el("li", { textContent: `${x.name ?? x.id} — ${x.firings} firings in the last 24 h` }),
+        ),
+      );
+    },
+    "No rules yet.",
+  );
 }
 
 async function loadNames() {
   const { events } = await api("/v1/events/names");
-  $("#event-names").replaceChildren(...["$any", "$pageview", ...events.map((e) => e.event)].map((v) => el("option", { value: v })));
+  $("#event-names").replaceChildren(
+    ...["$any", "$pageview", ...events.map((e) => e.event)].map((v) => el("option", { value: v })),
+  );
 }
 
 // ---- start ------------------------------------------------------------------------------
@@ -331,7 +464,7 @@ async function start() {
 function init() {
   initRange();
   const steps = (params.get("steps") ?? "$pageview,Product Viewed,Added To Cart,Order Completed").split(",");
-  steps.forEach((s) => addStep(s.trim()));
+  for (const s of steps) addStep(s.trim());
   $("#funnel-window").value = params.get("window") ?? "1d";
   if (params.get("event")) $("#insight-event").value = params.get("event");
   $("#insight-breakdown").value = params.get("breakdown") ?? "";
@@ -340,11 +473,26 @@ function init() {
 
   $("#add-step").onclick = () => addStep();
   $("#add-condition").onclick = () => addCondition();
-  $("#funnel-form").onsubmit = (e) => { e.preventDefault(); runFunnel().catch(onError); };
-  $("#insight-form").onsubmit = (e) => { e.preventDefault(); runInsight().catch(onError); };
-  $("#segment-form").onsubmit = (e) => { e.preventDefault(); runSegment().catch(onError); };
-  $("#segment-save").onsubmit = (e) => { e.preventDefault(); saveSegment().catch(onError); };
-  $("#range").onsubmit = (e) => { e.preventDefault(); refresh().catch(onError); };
+  $("#funnel-form").onsubmit = (e) => {
+    e.preventDefault();
+    runFunnel().catch(onError);
+  };
+  $("#insight-form").onsubmit = (e) => {
+    e.preventDefault();
+    runInsight().catch(onError);
+  };
+  $("#segment-form").onsubmit = (e) => {
+    e.preventDefault();
+    runSegment().catch(onError);
+  };
+  $("#segment-save").onsubmit = (e) => {
+    e.preventDefault();
+    saveSegment().catch(onError);
+  };
+  $("#range").onsubmit = (e) => {
+    e.preventDefault();
+    refresh().catch(onError);
+  };
   $("#logout").onclick = () => logout();
   $("#login-form").onsubmit = (e) => {
     e.preventDefault();

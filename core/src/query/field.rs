@@ -241,7 +241,7 @@ impl Filter {
 
 /// A filter value: a string, number or boolean (booleans compare as 1/0, as `json_extract`
 /// returns them).
-fn scalar(v: &Value) -> Result<SqlValue, QueryError> {
+pub(crate) fn scalar(v: &Value) -> Result<SqlValue, QueryError> {
     if let Value::String(s) = v {
         if s.chars().count() > limits::MAX_VALUE_CHARS {
             return Err(QueryError::value(

@@ -66,6 +66,7 @@ pub struct FunnelPlan {
     events: Vec<String>,
     window: Window,
     breakdown: bool,
+    limit: usize,
 }
 
 /// One row of the funnel statement: a count (`kind` `n`) or a middle gap (`kind` `mid`).
@@ -281,7 +282,24 @@ impl FunnelQuery {
             events: self.steps.iter().map(|s| s.event.clone()).collect(),
             window,
             breakdown: bd.is_some(),
+            limit,
         })
+    }
+}
+
+impl FunnelQuery {
+    /// Validates the definition (as [`FunnelQuery::plan`] does) and builds its ClickHouse SQL;
+    /// its rows ([`super::clickhouse::funnel::GroupRow`]) go through
+    /// [`FunnelPlan::finish_clickhouse`].
+    pub fn plan_clickhouse(&self) -> Result<FunnelPlan, QueryError> {
+        let mut plan = self.plan()?;
+        let range = TimeRange::parse(&self.from, &self.to)?;
+        plan.limit = breakdown_limit(self.breakdown_limit)?;
+        plan.sql = Sql {
+            text: super::clickhouse::funnel::sql(self, range, plan.window)?,
+            params: Vec::new(),
+        };
+        Ok(plan)
     }
 }
 
@@ -294,6 +312,16 @@ struct Acc {
 }
 
 impl FunnelPlan {
+    /// Like [`FunnelPlan::finish`] for the rows of the ClickHouse statement.
+    pub fn finish_clickhouse(
+        &self,
+        groups: Vec<super::clickhouse::funnel::GroupRow>,
+    ) -> FunnelResult {
+        let rows =
+            super::clickhouse::funnel::rows(groups, self.events.len(), self.breakdown, self.limit);
+        self.finish(rows)
+    }
+
     /// Turns rows into per-step results (overall and per breakdown group).
     pub fn finish(&self, rows: Vec<FunnelRow>) -> FunnelResult {
         let n = self.events.len();

@@ -152,6 +152,20 @@ impl InsightQuery {
     }
 }
 
+impl InsightQuery {
+    /// Validates the definition (as [`InsightQuery::plan`] does) and builds its ClickHouse SQL;
+    /// the plan's `finish` reads rows decoded by [`super::clickhouse::decode_rows`].
+    pub fn plan_clickhouse(&self) -> Result<InsightPlan, QueryError> {
+        let mut plan = self.plan()?;
+        let limit = breakdown_limit(self.breakdown_limit)?;
+        plan.sql = Sql {
+            text: super::clickhouse::insight::sql(self, plan.range, self.interval.ms(), limit)?,
+            params: Vec::new(),
+        };
+        Ok(plan)
+    }
+}
+
 /// Validates a breakdown limit (default [`limits::DEFAULT_BREAKDOWN_LIMIT`]).
 pub(crate) fn breakdown_limit(given: Option<usize>) -> Result<usize, QueryError> {
     let n = given.unwrap_or(limits::DEFAULT_BREAKDOWN_LIMIT);

@@ -11,6 +11,7 @@
 //! the anonymous id: the user id, else the user the anonymous id was aliased to, else the
 //! anonymous id itself.
 
+pub mod clickhouse;
 pub mod field;
 pub mod funnel;
 pub mod insight;
@@ -55,6 +56,9 @@ pub enum QueryError {
     /// The definition would need more bound parameters than D1 allows.
     #[error("query too complex: it needs {0} bound values, at most {max} are allowed", max = limits::MAX_SQL_PARAMS)]
     TooComplex(usize),
+    /// The configured events store cannot answer this query kind (yet).
+    #[error("{0} queries are not available when events are stored in ClickHouse")]
+    NotOnClickHouse(&'static str),
 }
 
 impl QueryError {
@@ -73,6 +77,7 @@ impl QueryError {
             QueryError::Field { .. } => "invalid_field",
             QueryError::Value { .. } => "invalid_value",
             QueryError::TooComplex(_) => "query_too_complex",
+            QueryError::NotOnClickHouse(_) => "not_on_clickhouse",
         }
     }
 }

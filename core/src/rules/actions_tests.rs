@@ -1,5 +1,5 @@
 use super::*;
-use crate::rules::{by_user, parse, RuleIndex};
+use crate::rules::{by_user, parse, route, RuleIndex};
 use serde_json::json;
 
 const T0: i64 = 1_714_564_800_000; // 2024-05-01T12:00:00Z
@@ -274,4 +274,36 @@ fn fanout_with_deferred_messages_calls_every_sender_for_pickup() {
         f.queued.is_empty(),
         "a pickup beyond the inline users is not queued"
     );
+}
+
+#[test]
+fn routing_a_request_gives_the_firings_and_the_same_fanout() {
+    let window = json!({"id": "w", "trigger": {"events": ["Buy"]}, "window": {"count": 2, "within": "1h"},
+        "actions": [{"type": "webhook", "url": "https://hooks.example.com/a"}]});
+    let now = json!({"id": "n", "trigger": {"events": ["Buy"]},
+        "actions": [{"type": "webhook", "url": "https://hooks.example.com/b"}]});
+    let idx = index(&[window, now]);
+    let events = vec![
+        ev("Buy", "u2", 1),
+        ev("Other", "u1", 2),
+        ev("Buy", "u1", 3),
+        ev("Buy", "u3", 4),
+    ];
+    let routing = route(&idx, &events, 10, 2);
+    let fired: Vec<_> = routing
+        .firings
+        .iter()
+        .map(|(e, f)| (e.message_id.as_str(), f.len()))
+        .collect();
+    assert_eq!(fired, [("u2-Buy-1", 1), ("u1-Buy-3", 1), ("u3-Buy-4", 1)]);
+    for (e, f) in &routing.firings {
+        assert_eq!(f.len(), idx.stateless_firings(e, 10).len());
+    }
+    let users = |f: &crate::rules::Fanout<'_>| {
+        let part = |p: &[(&str, Vec<crate::Event>)]| -> Vec<(String, usize)> {
+            p.iter().map(|(u, e)| ((*u).to_owned(), e.len())).collect()
+        };
+        (part(&f.inline), part(&f.queued))
+    };
+    assert_eq!(users(&routing.fanout), users(&by_user(&idx, &events, 2)));
 }

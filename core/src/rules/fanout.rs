@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::RuleIndex;
+use super::{Firing, RuleIndex};
 use crate::Event;
 
 /// Users with the events their object should see.
@@ -24,26 +24,68 @@ pub struct Fanout<'a> {
     pub queued: ByUser<'a>,
 }
 
+/// What a request's events do on the ingest path: each event's stateless firings, and the
+/// split of the events stateful rules care about by user.
+#[derive(Debug, Default)]
+pub struct Routing<'a> {
+    /// Events with the stateless firings they caused, in arrival order (events without
+    /// firings are left out).
+    pub firings: Vec<(&'a Event, Vec<Firing>)>,
+    /// Users whose objects must see events.
+    pub fanout: Fanout<'a>,
+}
+
+/// Routes every event once ([`RuleIndex::route`]): stateless firings and the per-user split
+/// together, for the cost of one index lookup per event.
+pub fn route<'a>(
+    index: &RuleIndex,
+    events: &'a [Event],
+    now: i64,
+    max_inline: usize,
+) -> Routing<'a> {
+    route_with(index, events, now, max_inline, |_| false)
+}
+
+/// Like [`route`], with `also` naming further events the user's object must see (journeys).
+pub fn route_with<'a>(
+    index: &RuleIndex,
+    events: &'a [Event],
+    now: i64,
+    max_inline: usize,
+    also: impl Fn(&Event) -> bool,
+) -> Routing<'a> {
+    let mut firings = Vec::new();
+    let mut relevant = Vec::with_capacity(events.len());
+    for e in events {
+        let routed = index.route(e, now);
+        if !routed.firings.is_empty() {
+            firings.push((e, routed.firings));
+        }
+        relevant.push((e, routed.needs_state || also(e)));
+    }
+    Routing {
+        firings,
+        fanout: group(index, relevant, max_inline),
+    }
+}
+
 /// Groups the events stateful rules care about by user (userId, else anonymousId). With
 /// deferred in-app messages configured, every sender's object is called (with no events, if
 /// need be) so waiting messages reach this response.
 pub fn by_user<'a>(index: &RuleIndex, events: &'a [Event], max_inline: usize) -> Fanout<'a> {
-    by_need(events, max_inline, index.has_deferred_messages(), |e| {
-        index.needs_state(e)
-    })
+    let relevant = events.iter().map(|e| (e, index.needs_state(e)));
+    group(index, relevant, max_inline)
 }
 
-/// Like [`by_user`] with the relevance test given: journeys add the events they name.
-pub fn by_need<'a>(
-    events: &'a [Event],
+fn group<'a>(
+    index: &RuleIndex,
+    events: impl IntoIterator<Item = (&'a Event, bool)>,
     max_inline: usize,
-    pickup: bool,
-    needs: impl Fn(&Event) -> bool,
 ) -> Fanout<'a> {
+    let pickup = index.has_deferred_messages();
     let mut by_user: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
-    for e in events {
-        let relevant = needs(e);
+    for (e, relevant) in events {
         if !relevant && !pickup {
             continue;
         }

@@ -31,7 +31,7 @@ pub mod state;
 pub use actions::{backoff, ActionStatus, ActionWork, Attempt, FiringRecord, Outcome, Prepared};
 pub use compile::{compile, compile_json, compile_value, event_key, parse, CompiledRule, Kind};
 pub use error::{RuleError, RuleErrorKind};
-pub use fanout::{by_need, by_user, Fanout};
+pub use fanout::{by_user, route, route_with, Fanout, Routing};
 pub use index::{next_deadline, Routed, RuleIndex};
 pub use model::{Action, Duration, Rule};
 pub use payload::{messages, InAppMessage, WebhookBody};

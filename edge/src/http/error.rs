@@ -69,6 +69,7 @@ impl ApiError {
         match self {
             ApiError::Request(e) => match e {
                 RequestError::BodyTooLarge(_)
+                | RequestError::BatchTooLong(_)
                 | RequestError::DecompressedTooLarge
                 | RequestError::CompressionRatio => 413,
                 RequestError::UnsupportedEncoding(_) => 415,

@@ -3,7 +3,8 @@
 //!
 //! Invariant: every route here is admin-only, and a route only parses the request, asks
 //! `spur_core::query` for validated SQL, has [`crate::storage::queries`] run it and returns
-//! what core makes of the rows; a refused definition answers with its own
+//! what core makes of the rows — from D1, or from ClickHouse when the deployment keeps its
+//! events there (`EVENTS_STORE`); a refused definition answers with its own
 //! [`spur_core::query::QueryError`] code.
 
 use serde::de::DeserializeOwned;
@@ -16,7 +17,8 @@ use worker::{Env, Method, Request, Response};
 use crate::http::admin::require_admin;
 use crate::http::error::ApiError;
 use crate::http::{body, segments};
-use crate::storage::queries::{event_names, run};
+use crate::storage::clickhouse;
+use crate::storage::queries::{event_names, run, MAX_EVENT_NAMES};
 
 /// Whether `path` is one of this module's routes.
 pub fn owns(path: &str) -> bool {
@@ -29,6 +31,40 @@ pub fn owns(path: &str) -> bool {
 /// Handles a read-side request (admin token required).
 pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response, ApiError> {
     require_admin(&req, env)?;
+    if let Some(ch) = clickhouse::store(env)? {
+        match (req.method(), path) {
+            (Method::Post, "/v1/query/insight") => {
+                let q: InsightQuery = parse_body(&mut req).await?;
+                let plan = q.plan_clickhouse()?;
+                return json(&plan.finish(ch.query(&plan.sql.text).await?));
+            }
+            (Method::Post, "/v1/query/funnel") => {
+                let q: FunnelQuery = parse_body(&mut req).await?;
+                let plan = q.plan_clickhouse()?;
+                return json(&plan.finish_clickhouse(ch.query(&plan.sql.text).await?));
+            }
+            (Method::Get, "/v1/events/recent") => {
+                let limit = query_param(&req, "limit")?;
+                let q = RecentQuery::parse(limit.as_deref())?;
+                let rows: Vec<RecentRow> = ch.query(&query::clickhouse::recent_sql(&q)).await?;
+                let events: Vec<RecentEvent> = rows
+                    .into_iter()
+                    .map(|mut r| {
+                        r.timestamp = spur_core::instant::ms_to_rfc3339(r.ts_ms);
+                        RecentEvent::from(r)
+                    })
+                    .collect();
+                return json(&serde_json::json!({ "events": events }));
+            }
+            (Method::Get, "/v1/events/names") => {
+                let names: Vec<crate::storage::queries::NameCount> = ch
+                    .query(&query::clickhouse::event_names_sql(MAX_EVENT_NAMES))
+                    .await?;
+                return json(&serde_json::json!({ "events": names }));
+            }
+            _ => {}
+        }
+    }
     match (req.method(), path) {
         (Method::Post, "/v1/query/insight") => {
             let q: InsightQuery = parse_body(&mut req).await?;

@@ -6,7 +6,7 @@
 //! it (the object applies each `messageId` once), so a stateful rule still sees them.
 
 use futures_util::future::join_all;
-use spur_core::rules::{by_need, InAppMessage, RuleIndex};
+use spur_core::rules::{route_with, InAppMessage, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
@@ -49,27 +49,21 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
         return Ok(Vec::new());
     }
     let journeys_version = journeys.as_ref().map_or(0, |j| j.version());
-    let at = now_ms();
+    let routing = route_with(&index, events, now_ms(), MAX_INLINE_USERS, |e| {
+        journeys.as_ref().is_some_and(|j| j.needs(e))
+    });
     let mut messages = Vec::new();
     let mut work = Vec::new();
-    for e in events {
-        let firings = index.stateless_firings(e, at);
-        if !firings.is_empty() {
-            let p = prepare(&index, firings, e.identity(), "ingest", true);
-            messages.extend(p.messages);
-            work.extend(
-                p.records
-                    .into_iter()
-                    .map(|r| ActionWork::Fired(Box::new(r))),
-            );
-        }
+    for (e, firings) in routing.firings {
+        let p = prepare(&index, firings, e.identity(), "ingest", true);
+        messages.extend(p.messages);
+        work.extend(
+            p.records
+                .into_iter()
+                .map(|r| ActionWork::Fired(Box::new(r))),
+        );
     }
-    let fanout = by_need(
-        events,
-        MAX_INLINE_USERS,
-        index.has_deferred_messages(),
-        |e| index.needs_state(e) || journeys.as_ref().is_some_and(|j| j.needs(e)),
-    );
+    let fanout = routing.fanout;
     let calls = fanout.inline.into_iter().map(|(user, events)| {
         let delivery = Delivery {
             user: user.to_owned(),

@@ -1,7 +1,9 @@
 //! The events queue: the ingest request produces [`Work`] to it, its consumer stores what the
 //! request accepted or rejected.
 //!
-//! Invariant: a message is acked only after its rows are in D1 (and its events archived); any
+//! Invariant: a message is acked only after its rows are in the events store — D1, or
+//! ClickHouse when `EVENTS_STORE = "clickhouse"` (profiles then still go to D1) — and its events
+//! are archived; any
 //! failure retries the message, and after the queue's `max_retries` it reaches the dead-letter
 //! queue, whose consumer records its contents as bad rows with reason `storage_failed` — so an
 //! event is never dropped silently.
@@ -11,6 +13,7 @@ use worker::{console_error, Bucket, Env, HttpMetadata, MessageBatch, MessageExt}
 use crate::clock::{now, rfc3339};
 use crate::http::error::ApiError;
 use crate::queues::send::send;
+use crate::storage::clickhouse::{self, ClickHouse};
 use crate::storage::events::Store;
 
 pub use spur_core::work::{bad_rows, split};
@@ -56,7 +59,17 @@ async fn process(store: &Store, env: &Env, body: &str, id: &str) -> Result<(), A
         .map_err(|e| ApiError::Internal(format!("undecodable work: {e}")))?;
     match work {
         Work::Events { write_key, events } => {
-            injected_store_fault(env, &events, id)?;
+            injected_store_fault(env, FAULT_BEFORE_STORE, &events, id)?;
+            if clickhouse::selected(env)? {
+                // ClickHouse cannot say which rows were new, so the whole message is archived;
+                // the object key is the message id, so a redelivery overwrites, not adds.
+                store.insert_profiles(&events).await?;
+                ClickHouse::open(env)?
+                    .insert_events(&events, write_key.as_deref())
+                    .await?;
+                injected_store_fault(env, FAULT_AFTER_STORE, &events, id)?;
+                return archive(env, events.iter(), id).await;
+            }
             let fresh = store.insert_events(&events, write_key.as_deref()).await?;
             // Archive only first-time inserts, so client retries do not duplicate the archive;
             // the object key is the queue message id, so a retry of this message overwrites.
@@ -127,17 +140,28 @@ async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError
     store.insert_bad_rows(&rows).await
 }
 
-/// Test-only fault injection; the var is absent from wrangler.toml, so production never fails
-/// here. With `SPUR_FAULT_STORE_FAIL` set to a marker, a message holding an event whose name
+/// Fault injection before the events store write (see [`injected_store_fault`]).
+const FAULT_BEFORE_STORE: &str = "SPUR_FAULT_STORE_FAIL";
+/// Fault injection right after a ClickHouse write, so the message is redelivered with its rows
+/// already stored (the redelivery the store must not double count).
+const FAULT_AFTER_STORE: &str = "SPUR_FAULT_AFTER_STORE";
+
+/// Test-only fault injection; the vars are absent from wrangler.toml, so production never fails
+/// here. With `var` set to a marker, a message holding an event whose name
 /// is `<marker>` fails as a D1 write would on every delivery (a poison message), and one named
 /// `<marker><n>` fails on its first `n` deliveries only (storage that recovers). Deliveries
 /// are counted per queue message id in this isolate, which workerd keeps for the run.
-fn injected_store_fault(env: &Env, events: &[spur_core::Event], id: &str) -> Result<(), ApiError> {
+fn injected_store_fault(
+    env: &Env,
+    var: &str,
+    events: &[spur_core::Event],
+    id: &str,
+) -> Result<(), ApiError> {
     thread_local! {
         static FAILED: std::cell::RefCell<std::collections::HashMap<String, u32>> =
             std::cell::RefCell::default();
     }
-    let marker = env.var("SPUR_FAULT_STORE_FAIL").ok().map(|v| v.to_string());
+    let marker = env.var(var).ok().map(|v| v.to_string());
     let Some(marker) = marker.filter(|m| !m.is_empty()) else {
         return Ok(());
     };
@@ -157,13 +181,13 @@ fn injected_store_fault(env: &Env, events: &[spur_core::Event], id: &str) -> Res
     };
     let failed = FAILED.with(|f| {
         let mut f = f.borrow_mut();
-        let n = f.entry(id.to_owned()).or_insert(0);
+        let n = f.entry(format!("{var}:{id}")).or_insert(0);
         *n = n.saturating_add(1);
         *n
     });
     if failed <= limit {
         Err(ApiError::Internal(format!(
-            "injected D1 write failure {failed} of {limit} (SPUR_FAULT_STORE_FAIL)"
+            "injected store failure {failed} of {limit} ({var})"
         )))
     } else {
         Ok(())

@@ -1,8 +1,8 @@
 //! A per-isolate cache of one compiled value (the pipeline, the rule index).
 //!
 //! Invariant: a cached value is handed out only while younger than the caller's TTL (or when the
-//! caller's own test accepts it); writes through this isolate clear it, so the next read
-//! reloads. Values are shared (`Rc`), never copied; each isolate holds at most one per cache.
+//! caller's own test accepts it, or after the caller checked it is still current and renewed
+//! it); writes through this isolate clear it, so the next read reloads. Values are shared (`Rc`), never copied; each isolate holds at most one per cache.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,6 +33,15 @@ impl<T> IsolateCache<T> {
             .as_ref()
             .filter(|(at, v)| keep(*at, v))
             .map(|(_, v)| Rc::clone(v))
+    }
+
+    /// The value whatever its age, stamped `now_ms` again: the caller checked it is current
+    /// (e.g. its stored version did not move), so it is kept without being reloaded.
+    pub fn renew(&self, now_ms: i64) -> Option<Rc<T>> {
+        let mut slot = self.slot.borrow_mut();
+        let (at, value) = slot.as_mut()?;
+        *at = now_ms;
+        Some(Rc::clone(value))
     }
 
     /// Stores a freshly loaded value and returns it.

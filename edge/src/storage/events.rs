@@ -87,6 +87,19 @@ impl Store {
             .collect())
     }
 
+    /// Stores only the profile facts events carry (users, groups, aliases), in one D1 batch:
+    /// for a deployment whose events live in ClickHouse. Idempotent like [`Store::insert_events`].
+    pub async fn insert_profiles(&self, events: &[Event]) -> Result<(), ApiError> {
+        let mut stmts = Vec::new();
+        for e in events {
+            self.profile_statements(e, &mut stmts)?;
+        }
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await?;
+        }
+        Ok(())
+    }
+
     fn event_statement(
         &self,
         e: &Event,

@@ -5,6 +5,7 @@
 
 pub mod bad_rows;
 pub mod cache;
+pub mod clickhouse;
 pub mod events;
 pub mod firings;
 pub mod journeys;

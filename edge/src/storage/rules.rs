@@ -6,6 +6,7 @@
 //! [`CACHE_TTL_MS`] — or until a caller asks for a newer version (the ingest request passes its
 //! version to the user's Durable Object, so both judge an event by the same rule set).
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::Deserialize;
@@ -28,6 +29,8 @@ const KEY_SEEDED: &str = "rules_seeded";
 
 thread_local! {
     static CACHE: IsolateCache<RuleIndex> = const { IsolateCache::new() };
+    /// Whether this isolate already made sure the bundled rules were seeded.
+    static SEEDED: Cell<bool> = const { Cell::new(false) };
 }
 
 #[derive(Deserialize)]
@@ -51,13 +54,21 @@ pub struct StoredRule {
     pub updated_at: String,
 }
 
-/// The live rule index (cached per isolate for [`CACHE_TTL_MS`]).
+/// The live rule index (cached per isolate for [`CACHE_TTL_MS`]). When that expires, only the
+/// rule set's version is read: the index is rebuilt when the version moved, not every time.
 pub async fn current(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
-    let cached = CACHE.with(|c| c.fresh(now_ms(), CACHE_TTL_MS));
-    match cached {
-        Some(i) => Ok(i),
-        None => reload(env).await,
+    let now = now_ms();
+    if let Some(i) = CACHE.with(|c| c.fresh(now, CACHE_TTL_MS)) {
+        return Ok(i);
     }
+    let version = version(env).await?;
+    let same = CACHE.with(|c| c.matching(|_, i| i.version() == version).is_some());
+    if same {
+        if let Some(i) = CACHE.with(|c| c.renew(now)) {
+            return Ok(i);
+        }
+    }
+    reload(env, Some(version)).await
 }
 
 /// The live index, reloaded unless the cached one is exactly `version` (Durable Objects).
@@ -65,13 +76,22 @@ pub async fn at_version(env: &Env, version: u64) -> Result<Rc<RuleIndex>, ApiErr
     let cached = CACHE.with(|c| c.matching(|_, i| i.version() == version));
     match cached {
         Some(i) => Ok(i),
-        None => reload(env).await,
+        None => reload(env, None).await,
     }
 }
 
-async fn reload(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
-    seed(env).await?;
-    let version = version(env).await?;
+/// Loads and compiles the enabled rules; `known` is the version just read, if any.
+async fn reload(env: &Env, mut known: Option<u64>) -> Result<Rc<RuleIndex>, ApiError> {
+    // Seeding is checked once per isolate; it may change the version just read.
+    if !SEEDED.with(Cell::get) {
+        seed(env).await?;
+        SEEDED.with(|s| s.set(true));
+        known = None;
+    }
+    let version = match known {
+        Some(v) => v,
+        None => version(env).await?,
+    };
     let db = env.d1(DB_BINDING)?;
     let rows: Vec<BodyRow> = db
         .prepare("SELECT body FROM rules WHERE enabled = 1 ORDER BY id")

@@ -3,9 +3,11 @@
 //! Invariant: the effective configuration is, in order of precedence, what an admin saved in
 //! D1 (`settings`), else the `SPUR_CONFIG` secret, else no sources (every write key refused);
 //! the tracking plan likewise, falling back to the repository's `tracking-plan.json`. A
-//! compiled [`Pipeline`] is reused for [`CACHE_TTL_MS`] per isolate, and an admin write through
-//! this isolate refreshes it at once.
+//! compiled [`Pipeline`] is reused for [`CACHE_TTL_MS`] per isolate; after that only the
+//! documents' version (bumped with every save, in the same batch) is read, and the pipeline is
+//! compiled again only when it moved. An admin write through this isolate refreshes it at once.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::Deserialize;
@@ -27,9 +29,12 @@ pub const CACHE_TTL_MS: i64 = 10_000;
 
 const KEY_CONFIG: &str = "config";
 const KEY_PLAN: &str = "tracking_plan";
+const KEY_VERSION: &str = "config_version";
 
 thread_local! {
     static CACHE: IsolateCache<Pipeline> = const { IsolateCache::new() };
+    /// The documents' version the cached pipeline was compiled from.
+    static VERSION: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// The stored documents, as JSON text.
@@ -53,15 +58,34 @@ pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
     if let Some(p) = CACHE.with(|c| c.fresh(now, CACHE_TTL_MS)) {
         return Ok(p);
     }
+    let version = version(env).await?;
+    if VERSION.with(Cell::get) == Some(version) {
+        if let Some(p) = CACHE.with(|c| c.renew(now)) {
+            return Ok(p);
+        }
+    }
     let docs = documents(env).await?;
     let pipeline = compile(&docs)
         .map_err(|e| ApiError::Internal(format!("stored configuration does not compile: {e}")))?;
+    VERSION.with(|v| v.set(Some(version)));
     Ok(CACHE.with(|c| c.put(now, pipeline)))
 }
 
 /// Forgets the cached pipeline (after an admin write).
 pub fn invalidate() {
     CACHE.with(IsolateCache::clear);
+    VERSION.with(|v| v.set(None));
+}
+
+/// The documents' version: 0 until the first save.
+async fn version(env: &Env) -> Result<u64, ApiError> {
+    let row: Option<Row> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT key, value FROM settings WHERE key = ?1")
+        .bind(&[KEY_VERSION.into()])?
+        .first(None)
+        .await?;
+    Ok(row.and_then(|r| r.value.parse().ok()).unwrap_or(0))
 }
 
 /// Compiles documents into a pipeline; the plan falls back to the bundled one.
@@ -126,15 +150,23 @@ pub async fn save_plan(env: &Env, plan_json: &str) -> Result<(), ApiError> {
 }
 
 async fn save(env: &Env, key: &str, value: &str) -> Result<(), ApiError> {
-    let now = crate::clock::rfc3339(crate::clock::now());
-    env.d1(DB_BINDING)?
+    let now = JsValue::from_str(&crate::clock::rfc3339(crate::clock::now()));
+    let db = env.d1(DB_BINDING)?;
+    // One batch (a transaction): no isolate sees the new document under the old version.
+    let write = db
         .prepare(
             "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3) \
              ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
-        .bind(&[key.into(), value.into(), JsValue::from_str(&now)])?
-        .run()
-        .await?;
+        .bind(&[key.into(), value.into(), now.clone()])?;
+    let bump = db
+        .prepare(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, '1', ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&[KEY_VERSION.into(), now])?;
+    db.batch(vec![write, bump]).await?;
     invalidate();
     Ok(())
 }

@@ -1,0 +1,180 @@
+// D1 vs ClickHouse on the same generated events in the same run (issue 13): load time and query
+// time through the real Worker — one instance with EVENTS_STORE = "d1", one with "clickhouse"
+// against a real ClickHouse server (Debian's 18.16) on a loopback port — each store against its
+// own plain-scan baseline. Progress to stderr, the markdown section to stdout.
+// Run: `npm run bench` (scripts/bench) or `node bench/clickhouse.mjs [--sizes 100000,1000000] [--runs 3]`.
+import os from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
+import { startClickHouse } from "../tests/helpers/clickhouse.mjs";
+import { generate, insertAll } from "../tests/helpers/generate.mjs";
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const SIZES = arg("sizes", "100000,1000000").split(",").map(Number);
+const RUNS = Number(arg("runs", "3"));
+const EVENTS_PER_USER = 8.2;
+const T0 = Date.UTC(2026, 10, 1);
+const DAY = 86_400_000;
+const iso = (ms) => new Date(ms).toISOString();
+const STEPS = [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }];
+const QUERIES = {
+  "funnel: 3 track steps, 1d window": [
+    "/v1/query/funnel",
+    { steps: STEPS, from: iso(T0), to: iso(T0 + 14 * DAY), window: "1d" },
+  ],
+  "funnel: + breakdown by category": [
+    "/v1/query/funnel",
+    { steps: STEPS, from: iso(T0), to: iso(T0 + 14 * DAY), window: "1d", breakdown: "properties.category" },
+  ],
+  "insight: Product Viewed per day by category": [
+    "/v1/query/insight",
+    {
+      event: "Product Viewed",
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      interval: "day",
+      breakdown: "properties.category",
+    },
+  ],
+  "insight: all events per hour": [
+    "/v1/query/insight",
+    { from: iso(T0), to: iso(T0 + 7 * DAY), interval: "hour" },
+  ],
+};
+
+// The consumer's row encoder, release build (cargo builds it once).
+const root = new URL("..", import.meta.url).pathname;
+const encoder = `${root}target/release/examples/clickhouse_rows`;
+if (!existsSync(encoder))
+  execFileSync("cargo", ["build", "-q", "--release", "-p", "spur-core", "--example", "clickhouse_rows"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+const encode = (events) =>
+  execFileSync(encoder, ["events"], {
+    input: events.map((e) => JSON.stringify(e)).join("\n"),
+    encoding: "utf8",
+    maxBuffer: 2 ** 31,
+  });
+const encodeAliases = (aliases) =>
+  execFileSync(encoder, ["aliases"], {
+    input: aliases.map((e) => JSON.stringify(e)).join("\n"),
+    encoding: "utf8",
+    maxBuffer: 1 << 30,
+  });
+
+async function median(fn) {
+  const times = [];
+  let out;
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    out = await fn();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(times.length / 2)], min: times[0], out };
+}
+async function query(spur, path, body) {
+  const res = await fetch(`${spur.url}${path}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  if (!res.ok) throw new Error(`${path}: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+const ch = await startClickHouse();
+const d1 = await startSpur();
+const chSpur = await startSpur({ vars: { EVENTS_STORE: "clickhouse" }, secrets: { CLICKHOUSE_URL: ch.url } });
+const results = [];
+let users = 0,
+  events = 0;
+try {
+  let d1Load = 0,
+    chEncode = 0,
+    chInsert = 0;
+  for (const size of SIZES) {
+    const add = Math.round((size - events) / EVENTS_PER_USER);
+    for (let done = 0; done < add; done += 20_000) {
+      const n = Math.min(20_000, add - done);
+      const data = generate({ users: n, seed: 1000 + users, start: T0, days: 14, firstId: users });
+      let t = performance.now();
+      await insertAll(d1.db, data);
+      d1Load += performance.now() - t;
+      t = performance.now();
+      const rows = encode(data.events);
+      const aliasRows = encodeAliases(data.aliases);
+      chEncode += performance.now() - t;
+      t = performance.now();
+      await ch.query("INSERT INTO aliases FORMAT JSONEachRow", aliasRows);
+      await ch.query("INSERT INTO events FORMAT JSONEachRow", rows);
+      chInsert += performance.now() - t;
+      users += n;
+      events += data.events.length;
+    }
+    console.error(
+      `${events} events: D1 load ${(d1Load / 1000).toFixed(1)} s, ClickHouse encode ${(chEncode / 1000).toFixed(1)} s + insert ${(chInsert / 1000).toFixed(1)} s`,
+    );
+    const row = { events, users, d1Load, chEncode, chInsert, q: {}, b: {} };
+    row.b.d1 = await median(() =>
+      d1.db.prepare("SELECT count(*), count(json_extract(properties, '$.category')) FROM events").all(),
+    );
+    row.b.ch = await median(() =>
+      ch.query("SELECT count(), countIf(has(f_key, 'properties$.\"category\"')) FROM events"),
+    );
+    for (const [name, [path, body]] of Object.entries(QUERIES)) {
+      const a = await median(() => query(d1, path, body));
+      const b = await median(() => query(chSpur, path, body));
+      const same = JSON.stringify(a.out) === JSON.stringify(b.out);
+      row.q[name] = { d1: a, ch: b, same };
+      console.error(
+        `  ${name.padEnd(44)} D1 ${a.median.toFixed(0).padStart(6)} ms  ClickHouse ${b.median.toFixed(0).padStart(5)} ms  same answer: ${same}`,
+      );
+    }
+    results.push(row);
+  }
+} finally {
+  await d1.close();
+  await chSpur.close();
+  ch.close();
+}
+
+const cpu = os.cpus();
+const ms = (x) => `${x.median.toFixed(0)} ms (${x.min.toFixed(0)})`;
+const lines = [
+  "## D1 vs ClickHouse (bench/clickhouse.mjs)",
+  "",
+  `Run ${new Date().toISOString().slice(0, 10)} on ${cpu.length} × ${cpu[0]?.model ?? "?"}, Node ${process.version}. The same generated events`,
+  "(`tests/helpers/generate.mjs`) in both stores; each query is an HTTP round trip to the Worker (one instance per store),",
+  `median of ${RUNS} runs (min). ClickHouse: Debian's clickhouse-server 18.16 on loopback, schema from clickhouse/migrations.`,
+  '"same" says whether both stores gave byte-identical answers.',
+  "",
+  `| query | ${results.map((r) => `${(r.events / 1000).toFixed(0)}k events: D1 | ClickHouse | ratio | same`).join(" | ")} |`,
+  `|---|${results.map(() => "---:|---:|---:|:---:").join("|")}|`,
+  `| baseline: plain scan of every event (store direct) | ${results.map((r) => `${ms(r.b.d1)} | ${ms(r.b.ch)} | ×${(r.b.d1.median / r.b.ch.median).toFixed(1)} | –`).join(" | ")} |`,
+  ...Object.keys(QUERIES).map(
+    (name) =>
+      `| ${name} | ${results.map((r) => `${ms(r.q[name].d1)} | ${ms(r.q[name].ch)} | ×${(r.q[name].d1.median / r.q[name].ch.median).toFixed(1)} | ${r.q[name].same ? "yes" : "NO"}`).join(" | ")} |`,
+  ),
+  `| load (cumulative): D1 batch insert / ClickHouse encode + insert | ${results.map((r) => `${(r.d1Load / 1000).toFixed(1)} s | ${(r.chEncode / 1000).toFixed(1)} + ${(r.chInsert / 1000).toFixed(1)} s | ×${(r.d1Load / (r.chEncode + r.chInsert)).toFixed(1)} | –`).join(" | ")} |`,
+  "",
+  "ratio = D1 median / ClickHouse median in the same run. Query time over each store's own scan baseline:",
+  ...results.map(
+    (r) =>
+      `- ${(r.events / 1000).toFixed(0)}k: ` +
+      Object.keys(QUERIES)
+        .map(
+          (n) =>
+            `${n.split(":")[0]} D1 ×${(r.q[n].d1.median / r.b.d1.median).toFixed(1)} / CH ×${(r.q[n].ch.median / r.b.ch.median).toFixed(1)}`,
+        )
+        .join("; "),
+  ),
+  "",
+];
+console.log(lines.join("\n"));
