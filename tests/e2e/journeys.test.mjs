@@ -21,13 +21,23 @@ after(async () => {
 const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;
 const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
-const track = (userId, event, properties = {}) => ({ type: "track", event, userId, properties, messageId: uid("m") });
+const track = (userId, event, properties = {}) => ({
+  type: "track",
+  event,
+  userId,
+  properties,
+  messageId: uid("m"),
+});
 async function send(...events) {
   const res = await spur.post("/v1/batch", { batch: events }, basic);
   assert.equal(res.status, 200);
   return res.json();
 }
-const json = (body) => ({ method: "PUT", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+const json = (body) => ({
+  method: "PUT",
+  body: JSON.stringify(body),
+  headers: { "Content-Type": "application/json" },
+});
 async function publish(journey) {
   const put = await spur.admin(`/v1/journeys/${journey.id}`, json(journey));
   const saved = await put.json();
@@ -38,7 +48,10 @@ async function publish(journey) {
   return body;
 }
 async function enter(id, userId, context) {
-  const res = await spur.admin(`/v1/journeys/${id}/enter`, { method: "POST", body: JSON.stringify({ userId, context }) });
+  const res = await spur.admin(`/v1/journeys/${id}/enter`, {
+    method: "POST",
+    body: JSON.stringify({ userId, context }),
+  });
   return { status: res.status, body: await res.json() };
 }
 async function explain(id, user) {
@@ -51,15 +64,64 @@ const bodies = (path) => hooks.hits(path).map((h) => JSON.parse(h.body));
 
 test("a bad journey is refused with a stable reason and the field it concerns", async () => {
   const base = {
-    trigger: { type: "event", events: ["X"] }, start: "a",
-    nodes: [{ id: "a", type: "action", action: hook("/x"), next: "z" }, { id: "z", type: "exit" }],
+    trigger: { type: "event", events: ["X"] },
+    start: "a",
+    nodes: [
+      { id: "a", type: "action", action: hook("/x"), next: "z" },
+      { id: "z", type: "exit" },
+    ],
   };
   const cases = [
     [{ ...base, start: "nope" }, "unknown_node", "/start"],
-    [{ ...base, nodes: [{ id: "a", type: "delay", for: "1m", next: "b" }, { id: "b", type: "delay", for: "1m", next: "a" }] }, "cycle", "without cycles"],
-    [{ ...base, nodes: [{ id: "a", type: "delay", for: "0s", next: "z" }, { id: "z", type: "exit" }] }, "invalid_duration", "/nodes/0/for"],
-    [{ ...base, nodes: [{ id: "a", type: "action", action: { type: "webhook", url: "ftp://x" }, next: "z" }, { id: "z", type: "exit" }] }, "invalid_action", "/nodes/0/action/url"],
-    [{ ...base, nodes: [{ id: "a", type: "branch", branches: [{ condition: { "==": [{ var: "plan" }, 1] }, next: "z" }], else: "z" }, { id: "z", type: "exit" }] }, "unknown_variable", "trigger"],
+    [
+      {
+        ...base,
+        nodes: [
+          { id: "a", type: "delay", for: "1m", next: "b" },
+          { id: "b", type: "delay", for: "1m", next: "a" },
+        ],
+      },
+      "cycle",
+      "without cycles",
+    ],
+    [
+      {
+        ...base,
+        nodes: [
+          { id: "a", type: "delay", for: "0s", next: "z" },
+          { id: "z", type: "exit" },
+        ],
+      },
+      "invalid_duration",
+      "/nodes/0/for",
+    ],
+    [
+      {
+        ...base,
+        nodes: [
+          { id: "a", type: "action", action: { type: "webhook", url: "ftp://x" }, next: "z" },
+          { id: "z", type: "exit" },
+        ],
+      },
+      "invalid_action",
+      "/nodes/0/action/url",
+    ],
+    [
+      {
+        ...base,
+        nodes: [
+          {
+            id: "a",
+            type: "branch",
+            branches: [{ condition: { "==": [{ var: "plan" }, 1] }, next: "z" }],
+            else: "z",
+          },
+          { id: "z", type: "exit" },
+        ],
+      },
+      "unknown_variable",
+      "trigger",
+    ],
     [{ ...base, holdout: 120 }, "invalid_holdout", "/holdout"],
     [{ ...base, id: "other" }, "journey_id_mismatch", "/id"],
     [{ ...base, nodes: [...base.nodes, { id: "lost", type: "exit" }] }, "unreachable_node", "lost"],
@@ -72,7 +134,10 @@ test("a bad journey is refused with a stable reason and the field it concerns", 
     assert.ok(body.detail.includes(hint), `${body.detail} should mention ${hint}`);
   }
   assert.equal((await spur.admin("/v1/journeys/bad-journey")).status, 404, "nothing was saved");
-  const ok = await spur.admin("/v1/journeys/validate", { method: "POST", body: JSON.stringify({ ...base, id: "v" }) });
+  const ok = await spur.admin("/v1/journeys/validate", {
+    method: "POST",
+    body: JSON.stringify({ ...base, id: "v" }),
+  });
   assert.equal(ok.status, 200);
   assert.equal((await ok.json()).valid, true);
   assert.equal((await fetch(`${spur.url}/v1/journeys`)).status, 401, "admin token required");
@@ -84,8 +149,14 @@ test("a bad journey is refused with a stable reason and the field it concerns", 
 
 test("a draft does not run until published; entry policy once is enforced", async () => {
   const journey = {
-    id: "api-once", trigger: { type: "api" }, entry: { policy: "once" }, start: "send",
-    nodes: [{ id: "send", type: "action", action: hook("/api-once"), next: "end" }, { id: "end", type: "exit" }],
+    id: "api-once",
+    trigger: { type: "api" },
+    entry: { policy: "once" },
+    start: "send",
+    nodes: [
+      { id: "send", type: "action", action: hook("/api-once"), next: "end" },
+      { id: "end", type: "exit" },
+    ],
   };
   const put = await spur.admin(`/v1/journeys/${journey.id}`, json(journey));
   assert.equal(put.status, 201);
@@ -99,18 +170,37 @@ test("a draft does not run until published; entry policy once is enforced", asyn
   const again = await enter("api-once", user);
   assert.equal(again.status, 409);
   assert.equal(again.body.reason, "already_entered");
-  const [hit] = await eventually(() => bodies("/api-once").filter((b) => b.user === user).length && bodies("/api-once").filter((b) => b.user === user));
+  const [hit] = await eventually(
+    () =>
+      bodies("/api-once").filter((b) => b.user === user).length &&
+      bodies("/api-once").filter((b) => b.user === user),
+  );
   assert.equal(hit.id, `api-once:0:send:${user}`, "the idempotency key is (journey, run, node, person)");
   const h = hooks.hits("/api-once").find((x) => JSON.parse(x.body).user === user);
   assert.ok(verifySignature(SECRET, h.headers["spur-signature"], h.body).ok, "signed like rule webhooks");
 });
 
 const cart = (id, timeout) => ({
-  id, trigger: { type: "event", events: [`${id} Added`] }, start: "wait",
+  id,
+  trigger: { type: "event", events: [`${id} Added`] },
+  start: "wait",
   nodes: [
-    { id: "wait", type: "wait_until", events: [`${id} Ordered`], match: "properties.cart_id", timeout, next: "arrived", onTimeout: "tier" },
+    {
+      id: "wait",
+      type: "wait_until",
+      events: [`${id} Ordered`],
+      match: "properties.cart_id",
+      timeout,
+      next: "arrived",
+      onTimeout: "tier",
+    },
     { id: "arrived", type: "action", action: hook(`/${id}/arrived`), next: "bye" },
-    { id: "tier", type: "branch", branches: [{ condition: { "==": [{ var: "trigger.properties.plan" }, "pro"] }, next: "sales" }], else: "remind" },
+    {
+      id: "tier",
+      type: "branch",
+      branches: [{ condition: { "==": [{ var: "trigger.properties.plan" }, "pro"] }, next: "sales" }],
+      else: "remind",
+    },
     { id: "sales", type: "action", action: hook(`/${id}/sales`), next: "bye" },
     { id: "remind", type: "action", action: hook(`/${id}/remind`), next: "bye" },
     { id: "bye", type: "exit" },
@@ -120,16 +210,30 @@ const cart = (id, timeout) => ({
 test("wait_until times out, then a branch on the trigger's property picks the action", async () => {
   await publish(cart("cart-t", "1s"));
   const [free, pro] = [uid("free"), uid("pro")];
-  await send(track(free, "cart-t Added", { cart_id: "c1", plan: "free" }), track(pro, "cart-t Added", { cart_id: "c2", plan: "pro" }));
-  const [r] = await eventually(() => bodies("/cart-t/remind").length && bodies("/cart-t/remind"), { message: "reminder after the timeout" });
-  const [s] = await eventually(() => bodies("/cart-t/sales").length && bodies("/cart-t/sales"), { message: "sales webhook after the timeout" });
+  await send(
+    track(free, "cart-t Added", { cart_id: "c1", plan: "free" }),
+    track(pro, "cart-t Added", { cart_id: "c2", plan: "pro" }),
+  );
+  const [r] = await eventually(() => bodies("/cart-t/remind").length && bodies("/cart-t/remind"), {
+    message: "reminder after the timeout",
+  });
+  const [s] = await eventually(() => bodies("/cart-t/sales").length && bodies("/cart-t/sales"), {
+    message: "sales webhook after the timeout",
+  });
   assert.equal(r.user, free);
   assert.equal(s.user, pro);
   assert.equal(r.event.properties.cart_id, "c1", "the payload carries the trigger event");
-  const x = await eventually(async () => { const e = await explain("cart-t", free); return e.ended.length && e; });
+  const x = await eventually(async () => {
+    const e = await explain("cart-t", free);
+    return e.ended.length && e;
+  });
   const path = x.ended[0].path.map((p) => `${p.node}:${p.outcome}`);
   assert.deepEqual(path, ["wait:waiting", "wait:timeout", "tier:else", "remind:sent", "bye:exit"]);
-  assert.deepEqual(x.ended[0].path[2].read, { "trigger.properties.plan": "free" }, "explain shows what the branch read");
+  assert.deepEqual(
+    x.ended[0].path[2].read,
+    { "trigger.properties.plan": "free" },
+    "explain shows what the branch read",
+  );
   assert.equal(x.active, null);
 });
 
@@ -145,13 +249,19 @@ test("wait_until wakes on the matching event only (same cart_id), long before it
   const [hit] = await eventually(() => bodies("/cart-e/arrived").length && bodies("/cart-e/arrived"));
   assert.equal(hit.user, user);
   const x = await explain("cart-e", user);
-  assert.deepEqual(x.ended[0].path.map((p) => p.outcome), ["waiting", "event", "sent", "exit"]);
+  assert.deepEqual(
+    x.ended[0].path.map((p) => p.outcome),
+    ["waiting", "event", "sent", "exit"],
+  );
   assert.equal(bodies("/cart-e/remind").length + bodies("/cart-e/sales").length, 0);
 });
 
 test("goal exit, and a holdout run that is counted but sends nothing", async () => {
   const goal = (id, holdout) => ({
-    id, holdout, trigger: { type: "event", events: [`${id} Start`] }, start: "wait",
+    id,
+    holdout,
+    trigger: { type: "event", events: [`${id} Start`] },
+    start: "wait",
     nodes: [
       { id: "wait", type: "delay", for: "1h", next: "nag" },
       { id: "nag", type: "action", action: hook(`/${id}`), next: "bye" },
@@ -174,20 +284,36 @@ test("goal exit, and a holdout run that is counted but sends nothing", async () 
   assert.equal(stats.conversionRate, 1);
 
   const held = {
-    id: "held-j", holdout: 100, trigger: { type: "api" }, start: "send",
-    nodes: [{ id: "send", type: "action", action: hook("/held"), next: "end" }, { id: "end", type: "exit" }],
+    id: "held-j",
+    holdout: 100,
+    trigger: { type: "api" },
+    start: "send",
+    nodes: [
+      { id: "send", type: "action", action: hook("/held"), next: "end" },
+      { id: "end", type: "exit" },
+    ],
   };
   await publish(held);
-  const marker = { ...held, id: "marker-j", holdout: 0, nodes: [{ ...held.nodes[0], action: hook("/marker") }, held.nodes[1]] };
+  const marker = {
+    ...held,
+    id: "marker-j",
+    holdout: 0,
+    nodes: [{ ...held.nodes[0], action: hook("/marker") }, held.nodes[1]],
+  };
   await publish(marker);
   const h = uid("held");
   assert.equal((await enter("held-j", h)).status, 200);
   assert.equal((await enter("marker-j", h)).status, 200);
-  await eventually(() => hooks.hits("/marker").some((x) => JSON.parse(x.body).user === h), { message: "the marker webhook" });
+  await eventually(() => hooks.hits("/marker").some((x) => JSON.parse(x.body).user === h), {
+    message: "the marker webhook",
+  });
   assert.equal(hooks.hits("/held").length, 0, "a holdout run sends nothing");
   const hx = await explain("held-j", h);
   assert.equal(hx.ended[0].holdout, true);
-  assert.deepEqual(hx.ended[0].path.map((p) => p.outcome), ["held_out", "exit"]);
+  assert.deepEqual(
+    hx.ended[0].path.map((p) => p.outcome),
+    ["held_out", "exit"],
+  );
   const hs = await eventually(async () => {
     const s = await (await spur.admin("/v1/journeys/held-j/stats")).json();
     return s.totals.holdoutEntered === 1 && s;
@@ -198,8 +324,13 @@ test("goal exit, and a holdout run that is counted but sends nothing", async () 
 
 test("a redelivered journey action is not sent twice", async () => {
   const journey = {
-    id: "idem-j", trigger: { type: "api" }, start: "send",
-    nodes: [{ id: "send", type: "action", action: hook("/idem"), next: "end" }, { id: "end", type: "exit" }],
+    id: "idem-j",
+    trigger: { type: "api" },
+    start: "send",
+    nodes: [
+      { id: "send", type: "action", action: hook("/idem"), next: "end" },
+      { id: "end", type: "exit" },
+    ],
   };
   await publish(journey);
   const user = uid("idem");
@@ -214,8 +345,15 @@ test("a redelivered journey action is not sent twice", async () => {
   assert.equal(rows[0].rule_id, "journey:idem-j");
   // Redeliver the very record (as the queue would after a lost ack), followed by a marker.
   const record = (id, path) => ({
-    kind: "fired", id, rule: "journey:idem-j", user, at_ms: Date.now(), message_ids: [], source: "state",
-    capped: false, actions: [{ type: "webhook", target: `${hooks.url}${path}`, status: "queued" }],
+    kind: "fired",
+    id,
+    rule: "journey:idem-j",
+    user,
+    at_ms: Date.now(),
+    message_ids: [],
+    source: "state",
+    capped: false,
+    actions: [{ type: "webhook", target: `${hooks.url}${path}`, status: "queued" }],
     payload: { id, rule: "journey:idem-j", user, firedAt: new Date().toISOString(), messageIds: [] },
   });
   await spur.env.ACTIONS_QUEUE.sendBatch([
@@ -228,10 +366,20 @@ test("a redelivered journey action is not sent twice", async () => {
 
 test("sticky split proportions over 1,000 people are within binomial bounds", async () => {
   await publish({
-    id: "split-j", trigger: { type: "api" }, start: "ab",
+    id: "split-j",
+    trigger: { type: "api" },
+    start: "ab",
     nodes: [
-      { id: "ab", type: "split", paths: [{ percent: 30, next: "a" }, { percent: 70, next: "b" }] },
-      { id: "a", type: "exit" }, { id: "b", type: "exit" },
+      {
+        id: "ab",
+        type: "split",
+        paths: [
+          { percent: 30, next: "a" },
+          { percent: 70, next: "b" },
+        ],
+      },
+      { id: "a", type: "exit" },
+      { id: "b", type: "exit" },
     ],
   });
   const n = 1_000;
@@ -240,10 +388,13 @@ test("sticky split proportions over 1,000 people are within binomial bounds", as
     const answers = await Promise.all(users.slice(i, i + 25).map((u) => enter("split-j", u)));
     for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
   }
-  const stats = await eventually(async () => {
-    const s = await (await spur.admin("/v1/journeys/split-j/stats")).json();
-    return (s.nodes.a?.visited ?? 0) + (s.nodes.b?.visited ?? 0) === n && s;
-  }, { timeoutMs: 30_000 });
+  const stats = await eventually(
+    async () => {
+      const s = await (await spur.admin("/v1/journeys/split-j/stats")).json();
+      return (s.nodes.a?.visited ?? 0) + (s.nodes.b?.visited ?? 0) === n && s;
+    },
+    { timeoutMs: 30_000 },
+  );
   // Expected 300; σ = sqrt(1000 · 0.3 · 0.7) ≈ 14.5; allow 4σ.
   const a = stats.nodes.a.visited;
   assert.ok(a >= 242 && a <= 358, `${a} of ${n} took the 30% path`);
@@ -257,9 +408,18 @@ test("sticky split proportions over 1,000 people are within binomial bounds", as
 
 test("a live-revision edit while runs wait: the run follows its node id, a removed node exits it", async () => {
   const v1 = {
-    id: "live-j", trigger: { type: "event", events: ["live-j Start"] }, start: "wait",
+    id: "live-j",
+    trigger: { type: "event", events: ["live-j Start"] },
+    start: "wait",
     nodes: [
-      { id: "wait", type: "wait_until", events: ["live-j Go"], timeout: "1h", next: "ping", onTimeout: "end" },
+      {
+        id: "wait",
+        type: "wait_until",
+        events: ["live-j Go"],
+        timeout: "1h",
+        next: "ping",
+        onTimeout: "end",
+      },
       { id: "ping", type: "action", action: hook("/live/v1"), next: "end" },
       { id: "end", type: "exit" },
     ],
@@ -279,12 +439,17 @@ test("a live-revision edit while runs wait: the run follows its node id, a remov
   // Revision 3 removes the node the other run waits at: it exits with a recorded reason.
   // (Entry policy "once", so the event that touches the person's object enters no new run.)
   const v3 = {
-    ...v1, entry: { policy: "once" }, start: "ping2",
+    ...v1,
+    entry: { policy: "once" },
+    start: "ping2",
     nodes: [{ id: "ping2", type: "action", action: hook("/live/v3"), next: "end" }, v1.nodes[2]],
   };
   assert.equal((await publish(v3)).revision, 3);
   await send(track(removed, "live-j Start"));
-  const x = await eventually(async () => { const e = await explain("live-j", removed); return e.ended.length && e; });
+  const x = await eventually(async () => {
+    const e = await explain("live-j", removed);
+    return e.ended.length && e;
+  });
   assert.equal(x.ended[0].ended.reason, "node_removed");
   assert.equal(bodies("/live/v3").length, 0, "a removed node's run sends nothing new");
 });
@@ -292,14 +457,23 @@ test("a live-revision edit while runs wait: the run follows its node id, a remov
 test("dry-run replays stored events through the journey without changing anything", async () => {
   // cart-e's events (one buyer: added c1, ordered another cart, ordered c1) are stored by the
   // events queue; replaying them gives what the live journey did.
-  const d = await eventually(async () => {
-    const res = await spur.admin("/v1/journeys/cart-e/dry-run", { method: "POST", body: JSON.stringify({ published: true }) });
-    assert.equal(res.status, 200);
-    const body = await res.json();
-    return body.result.entered === 1 && body.result.nodes.arrived === 1 && body;
-  }, { message: "cart-e's stored events replayed" });
+  const d = await eventually(
+    async () => {
+      const res = await spur.admin("/v1/journeys/cart-e/dry-run", {
+        method: "POST",
+        body: JSON.stringify({ published: true }),
+      });
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      return body.result.entered === 1 && body.result.nodes.arrived === 1 && body;
+    },
+    { message: "cart-e's stored events replayed" },
+  );
   assert.deepEqual([d.result.people, d.result.actions, d.result.waiting, d.events], [1, 1, 0, 3]);
   assert.equal(bodies("/cart-e/arrived").length, 1, "a dry-run sends nothing");
-  const bad = await spur.admin("/v1/journeys/cart-e/dry-run", { method: "POST", body: JSON.stringify({ from: "yesterday" }) });
+  const bad = await spur.admin("/v1/journeys/cart-e/dry-run", {
+    method: "POST",
+    body: JSON.stringify({ from: "yesterday" }),
+  });
   assert.equal(bad.status, 400);
 });
