@@ -147,34 +147,44 @@ export function lead(name, code) {
 
 // Two stores: localStorage, and for pending consent and cookieless mode a Map that lives
 // and dies with the page. Storage can throw (sandboxed frames, disabled storage, quota): a
-// value localStorage refuses is kept in the Map instead, so this page still delivers it (it
-// just does not outlive the page) and nothing is dropped before the queue's own cap.
+// value localStorage refuses is kept in a second Map (`spill`) instead, so this page still
+// delivers it (it just does not outlive the page) and nothing is dropped before the queue's
+// own cap.
 const mem = new Map();
+const spill = new Map();
 export function get(m, k) {
+  if (m) return mem.get(k);
   try {
-    if (!m) return localStorage.getItem(k) ?? mem.get(k);
-  } catch {}
-  return mem.get(k);
+    return localStorage.getItem(k) ?? spill.get(k);
+  } catch {
+    return spill.get(k);
+  }
 }
 export function put(m, k, v) {
+  if (m) {
+    mem.set(k, v);
+    return true;
+  }
   try {
-    if (!m) {
-      localStorage.setItem(k, v);
-      mem.delete(k);
-      return true;
-    }
-  } catch {}
-  mem.set(k, v);
+    localStorage.setItem(k, v);
+    spill.delete(k);
+  } catch {
+    spill.set(k, v);
+  }
   return true;
 }
 export function del(m, k) {
-  mem.delete(k);
+  if (m) {
+    mem.delete(k);
+    return;
+  }
+  spill.delete(k);
   try {
-    if (!m) localStorage.removeItem(k);
+    localStorage.removeItem(k);
   } catch {}
 }
 export function keys(m, prefix) {
-  const all = [...mem.keys()];
+  const all = [...(m ? mem : spill).keys()];
   try {
     if (!m) all.push(...Object.keys(localStorage));
   } catch {}
