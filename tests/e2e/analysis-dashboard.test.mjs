@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { startSpur, launchChromium, eventually, ADMIN_TOKEN } from "../helpers/spur.mjs";
 import { generate, insertAll, referenceFunnel, DAY } from "../helpers/generate.mjs";
+import { trackerReady } from "../helpers/tracker.mjs";
 
 const T0 = Date.UTC(2026, 10, 1);
 const SCREENSHOT = "test-results/dashboard.png";
@@ -87,9 +88,13 @@ test("a shop journey shows up in D1 and in the dashboard's live stream", async (
   await page.waitForSelector("#products li");
   await page.click("#products a[href*='day-pack']");
   await page.waitForSelector("#product-name:has-text('Day Pack')");
+  await trackerReady(page); // "Added To Cart" is a tag too (see below)
   await page.click("#add-to-cart");
   await page.click("#cart-link");
   await page.waitForSelector("#cart-items li");
+  // "Checkout Started" is a data-spur-event tag: clicks are captured once the tracker runs (the
+  // snippet queues API calls, not clicks), so a click before it loaded would rightly be lost.
+  await trackerReady(page);
   await page.click("#checkout");
   await page.waitForSelector("#checkout-form");
   await page.fill("#email", "shopper@example.com");
