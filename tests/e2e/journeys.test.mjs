@@ -304,9 +304,11 @@ test("goal exit, and a holdout run that is counted but sends nothing", async () 
   const h = uid("held");
   assert.equal((await enter("held-j", h)).status, 200);
   assert.equal((await enter("marker-j", h)).status, 200);
-  await eventually(() => hooks.hits("/marker").some((x) => JSON.parse(x.body).user === h), {
-    message: "the marker webhook",
-  });
+  assert.ok(
+    await eventually(() => hooks.hits("/marker").some((x) => JSON.parse(x.body).user === h), {
+      message: "the marker webhook",
+    }),
+  );
   assert.equal(hooks.hits("/held").length, 0, "a holdout run sends nothing");
   const hx = await explain("held-j", h);
   assert.equal(hx.ended[0].holdout, true);
@@ -360,7 +362,7 @@ test("a redelivered journey action is not sent twice", async () => {
     { body: JSON.stringify(record(key, "/idem")), contentType: "text" },
     { body: JSON.stringify(record(`${key}:marker`, "/idem-marker")), contentType: "text" },
   ]);
-  await eventually(() => hooks.hits("/idem-marker").length, { message: "the marker after the redelivery" });
+  assert.ok(await eventually(() => hooks.hits("/idem-marker").length, { message: "the marker after the redelivery" }));
   assert.equal(hooks.hits("/idem").length, 1, "the redelivered action was not sent again");
 });
 
