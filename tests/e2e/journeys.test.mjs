@@ -362,7 +362,9 @@ test("a redelivered journey action is not sent twice", async () => {
     { body: JSON.stringify(record(key, "/idem")), contentType: "text" },
     { body: JSON.stringify(record(`${key}:marker`, "/idem-marker")), contentType: "text" },
   ]);
-  assert.ok(await eventually(() => hooks.hits("/idem-marker").length, { message: "the marker after the redelivery" }));
+  assert.ok(
+    await eventually(() => hooks.hits("/idem-marker").length, { message: "the marker after the redelivery" }),
+  );
   assert.equal(hooks.hits("/idem").length, 1, "the redelivered action was not sent again");
 });
 
