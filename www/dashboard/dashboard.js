@@ -1,5 +1,7 @@
 // Spur dashboard: plain ES module, no build step. Reads the admin API with the token kept in
 // sessionStorage; draws with Chart.js (window.Chart, copied into /vendor at build time).
+import { mountJourneys } from "./journeys.js";
+
 const TOKEN_KEY = "spur.adminToken";
 const $ = (sel, root = document) => root.querySelector(sel);
 const el = (tag, props = {}, ...children) => {
@@ -29,6 +31,7 @@ async function api(path, body, method) {
   if (!res.ok) {
     const err = new Error(json?.detail ?? `HTTP ${res.status}`);
     err.status = res.status;
+    err.reason = json?.reason;
     throw err;
   }
   return json;
@@ -439,7 +442,7 @@ function logout(refused = false) {
 }
 
 async function refresh() {
-  await Promise.all([runFunnel(), runInsight(), runSegment(), loadBadRows(), loadRules()]);
+  await Promise.all([runFunnel(), runInsight(), runSegment(), loadBadRows(), loadRules(), journeys.load()]);
 }
 
 async function start() {
@@ -461,8 +464,10 @@ async function start() {
   pollLive();
 }
 
+let journeys;
 function init() {
   initRange();
+  journeys = mountJourneys({ api, el, $, Unauthorized });
   const steps = (params.get("steps") ?? "$pageview,Product Viewed,Added To Cart,Order Completed").split(",");
   for (const s of steps) addStep(s.trim());
   $("#funnel-window").value = params.get("window") ?? "1d";
