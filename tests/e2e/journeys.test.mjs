@@ -237,6 +237,60 @@ test("wait_until times out, then a branch on the trigger's property picks the ac
   assert.equal(x.active, null);
 });
 
+test("time_window reads the person's zone from the platform: open now sends, closed now waits for its opening", async () => {
+  // Asia/Kathmandu is +05:45 all year (no DST), so the opening is exact in ms. The windows are
+  // placed relative to the current local minute with hours of margin either way.
+  const zone = "Asia/Kathmandu";
+  const now = Date.now();
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", hour: "numeric", minute: "numeric" })
+      .formatToParts(new Date(now))
+      .map((p) => [p.type, p.value]),
+  );
+  const minute = Number(parts.hour) * 60 + Number(parts.minute);
+  const clock = (m) => {
+    const x = ((m % 1440) + 1440) % 1440;
+    return `${String(Math.floor(x / 60)).padStart(2, "0")}:${String(x % 60).padStart(2, "0")}`;
+  };
+  const windowed = (id, from, to) => ({
+    id,
+    trigger: { type: "event", events: [`${id} Signed Up`] },
+    start: "hours",
+    nodes: [
+      { id: "hours", type: "time_window", from: clock(from), to: clock(to), next: "hello" },
+      { id: "hello", type: "action", action: hook(`/${id}`), next: "bye" },
+      { id: "bye", type: "exit" },
+    ],
+  });
+  // An unknown zone is refused on save with the field it concerns.
+  const bad = windowed("tw-bad", 0, 60);
+  bad.nodes[0].timezone = "Mars/Olympus_Mons";
+  const refused = await spur.admin("/v1/journeys/tw-bad", json(bad));
+  const why = await refused.json();
+  assert.equal(refused.status, 400);
+  assert.equal(why.reason, "invalid_time_window");
+  assert.ok(why.detail.includes("/nodes/0/timezone"), why.detail);
+
+  await publish(windowed("tw-open", minute - 120, minute + 120));
+  await publish(windowed("tw-closed", minute + 180, minute + 240));
+  const [a, b] = [uid("tw"), uid("tw")];
+  const signUp = (user, id) => ({ ...track(user, `${id} Signed Up`), context: { timezone: zone } });
+  await send(signUp(a, "tw-open"), signUp(b, "tw-closed"));
+  const [hit] = await eventually(() => bodies("/tw-open").length && bodies("/tw-open"), {
+    message: "the open window lets the action through",
+  });
+  assert.equal(hit.user, a);
+  const x = await eventually(async () => {
+    const e = await explain("tw-closed", b);
+    return e.active && e;
+  });
+  assert.equal(x.active.node, "hours");
+  const opens = now - (now % 60_000) + 180 * 60_000;
+  assert.equal(x.active.wakeAt, opens, "waits for the local opening time (+3 h, to the minute)");
+  assert.deepEqual(x.active.path[0].read, { timezone: zone, known: true });
+  assert.equal(bodies("/tw-closed").length, 0, "nothing sent while the window is closed");
+});
+
 test("wait_until wakes on the matching event only (same cart_id), long before its timeout", async () => {
   await publish(cart("cart-e", "1h"));
   const user = uid("buyer");

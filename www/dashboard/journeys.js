@@ -89,6 +89,10 @@ export function summary(node) {
         (node.match ? ` with the trigger's ${node.match}` : "") +
         (node.condition ? ` where ${compact(node.condition)}` : "")
       );
+    case "time_window":
+      return `go on only ${node.from}–${node.to}${node.days ? ` on ${node.days.join(", ")}` : ""} (${
+        node.timezone ?? "person"
+      } time)`;
     case "branch":
       return (node.branches ?? []).map((b, i) => `#${i + 1} ${compact(b.condition)}`).join("; ");
     case "split":

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::error::{JourneyError, JourneyErrorKind as K};
 use super::model::{Duration, EntryPolicy, Journey, JourneyAction, NodeKind, Trigger};
+use super::window::{parse_clock, plausible_zone, Window, MAX_WINDOW_WAIT_MS, WEEKDAYS};
 use crate::limits::{
     MAX_BRANCH_CONDITIONS, MAX_JOURNEY_BYTES, MAX_JOURNEY_ID_CHARS, MAX_JOURNEY_NODES,
     MAX_SPLIT_PATHS,
@@ -46,6 +47,15 @@ pub enum CompiledNode {
         next: usize,
         /// On the timeout.
         on_timeout: usize,
+    },
+    /// Go on only inside a window of local time.
+    TimeWindow {
+        /// Days and minutes.
+        window: Window,
+        /// `None`: the person's zone (the event's `context.timezone`).
+        zone: Option<String>,
+        /// Next node index.
+        next: usize,
     },
     /// Ordered conditions.
     Branch {
@@ -262,6 +272,27 @@ pub fn compile(
                     next: find(next, at("next"))?,
                 }
             }
+            NodeKind::TimeWindow {
+                days,
+                from,
+                to,
+                timezone,
+                next,
+            } => CompiledNode::TimeWindow {
+                window: window(days.as_deref(), from, to, &at)?,
+                zone: match timezone.as_str() {
+                    "person" => None,
+                    z if plausible_zone(z) => Some(z.to_owned()),
+                    z => {
+                        return Err(JourneyError::new(
+                            K::InvalidWindow,
+                            at("timezone"),
+                            format!("{z:?} is not \"person\", an IANA zone such as Europe/Berlin, or ±HH:MM"),
+                        ))
+                    }
+                },
+                next: find(next, at("next"))?,
+            },
             NodeKind::WaitUntil {
                 events,
                 condition,
@@ -373,6 +404,46 @@ pub fn compile(
     })
 }
 
+/// Compiles a window's days and clock times; errors point at `at(field)`.
+fn window(
+    days: Option<&[String]>,
+    from: &str,
+    to: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Window, JourneyError> {
+    let bad = |field: &str, detail: String| JourneyError::new(K::InvalidWindow, at(field), detail);
+    let mut mask = 0u8;
+    for (i, d) in days.unwrap_or(&[]).iter().enumerate() {
+        let k = WEEKDAYS.iter().position(|w| w == d).ok_or_else(|| {
+            bad(
+                &format!("days/{i}"),
+                format!("{d:?} is not one of {WEEKDAYS:?}"),
+            )
+        })?;
+        mask |= 1 << k;
+    }
+    if days.is_none() {
+        mask = 0x7f;
+    } else if mask == 0 {
+        return Err(bad("days", "a window needs at least one day".into()));
+    }
+    let clock = |field: &str, v: &str| {
+        parse_clock(v).ok_or_else(|| bad(field, format!("{v:?} is not a time such as 09:00")))
+    };
+    let (from, to) = (clock("from", from)?, clock("to", to)?);
+    if from == to || from >= 24 * 60 {
+        return Err(bad(
+            "to",
+            "a window must not be empty: `from` and `to` differ, `from` before 24:00".into(),
+        ));
+    }
+    Ok(Window {
+        days: mask,
+        from,
+        to: to % (24 * 60),
+    })
+}
+
 /// Successors of a compiled node with the time the run may spend in the node before taking each.
 pub fn successors(node: &CompiledNode) -> Vec<(usize, i64)> {
     match node {
@@ -391,6 +462,7 @@ pub fn successors(node: &CompiledNode) -> Vec<(usize, i64)> {
             .map(|(_, n)| (*n, 0))
             .chain([(*otherwise, 0)])
             .collect(),
+        CompiledNode::TimeWindow { next, .. } => vec![(*next, MAX_WINDOW_WAIT_MS)],
         CompiledNode::Split { paths } => paths.iter().map(|(_, n)| (*n, 0)).collect(),
         CompiledNode::Action { next, .. } => vec![(*next, 0)],
         CompiledNode::Exit => Vec::new(),

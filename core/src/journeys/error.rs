@@ -37,6 +37,8 @@ pub enum JourneyErrorKind {
     InvalidMatch,
     /// `context` of an API entry is not an object or is too large.
     InvalidContext,
+    /// A `time_window` with a bad clock time, weekday, zone name, or an empty window.
+    InvalidWindow,
     /// A rules error (events, condition, duration, action), with its own code.
     Rule(RuleErrorKind),
 }
@@ -59,12 +61,13 @@ impl JourneyErrorKind {
             Self::InvalidEntry => "invalid_entry",
             Self::InvalidMatch => "invalid_match",
             Self::InvalidContext => "invalid_context",
+            Self::InvalidWindow => "invalid_time_window",
             Self::Rule(k) => k.code(),
         }
     }
 
     /// Every journey-specific kind, for code-uniqueness tests and documentation.
-    pub const ALL: [JourneyErrorKind; 14] = [
+    pub const ALL: [JourneyErrorKind; 15] = [
         Self::Malformed,
         Self::InvalidId,
         Self::IdMismatch,
@@ -79,6 +82,7 @@ impl JourneyErrorKind {
         Self::InvalidEntry,
         Self::InvalidMatch,
         Self::InvalidContext,
+        Self::InvalidWindow,
     ];
 }
 

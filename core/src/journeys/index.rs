@@ -11,6 +11,7 @@ use datalogic_rs::Engine;
 use super::compile::{compile, CompiledJourney};
 use super::error::JourneyError;
 use super::model::Journey;
+use super::window::{FixedZones, Zones};
 use crate::rules::event_key;
 use crate::Event;
 
@@ -24,6 +25,7 @@ pub struct JourneyIndex {
     any: Vec<usize>,
     version: u64,
     skipped: Vec<(String, JourneyError)>,
+    zones: Box<dyn Zones>,
 }
 
 impl Default for JourneyIndex {
@@ -44,6 +46,7 @@ impl JourneyIndex {
             any: Vec::new(),
             version,
             skipped: Vec::new(),
+            zones: Box::new(FixedZones),
         };
         for (journey, revision) in journeys {
             let id = journey.id.clone();
@@ -65,6 +68,18 @@ impl JourneyIndex {
         }
         index.engine = engine;
         index
+    }
+
+    /// Resolves time zones for `time_window` nodes with `zones` (default: [`FixedZones`], which
+    /// knows only UTC and fixed offsets).
+    pub fn with_zones(mut self, zones: Box<dyn Zones>) -> Self {
+        self.zones = zones;
+        self
+    }
+
+    /// The time-zone oracle.
+    pub fn zones(&self) -> &dyn Zones {
+        self.zones.as_ref()
     }
 
     /// The engine the conditions were compiled with.

@@ -32,6 +32,7 @@ pub mod reads;
 pub mod replay;
 pub mod run;
 pub mod state;
+pub mod window;
 
 pub use compile::{compile, parse, valid_id, CompiledJourney, CompiledNode};
 pub use error::{JourneyError, JourneyErrorKind};
@@ -40,6 +41,7 @@ pub use index::JourneyIndex;
 pub use model::{Journey, JourneyAction, Node, NodeKind, Trigger};
 pub use run::{enter, on_event, on_time, Refusal};
 pub use state::{Effect, Ended, History, Output, PathStep, PersonJourneys, Run, Tick};
+pub use window::{FixedZones, Zones};
 
 #[cfg(test)]
 mod prop_tests;

@@ -153,6 +153,22 @@ pub enum NodeKind {
         #[serde(rename = "onTimeout")]
         on_timeout: String,
     },
+    /// Go on to `next` only inside a window of local time (quiet hours): at once when inside,
+    /// else at the next opening.
+    TimeWindow {
+        /// Weekdays it opens on (`"mon"` … `"sun"`); all when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        days: Option<Vec<String>>,
+        /// Opens at `HH:MM` local time.
+        from: String,
+        /// Closes at `HH:MM` (exclusive; at or before `from`: the next day).
+        to: String,
+        /// `"person"` (the event's `context.timezone`, else UTC), an IANA name or `±HH:MM`.
+        #[serde(default = "person_zone")]
+        timezone: String,
+        /// The next node.
+        next: String,
+    },
     /// The first condition that holds picks its `next`; none: `else`.
     Branch {
         /// Ordered conditions over `trigger.*`, `event.*`, `traits.*`, `vars.*`.
@@ -175,6 +191,10 @@ pub enum NodeKind {
     },
     /// The run ends.
     Exit,
+}
+
+fn person_zone() -> String {
+    "person".into()
 }
 
 /// One ordered branch condition.
@@ -253,6 +273,7 @@ impl NodeKind {
         match self {
             NodeKind::Delay { .. } => "delay",
             NodeKind::WaitUntil { .. } => "wait_until",
+            NodeKind::TimeWindow { .. } => "time_window",
             NodeKind::Branch { .. } => "branch",
             NodeKind::Split { .. } => "split",
             NodeKind::Action { .. } => "action",
@@ -263,7 +284,9 @@ impl NodeKind {
     /// Every outgoing edge, as (edge name, target).
     pub fn edges(&self) -> Vec<(String, &str)> {
         match self {
-            NodeKind::Delay { next, .. } | NodeKind::Action { next, .. } => {
+            NodeKind::Delay { next, .. }
+            | NodeKind::Action { next, .. }
+            | NodeKind::TimeWindow { next, .. } => {
                 vec![("next".into(), next.as_str())]
             }
             NodeKind::WaitUntil {

@@ -8,7 +8,6 @@
 //! woken by a timer runs at its due time, not at the (possibly late) moment the alarm rang, so
 //! a late alarm never shifts later steps.
 
-use datalogic_rs::Engine;
 use serde_json::{json, Map, Value};
 
 use super::compile::{CompiledJourney, CompiledNode};
@@ -17,6 +16,7 @@ use super::index::JourneyIndex;
 use super::model::{EntryPolicy, JourneyAction};
 use super::reads::reads;
 use super::state::{Effect, Ended, Output, PersonJourneys, Run, Tick};
+use super::window::{next_open, plausible_zone};
 use crate::rules::condition::Subject;
 use crate::rules::event_key;
 use crate::rules::state::event_time;
@@ -99,16 +99,7 @@ pub fn enter(
     };
     let mut out = Output::default();
     out.ticks.push(tick(id, "", "entered", holdout));
-    advance(
-        j,
-        index.engine(),
-        person,
-        &mut run,
-        user,
-        j.start,
-        now,
-        &mut out,
-    );
+    advance(j, index, person, &mut run, user, j.start, now, &mut out);
     settle(person, id, run);
     Ok(out)
 }
@@ -180,7 +171,7 @@ pub fn on_event(
             run.event = Some(value.clone());
             let node = run.node.clone();
             run.step(&node, t, "event", None);
-            advance(j, index.engine(), person, &mut run, user, next, t, &mut out);
+            advance(j, index, person, &mut run, user, next, t, &mut out);
         }
         settle(person, id, run);
     }
@@ -252,6 +243,7 @@ pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, no
         }
         let next = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
             Some(CompiledNode::Delay { next, .. }) => Some((*next, "waited")),
+            Some(CompiledNode::TimeWindow { next, .. }) => Some((*next, "window_open")),
             Some(CompiledNode::WaitUntil { on_timeout, .. }) => Some((*on_timeout, "timeout")),
             _ => None,
         };
@@ -259,16 +251,7 @@ pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, no
             Some((next, outcome)) => {
                 let node = run.node.clone();
                 run.step(&node, at, outcome, None);
-                advance(
-                    j,
-                    index.engine(),
-                    person,
-                    &mut run,
-                    user,
-                    next,
-                    at,
-                    &mut out,
-                );
+                advance(j, index, person, &mut run, user, next, at, &mut out);
             }
             None => end(&mut run, at, "node_changed", &mut out, &id),
         }
@@ -284,7 +267,11 @@ fn stranded(j: &CompiledJourney, run: &Run) -> Option<&'static str> {
     }
     match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
         None => Some("node_removed"),
-        Some(CompiledNode::Delay { .. } | CompiledNode::WaitUntil { .. }) => None,
+        Some(
+            CompiledNode::Delay { .. }
+            | CompiledNode::WaitUntil { .. }
+            | CompiledNode::TimeWindow { .. },
+        ) => None,
         Some(_) => Some("node_changed"),
     }
 }
@@ -349,7 +336,7 @@ fn same_value(a: &Value, b: &Value, path: &[String]) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn advance(
     j: &CompiledJourney,
-    engine: &Engine,
+    index: &JourneyIndex,
     person: &mut PersonJourneys,
     run: &mut Run,
     user: &str,
@@ -384,6 +371,21 @@ fn advance(
                 run.step(&node_id, at, "waiting", None);
                 return;
             }
+            CompiledNode::TimeWindow { window, zone, next } => {
+                let zone = zone.clone().unwrap_or_else(|| person_zone(run));
+                let zones = index.zones();
+                let known = zones.offset_ms(&zone, at).is_some();
+                let read = Some(json!({ "timezone": zone, "known": known }));
+                let open = next_open(window, zones, &zone, at);
+                if open <= at {
+                    run.step(&node_id, at, "in_window", read);
+                    *next
+                } else {
+                    run.wake_at = Some(open);
+                    run.step(&node_id, at, "waiting", read);
+                    return;
+                }
+            }
             CompiledNode::Branch { arms, otherwise } => {
                 let context = json!({
                     "trigger": run.trigger,
@@ -394,7 +396,7 @@ fn advance(
                 let subject = Subject::from_value(&context);
                 let hit = arms
                     .iter()
-                    .position(|(c, _)| subject.as_ref().is_some_and(|s| c.eval(engine, s)));
+                    .position(|(c, _)| subject.as_ref().is_some_and(|s| c.eval(index.engine(), s)));
                 let read = reads(&context, arms.iter().map(|(c, _)| c.source()));
                 match hit.and_then(|k| arms.get(k).map(|a| (k, a.1))) {
                     Some((k, next)) => {
@@ -442,6 +444,20 @@ fn advance(
         };
     }
     end(run, at, "revisited", out, id);
+}
+
+/// The person's zone: `context.timezone` of the latest waking event, else of the trigger, else
+/// UTC.
+fn person_zone(run: &Run) -> String {
+    let tz = |e: Option<&Value>| {
+        e.and_then(|e| e.pointer("/context/timezone"))
+            .and_then(Value::as_str)
+            .filter(|z| plausible_zone(z))
+            .map(str::to_owned)
+    };
+    tz(run.event.as_ref())
+        .or_else(|| tz(Some(&run.trigger)))
+        .unwrap_or_else(|| "UTC".into())
 }
 
 fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {

@@ -462,3 +462,89 @@ fn the_bundled_demo_journey_compiles_and_is_disabled() {
         compile(&engine, j, 1).unwrap();
     }
 }
+
+#[test]
+fn a_time_window_holds_runs_until_it_opens_in_the_persons_zone() {
+    // Quiet hours: messages only 09:00–21:00 on weekdays, in the person's own zone.
+    let index = index_of(vec![json!({
+        "id": "quiet", "trigger": {"type": "event", "events": ["Signed Up"]},
+        "start": "hours",
+        "nodes": [
+            {"id": "hours", "type": "time_window", "days": ["mon", "tue", "wed", "thu", "fri"],
+             "from": "09:00", "to": "21:00", "next": "hello"},
+            {"id": "hello", "type": "action", "action": {"type": "message", "title": "Hi", "body": "Welcome"}, "next": "bye"},
+            {"id": "bye", "type": "exit"}
+        ]
+    })]);
+    // 2026-11-30 is a Monday. 16:00 UTC is 21:30 in +05:30: closed until Tuesday 09:00 local,
+    // which is 03:30 UTC.
+    let monday = 1_795_996_800_000_i64;
+    let mut e = ev("Signed Up", monday + 16 * 60 * MIN, json!({}));
+    e.context.insert("timezone".into(), json!("+05:30"));
+    let mut p = PersonJourneys::default();
+    let out = on_event(&index, &mut p, "u1", &e, monday + 16 * 60 * MIN);
+    assert!(out.effects.is_empty(), "nothing is sent outside the window");
+    let run = p.runs.get("quiet").unwrap();
+    let opens = monday + (24 + 3) * 60 * MIN + 30 * MIN;
+    assert_eq!(run.wake_at, Some(opens));
+    let step = run.path.last().unwrap();
+    assert_eq!(
+        step.read,
+        Some(json!({"timezone": "+05:30", "known": true}))
+    );
+    // Nothing happens a minute early; at the opening the message goes out.
+    assert!(on_time(&index, &mut p, "u1", opens - MIN)
+        .effects
+        .is_empty());
+    let out = on_time(&index, &mut p, "u1", opens);
+    assert_eq!(keys(&out), vec!["quiet:0:hello:u1".to_owned()]);
+
+    // Someone without a zone is read in UTC: Monday 16:00 UTC is inside, so it is sent at once.
+    let mut q = PersonJourneys::default();
+    let out = on_event(
+        &index,
+        &mut q,
+        "u1",
+        &ev("Signed Up", monday + 16 * 60 * MIN, json!({})),
+        monday + 16 * 60 * MIN,
+    );
+    assert_eq!(keys(&out), vec!["quiet:0:hello:u1".to_owned()]);
+    assert_eq!(q.history["quiet"].ended[0].path[0].outcome, "in_window");
+}
+
+#[test]
+fn bad_time_windows_are_refused_with_their_code() {
+    let doc = |node: Value| {
+        json!({"id": "w", "trigger": {"type": "api"}, "start": "w",
+               "nodes": [node, {"id": "x", "type": "exit"}]})
+    };
+    let base =
+        json!({"id": "w", "type": "time_window", "from": "09:00", "to": "17:00", "next": "x"});
+    let with = |k: &str, v: Value| {
+        let mut n = base.clone();
+        n[k] = v;
+        doc(n)
+    };
+    for bad in [
+        with("from", json!("9am")),
+        with("to", json!("09:00")),
+        with("days", json!(["monday"])),
+        with("days", json!([])),
+        with("timezone", json!("Berlin")),
+    ] {
+        assert_eq!(refused(bad), "invalid_time_window");
+    }
+    let ok = JourneyIndex::build(
+        [(
+            serde_json::from_value(with("timezone", json!("Europe/Berlin"))).unwrap(),
+            1,
+        )],
+        1,
+    );
+    assert!(ok.skipped().is_empty());
+    // A window adds at most a week to the longest path.
+    assert_eq!(
+        ok.get("w").unwrap().max_span_ms,
+        super::window::MAX_WINDOW_WAIT_MS
+    );
+}

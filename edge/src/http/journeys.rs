@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use spur_core::journeys::Zones;
 use spur_core::journeys::{self, compile, Journey, JourneyError, JourneyErrorKind};
 use spur_core::limits::{MAX_JOURNEYS, MAX_JOURNEY_CONTEXT_BYTES};
 use worker::{Env, Request, Response};
@@ -73,6 +74,18 @@ fn checked(text: &str, id: Option<&str>) -> Result<(Journey, i64), ApiError> {
     }
     let journey = journeys::parse(&value.to_string()).map_err(bad)?;
     let compiled = compile(&spur_core::rules::condition_engine(), journey, 0).map_err(bad)?;
+    // Core checks a zone name's shape; whether the zone exists is the platform's data.
+    for (i, node) in compiled.nodes.iter().enumerate() {
+        if let journeys::CompiledNode::TimeWindow { zone: Some(z), .. } = node {
+            if Zones::offset_ms(&crate::clock::IntlZones, z, 0).is_none() {
+                return Err(bad(JourneyError::new(
+                    JourneyErrorKind::InvalidWindow,
+                    format!("/nodes/{i}/timezone"),
+                    format!("{z:?} is not a time zone this platform knows"),
+                )));
+            }
+        }
+    }
     let span = compiled.max_span_ms;
     Ok((compiled.journey, span))
 }
@@ -291,7 +304,8 @@ pub async fn dry_run(mut req: Request, env: &Env, id: &str) -> Result<Response, 
     };
     let to = at(b.to.as_deref(), "to")?.unwrap_or_else(crate::clock::now_ms);
     let from = at(b.from.as_deref(), "from")?.unwrap_or(to - DEFAULT_DRY_RUN_MS);
-    let index = journeys::JourneyIndex::build([(journey, 1)], 0);
+    let index = journeys::JourneyIndex::build([(journey, 1)], 0)
+        .with_zones(Box::new(crate::clock::IntlZones));
     let compiled = index.get(id).ok_or(ApiError::NotFound)?;
     let mut names = compiled.event_names();
     names.push("$identify");

@@ -92,7 +92,7 @@ async fn reload(env: &Env) -> Result<Rc<JourneyIndex>, ApiError> {
                 None
             }
         });
-    let index = JourneyIndex::build(parsed, version);
+    let index = JourneyIndex::build(parsed, version).with_zones(Box::new(crate::clock::IntlZones));
     for (id, e) in index.skipped() {
         console_warn!(
             "stored journey {id} does not compile (skipped): {} {e}",
