@@ -291,6 +291,56 @@ test("time_window reads the person's zone from the platform: open now sends, clo
   assert.equal(bodies("/tw-closed").length, 0, "nothing sent while the window is closed");
 });
 
+test("an emit step stores one event for the person, keyed by the step, that triggers nothing", async () => {
+  await publish({
+    id: "emitter",
+    trigger: { type: "event", events: ["emitter Started"] },
+    start: "mark",
+    nodes: [
+      {
+        id: "mark",
+        type: "action",
+        action: { type: "emit", event: "emitter Step", properties: { step: 1 } },
+        next: "bye",
+      },
+      { id: "bye", type: "exit" },
+    ],
+  });
+  // A second journey triggered by the emitted name: it must never start (no feedback loops).
+  await publish({
+    id: "emit-listener",
+    trigger: { type: "event", events: ["emitter Step"] },
+    start: "hook",
+    nodes: [
+      { id: "hook", type: "action", action: hook("/emit-listener"), next: "bye" },
+      { id: "bye", type: "exit" },
+    ],
+  });
+  const user = uid("emit");
+  await send(track(user, "emitter Started"));
+  const rows = await eventually(
+    async () => {
+      const r = await spur.rows(
+        "SELECT message_id, event, user_id, properties FROM events WHERE event = 'emitter Step' AND user_id = ?",
+        user,
+      );
+      return r.length && r;
+    },
+    { message: "the emitted event stored" },
+  );
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].message_id, `emitter:0:mark:${user}`);
+  assert.deepEqual(JSON.parse(rows[0].properties), {
+    step: 1,
+    journeyId: "emitter",
+    journeyNode: "mark",
+    journeyRun: 0,
+  });
+  const x = await explain("emit-listener", user);
+  assert.equal(x.entries, 0, "an emitted event starts no journey");
+  assert.equal(bodies("/emit-listener").length, 0);
+});
+
 test("wait_until wakes on the matching event only (same cart_id), long before its timeout", async () => {
   await publish(cart("cart-e", "1h"));
   const user = uid("buyer");

@@ -376,6 +376,22 @@ pub fn compile(
                 CompiledNode::Split { paths: out }
             }
             NodeKind::Action { action, next } => {
+                if let JourneyAction::Emit { event, .. } = action {
+                    let name = event.trim();
+                    if name.is_empty()
+                        || name.chars().count() > crate::limits::MAX_EVENT_NAME_CHARS
+                        || name.starts_with('$')
+                    {
+                        return Err(JourneyError::new(
+                            K::Rule(crate::rules::RuleErrorKind::InvalidAction),
+                            at("action/event"),
+                            format!(
+                                "an emitted event needs a name of 1 to {} characters, not starting with `$` (reserved)",
+                                crate::limits::MAX_EVENT_NAME_CHARS
+                            ),
+                        ));
+                    }
+                }
                 if let Some(a) = action.as_rule_action() {
                     check_actions(std::slice::from_ref(&a)).map_err(|mut e| {
                         e.at = e.at.replacen("/actions/0", "", 1);

@@ -9,7 +9,52 @@ use crate::rules::actions::{ActionStatus, FiringRecord, Outcome, Prepared};
 use crate::rules::{Action, InAppMessage, WebhookBody};
 use crate::Event;
 
+use super::model::JourneyAction;
 use super::state::Effect;
+
+/// The events `emit` actions record, one per effect, for the events queue: `messageId` is the
+/// effect's idempotency key (so a replayed transition is stored once), the person's ids come
+/// from the trigger event (an API entry: `user` as `userId`), the time is the step's, and the
+/// properties carry `journeyId`, `journeyNode` and `journeyRun`.
+pub fn emitted(effects: &[Effect], user: &str) -> Vec<Event> {
+    effects
+        .iter()
+        .filter_map(|e| {
+            let JourneyAction::Emit { event, properties } = &e.action else {
+                return None;
+            };
+            let id = |k: &str| e.trigger.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            let (user_id, anonymous_id) = match (id("userId"), id("anonymousId")) {
+                (None, None) => (Some(user.to_owned()), None),
+                ids => ids,
+            };
+            let mut props = properties.clone();
+            props.insert("journeyId".into(), e.journey.clone().into());
+            props.insert("journeyNode".into(), e.node.clone().into());
+            props.insert("journeyRun".into(), e.run.into());
+            let at = crate::instant::from_ms(e.at);
+            Some(Event {
+                message_id: e.key.clone(),
+                kind: crate::MessageType::Track,
+                event: Some(event.trim().to_owned()),
+                name: None,
+                category: None,
+                user_id,
+                anonymous_id,
+                group_id: None,
+                previous_id: None,
+                properties: props,
+                traits: Default::default(),
+                context: Default::default(),
+                integrations: Default::default(),
+                timestamp: at,
+                original_timestamp: None,
+                sent_at: None,
+                received_at: at,
+            })
+        })
+        .collect()
+}
 
 /// The `rule_id` journey firings are recorded under (`journey:<id>`; rule ids cannot hold `:`).
 pub fn record_owner(journey: &str) -> String {

@@ -241,6 +241,15 @@ pub enum JourneyAction {
         /// The binding.
         queue: String,
     },
+    /// Record a `track` event for the person (for funnels and insight on journey steps). It is
+    /// stored like any event but never triggers rules or journeys, so journeys cannot loop.
+    Emit {
+        /// The event name.
+        event: String,
+        /// Its properties (the journey, node and run are added).
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        properties: Map<String, Value>,
+    },
     /// Merge these traits into the person's profile traits (later branches read them).
     SetTraits {
         /// Traits to merge.
@@ -249,7 +258,8 @@ pub enum JourneyAction {
 }
 
 impl JourneyAction {
-    /// The rule action it maps to, for the shared actions pipeline (`None`: set traits).
+    /// The rule action it maps to, for the shared actions pipeline (`None`: set traits and
+    /// emit, which the journey runtime and the events queue carry out).
     pub fn as_rule_action(&self) -> Option<crate::rules::Action> {
         use crate::rules::Action;
         match self {
@@ -262,7 +272,7 @@ impl JourneyAction {
             JourneyAction::Forward { queue } => Some(Action::Forward {
                 queue: queue.clone(),
             }),
-            JourneyAction::SetTraits { .. } => None,
+            JourneyAction::SetTraits { .. } | JourneyAction::Emit { .. } => None,
         }
     }
 }

@@ -548,3 +548,48 @@ fn bad_time_windows_are_refused_with_their_code() {
         super::window::MAX_WINDOW_WAIT_MS
     );
 }
+
+#[test]
+fn emit_records_one_event_per_step_keyed_by_the_effect() {
+    let index = index_of(vec![json!({
+        "id": "tagged", "trigger": {"type": "event", "events": ["Signed Up"]},
+        "start": "mark",
+        "nodes": [
+            {"id": "mark", "type": "action",
+             "action": {"type": "emit", "event": "Welcome Step", "properties": {"step": 1}}, "next": "bye"},
+            {"id": "bye", "type": "exit"}
+        ]
+    })]);
+    let mut p = PersonJourneys::default();
+    let mut e = ev("Signed Up", T0, json!({}));
+    e.user_id = None;
+    e.anonymous_id = Some("anon-1".into());
+    let trigger = serde_json::to_value(&e).unwrap();
+    let out = on_event(&index, &mut p, "anon-1", &e, T0);
+    assert_eq!(out.effects[0].trigger, trigger);
+    let events = deliver::emitted(&out.effects, "anon-1");
+    assert_eq!(events.len(), 1);
+    let x = &events[0];
+    assert_eq!(x.message_id, "tagged:0:mark:anon-1");
+    assert_eq!(x.event.as_deref(), Some("Welcome Step"));
+    assert_eq!(
+        (x.user_id.as_deref(), x.anonymous_id.as_deref()),
+        (None, Some("anon-1"))
+    );
+    assert_eq!(
+        Value::Object(x.properties.clone()),
+        json!({"step": 1, "journeyId": "tagged", "journeyNode": "mark", "journeyRun": 0})
+    );
+    assert_eq!(crate::instant::to_ms(x.timestamp), T0);
+    // Emitting is not a delivery through the actions pipeline.
+    assert!(deliver::prepare(&out.effects, "anon-1", "state", false)
+        .records
+        .is_empty());
+    // A reserved or empty name is refused on save.
+    for bad in ["", "  ", "$pageview"] {
+        let doc = json!({"id": "e", "trigger": {"type": "api"}, "start": "m", "nodes": [
+            {"id": "m", "type": "action", "action": {"type": "emit", "event": bad}, "next": "x"},
+            {"id": "x", "type": "exit"}]});
+        assert_eq!(refused(doc), "invalid_action");
+    }
+}

@@ -279,6 +279,17 @@ impl UserState {
         if out.effects.is_empty() {
             return Ok(Vec::new());
         }
+        // `emit` actions become stored events through the events queue (which only stores:
+        // emitted events never reach rules or journeys, so journeys cannot loop).
+        let emitted = spur_core::journeys::deliver::emitted(&out.effects, user);
+        if !emitted.is_empty() {
+            let encoded = spur_core::work::encode_events(&emitted);
+            crate::queues::events::enqueue(
+                &self.env,
+                spur_core::work::split(None, &encoded, Vec::new()),
+            )
+            .await?;
+        }
         let prepared = spur_core::journeys::deliver::prepare(&out.effects, user, source, respond);
         if !respond {
             park(&self.sql(), &prepared.messages, now_ms())?;
