@@ -180,6 +180,60 @@ test("a draft does not run until published; entry policy once is enforced", asyn
   assert.ok(verifySignature(SECRET, h.headers["spur-signature"], h.body).ok, "signed like rule webhooks");
 });
 
+test("entry policies: after_exit lets a person in again once the run ended; interval refuses until it passes", async () => {
+  const journey = (id, entry) => ({
+    id,
+    trigger: { type: "api" },
+    entry,
+    start: "hold",
+    nodes: [
+      {
+        id: "hold",
+        type: "wait_until",
+        events: [`${id} Done`],
+        timeout: "1h",
+        next: "end",
+        onTimeout: "end",
+      },
+      { id: "end", type: "exit" },
+    ],
+  });
+  await publish(journey("again", { policy: "after_exit" }));
+  await publish(journey("weekly", { policy: "interval", interval: "7d" }));
+  const user = uid("policy");
+  for (const id of ["again", "weekly"]) {
+    const first = await enter(id, user);
+    assert.deepEqual([first.status, first.body.entered, first.body.run], [200, true, 0], id);
+    const busy = await enter(id, user);
+    assert.deepEqual(
+      [busy.status, busy.body.reason],
+      [409, "already_active"],
+      `${id}: one active run per person`,
+    );
+  }
+  // Both runs end when the waited-for event arrives.
+  await send(track(user, "again Done"), track(user, "weekly Done"));
+  for (const id of ["again", "weekly"]) {
+    const x = await eventually(async () => {
+      const e = await explain(id, user);
+      return e.active === null && e.ended.length === 1 && e;
+    });
+    assert.equal(x.ended[0].ended.reason, "exit");
+  }
+  const again = await enter("again", user);
+  assert.deepEqual(
+    [again.status, again.body.entered, again.body.run],
+    [200, true, 1],
+    "after_exit: a second run",
+  );
+  const weekly = await enter("weekly", user);
+  assert.deepEqual(
+    [weekly.status, weekly.body.reason],
+    [409, "entry_too_soon"],
+    "interval: not within 7 days",
+  );
+});
+
 const cart = (id, timeout) => ({
   id,
   trigger: { type: "event", events: [`${id} Added`] },

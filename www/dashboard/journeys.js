@@ -99,7 +99,7 @@ export function summary(node) {
       return `sticky split ${(node.paths ?? []).map((p) => `${p.percent}%`).join(" / ")}`;
     case "action": {
       const a = node.action ?? {};
-      const what = a.url ?? a.title ?? a.queue ?? (a.traits ? compact(a.traits) : "");
+      const what = a.url ?? a.title ?? a.queue ?? a.event ?? (a.traits ? compact(a.traits) : "");
       return `${a.type}${what ? `: ${what}` : ""}`;
     }
     case "exit":
