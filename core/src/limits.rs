@@ -100,3 +100,9 @@ pub const MAX_RUN_PATH: usize = 128;
 pub const MAX_JOURNEY_CONTEXT_BYTES: usize = 4 * 1024;
 /// Most ended runs a person's journey state remembers per journey (for explain).
 pub const MAX_ENDED_RUNS: usize = 4;
+/// How much earlier than the start of a wait (or a run's entry) an event's time may be and
+/// still wake the wait (or meet the goal). Event times are corrected for the client's clock
+/// (`timestamp + receivedAt - sentAt`), so two events a browser sends a few ms apart can come
+/// out in the other order by the difference of their requests' latencies (hundreds of ms seen
+/// on this machine); older events than this are late deliveries from before the wait.
+pub const JOURNEY_CLOCK_SKEW_MS: i64 = 5_000;

@@ -238,6 +238,59 @@ test("in-app messages from a real rule: the default banner, or spur.on('message'
   await context.close();
 });
 
+test("an in-app message from a journey step reaches the page that woke the run", async () => {
+  const journey = {
+    id: "tracker-journey",
+    trigger: { type: "event", events: ["Journey Browse"] },
+    start: "wait",
+    nodes: [
+      {
+        id: "wait",
+        type: "wait_until",
+        events: ["Journey Cart"],
+        timeout: "1h",
+        next: "nudge",
+        onTimeout: "end",
+      },
+      {
+        id: "nudge",
+        type: "action",
+        action: { type: "message", title: "Your cart", body: "Checkout in one click" },
+        next: "end",
+      },
+      { id: "end", type: "exit" },
+    ],
+  };
+  const put = await spur.admin(`/v1/journeys/${journey.id}`, {
+    method: "PUT",
+    body: JSON.stringify(journey),
+  });
+  assert.ok(put.status === 200 || put.status === 201, await put.text());
+  const pub = await spur.admin(`/v1/journeys/${journey.id}/publish`, { method: "POST" });
+  assert.equal(pub.status, 200, await pub.text());
+  const context = await browser.newContext();
+  await serveTestPages(context, pageHtml({ config: quiet }));
+  const page = await context.newPage();
+  await page.goto(`${spur.url}/__test/journey-message`);
+  await trackerReady(page);
+  await page.evaluate(() => spur.track("Journey Browse").flush());
+  assert.equal(await page.locator("[data-spur-message]").count(), 0, "nothing before the waited-for event");
+  await page.evaluate(() => spur.track("Journey Cart").flush());
+  const banner = page.locator("[data-spur-message]");
+  await banner.waitFor({ timeout: 15_000 });
+  assert.equal(await banner.locator("strong").textContent(), "Your cart");
+  assert.equal(await banner.locator("span").textContent(), "Checkout in one click");
+  const [{ anonymous_id: anon }] = await eventsWhere(spur, "event = 'Journey Browse'", 1);
+  assert.ok(anon, "the browser's anonymous id");
+  const res = await spur.admin(`/v1/journeys/${journey.id}/explain?user=${encodeURIComponent(anon)}`);
+  const x = await res.json();
+  assert.deepEqual(
+    x.ended[0].path.map((p) => `${p.node}:${p.outcome}`),
+    ["wait:waiting", "wait:event", "nudge:sent", "end:exit"],
+  );
+  await context.close();
+});
+
 test("a message link may only be http(s)", async () => {
   const context = await browser.newContext();
   await serveTestPages(context, pageHtml({ config: quiet }));

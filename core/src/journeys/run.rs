@@ -17,6 +17,7 @@ use super::model::{EntryPolicy, JourneyAction};
 use super::reads::reads;
 use super::state::{Effect, Ended, Output, PersonJourneys, Run, Tick};
 use super::window::{next_open, plausible_zone};
+use crate::limits::JOURNEY_CLOCK_SKEW_MS;
 use crate::rules::condition::Subject;
 use crate::rules::event_key;
 use crate::rules::state::event_time;
@@ -138,7 +139,8 @@ pub fn on_event(
             continue;
         }
         if let (Some(goal), Some(g)) = (&j.goal, &j.journey.goal) {
-            let in_window = t >= run.entered_at && t <= run.entered_at + g.within.as_ms_i64();
+            let in_window = t >= run.entered_at - JOURNEY_CLOCK_SKEW_MS
+                && t <= run.entered_at + g.within.as_ms_i64();
             if run.converted_at.is_none() && in_window && goal.matches(engine, &key, &subject) {
                 run.converted_at = Some(t);
                 out.ticks.push(tick(id, "", "converted", run.holdout));
@@ -162,11 +164,15 @@ pub fn on_event(
                 let same = matches
                     .as_ref()
                     .is_none_or(|p| same_value(&run.trigger, &value, p));
-                (t >= since && same && matcher.matches(engine, &key, &subject)).then_some(*next)
+                let recent = t >= since - JOURNEY_CLOCK_SKEW_MS;
+                (recent && same && matcher.matches(engine, &key, &subject))
+                    .then_some((*next, t.max(since)))
             }
             _ => None,
         };
-        if let Some(next) = woken {
+        // The path stays in time order even when the event's corrected time is a little
+        // before the wait began.
+        if let Some((next, t)) = woken {
             run.wake_at = None;
             run.event = Some(value.clone());
             let node = run.node.clone();

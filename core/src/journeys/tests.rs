@@ -593,3 +593,44 @@ fn emit_records_one_event_per_step_keyed_by_the_effect() {
         assert_eq!(refused(doc), "invalid_action");
     }
 }
+
+#[test]
+fn a_waking_event_a_little_before_the_wait_by_the_clients_clock_still_wakes_it() {
+    // Clock-skew correction can put a browser's second event a few hundred ms before its first;
+    // an event from well before the wait (a late offline delivery) does not wake it.
+    let doc = json!({
+        "id": "skew", "trigger": {"type": "event", "events": ["Browse"]}, "start": "wait",
+        "nodes": [
+            {"id": "wait", "type": "wait_until", "events": ["Cart"], "timeout": "1h", "next": "bye", "onTimeout": "bye"},
+            {"id": "bye", "type": "exit"}
+        ]
+    });
+    let index = index_of(vec![doc]);
+    let mut p = PersonJourneys::default();
+    on_event(&index, &mut p, "u1", &ev("Browse", T0, json!({})), T0);
+    let late = crate::limits::JOURNEY_CLOCK_SKEW_MS + 1_000;
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Cart", T0 - late, json!({})),
+        T0 + 10,
+    );
+    assert_eq!(
+        p.runs["skew"].node, "wait",
+        "an event from before the wait does not wake it"
+    );
+    on_event(
+        &index,
+        &mut p,
+        "u1",
+        &ev("Cart", T0 - 300, json!({})),
+        T0 + 20,
+    );
+    assert!(p.runs.is_empty(), "woken and ended");
+    let path = &p.history["skew"].ended[0].path;
+    assert!(
+        path.windows(2).all(|w| w[0].at <= w[1].at),
+        "the path stays in time order"
+    );
+}
