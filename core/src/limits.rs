@@ -100,3 +100,22 @@ pub const MAX_RUN_PATH: usize = 128;
 pub const MAX_JOURNEY_CONTEXT_BYTES: usize = 4 * 1024;
 /// Most ended runs a person's journey state remembers per journey (for explain).
 pub const MAX_ENDED_RUNS: usize = 4;
+
+// Web Push (issue 12).
+/// Largest encrypted push message body a push service must accept (RFC 8030 §7.2 / RFC 8291 §4).
+pub const MAX_PUSH_BODY_BYTES: usize = 4_096;
+/// Largest push payload (the JSON the service worker receives): the body limit less the
+/// `aes128gcm` header (86 bytes), the padding delimiter and the GCM tag.
+pub const MAX_PUSH_PAYLOAD_BYTES: usize = MAX_PUSH_BODY_BYTES - 86 - 1 - 16;
+/// The `rs` written in the `aes128gcm` header; one record always holds the whole payload.
+pub const PUSH_RECORD_SIZE: u32 = 4_096;
+/// Longest push subscription endpoint, in characters.
+pub const MAX_PUSH_ENDPOINT_CHARS: usize = 1_024;
+/// Longest RFC 8030 `Topic`.
+pub const MAX_PUSH_TOPIC_CHARS: usize = 32;
+/// Longest push `TTL` (28 days, what the big push services keep a message at most).
+pub const MAX_PUSH_TTL_SECS: u32 = 2_419_200;
+/// Lifetime of a VAPID token (RFC 8292 §2: at most 24 hours).
+pub const VAPID_TOKEN_LIFETIME_SECS: i64 = 12 * 3_600;
+/// Most push subscriptions kept per person (the oldest is replaced beyond it).
+pub const MAX_PUSH_SUBSCRIPTIONS_PER_PERSON: usize = 10;
