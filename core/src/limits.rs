@@ -119,3 +119,5 @@ pub const MAX_PUSH_TTL_SECS: u32 = 2_419_200;
 pub const VAPID_TOKEN_LIFETIME_SECS: i64 = 12 * 3_600;
 /// Most push subscriptions kept per person (the oldest is replaced beyond it).
 pub const MAX_PUSH_SUBSCRIPTIONS_PER_PERSON: usize = 10;
+/// A push action's `TTL` when it names none (one day).
+pub const DEFAULT_PUSH_TTL_SECS: u32 = 86_400;
