@@ -121,3 +121,5 @@ pub const VAPID_TOKEN_LIFETIME_SECS: i64 = 12 * 3_600;
 pub const MAX_PUSH_SUBSCRIPTIONS_PER_PERSON: usize = 10;
 /// A push action's `TTL` when it names none (one day).
 pub const DEFAULT_PUSH_TTL_SECS: u32 = 86_400;
+/// Largest `POST`/`DELETE /v1/push/subscriptions` body.
+pub const MAX_PUSH_SUBSCRIBE_BYTES: usize = 8 * 1024;

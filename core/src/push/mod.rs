@@ -42,6 +42,9 @@ pub enum PushError {
     /// A primitive failed (cannot happen with valid lengths).
     #[error("push encryption failed")]
     Crypto,
+    /// No `VAPID_PRIVATE_KEY` / `VAPID_SUBJECT` is configured.
+    #[error("Web Push is not configured: set the VAPID_PRIVATE_KEY and VAPID_SUBJECT secrets")]
+    NotConfigured,
 }
 
 impl PushError {
@@ -53,6 +56,7 @@ impl PushError {
             PushError::InvalidVapidKey => "invalid_vapid_key",
             PushError::InvalidEntropy => "invalid_push_entropy",
             PushError::Crypto => "push_crypto_failed",
+            PushError::NotConfigured => "push_not_configured",
         }
     }
 }
@@ -123,6 +127,67 @@ impl Subscription {
         url::Url::parse(&self.endpoint)
             .map(|u| u.origin().ascii_serialization())
             .map_err(|_| PushError::InvalidSubscription("endpoint is not a URL"))
+    }
+}
+
+/// `POST /v1/push/subscriptions` (and `DELETE`, which needs only `endpoint`): the browser's
+/// subscription, the person it belongs to and the source's write key (else HTTP Basic).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribeRequest {
+    /// The source's write key.
+    #[serde(default)]
+    pub write_key: Option<String>,
+    /// The person, when identified.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The anonymous person.
+    #[serde(default)]
+    pub anonymous_id: Option<String>,
+    /// `PushSubscription.toJSON()` (subscribe).
+    #[serde(default)]
+    pub subscription: Option<Subscription>,
+    /// The endpoint to forget (unsubscribe).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+impl SubscribeRequest {
+    /// Parses a body; `Err` carries a reason for a 400.
+    pub fn parse(body: &[u8]) -> Result<Self, PushError> {
+        serde_json::from_slice(body)
+            .map_err(|_| PushError::InvalidSubscription("body is not a subscription request"))
+    }
+
+    /// For subscribing: the checked subscription and the person's ids (at least one).
+    pub fn subscribe(&self) -> Result<(&Subscription, Option<&str>, Option<&str>), PushError> {
+        let sub = self
+            .subscription
+            .as_ref()
+            .ok_or(PushError::InvalidSubscription("subscription is missing"))?;
+        sub.check()?;
+        fn id(v: Option<&str>) -> Option<&str> {
+            v.filter(|s| !s.is_empty() && s.chars().count() <= crate::limits::MAX_ID_CHARS)
+        }
+        let (user, anon) = (
+            id(self.user_id.as_deref()),
+            id(self.anonymous_id.as_deref()),
+        );
+        if user.is_none() && anon.is_none() {
+            return Err(PushError::InvalidSubscription(
+                "userId or anonymousId (1..=256 characters) is required",
+            ));
+        }
+        Ok((sub, user, anon))
+    }
+
+    /// For unsubscribing: the endpoint (from `endpoint` or the subscription).
+    pub fn endpoint(&self) -> Result<&str, PushError> {
+        self.endpoint
+            .as_deref()
+            .or(self.subscription.as_ref().map(|s| s.endpoint.as_str()))
+            .filter(|e| !e.is_empty() && e.len() <= MAX_PUSH_ENDPOINT_CHARS)
+            .ok_or(PushError::InvalidSubscription("endpoint is missing"))
     }
 }
 
