@@ -309,3 +309,16 @@ test("a journey's push action node sends a push", async () => {
   assert.equal(payload.userId, user);
   assert.equal(verifyVapid(hit.headers.authorization).claims.aud, service.url);
 });
+
+test("a person keeps at most 10 subscriptions", async () => {
+  const user = uid("many");
+  for (let i = 0; i < 11; i++) {
+    const res = await subscribe({
+      writeKey: DEMO_WRITE_KEY,
+      userId: user,
+      subscription: { endpoint: `${service.url}/ok/${user}/${i}`, keys: browserKeys().keys },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+  }
+  assert.equal((await subscriptionsOf(user)).length, 10);
+});
