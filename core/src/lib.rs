@@ -45,6 +45,7 @@ pub mod instant;
 pub mod journeys;
 pub mod limits;
 pub mod plan;
+pub mod push;
 pub mod query;
 pub mod request;
 pub mod rules;

@@ -106,3 +106,26 @@ pub const MAX_ENDED_RUNS: usize = 4;
 /// out in the other order by the difference of their requests' latencies (hundreds of ms seen
 /// on this machine); older events than this are late deliveries from before the wait.
 pub const JOURNEY_CLOCK_SKEW_MS: i64 = 5_000;
+
+// Web Push (issue 12).
+/// Largest encrypted push message body a push service must accept (RFC 8030 §7.2 / RFC 8291 §4).
+pub const MAX_PUSH_BODY_BYTES: usize = 4_096;
+/// Largest push payload (the JSON the service worker receives): the body limit less the
+/// `aes128gcm` header (86 bytes), the padding delimiter and the GCM tag.
+pub const MAX_PUSH_PAYLOAD_BYTES: usize = MAX_PUSH_BODY_BYTES - 86 - 1 - 16;
+/// The `rs` written in the `aes128gcm` header; one record always holds the whole payload.
+pub const PUSH_RECORD_SIZE: u32 = 4_096;
+/// Longest push subscription endpoint, in characters.
+pub const MAX_PUSH_ENDPOINT_CHARS: usize = 1_024;
+/// Longest RFC 8030 `Topic`.
+pub const MAX_PUSH_TOPIC_CHARS: usize = 32;
+/// Longest push `TTL` (28 days, what the big push services keep a message at most).
+pub const MAX_PUSH_TTL_SECS: u32 = 2_419_200;
+/// Lifetime of a VAPID token (RFC 8292 §2: at most 24 hours).
+pub const VAPID_TOKEN_LIFETIME_SECS: i64 = 12 * 3_600;
+/// Most push subscriptions kept per person (the oldest is replaced beyond it).
+pub const MAX_PUSH_SUBSCRIPTIONS_PER_PERSON: usize = 10;
+/// A push action's `TTL` when it names none (one day).
+pub const DEFAULT_PUSH_TTL_SECS: u32 = 86_400;
+/// Largest `POST`/`DELETE /v1/push/subscriptions` body.
+pub const MAX_PUSH_SUBSCRIBE_BYTES: usize = 8 * 1024;

@@ -5,7 +5,7 @@
 //! and the actions consumer inserts records by id once and skips delivered actions, so a
 //! replayed transition or a redelivered queue message never sends an action twice.
 
-use crate::rules::actions::{ActionStatus, FiringRecord, Outcome, Prepared};
+use crate::rules::actions::{ActionStatus, FiringRecord, Outcome, Prepared, PushSpec};
 use crate::rules::{Action, InAppMessage, WebhookBody};
 use crate::Event;
 
@@ -85,7 +85,11 @@ pub fn prepare(effects: &[Effect], user: &str, source: &str, returned: bool) -> 
                 });
                 Some(e.key.clone())
             }
+            Action::Push { .. } => Some(e.key.clone()),
         };
+        let pushes = PushSpec::from_action(&action, e.key.clone())
+            .into_iter()
+            .collect();
         out.records.push(FiringRecord {
             id: e.key.clone(),
             rule: record_owner(&e.journey),
@@ -99,6 +103,8 @@ pub fn prepare(effects: &[Effect], user: &str, source: &str, returned: bool) -> 
                 target,
                 status: ActionStatus::initial(&action, false, returned),
                 detail: None,
+                done: Vec::new(),
+                delivered: 0,
             }],
             payload: WebhookBody {
                 id: e.key.clone(),
@@ -109,6 +115,7 @@ pub fn prepare(effects: &[Effect], user: &str, source: &str, returned: bool) -> 
                 message_ids: event.iter().map(|ev| ev.message_id.clone()).collect(),
                 event,
             },
+            pushes,
         });
     }
     out

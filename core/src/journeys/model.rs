@@ -250,6 +250,25 @@ pub enum JourneyAction {
         #[serde(default, skip_serializing_if = "Map::is_empty")]
         properties: Map<String, Value>,
     },
+    /// A Web Push notification, as a rule's `push` action.
+    Push {
+        /// Title.
+        title: String,
+        /// Body.
+        body: String,
+        /// Optional link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// How long the push service keeps it (default `1d`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl: Option<crate::rules::Duration>,
+        /// RFC 8030 urgency.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        urgency: Option<crate::push::Urgency>,
+        /// RFC 8030 topic.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+    },
     /// Merge these traits into the person's profile traits (later branches read them).
     SetTraits {
         /// Traits to merge.
@@ -271,6 +290,21 @@ impl JourneyAction {
             }),
             JourneyAction::Forward { queue } => Some(Action::Forward {
                 queue: queue.clone(),
+            }),
+            JourneyAction::Push {
+                title,
+                body,
+                url,
+                ttl,
+                urgency,
+                topic,
+            } => Some(Action::Push {
+                title: title.clone(),
+                body: body.clone(),
+                url: url.clone(),
+                ttl: *ttl,
+                urgency: *urgency,
+                topic: topic.clone(),
             }),
             JourneyAction::SetTraits { .. } | JourneyAction::Emit { .. } => None,
         }

@@ -69,7 +69,9 @@ impl ActionStatus {
     pub fn initial(action: &Action, capped: bool, returned: bool) -> Self {
         match (capped, action) {
             (true, _) => ActionStatus::Capped,
-            (false, Action::Webhook { .. } | Action::Forward { .. }) => ActionStatus::Queued,
+            (false, Action::Webhook { .. } | Action::Forward { .. } | Action::Push { .. }) => {
+                ActionStatus::Queued
+            }
             (false, Action::Message { .. }) if returned => ActionStatus::Returned,
             (false, Action::Message { .. }) => ActionStatus::PendingPickup,
         }
@@ -91,6 +93,42 @@ pub enum Attempt {
     NoBinding(String),
     /// Sending to the forward's queue failed.
     SendFailed(String),
+    /// A push went to each of the person's subscriptions not yet done; the tally of answers.
+    Pushed(PushTally),
+    /// `VAPID_PRIVATE_KEY` / `VAPID_SUBJECT` are not configured (or the key is invalid).
+    NoVapid,
+}
+
+/// What the push service answered for each subscription in one attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushTally {
+    /// 2xx.
+    pub delivered: u32,
+    /// 404/410: the subscription was deleted.
+    pub gone: u32,
+    /// 429/5xx or no answer: tried again later.
+    pub retry: u32,
+    /// Any other answer, or a payload that could not be built.
+    pub rejected: u32,
+    /// The last non-2xx answer or error, for the detail.
+    pub last: Option<String>,
+}
+
+impl PushTally {
+    /// Adds one subscription's result; returns whether that subscription is done (no retry).
+    pub fn add(&mut self, answer: crate::push::Answer, what: String) -> bool {
+        use crate::push::Answer;
+        match answer {
+            Answer::Delivered => self.delivered += 1,
+            Answer::Gone => self.gone += 1,
+            Answer::Retry => self.retry += 1,
+            Answer::Rejected => self.rejected += 1,
+        }
+        if answer != Answer::Delivered {
+            self.last = Some(what);
+        }
+        answer != Answer::Retry
+    }
 }
 
 impl Attempt {
@@ -112,6 +150,36 @@ impl Attempt {
                 format!("no queue binding named {binding}"),
             ),
             Attempt::SendFailed(e) => (ActionStatus::Retrying, format!("send failed: {e}")),
+            Attempt::NoVapid => (
+                ActionStatus::Failed,
+                "no valid VAPID_PRIVATE_KEY and VAPID_SUBJECT are configured".into(),
+            ),
+            Attempt::Pushed(t) => {
+                let detail = format!(
+                    "delivered {}, gone {}, retrying {}, rejected {}{}",
+                    t.delivered,
+                    t.gone,
+                    t.retry,
+                    t.rejected,
+                    t.last
+                        .as_ref()
+                        .map(|l| format!(" (last: {l})"))
+                        .unwrap_or_default()
+                );
+                let status = if t.retry > 0 {
+                    ActionStatus::Retrying
+                } else if t.delivered > 0 {
+                    ActionStatus::Delivered
+                } else {
+                    ActionStatus::Failed
+                };
+                let detail = if t.delivered + t.gone + t.retry + t.rejected == 0 {
+                    "no push subscription for this person".to_owned()
+                } else {
+                    detail
+                };
+                (status, detail)
+            }
         }
     }
 }
@@ -130,6 +198,17 @@ pub struct Outcome {
     /// What happened last (HTTP status, error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Push: the subscription endpoints already answered for good (delivered, gone, rejected),
+    /// skipped when the action is retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<String>,
+    /// Push: how many subscriptions accepted it, over all attempts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delivered: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Outcome {
@@ -138,15 +217,22 @@ impl Outcome {
         self.status.is_open()
     }
 
-    /// Whether this is a webhook or a forward the consumer should attempt now.
+    /// Whether this is a webhook, forward or push the consumer should attempt now.
     pub fn attemptable(&self) -> bool {
-        self.is_open() && (self.kind == "webhook" || self.kind == "forward")
+        self.is_open() && matches!(self.kind.as_str(), "webhook" | "forward" | "push")
     }
 
-    /// Records an attempt; a closed outcome is left as it is.
+    /// Records an attempt; a closed outcome is left as it is. A push that reached some
+    /// subscription earlier counts as delivered once nothing is left to retry.
     pub fn record(&mut self, attempt: &Attempt) {
         if self.is_open() {
-            let (status, detail) = attempt.outcome();
+            let (mut status, detail) = attempt.outcome();
+            if let Attempt::Pushed(t) = attempt {
+                self.delivered = self.delivered.saturating_add(t.delivered);
+                if status == ActionStatus::Failed && self.delivered > 0 {
+                    status = ActionStatus::Delivered;
+                }
+            }
             self.status = status;
             self.detail = Some(detail);
         }
@@ -155,7 +241,9 @@ impl Outcome {
 
 /// Whether processing these outcomes counts as a webhook delivery attempt (for the backoff).
 pub fn counts_attempt(outcomes: &[Outcome]) -> bool {
-    outcomes.iter().any(|o| o.is_open() && o.kind == "webhook")
+    outcomes
+        .iter()
+        .any(|o| o.is_open() && (o.kind == "webhook" || o.kind == "push"))
 }
 
 /// Whether any outcome asks for the message to be retried.
@@ -218,6 +306,87 @@ pub struct FiringRecord {
     pub actions: Vec<Outcome>,
     /// What webhooks and forwards send.
     pub payload: WebhookBody,
+    /// What each push action sends (matched to its outcome by `target` = [`PushSpec::id`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushes: Vec<PushSpec>,
+}
+
+/// One push action of a firing, resolved: everything the consumer needs to send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSpec {
+    /// `<firing id>:<action index>`: the notification's id, reported back by the service worker.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `TTL` seconds.
+    pub ttl: u32,
+    /// `Urgency`.
+    pub urgency: crate::push::Urgency,
+    /// `Topic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+impl PushSpec {
+    /// The spec for a push action (`None` for other actions).
+    pub fn from_action(action: &Action, id: String) -> Option<Self> {
+        match action {
+            Action::Push {
+                title,
+                body,
+                url,
+                ttl,
+                urgency,
+                topic,
+            } => Some(PushSpec {
+                id,
+                title: title.clone(),
+                body: body.clone(),
+                url: url.clone(),
+                ttl: super::compile::ttl_secs(*ttl),
+                urgency: urgency.unwrap_or_default(),
+                topic: topic.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The JSON the service worker decrypts, for a subscription stored under these ids.
+    pub fn payload(
+        &self,
+        rule: &str,
+        user_id: Option<&str>,
+        anonymous_id: Option<&str>,
+    ) -> Result<Vec<u8>, crate::push::PushError> {
+        let p = crate::push::Payload {
+            id: self.id.clone(),
+            rule: rule.to_owned(),
+            title: self.title.clone(),
+            body: self.body.clone(),
+            url: self.url.clone(),
+            user_id: user_id.map(str::to_owned),
+            anonymous_id: anonymous_id.map(str::to_owned),
+        };
+        let bytes = serde_json::to_vec(&p).map_err(|_| crate::push::PushError::Crypto)?;
+        if bytes.len() > crate::limits::MAX_PUSH_PAYLOAD_BYTES {
+            return Err(crate::push::PushError::PayloadTooLarge(bytes.len()));
+        }
+        Ok(bytes)
+    }
+
+    /// The RFC 8030 delivery options.
+    pub fn options(&self) -> crate::push::Options {
+        crate::push::Options {
+            ttl: self.ttl,
+            urgency: self.urgency,
+            topic: self.topic.clone(),
+        }
+    }
 }
 
 /// Firings of one user, made ready: records for the queue and the messages they show.
@@ -252,19 +421,28 @@ pub fn prepare(
             messages(&rule.rule, &id, user)
         };
         let mut shown_ids = shown.iter().map(|m| m.id.clone());
+        let mut pushes = Vec::new();
         let actions = rule
             .rule
             .actions
             .iter()
-            .map(|a| Outcome {
+            .enumerate()
+            .map(|(i, a)| Outcome {
                 kind: a.kind().to_owned(),
                 target: match a {
                     Action::Webhook { url } => Some(url.clone()),
                     Action::Forward { queue } => Some(queue.clone()),
                     Action::Message { .. } => shown_ids.next(),
+                    Action::Push { .. } => {
+                        let push_id = format!("{id}:{i}");
+                        pushes.extend(PushSpec::from_action(a, push_id.clone()));
+                        Some(push_id)
+                    }
                 },
                 status: ActionStatus::initial(a, f.capped, returned),
                 detail: None,
+                done: Vec::new(),
+                delivered: 0,
             })
             .collect();
         let payload = WebhookBody::new(&rule.rule, &f, &id, user);
@@ -279,6 +457,7 @@ pub fn prepare(
             capped: f.capped,
             actions,
             payload,
+            pushes: if f.capped { Vec::new() } else { pushes },
         });
     }
     out

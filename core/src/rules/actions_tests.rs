@@ -33,6 +33,8 @@ fn outcome(kind: &str, status: ActionStatus) -> Outcome {
         target: None,
         status,
         detail: None,
+        done: Vec::new(),
+        delivered: 0,
     }
 }
 
@@ -306,4 +308,101 @@ fn routing_a_request_gives_the_firings_and_the_same_fanout() {
         (part(&f.inline), part(&f.queued))
     };
     assert_eq!(users(&routing.fanout), users(&by_user(&idx, &events, 2)));
+}
+
+#[test]
+fn push_actions_validate_and_prepare_a_spec_per_action() {
+    let rule = json!({"id": "p", "trigger": {"events": ["Buy"]}, "actions": [
+        {"type": "push", "title": "Hi", "body": "there", "url": "/cart", "ttl": "1h",
+         "urgency": "high", "topic": "cart"},
+        {"type": "push", "title": "Again", "body": "b"}]});
+    let idx = index(&[rule]);
+    let mut n = 0;
+    let mut new_id = || {
+        n += 1;
+        format!("f{n}")
+    };
+    let firing = Firing {
+        rule: "p".into(),
+        at: T0,
+        events: vec!["m1".into()],
+        event: None,
+        capped: false,
+    };
+    let prepared = prepare(&idx, vec![firing], "u1", "ingest", true, &mut new_id);
+    let rec = &prepared.records[0];
+    assert!(prepared.messages.is_empty());
+    assert_eq!(rec.actions[0].kind, "push");
+    assert_eq!(rec.actions[0].status, ActionStatus::Queued);
+    assert_eq!(rec.actions[0].target.as_deref(), Some("f1:0"));
+    assert!(rec.actions[0].attemptable());
+    assert_eq!(rec.pushes.len(), 2);
+    assert_eq!(rec.pushes[0].ttl, 3_600);
+    assert_eq!(rec.pushes[0].urgency, crate::push::Urgency::High);
+    assert_eq!(rec.pushes[1].id, "f1:1");
+    assert_eq!(rec.pushes[1].ttl, crate::limits::DEFAULT_PUSH_TTL_SECS);
+    assert_eq!(rec.pushes[1].urgency, crate::push::Urgency::Normal);
+    let payload: serde_json::Value =
+        serde_json::from_slice(&rec.pushes[0].payload("p", Some("u1"), None).unwrap()).unwrap();
+    assert_eq!(
+        payload,
+        json!({"id": "f1:0", "rule": "p", "title": "Hi", "body": "there", "url": "/cart", "userId": "u1"})
+    );
+    // The record survives the queue's JSON.
+    let again: FiringRecord = serde_json::from_str(&serde_json::to_string(rec).unwrap()).unwrap();
+    assert_eq!(again.pushes, rec.pushes);
+
+    for (bad, at) in [
+        (
+            json!({"type": "push", "title": "", "body": "b"}),
+            "/actions/0/title",
+        ),
+        (
+            json!({"type": "push", "title": "t", "body": "b", "ttl": "29d"}),
+            "/actions/0/ttl",
+        ),
+        (
+            json!({"type": "push", "title": "t", "body": "b", "topic": "a b"}),
+            "/actions/0/topic",
+        ),
+        (
+            json!({"type": "push", "title": "t", "body": "b", "url": "javascript:x"}),
+            "/actions/0/url",
+        ),
+    ] {
+        let text = json!({"id": "p", "trigger": {"events": ["Buy"]}, "actions": [bad]}).to_string();
+        let e = crate::rules::compile_json(&crate::rules::Engine::new(), &text).unwrap_err();
+        assert_eq!(e.code(), "invalid_action", "{text}");
+        assert_eq!(e.at, at, "{text}");
+    }
+}
+
+#[test]
+fn push_tallies_decide_the_outcome() {
+    use crate::push::Answer;
+    let mut o = outcome("push", ActionStatus::Queued);
+    let mut t = PushTally::default();
+    assert!(t.add(Answer::Delivered, "HTTP 201".into()));
+    assert!(!t.add(Answer::Retry, "HTTP 503".into()));
+    o.record(&Attempt::Pushed(t));
+    assert_eq!(o.status, ActionStatus::Retrying);
+    assert_eq!(o.delivered, 1);
+    // The retry finds the second subscription gone: delivered overall.
+    let mut t = PushTally::default();
+    assert!(t.add(Answer::Gone, "HTTP 410".into()));
+    o.record(&Attempt::Pushed(t));
+    assert_eq!(o.status, ActionStatus::Delivered);
+    assert!(o.detail.as_deref().unwrap().contains("gone 1"));
+    // Nobody subscribed: failed, with the reason.
+    let mut o = outcome("push", ActionStatus::Queued);
+    o.record(&Attempt::Pushed(PushTally::default()));
+    assert_eq!(o.status, ActionStatus::Failed);
+    assert_eq!(
+        o.detail.as_deref(),
+        Some("no push subscription for this person")
+    );
+    let mut o = outcome("push", ActionStatus::Queued);
+    o.record(&Attempt::NoVapid);
+    assert_eq!(o.status, ActionStatus::Failed);
+    assert!(counts_attempt(&[outcome("push", ActionStatus::Queued)]));
 }

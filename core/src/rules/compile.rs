@@ -306,28 +306,29 @@ pub(crate) fn check_actions(actions: &[Action]) -> Result<(), RuleError> {
                     ));
                 }
             }
-            Action::Message { title, body, url } => {
-                for (field, text, max) in [
-                    ("title", title, MAX_TITLE_CHARS),
-                    ("body", body, MAX_BODY_CHARS),
-                ] {
-                    let n = text.chars().count();
-                    if text.trim().is_empty() || n > max {
-                        return Err(RuleError::new(
-                            RuleErrorKind::InvalidAction,
-                            at(field),
-                            format!("{field} must be 1..={max} characters"),
-                        ));
-                    }
+            Action::Message { title, body, url } => check_text(title, body, url.as_deref(), &at)?,
+            Action::Push {
+                title,
+                body,
+                url,
+                ttl,
+                urgency: _,
+                topic,
+            } => {
+                check_text(title, body, url.as_deref(), &at)?;
+                if ttl.is_some_and(|t| !crate::push::ttl_ok(ttl_secs(Some(t)))) {
+                    return Err(RuleError::new(
+                        RuleErrorKind::InvalidAction,
+                        at("ttl"),
+                        "a push ttl is at most 28d",
+                    ));
                 }
-                if let Some(u) = url {
-                    if !(is_http_url(u) || (u.starts_with('/') && u.len() <= MAX_URL_CHARS)) {
-                        return Err(RuleError::new(
-                            RuleErrorKind::InvalidAction,
-                            at("url"),
-                            format!("{u:?} is neither an http(s) URL nor a path starting with /"),
-                        ));
-                    }
+                if topic.as_deref().is_some_and(|t| !crate::push::topic_ok(t)) {
+                    return Err(RuleError::new(
+                        RuleErrorKind::InvalidAction,
+                        at("topic"),
+                        "a topic is 1..=32 characters of A-Z a-z 0-9 - _",
+                    ));
                 }
             }
             Action::Forward { queue } => {
@@ -347,6 +348,45 @@ pub(crate) fn check_actions(actions: &[Action]) -> Result<(), RuleError> {
         }
     }
     Ok(())
+}
+
+/// A message's or push's title, body and optional link.
+fn check_text(
+    title: &str,
+    body: &str,
+    url: Option<&str>,
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), RuleError> {
+    for (field, text, max) in [
+        ("title", title, MAX_TITLE_CHARS),
+        ("body", body, MAX_BODY_CHARS),
+    ] {
+        let n = text.chars().count();
+        if text.trim().is_empty() || n > max {
+            return Err(RuleError::new(
+                RuleErrorKind::InvalidAction,
+                at(field),
+                format!("{field} must be 1..={max} characters"),
+            ));
+        }
+    }
+    if let Some(u) = url {
+        if !(is_http_url(u) || (u.starts_with('/') && u.len() <= MAX_URL_CHARS)) {
+            return Err(RuleError::new(
+                RuleErrorKind::InvalidAction,
+                at("url"),
+                format!("{u:?} is neither an http(s) URL nor a path starting with /"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A push action's TTL in seconds (default one day), saturating.
+pub fn ttl_secs(ttl: Option<Duration>) -> u32 {
+    ttl.map_or(crate::limits::DEFAULT_PUSH_TTL_SECS, |t| {
+        u32::try_from(t.as_ms() / 1_000).unwrap_or(u32::MAX)
+    })
 }
 
 fn is_http_url(u: &str) -> bool {

@@ -28,7 +28,10 @@ pub mod replay;
 pub mod sign;
 pub mod state;
 
-pub use actions::{backoff, ActionStatus, ActionWork, Attempt, FiringRecord, Outcome, Prepared};
+pub use actions::{
+    backoff, ActionStatus, ActionWork, Attempt, FiringRecord, Outcome, Prepared, PushSpec,
+    PushTally,
+};
 pub use compile::{compile, compile_json, compile_value, event_key, parse, CompiledRule, Kind};
 pub use error::{RuleError, RuleErrorKind};
 pub use fanout::{by_user, route, route_with, Fanout, Routing};

@@ -132,6 +132,26 @@ pub enum Action {
         /// The queue binding's name (e.g. `FORWARD_QUEUE`).
         queue: String,
     },
+    /// A Web Push notification to every device the person subscribed (`POST
+    /// /v1/push/subscriptions`), encrypted and VAPID-signed, through the actions queue.
+    Push {
+        /// Notification title.
+        title: String,
+        /// Notification body.
+        body: String,
+        /// Opened on click (`http(s)` URL or a path starting with `/`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// How long the push service keeps it for an offline device (default `1d`, at most `28d`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl: Option<Duration>,
+        /// RFC 8030 urgency: `very-low`, `low`, `normal` (default), `high`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        urgency: Option<crate::push::Urgency>,
+        /// RFC 8030 topic: a newer message with the same topic replaces an undelivered one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+    },
 }
 
 impl Action {
@@ -141,6 +161,7 @@ impl Action {
             Action::Webhook { .. } => "webhook",
             Action::Message { .. } => "message",
             Action::Forward { .. } => "forward",
+            Action::Push { .. } => "push",
         }
     }
 }

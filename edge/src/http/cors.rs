@@ -16,12 +16,21 @@ const MAX_AGE: &str = "86400";
 
 /// The answer to `OPTIONS /v1/...`.
 pub fn preflight(pipeline: &Pipeline, origin: Option<&str>) -> Result<Response, ApiError> {
+    preflight_for(pipeline, origin, "POST, OPTIONS")
+}
+
+/// The answer to `OPTIONS` on a route that allows `methods`.
+pub fn preflight_for(
+    pipeline: &Pipeline,
+    origin: Option<&str>,
+    methods: &str,
+) -> Result<Response, ApiError> {
     let headers = Headers::new();
     headers.set("Vary", "Origin")?;
     match origin.filter(|o| pipeline.allows_origin(o)) {
         Some(origin) => {
             headers.set("Access-Control-Allow-Origin", origin)?;
-            headers.set("Access-Control-Allow-Methods", "POST, OPTIONS")?;
+            headers.set("Access-Control-Allow-Methods", methods)?;
             headers.set("Access-Control-Allow-Headers", ALLOW_HEADERS)?;
             headers.set("Access-Control-Max-Age", MAX_AGE)?;
             Ok(Response::empty()?.with_status(204).with_headers(headers))

@@ -29,6 +29,8 @@ pub enum ApiError {
     Journey(JourneyError),
     /// A query or segment definition core refused (its own stable code).
     Query(QueryError),
+    /// A push subscription or configuration refused (its own stable code).
+    Push(spur_core::push::PushError),
     /// A request whose body or parameters are invalid for the route (admin APIs).
     Invalid(String),
     /// No such route or resource.
@@ -87,7 +89,8 @@ impl ApiError {
             | ApiError::Journey(_)
             | ApiError::Query(_)
             | ApiError::Invalid(_) => 400,
-            ApiError::NotFound => 404,
+            ApiError::Push(spur_core::push::PushError::NotConfigured) | ApiError::NotFound => 404,
+            ApiError::Push(_) => 400,
             ApiError::MethodNotAllowed => 405,
             ApiError::Internal(_) => 500,
         }
@@ -104,6 +107,7 @@ impl ApiError {
             ApiError::Rule(e) => e.code(),
             ApiError::Journey(e) => e.code(),
             ApiError::Query(e) => e.code(),
+            ApiError::Push(e) => e.code(),
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -121,6 +125,7 @@ impl ApiError {
             ApiError::Rule(e) => e.to_string(),
             ApiError::Journey(e) => e.to_string(),
             ApiError::Query(e) => e.to_string(),
+            ApiError::Push(e) => e.to_string(),
             ApiError::Invalid(detail) => detail.clone(),
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),

@@ -11,6 +11,7 @@ mod cors;
 pub(crate) mod error;
 pub(crate) mod ingest;
 mod journeys;
+pub(crate) mod push;
 mod query;
 mod rules;
 mod segments;
@@ -35,6 +36,9 @@ pub async fn route(req: Request, env: &Env, path: &str) -> Result<Response, ApiE
     }
     if !path.starts_with("/v1/") {
         return Err(ApiError::NotFound);
+    }
+    if push::owns(path) {
+        return push::handle(req, env, path).await;
     }
     if query::owns(path) {
         return query::handle(req, env, path).await;

@@ -7,7 +7,8 @@
 //! and marked `dead_lettered` when the queue gives up; an outcome is always written back to
 //! `rule_firings`, so an operator can see what happened to every action.
 
-use spur_core::rules::actions::{self, backoff, Attempt, Outcome};
+use spur_core::push::{self as web_push, Answer, Entropy, PushError, VapidKey};
+use spur_core::rules::actions::{self, backoff, Attempt, Outcome, PushSpec, PushTally};
 use spur_core::rules::sign::{sign, SIGNATURE_HEADER};
 use wasm_bindgen::JsValue;
 use worker::{
@@ -15,13 +16,14 @@ use worker::{
     Request, RequestInit,
 };
 
-use crate::clock::now;
+use crate::clock::{now, random_bytes};
 use crate::http::error::ApiError;
 use crate::objects::user_state::{self, Delivery};
 use crate::queues::firings::{
     ActionWork, FiringRecord, ACTIONS_DEAD_LETTER_QUEUE, ACTIONS_QUEUE_NAME,
 };
 use crate::storage::firings;
+use crate::storage::push as push_store;
 
 /// The secret that signs webhooks.
 pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
@@ -103,10 +105,10 @@ async fn run(env: &Env, rec: &FiringRecord) -> Result<Next, ApiError> {
     let attempts = attempts + u32::from(actions::counts_attempt(&outcomes));
     for o in outcomes.iter_mut().filter(|o| o.attemptable()) {
         let target = o.target.clone().unwrap_or_default();
-        let attempt = if o.kind == "webhook" {
-            post(env, &target, rec, &body).await
-        } else {
-            forward(env, &target, &body).await
+        let attempt = match o.kind.as_str() {
+            "webhook" => post(env, &target, rec, &body).await,
+            "push" => push(env, rec, &target, &mut o.done).await,
+            _ => forward(env, &target, &body).await,
         };
         o.record(&attempt);
     }
@@ -167,6 +169,99 @@ async fn forward(env: &Env, binding: &str, body: &str) -> Attempt {
     match queue.send(body.to_owned()).await {
         Ok(()) => Attempt::Forwarded(binding.to_owned()),
         Err(e) => Attempt::SendFailed(e.to_string()),
+    }
+}
+
+/// Sends push action `target` of `rec` to each of the person's subscriptions not in `done`,
+/// adding those answered for good to `done`; a subscription whose push service says 404/410
+/// is deleted.
+async fn push(env: &Env, rec: &FiringRecord, target: &str, done: &mut Vec<String>) -> Attempt {
+    let Ok((vapid, subject)) = crate::http::push::vapid(env) else {
+        return Attempt::NoVapid;
+    };
+    let mut tally = PushTally::default();
+    let Some(spec) = rec.pushes.iter().find(|p| p.id == target) else {
+        tally.add(Answer::Rejected, "the firing has no push spec".into());
+        return Attempt::Pushed(tally);
+    };
+    let subs = match push_store::for_person(env, &rec.user).await {
+        Ok(subs) => subs,
+        Err(e) => return Attempt::RequestFailed(format!("{e:?}")),
+    };
+    let todo: Vec<_> = subs
+        .into_iter()
+        .filter(|s| !done.contains(&s.endpoint))
+        .collect();
+    for s in &todo {
+        let (answer, what) = push_one(&vapid, &subject, rec, spec, s).await;
+        if answer == Answer::Gone {
+            if let Err(e) = push_store::delete(env, &s.endpoint).await {
+                console_error!("deleting a gone push subscription failed: {e:?}");
+            }
+        }
+        if tally.add(answer, what) {
+            done.push(s.endpoint.clone());
+        }
+    }
+    Attempt::Pushed(tally)
+}
+
+async fn push_one(
+    vapid: &VapidKey,
+    subject: &str,
+    rec: &FiringRecord,
+    spec: &PushSpec,
+    stored: &push_store::Stored,
+) -> (Answer, String) {
+    let payload = match spec.payload(
+        &rec.rule,
+        stored.user_id.as_deref(),
+        stored.anonymous_id.as_deref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return (Answer::Rejected, e.code().to_owned()),
+    };
+    let mut random = [0u8; 48];
+    random_bytes(&mut random);
+    let (ephemeral, salt) = random.split_at(32);
+    let (Ok(ephemeral), Ok(salt)) = (ephemeral.try_into(), salt.try_into()) else {
+        return (Answer::Retry, "entropy".into());
+    };
+    let entropy = Entropy { ephemeral, salt };
+    let request = match web_push::request(
+        &stored.subscription(),
+        &payload,
+        &spec.options(),
+        vapid,
+        subject,
+        now().unix_timestamp(),
+        &entropy,
+    ) {
+        Ok(r) => r,
+        // A drawn key outside the curve order (p < 2^-32): draw again on the retry.
+        Err(PushError::InvalidEntropy) => return (Answer::Retry, "invalid_push_entropy".into()),
+        Err(e) => return (Answer::Rejected, e.code().to_owned()),
+    };
+    let result = async {
+        let headers = Headers::new();
+        for (name, value) in &request.headers {
+            headers.set(name, value)?;
+        }
+        let body = js_sys::Uint8Array::from(request.body.as_slice());
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let req = Request::new_with_init(&request.endpoint, &init)?;
+        Fetch::Request(req).send().await
+    }
+    .await;
+    match result {
+        Ok(resp) => {
+            let status = resp.status_code();
+            (Answer::from_status(status), format!("HTTP {status}"))
+        }
+        Err(e) => (Answer::Retry, format!("request failed: {e}")),
     }
 }
 

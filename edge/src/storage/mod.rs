@@ -9,6 +9,7 @@ pub mod clickhouse;
 pub mod events;
 pub mod firings;
 pub mod journeys;
+pub mod push;
 pub mod queries;
 pub mod rules;
 pub mod segments;

@@ -1,0 +1,107 @@
+// Issue 12, Web Push in a real browser: www/spur-sw.js registered on the demo origin in headless
+// Chromium, a push delivered through the DevTools protocol (ServiceWorker.deliverPushMessage —
+// headless Chromium offline reaches no real push service, so the browser's own push channel
+// is driven by CDP), the notification shown, and `$message_shown` stored through the Segment API.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSpur, launchChromium, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+
+let spur, browser;
+before(async () => {
+  spur = await startSpur();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await spur?.close();
+});
+
+test("the service worker shows a pushed notification and reports $message_shown", async () => {
+  const context = await browser.newContext();
+  await context.grantPermissions(["notifications"], { origin: spur.url });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  const registrations = [];
+  cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations: r }) => registrations.push(...r));
+  await cdp.send("ServiceWorker.enable");
+  await page.goto(`${spur.url}/index.html`);
+
+  const scope = await page.evaluate(async (writeKey) => {
+    const reg = await navigator.serviceWorker.register(`/spur-sw.js?writeKey=${writeKey}`);
+    await navigator.serviceWorker.ready;
+    return reg.scope;
+  }, DEMO_WRITE_KEY);
+  assert.equal(scope, `${spur.url}/`);
+  const registration = await eventually(
+    () => registrations.find((r) => r.scopeURL === scope && !r.isDeleted),
+    { message: "the registration over CDP" },
+  );
+
+  const user = `push-browser-${process.pid}-${Date.now()}`;
+  const message = {
+    id: `firing-${user}:0`,
+    rule: "welcome",
+    title: "Welcome back",
+    body: "Your cart is waiting",
+    url: "/cart.html",
+    userId: user,
+  };
+  await cdp.send("ServiceWorker.deliverPushMessage", {
+    origin: spur.url,
+    registrationId: registration.registrationId,
+    data: JSON.stringify(message),
+  });
+
+  const shown = await eventually(
+    () =>
+      page.evaluate(async () => {
+        const reg = await navigator.serviceWorker.ready;
+        const list = await reg.getNotifications();
+        return (
+          list.length > 0 && list.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))
+        );
+      }),
+    { message: "the notification" },
+  );
+  assert.deepEqual(shown, [{ title: message.title, body: message.body, tag: message.id, data: message }]);
+
+  const [row] = await eventually(
+    () =>
+      spur
+        .rows("SELECT * FROM events WHERE user_id = ? AND event = '$message_shown'", user)
+        .then((r) => r.length > 0 && r),
+    { message: "$message_shown stored" },
+  );
+  assert.equal(row.message_id, `${message.id}:$message_shown`);
+  assert.deepEqual(JSON.parse(row.properties), {
+    messageId: message.id,
+    rule: "welcome",
+    channel: "push",
+    url: "/cart.html",
+  });
+  assert.equal(row.write_key, DEMO_WRITE_KEY);
+
+  // A push that is not Spur's JSON shows nothing: the SW handles pushes in order, so once the
+  // next valid one is shown, the bad one has been handled too.
+  await cdp.send("ServiceWorker.deliverPushMessage", {
+    origin: spur.url,
+    registrationId: registration.registrationId,
+    data: "not json",
+  });
+  const second = { ...message, id: `firing-${user}:1`, title: "Second" };
+  await cdp.send("ServiceWorker.deliverPushMessage", {
+    origin: spur.url,
+    registrationId: registration.registrationId,
+    data: JSON.stringify(second),
+  });
+  const titles = await eventually(
+    () =>
+      page.evaluate(async () => {
+        const list = await (await navigator.serviceWorker.ready).getNotifications();
+        return list.length >= 2 && list.map((n) => n.title).sort();
+      }),
+    { message: "the second notification" },
+  );
+  assert.deepEqual(titles, ["Second", "Welcome back"]);
+  await context.close();
+});
