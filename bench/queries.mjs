@@ -53,7 +53,7 @@ const QUERIES = {
   "segment: viewed ≥3× in 7d and never bought": [
     "/v1/query/segment",
     {
-      as_of: iso(T0 + 14 * DAY),
+      asOf: iso(T0 + 14 * DAY),
       limit: 100,
       where: {
         and: [
@@ -66,9 +66,9 @@ const QUERIES = {
   "segment: trait plan=pro or last seen >10d ago": [
     "/v1/query/segment",
     {
-      as_of: iso(T0 + 14 * DAY),
+      asOf: iso(T0 + 14 * DAY),
       limit: 100,
-      where: { or: [{ trait: { name: "plan", value: "pro" } }, { last_seen: { before: "10d" } }] },
+      where: { or: [{ trait: { name: "plan", value: "pro" } }, { lastSeen: { before: "10d" } }] },
     },
   ],
   "insight: Product Viewed per day by category": [
@@ -132,7 +132,7 @@ const summary = (a) =>
     ? `entered ${a.steps.map((s) => s.entered).join(" → ")}`
     : a.count != null
       ? `${a.count} people`
-      : `${a.total_events} events, ${a.total_users} people`;
+      : `${a.totalEvents} events, ${a.totalUsers} people`;
 
 const spur = await startSpur();
 const results = [];

@@ -50,7 +50,7 @@ test("clickhouse: values are literals, never SQL", async () => {
     to: iso(T0 + DAY),
   });
   assert.equal(inj.status, 200, JSON.stringify(inj.body));
-  assert.equal(inj.body.total_events, 0);
+  assert.equal(inj.body.totalEvents, 0);
   assert.ok(Number(await ch.query("SELECT count() FROM events")) > 0);
 });
 
@@ -67,11 +67,11 @@ test("clickhouse: funnel edge cases (window boundary, order, repeats, same ms, r
     [7, 5, 3],
   );
   assert.deepEqual(
-    r.body.steps.map((s) => s.drop_off),
+    r.body.steps.map((s) => s.dropOff),
     [2, 2, null],
   );
-  assert.equal(r.body.steps[0].median_ms_to_next, 10 * 60_000);
-  assert.equal(r.body.steps[1].median_ms_to_next, 30 * 60_000);
+  assert.equal(r.body.steps[0].medianMsToNext, 10 * 60_000);
+  assert.equal(r.body.steps[1].medianMsToNext, 30 * 60_000);
 });
 
 test("clickhouse: funnel over 1,000 generated users with breakdown matches the reference", async () => {
@@ -84,7 +84,7 @@ test("clickhouse: funnel over 1,000 generated users with breakdown matches the r
     to: iso(to),
     window: "1d",
     breakdown: "properties.category",
-    breakdown_limit: 3,
+    breakdownLimit: 3,
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ref = referenceFunnel(data, {
@@ -156,7 +156,7 @@ test("clickhouse: insight daily counts, unique users, top-N breakdown with other
     to: iso(to),
     interval: "day",
     breakdown: "properties.category",
-    breakdown_limit: 2,
+    breakdownLimit: 2,
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ref = referenceInsight(data, {
@@ -172,8 +172,8 @@ test("clickhouse: insight daily counts, unique users, top-N breakdown with other
     ref.buckets.map(iso),
   );
   assert.deepEqual(r.body.series, ref.series);
-  assert.equal(r.body.total_events, ref.total_events);
-  assert.equal(r.body.total_users, ref.total_users);
+  assert.equal(r.body.totalEvents, ref.totalEvents);
+  assert.equal(r.body.totalUsers, ref.totalUsers);
 
   const hourly = await api("/v1/query/insight", { from: iso(T0), to: iso(T0 + DAY), interval: "hour" });
   assert.equal(hourly.status, 200, JSON.stringify(hourly.body));
@@ -189,7 +189,7 @@ test("clickhouse: recent events and event names", async () => {
     .slice(0, 5)
     .map((e) => e.message_id);
   assert.deepEqual(
-    recent.body.events.map((e) => e.message_id),
+    recent.body.events.map((e) => e.messageId),
     newest,
   );
   assert.equal(recent.body.events[0].timestamp, iso(Math.max(...data.events.map((e) => e.ts_ms))));
@@ -201,7 +201,7 @@ test("clickhouse: recent events and event names", async () => {
 test("clickhouse: segment queries are refused with a stable reason, never answered from D1", async () => {
   const r = await api("/v1/query/segment", {
     where: { did: { event: "Product Viewed" } },
-    as_of: iso(T0 + 14 * DAY),
+    asOf: iso(T0 + 14 * DAY),
   });
   assert.equal(r.status, 400, JSON.stringify(r.body));
   assert.equal(r.body.reason, "not_on_clickhouse");

@@ -57,7 +57,7 @@ test("dashboard asks for the token once, shows the seeded funnel exactly, saves 
   );
   assert.deepEqual(
     shown.map((s) => s.dropped),
-    ref.steps.map((s) => (s.drop_off == null ? "–" : String(s.drop_off))),
+    ref.steps.map((s) => (s.dropOff == null ? "–" : String(s.dropOff))),
   );
 
   // Charts drew, the segment count and live stream filled in, optional panels show a state.

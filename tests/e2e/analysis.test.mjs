@@ -57,7 +57,7 @@ test("query routes need the admin token and explain bad definitions", async () =
     to: iso(T0 + DAY),
   });
   assert.equal(inj.status, 200);
-  assert.equal(inj.body.total_events, 0);
+  assert.equal(inj.body.totalEvents, 0);
   assert.ok((await spur.rows("SELECT COUNT(*) AS n FROM events"))[0].n > 0);
 });
 
@@ -75,13 +75,13 @@ test("funnel edge cases: window boundary, order, repeats, same ms, range ends", 
     [7, 5, 3],
   );
   assert.deepEqual(
-    r.body.steps.map((s) => s.drop_off),
+    r.body.steps.map((s) => s.dropOff),
     [2, 2, null],
   );
   // Start->Mid gaps 10,10,40,10,20 min; Mid->End gaps 50,10,30 min.
-  assert.equal(r.body.steps[0].median_ms_to_next, 10 * 60_000);
-  assert.equal(r.body.steps[1].median_ms_to_next, 30 * 60_000);
-  assert.equal(r.body.window_ms, HOUR);
+  assert.equal(r.body.steps[0].medianMsToNext, 10 * 60_000);
+  assert.equal(r.body.steps[1].medianMsToNext, 30 * 60_000);
+  assert.equal(r.body.windowMs, HOUR);
 });
 
 test("funnel over 1,000 generated users matches the reference exactly", async () => {
@@ -94,7 +94,7 @@ test("funnel over 1,000 generated users matches the reference exactly", async ()
     to: iso(to),
     window: "1d",
     breakdown: "properties.category",
-    breakdown_limit: 3,
+    breakdownLimit: 3,
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ref = referenceFunnel(data, {
@@ -172,7 +172,7 @@ test("insight: daily counts, unique users, top-N breakdown with other", async ()
     to: iso(to),
     interval: "day",
     breakdown: "properties.category",
-    breakdown_limit: 2,
+    breakdownLimit: 2,
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ref = referenceInsight(data, {
@@ -189,8 +189,8 @@ test("insight: daily counts, unique users, top-N breakdown with other", async ()
     ref.buckets.map(iso),
   );
   assert.deepEqual(r.body.series, ref.series);
-  assert.equal(r.body.total_events, ref.total_events);
-  assert.equal(r.body.total_users, ref.total_users);
+  assert.equal(r.body.totalEvents, ref.totalEvents);
+  assert.equal(r.body.totalUsers, ref.totalUsers);
 
   const hourly = await api("/v1/query/insight", { from: iso(T0), to: iso(T0 + DAY), interval: "hour" });
   const refAll = referenceInsight(data, { match: () => true, from: T0, to: T0 + DAY, interval: HOUR });
@@ -206,7 +206,7 @@ test("segments: did X but not Y, counts, traits, last seen, paging", async () =>
       { not: { did: { event: "Order Completed" } } },
     ],
   };
-  const r = await api("/v1/query/segment", { where, as_of: iso(asOf), limit: 50 });
+  const r = await api("/v1/query/segment", { where, asOf: iso(asOf), limit: 50 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const expected = referenceSegment(
     data,
@@ -219,16 +219,16 @@ test("segments: did X but not Y, counts, traits, last seen, paging", async () =>
   assert.deepEqual(r.body.users, expected.slice(0, 50));
   const page2 = await api("/v1/query/segment", {
     where,
-    as_of: iso(asOf),
+    asOf: iso(asOf),
     limit: 50,
-    cursor: r.body.next_cursor,
+    cursor: r.body.nextCursor,
   });
   assert.deepEqual(page2.body.users, expected.slice(50, 100));
 
   // Traits (users table, else identify events) OR last seen more than 10 days ago; people
   // without events (only a users row) are in the universe.
-  const where2 = { or: [{ trait: { name: "plan", value: "pro" } }, { last_seen: { before: "10d" } }] };
-  const r2 = await api("/v1/query/segment", { where: where2, as_of: iso(asOf), limit: 1000 });
+  const where2 = { or: [{ trait: { name: "plan", value: "pro" } }, { lastSeen: { before: "10d" } }] };
+  const r2 = await api("/v1/query/segment", { where: where2, asOf: iso(asOf), limit: 1000 });
   const expected2 = referenceSegment(
     data,
     (_p, evs, trait) =>
@@ -249,7 +249,7 @@ test("segments: did X but not Y, counts, traits, last seen, paging", async () =>
     assert.ok(r2.body.users.includes(silentPro.user_id), "a user with no events matches on traits");
 
   // NOT is the exact complement within the universe.
-  const none = await api("/v1/query/segment", { where: { not: where2 }, as_of: iso(asOf), limit: 1 });
+  const none = await api("/v1/query/segment", { where: { not: where2 }, asOf: iso(asOf), limit: 1 });
   const everyone = referenceSegment(data, () => true);
   assert.equal(none.body.count + r2.body.count, everyone.length);
 });
@@ -267,7 +267,7 @@ test("saved segments: put, get, list, run, delete", async () => {
     (await api("/v1/segments")).body.segments.map((s) => s.id),
     ["browsers"],
   );
-  const run = await api("/v1/segments/browsers/query", { as_of: iso(T0 + 14 * DAY), limit: 5 });
+  const run = await api("/v1/segments/browsers/query", { asOf: iso(T0 + 14 * DAY), limit: 5 });
   const seen = (evs, name) => evs.some((e) => track(name)(e) && e.ts_ms <= T0 + 14 * DAY);
   const expected = referenceSegment(
     data,
@@ -291,10 +291,74 @@ test("recent events and event names for the dashboard", async () => {
     .slice(0, 5)
     .map((e) => e.message_id);
   assert.deepEqual(
-    recent.body.events.map((e) => e.message_id),
+    recent.body.events.map((e) => e.messageId),
     newest,
   );
   assert.equal((await api("/v1/events/recent?limit=999")).status, 400);
   const names = await api("/v1/events/names");
   assert.ok(names.body.events.some((e) => e.event === "Order Completed"));
+});
+
+test("issue 10: the query API is camelCase; old snake_case input names are still accepted", async () => {
+  const funnel = {
+    steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }],
+    from: iso(T0),
+    to: iso(T0 + 7 * DAY),
+    breakdown: "properties.category",
+  };
+  const camel = await api("/v1/query/funnel", { ...funnel, breakdownLimit: 2 });
+  const snake = await api("/v1/query/funnel", { ...funnel, breakdown_limit: 2 });
+  assert.equal(camel.status, 200, JSON.stringify(camel.body));
+  assert.deepEqual(snake.body, camel.body);
+  assert.equal(camel.body.breakdown.length, 3, "2 groups + other");
+  assert.deepEqual(Object.keys(camel.body.steps[0]).sort(), [
+    "conversionFromStart",
+    "conversionRate",
+    "converted",
+    "dropOff",
+    "entered",
+    "event",
+    "index",
+    "medianMsToNext",
+  ]);
+  const insight = { from: iso(T0), to: iso(T0 + DAY), breakdown: "properties.category" };
+  const ic = await api("/v1/query/insight", { ...insight, breakdownLimit: 1 });
+  assert.deepEqual((await api("/v1/query/insight", { ...insight, breakdown_limit: 1 })).body, ic.body);
+  assert.ok(ic.body.totalEvents > 0 && "totalUsers" in ic.body.series[0] && !("total_events" in ic.body));
+  // Both spellings at once is refused, not silently resolved.
+  const both = await api("/v1/query/insight", { ...insight, breakdownLimit: 1, breakdown_limit: 1 });
+  assert.equal(both.status, 400);
+  assert.equal(both.body.reason, "invalid_query");
+
+  const where = { or: [{ lastSeen: { before: "10d" } }, { trait: { name: "plan", value: "pro" } }] };
+  const oldWhere = { or: [{ last_seen: { before: "10d" } }, { trait: { name: "plan", value: "pro" } }] };
+  const sc = await api("/v1/query/segment", { where, asOf: iso(T0 + 14 * DAY), limit: 3 });
+  assert.equal(sc.status, 200, JSON.stringify(sc.body));
+  assert.deepEqual(
+    (await api("/v1/query/segment", { where: oldWhere, as_of: iso(T0 + 14 * DAY), limit: 3 })).body,
+    sc.body,
+  );
+  assert.ok(sc.body.nextCursor && !("next_cursor" in sc.body));
+  // A saved segment written with old keys is stored and answered in camelCase.
+  const put = await api("/v1/segments/old-keys", { name: "Old keys", where: oldWhere }, { method: "PUT" });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  assert.deepEqual(put.body.where, where);
+  assert.ok(put.body.createdAt && put.body.updatedAt && !("created_at" in put.body));
+  const run = await api("/v1/segments/old-keys/query", { as_of: iso(T0 + 14 * DAY), limit: 3 });
+  assert.deepEqual(run.body, sc.body);
+  assert.equal((await api("/v1/segments/old-keys", undefined, { method: "DELETE" })).status, 204);
+
+  const recent = await api("/v1/events/recent?limit=1");
+  assert.deepEqual(Object.keys(recent.body.events[0]).sort(), [
+    "anonymousId",
+    "event",
+    "messageId",
+    "path",
+    "person",
+    "properties",
+    "timestamp",
+    "tsMs",
+    "type",
+    "userId",
+  ]);
 });

@@ -301,10 +301,10 @@ export function referenceFunnel({ events, aliases }, { steps, from, to, window, 
     return steps.map((_, k) => ({
       entered: entered[k],
       converted: k + 1 < n ? entered[k + 1] : null,
-      conversion_rate: k + 1 < n ? (entered[k] > 0 ? entered[k + 1] / entered[k] : null) : null,
-      drop_off: k + 1 < n ? entered[k] - entered[k + 1] : null,
-      conversion_from_start: entered[0] > 0 ? entered[k] / entered[0] : null,
-      median_ms_to_next: k + 1 < n ? median(rs.filter((r) => r.level > k).map((r) => r.gaps[k])) : null,
+      conversionRate: k + 1 < n ? (entered[k] > 0 ? entered[k + 1] / entered[k] : null) : null,
+      dropOff: k + 1 < n ? entered[k] - entered[k + 1] : null,
+      conversionFromStart: entered[0] > 0 ? entered[k] / entered[0] : null,
+      medianMsToNext: k + 1 < n ? median(rs.filter((r) => r.level > k).map((r) => r.gaps[k])) : null,
     }));
   };
   return { people: results, steps: summarize(results), summarize };
@@ -322,16 +322,16 @@ export function referenceInsight({ events, aliases }, { match, from, to, interva
     users: buckets.map(
       (b) => new Set(rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).map(person)).size,
     ),
-    total_events: rs.length,
-    total_users: new Set(rs.map(person)).size,
+    totalEvents: rs.length,
+    totalUsers: new Set(rs.map(person)).size,
   });
   const all = series(rows);
   if (!breakdown)
     return {
       buckets,
       series: [{ key: null, other: false, ...all }],
-      total_events: all.total_events,
-      total_users: all.total_users,
+      totalEvents: all.totalEvents,
+      totalUsers: all.totalUsers,
     };
   const counts = new Map();
   for (const e of rows) {
@@ -347,7 +347,7 @@ export function referenceInsight({ events, aliases }, { match, from, to, interva
   }));
   const rest = rows.filter((e) => !top.includes(breakdown(e) ?? null));
   if (rest.length) out.push({ key: null, other: true, ...series(rest) });
-  return { buckets, series: out, total_events: all.total_events, total_users: all.total_users, ranked };
+  return { buckets, series: out, totalEvents: all.totalEvents, totalUsers: all.totalUsers, ranked };
 }
 
 /** Reference segment: `pred(person, theirEvents, traitsOf)` over everyone with events or a users row. */

@@ -114,16 +114,16 @@ async function runFunnel() {
   const tbody = $("#funnel-table tbody");
   tbody.replaceChildren(
     ...r.steps.map((s, i) => {
-      const prev = i === 0 ? 1 : r.steps[i - 1].conversion_rate;
+      const prev = i === 0 ? 1 : r.steps[i - 1].conversionRate;
       const tr = el(
         "tr",
         {},
         el("td", { textContent: `${i + 1}. ${s.event}` }),
         el("td", { className: "num users", textContent: String(s.entered) }),
         el("td", { className: "num", textContent: i === 0 ? "–" : pct(prev) }),
-        el("td", { className: "num", textContent: pct(s.conversion_from_start) }),
-        el("td", { className: "num dropped", textContent: s.drop_off == null ? "–" : String(s.drop_off) }),
-        el("td", { className: "num", textContent: duration(s.median_ms_to_next) }),
+        el("td", { className: "num", textContent: pct(s.conversionFromStart) }),
+        el("td", { className: "num dropped", textContent: s.dropOff == null ? "–" : String(s.dropOff) }),
+        el("td", { className: "num", textContent: duration(s.medianMsToNext) }),
       );
       tr.dataset.step = String(i);
       return tr;
@@ -140,7 +140,7 @@ async function runFunnel() {
         { label: "Users", data: r.steps.map((s) => s.entered), backgroundColor: "#3454d1", stack: "s" },
         {
           label: "Dropped before this step",
-          data: r.steps.map((_, i) => (i === 0 ? 0 : r.steps[i - 1].drop_off)),
+          data: r.steps.map((_, i) => (i === 0 ? 0 : r.steps[i - 1].dropOff)),
           backgroundColor: "#f1c9bb",
           stack: "s",
         },
@@ -170,7 +170,7 @@ async function runInsight() {
     return showError("#insight-error", e);
   }
   const measure = $("#insight-measure").value;
-  $("#insight-total").textContent = `${r.total_events} events by ${r.total_users} people`;
+  $("#insight-total").textContent = `${r.totalEvents} events by ${r.totalUsers} people`;
   const fmt = r.interval === "hour" ? (b) => `${b.slice(5, 13).replace("T", " ")}h` : (b) => b.slice(0, 10);
   drawChart("#insight-chart", {
     type: "line",
@@ -265,7 +265,7 @@ function segmentWhere() {
               : raw;
       return { trait: { name: v("name"), value } };
     }
-    return { last_seen: { [k]: v("when") } };
+    return { lastSeen: { [k]: v("when") } };
   });
   return { [$("#segment-glue").value]: leaves };
 }
@@ -276,15 +276,15 @@ async function runSegment(where = segmentWhere(), saved) {
     // Evaluate as of the end of the chosen range (or now, if that is earlier).
     const asOf = new Date(Math.min(Date.parse(range().to), Date.now())).toISOString();
     r = saved
-      ? await api(`/v1/segments/${saved}/query`, { limit: 20, as_of: asOf })
-      : await api("/v1/query/segment", { where, limit: 20, as_of: asOf });
+      ? await api(`/v1/segments/${saved}/query`, { limit: 20, asOf })
+      : await api("/v1/query/segment", { where, limit: 20, asOf });
     showError("#segment-error", null);
   } catch (e) {
     return showError("#segment-error", e);
   }
   $("#segment-count").textContent = String(r.count);
   $("#segment-users").textContent = r.users.length
-    ? `e.g. ${r.users.join(", ")}${r.next_cursor ? " …" : ""}`
+    ? `e.g. ${r.users.join(", ")}${r.nextCursor ? " …" : ""}`
     : "";
 }
 
@@ -334,7 +334,7 @@ async function pollLive() {
         el(
           "tr",
           {},
-          el("td", { textContent: new Date(e.ts_ms).toLocaleTimeString() }),
+          el("td", { textContent: new Date(e.tsMs).toLocaleTimeString() }),
           el("td", {
             textContent: e.type === "track" ? e.event : `${e.type}${e.event ? `: ${e.event}` : ""}`,
           }),
