@@ -189,6 +189,62 @@ async function runInsight() {
   });
 }
 
+// ---- retention --------------------------------------------------------------------------
+/** Heat scale: the share returning as a blue from near-white (0) to deep (1). */
+const heat = (share) => (share == null ? "" : `hsl(225 70% ${Math.round(97 - share * 55)}%)`);
+
+async function runRetention() {
+  const body = {
+    start: { event: $("#retention-start").value.trim() || "$pageview" },
+    ...range(),
+    interval: $("#retention-interval").value,
+    cohort: $("#retention-cohort").value,
+  };
+  const back = $("#retention-return").value.trim();
+  if (back) body.return = { event: back };
+  let r;
+  try {
+    r = await api("/v1/query/retention", body);
+    showError("#retention-error", null);
+  } catch (e) {
+    return showError("#retention-error", e);
+  }
+  const n = r.periods.length;
+  const unit = r.interval === "week" ? "Week" : "Day";
+  $("#retention-table thead").replaceChildren(
+    el(
+      "tr",
+      {},
+      el("th", { textContent: "Cohort" }),
+      el("th", { className: "num", textContent: "People" }),
+      ...r.periods.map((_, k) => el("th", { className: "num", textContent: `${unit} ${k}` })),
+    ),
+  );
+  $("#retention-table tbody").replaceChildren(
+    ...r.cohorts.map((c) =>
+      el(
+        "tr",
+        {},
+        el("td", { textContent: c.start.slice(0, 10) }),
+        el("td", { className: "num size", textContent: String(c.size) }),
+        ...Array.from({ length: n }, (_, k) => {
+          if (k >= c.returned.length) return el("td");
+          const td = el("td", {
+            className: "cell",
+            textContent: pct(c.shares[k]),
+            title: `${c.returned[k]} of ${c.size} people`,
+          });
+          td.dataset.returned = String(c.returned[k]);
+          td.style.background = heat(c.shares[k]);
+          if (c.shares[k] > 0.6) td.style.color = "#fff";
+          return td;
+        }),
+      ),
+    ),
+  );
+  $("#retention").dataset.loaded = "true";
+}
+
 // ---- segments ---------------------------------------------------------------------------
 const KINDS = {
   did: "did",
@@ -439,7 +495,7 @@ function logout(refused = false) {
 }
 
 async function refresh() {
-  await Promise.all([runFunnel(), runInsight(), runSegment(), loadBadRows(), loadRules()]);
+  await Promise.all([runFunnel(), runInsight(), runRetention(), runSegment(), loadBadRows(), loadRules()]);
 }
 
 async function start() {
@@ -468,6 +524,9 @@ function init() {
   $("#funnel-window").value = params.get("window") ?? "1d";
   if (params.get("event")) $("#insight-event").value = params.get("event");
   $("#insight-breakdown").value = params.get("breakdown") ?? "";
+  if (params.get("start")) $("#retention-start").value = params.get("start");
+  if (params.get("return")) $("#retention-return").value = params.get("return");
+  if (params.get("cohort")) $("#retention-cohort").value = params.get("cohort");
   addCondition("did", { event: "Product Viewed", min: 1, within: "7d" });
   addCondition("not", { event: "Order Completed" });
 
@@ -480,6 +539,10 @@ function init() {
   $("#insight-form").onsubmit = (e) => {
     e.preventDefault();
     runInsight().catch(onError);
+  };
+  $("#retention-form").onsubmit = (e) => {
+    e.preventDefault();
+    runRetention().catch(onError);
   };
   $("#segment-form").onsubmit = (e) => {
     e.preventDefault();
