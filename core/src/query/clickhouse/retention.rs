@@ -59,7 +59,6 @@ pub(crate) fn sql(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::query::RetentionQuery;
     use serde_json::json;
 
