@@ -190,8 +190,8 @@ async function runInsight() {
 }
 
 // ---- retention --------------------------------------------------------------------------
-/** Heat scale: the share returning as a blue from near-white (0) to deep (1). */
-const heat = (share) => (share == null ? "" : `hsl(225 70% ${Math.round(97 - share * 55)}%)`);
+/** Heat scale: near-white (0) to deep blue (1). */
+const heat = (x) => (x == null ? "" : `hsl(225 70% ${Math.round(97 - Math.min(x, 1) * 55)}%)`);
 
 async function runRetention() {
   const body = {
@@ -210,6 +210,9 @@ async function runRetention() {
     return showError("#retention-error", e);
   }
   const n = r.periods.length;
+  // Later periods are scaled to the table's highest return share (period 0 is always 100%),
+  // so a 3% vs 9% difference still shows.
+  const top = Math.max(0, ...r.cohorts.flatMap((c) => c.shares.slice(1).filter((s) => s != null)));
   const unit = r.interval === "week" ? "Week" : "Day";
   $("#retention-table thead").replaceChildren(
     el(
@@ -235,8 +238,9 @@ async function runRetention() {
             title: `${c.returned[k]} of ${c.size} people`,
           });
           td.dataset.returned = String(c.returned[k]);
-          td.style.background = heat(c.shares[k]);
-          if (c.shares[k] > 0.6) td.style.color = "#fff";
+          const x = k === 0 || c.shares[k] == null ? c.shares[k] : top > 0 ? c.shares[k] / top : 0;
+          td.style.background = heat(x);
+          if (x > 0.6) td.style.color = "#fff";
           return td;
         }),
       ),
