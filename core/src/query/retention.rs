@@ -173,15 +173,19 @@ impl RetentionQuery {
                 period("t")
             ),
             CohortBy::Every => format!(
-                "SELECT DISTINCT {PERSON} AS person, {} AS p FROM {EVENTS_WITH_ALIASES} \
-                 WHERE {sc} AND e.ts_ms >= {from} AND e.ts_ms < {to}",
+                "SELECT {PERSON} AS person, {} AS p FROM {EVENTS_WITH_ALIASES} \
+                 WHERE {sc} AND e.ts_ms >= {from} AND e.ts_ms < {to} GROUP BY 1, 2",
                 period("e.ts_ms")
             ),
         };
+        // (person, period) pairs are made distinct with GROUP BY, not DISTINCT: the planner
+        // then puts an automatic index on `c` for the join below (with DISTINCT it scanned `c`
+        // once per return row: 7 s instead of 0.3 s over 100k events).
         let text = format!(
             "WITH c AS MATERIALIZED ({cohorts}), \
-             r AS MATERIALIZED (SELECT DISTINCT {PERSON} AS person, {} AS p \
-             FROM {EVENTS_WITH_ALIASES} WHERE {rc} AND e.ts_ms >= {from} AND e.ts_ms < {to}) \
+             r AS MATERIALIZED (SELECT {PERSON} AS person, {} AS p \
+             FROM {EVENTS_WITH_ALIASES} WHERE {rc} AND e.ts_ms >= {from} AND e.ts_ms < {to} \
+             GROUP BY 1, 2) \
              SELECT p AS cohort, 0 AS k, COUNT(*) AS people FROM c GROUP BY p \
              UNION ALL SELECT c.p, r.p - c.p, COUNT(*) FROM c JOIN r \
              ON r.person = c.person AND r.p > c.p GROUP BY c.p, r.p",
