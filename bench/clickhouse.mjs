@@ -30,6 +30,26 @@ const QUERIES = {
     "/v1/query/funnel",
     { steps: STEPS, from: iso(T0), to: iso(T0 + 14 * DAY), window: "1d", breakdown: "properties.category" },
   ],
+  "retention: new visitors back to buy, daily": [
+    "/v1/query/retention",
+    {
+      start: { event: "$pageview" },
+      return: { event: "Order Completed" },
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      interval: "day",
+    },
+  ],
+  "retention: every week with a view, viewing again": [
+    "/v1/query/retention",
+    {
+      start: { event: "Product Viewed" },
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      interval: "week",
+      cohort: "every",
+    },
+  ],
   "insight: Product Viewed per day by category": [
     "/v1/query/insight",
     {

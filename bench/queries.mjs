@@ -50,10 +50,30 @@ const QUERIES = {
       window: "6h",
     },
   ],
+  "retention: new visitors back to buy, daily": [
+    "/v1/query/retention",
+    {
+      start: { event: "$pageview" },
+      return: { event: "Order Completed" },
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      interval: "day",
+    },
+  ],
+  "retention: every week with a view, viewing again": [
+    "/v1/query/retention",
+    {
+      start: { event: "Product Viewed" },
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      interval: "week",
+      cohort: "every",
+    },
+  ],
   "segment: viewed ≥3× in 7d and never bought": [
     "/v1/query/segment",
     {
-      as_of: iso(T0 + 14 * DAY),
+      asOf: iso(T0 + 14 * DAY),
       limit: 100,
       where: {
         and: [
@@ -66,9 +86,9 @@ const QUERIES = {
   "segment: trait plan=pro or last seen >10d ago": [
     "/v1/query/segment",
     {
-      as_of: iso(T0 + 14 * DAY),
+      asOf: iso(T0 + 14 * DAY),
       limit: 100,
-      where: { or: [{ trait: { name: "plan", value: "pro" } }, { last_seen: { before: "10d" } }] },
+      where: { or: [{ trait: { name: "plan", value: "pro" } }, { lastSeen: { before: "10d" } }] },
     },
   ],
   "insight: Product Viewed per day by category": [
@@ -130,9 +150,11 @@ const BASELINES = {
 const summary = (a) =>
   a.steps
     ? `entered ${a.steps.map((s) => s.entered).join(" → ")}`
-    : a.count != null
-      ? `${a.count} people`
-      : `${a.total_events} events, ${a.total_users} people`;
+    : a.cohorts
+      ? `${a.cohorts.reduce((n, c) => n + c.size, 0)} people in ${a.cohorts.length} cohorts`
+      : a.count != null
+        ? `${a.count} people`
+        : `${a.totalEvents} events, ${a.totalUsers} people`;
 
 const spur = await startSpur();
 const results = [];

@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { startSpur, launchChromium, eventually, ADMIN_TOKEN } from "../helpers/spur.mjs";
-import { generate, insertAll, referenceFunnel, DAY } from "../helpers/generate.mjs";
+import { generate, insertAll, referenceFunnel, referenceRetention, DAY } from "../helpers/generate.mjs";
 import { trackerReady } from "../helpers/tracker.mjs";
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -29,7 +29,8 @@ test("dashboard asks for the token once, shows the seeded funnel exactly, saves 
   const steps = ["Product Viewed", "Added To Cart", "Order Completed"];
   await page.goto(
     `${spur.url}/dashboard/?from=2026-11-01&to=2026-11-12&window=1d&event=Product%20Viewed` +
-      `&breakdown=properties.category&steps=${encodeURIComponent(steps.join(","))}`,
+      `&breakdown=properties.category&steps=${encodeURIComponent(steps.join(","))}` +
+      `&start=%24pageview&return=Order%20Completed`,
   );
   // A wrong token is refused and asked for again.
   await page.fill("#token", "wrong");
@@ -57,8 +58,31 @@ test("dashboard asks for the token once, shows the seeded funnel exactly, saves 
   );
   assert.deepEqual(
     shown.map((s) => s.dropped),
-    ref.steps.map((s) => (s.drop_off == null ? "–" : String(s.drop_off))),
+    ref.steps.map((s) => (s.dropOff == null ? "–" : String(s.dropOff))),
   );
+
+  // The retention table shows the reference triangle (people per cell; the range's "to" day is
+  // included, so 12 daily periods).
+  await page.waitForSelector("#retention[data-loaded=true]");
+  const table = await page.$$eval("#retention-table tbody tr", (trs) =>
+    trs.map((tr) => ({
+      size: Number(tr.querySelector(".size").textContent),
+      returned: [...tr.querySelectorAll("td.cell")].map((td) => Number(td.dataset.returned)),
+      heat: tr.querySelector("td.cell").style.background,
+    })),
+  );
+  const retention = referenceRetention(data, {
+    start: (e) => e.type === "page",
+    ret: (e) => e.type === "track" && e.event === "Order Completed",
+    from: T0,
+    to: T0 + 12 * DAY,
+    period: DAY,
+  });
+  assert.deepEqual(
+    table.map(({ size, returned }) => ({ size, returned })),
+    retention.cohorts.map(({ size, returned }) => ({ size, returned })),
+  );
+  assert.ok(table[0].heat, "cells are coloured by share");
 
   // Charts drew, the segment count and live stream filled in, optional panels show a state.
   await page.waitForFunction(() => document.querySelector("#segment-count").textContent !== "–");

@@ -80,8 +80,8 @@ test("a redelivered message is stored again but counted once; profiles stay in D
   });
   const body = await res.json();
   assert.equal(res.status, 200, JSON.stringify(body));
-  assert.equal(body.total_events, 3);
-  assert.equal(body.total_users, 2);
+  assert.equal(body.totalEvents, 3);
+  assert.equal(body.totalUsers, 2);
   // Profiles and alias links in D1; no events there.
   assert.deepEqual(
     (await spur.rows("SELECT user_id FROM users ORDER BY user_id")).map((r) => r.user_id),

@@ -163,6 +163,50 @@ export function edgeCases(t0, to) {
 }
 
 /**
+ * Hand-made histories for retention's edge cases, on their own event names ("Ret Start",
+ * "Ret Back"): see tests/e2e/analysis.test.mjs for the expected tables with daily periods over
+ * [t0, t0 + 3 days).
+ */
+export function retentionCases(t0) {
+  const rows = [];
+  let n = 0;
+  const ev = (person, event, ts) =>
+    rows.push({
+      message_id: `ret-${n++}`,
+      type: "track",
+      event,
+      name: null,
+      user_id: person,
+      anonymous_id: `anon-${person}`,
+      ts_ms: ts,
+      properties: {},
+      traits: {},
+      context: {},
+    });
+  const S = "Ret Start",
+    B = "Ret Back";
+  // r1: starts at t0 (period 0) and again in period 1; back exactly at the period-1 boundary.
+  ev("r1", S, t0);
+  ev("r1", S, t0 + DAY + 10);
+  ev("r1", B, t0 + DAY);
+  // r2: first start 1 ms before t0 (not new: no "first" cohort), again in period 0.
+  ev("r2", S, t0 - 1);
+  ev("r2", S, t0 + HOUR);
+  ev("r2", B, t0 + DAY + HOUR);
+  // r3: starts in the last ms of period 0; back in period 0 (not a return), then in the last ms.
+  ev("r3", S, t0 + DAY - 1);
+  ev("r3", B, t0 + DAY - 2);
+  ev("r3", B, t0 + 3 * DAY - 1);
+  // r4: starts in period 2, was back only in period 1 (before: not a return).
+  ev("r4", B, t0 + DAY + 5);
+  ev("r4", S, t0 + 2 * DAY);
+  // r5: starts exactly at the range end (outside), back after it.
+  ev("r5", S, t0 + 3 * DAY);
+  ev("r5", B, t0 + 3 * DAY + 1);
+  return rows;
+}
+
+/**
  * Inserts rows into D1 (`env.DB`): each statement reads a chunk of rows from one JSON
  * parameter with `json_each`, so a million events need a few hundred statements, not a
  * million.
@@ -301,10 +345,10 @@ export function referenceFunnel({ events, aliases }, { steps, from, to, window, 
     return steps.map((_, k) => ({
       entered: entered[k],
       converted: k + 1 < n ? entered[k + 1] : null,
-      conversion_rate: k + 1 < n ? (entered[k] > 0 ? entered[k + 1] / entered[k] : null) : null,
-      drop_off: k + 1 < n ? entered[k] - entered[k + 1] : null,
-      conversion_from_start: entered[0] > 0 ? entered[k] / entered[0] : null,
-      median_ms_to_next: k + 1 < n ? median(rs.filter((r) => r.level > k).map((r) => r.gaps[k])) : null,
+      conversionRate: k + 1 < n ? (entered[k] > 0 ? entered[k + 1] / entered[k] : null) : null,
+      dropOff: k + 1 < n ? entered[k] - entered[k + 1] : null,
+      conversionFromStart: entered[0] > 0 ? entered[k] / entered[0] : null,
+      medianMsToNext: k + 1 < n ? median(rs.filter((r) => r.level > k).map((r) => r.gaps[k])) : null,
     }));
   };
   return { people: results, steps: summarize(results), summarize };
@@ -322,16 +366,16 @@ export function referenceInsight({ events, aliases }, { match, from, to, interva
     users: buckets.map(
       (b) => new Set(rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).map(person)).size,
     ),
-    total_events: rs.length,
-    total_users: new Set(rs.map(person)).size,
+    totalEvents: rs.length,
+    totalUsers: new Set(rs.map(person)).size,
   });
   const all = series(rows);
   if (!breakdown)
     return {
       buckets,
       series: [{ key: null, other: false, ...all }],
-      total_events: all.total_events,
-      total_users: all.total_users,
+      totalEvents: all.totalEvents,
+      totalUsers: all.totalUsers,
     };
   const counts = new Map();
   for (const e of rows) {
@@ -347,7 +391,48 @@ export function referenceInsight({ events, aliases }, { match, from, to, interva
   }));
   const rest = rows.filter((e) => !top.includes(breakdown(e) ?? null));
   if (rest.length) out.push({ key: null, other: true, ...series(rest) });
-  return { buckets, series: out, total_events: all.total_events, total_users: all.total_users, ranked };
+  return { buckets, series: out, totalEvents: all.totalEvents, totalUsers: all.totalUsers, ranked };
+}
+
+/**
+ * Reference retention, from the documented semantics: periods of `period` ms from `from`,
+ * enough to cover [from, to); cohort "first" = the period of a person's first start event ever
+ * (none if before `from`), "every" = each period with a start event in [from, to); a return is
+ * a return event in [from, to) in a later period than the cohort's. Period 0 is the size.
+ */
+export function referenceRetention(
+  { events, aliases },
+  { start, ret = start, from, to, period, cohort = "first" },
+) {
+  const person = personOf(aliases);
+  const n = Math.ceil((to - from) / period);
+  const idx = (ts) => Math.floor((ts - from) / period);
+  const members = Array.from({ length: n }, () => new Set());
+  if (cohort === "first") {
+    const first = new Map();
+    for (const e of events) {
+      if (!start(e) || e.ts_ms >= to) continue;
+      const p = person(e);
+      if (!first.has(p) || e.ts_ms < first.get(p)) first.set(p, e.ts_ms);
+    }
+    for (const [p, t] of first) if (t >= from) members[idx(t)].add(p);
+  } else {
+    for (const e of events)
+      if (start(e) && e.ts_ms >= from && e.ts_ms < to) members[idx(e.ts_ms)].add(person(e));
+  }
+  const back = Array.from({ length: n }, () => new Set());
+  for (const e of events) if (ret(e) && e.ts_ms >= from && e.ts_ms < to) back[idx(e.ts_ms)].add(person(e));
+  const cohorts = members.map((m, i) => {
+    const returned = [m.size];
+    for (let j = i + 1; j < n; j++) returned.push([...m].filter((p) => back[j].has(p)).length);
+    return {
+      start: from + i * period,
+      size: m.size,
+      returned,
+      shares: returned.map((r) => (m.size ? r / m.size : null)),
+    };
+  });
+  return { periods: cohorts.map((c) => c.start), cohorts };
 }
 
 /** Reference segment: `pred(person, theirEvents, traitsOf)` over everyone with events or a users row. */

@@ -117,16 +117,16 @@ async function runFunnel() {
   const tbody = $("#funnel-table tbody");
   tbody.replaceChildren(
     ...r.steps.map((s, i) => {
-      const prev = i === 0 ? 1 : r.steps[i - 1].conversion_rate;
+      const prev = i === 0 ? 1 : r.steps[i - 1].conversionRate;
       const tr = el(
         "tr",
         {},
         el("td", { textContent: `${i + 1}. ${s.event}` }),
         el("td", { className: "num users", textContent: String(s.entered) }),
         el("td", { className: "num", textContent: i === 0 ? "–" : pct(prev) }),
-        el("td", { className: "num", textContent: pct(s.conversion_from_start) }),
-        el("td", { className: "num dropped", textContent: s.drop_off == null ? "–" : String(s.drop_off) }),
-        el("td", { className: "num", textContent: duration(s.median_ms_to_next) }),
+        el("td", { className: "num", textContent: pct(s.conversionFromStart) }),
+        el("td", { className: "num dropped", textContent: s.dropOff == null ? "–" : String(s.dropOff) }),
+        el("td", { className: "num", textContent: duration(s.medianMsToNext) }),
       );
       tr.dataset.step = String(i);
       return tr;
@@ -143,7 +143,7 @@ async function runFunnel() {
         { label: "Users", data: r.steps.map((s) => s.entered), backgroundColor: "#3454d1", stack: "s" },
         {
           label: "Dropped before this step",
-          data: r.steps.map((_, i) => (i === 0 ? 0 : r.steps[i - 1].drop_off)),
+          data: r.steps.map((_, i) => (i === 0 ? 0 : r.steps[i - 1].dropOff)),
           backgroundColor: "#f1c9bb",
           stack: "s",
         },
@@ -173,7 +173,7 @@ async function runInsight() {
     return showError("#insight-error", e);
   }
   const measure = $("#insight-measure").value;
-  $("#insight-total").textContent = `${r.total_events} events by ${r.total_users} people`;
+  $("#insight-total").textContent = `${r.totalEvents} events by ${r.totalUsers} people`;
   const fmt = r.interval === "hour" ? (b) => `${b.slice(5, 13).replace("T", " ")}h` : (b) => b.slice(0, 10);
   drawChart("#insight-chart", {
     type: "line",
@@ -190,6 +190,66 @@ async function runInsight() {
     },
     options: { scales: { y: { beginAtZero: true } } },
   });
+}
+
+// ---- retention --------------------------------------------------------------------------
+/** Heat scale: near-white (0) to deep blue (1). */
+const heat = (x) => (x == null ? "" : `hsl(225 70% ${Math.round(97 - Math.min(x, 1) * 55)}%)`);
+
+async function runRetention() {
+  const body = {
+    start: { event: $("#retention-start").value.trim() || "$pageview" },
+    ...range(),
+    interval: $("#retention-interval").value,
+    cohort: $("#retention-cohort").value,
+  };
+  const back = $("#retention-return").value.trim();
+  if (back) body.return = { event: back };
+  let r;
+  try {
+    r = await api("/v1/query/retention", body);
+    showError("#retention-error", null);
+  } catch (e) {
+    return showError("#retention-error", e);
+  }
+  const n = r.periods.length;
+  // Later periods are scaled to the table's highest return share (period 0 is always 100%),
+  // so a 3% vs 9% difference still shows.
+  const top = Math.max(0, ...r.cohorts.flatMap((c) => c.shares.slice(1).filter((s) => s != null)));
+  const unit = r.interval === "week" ? "Week" : "Day";
+  $("#retention-table thead").replaceChildren(
+    el(
+      "tr",
+      {},
+      el("th", { textContent: "Cohort" }),
+      el("th", { className: "num", textContent: "People" }),
+      ...r.periods.map((_, k) => el("th", { className: "num", textContent: `${unit} ${k}` })),
+    ),
+  );
+  $("#retention-table tbody").replaceChildren(
+    ...r.cohorts.map((c) =>
+      el(
+        "tr",
+        {},
+        el("td", { textContent: c.start.slice(0, 10) }),
+        el("td", { className: "num size", textContent: String(c.size) }),
+        ...Array.from({ length: n }, (_, k) => {
+          if (k >= c.returned.length) return el("td");
+          const td = el("td", {
+            className: "cell",
+            textContent: pct(c.shares[k]),
+            title: `${c.returned[k]} of ${c.size} people`,
+          });
+          td.dataset.returned = String(c.returned[k]);
+          const x = k === 0 || c.shares[k] == null ? c.shares[k] : top > 0 ? c.shares[k] / top : 0;
+          td.style.background = heat(x);
+          if (x > 0.6) td.style.color = "#fff";
+          return td;
+        }),
+      ),
+    ),
+  );
+  $("#retention").dataset.loaded = "true";
 }
 
 // ---- segments ---------------------------------------------------------------------------
@@ -268,7 +328,7 @@ function segmentWhere() {
               : raw;
       return { trait: { name: v("name"), value } };
     }
-    return { last_seen: { [k]: v("when") } };
+    return { lastSeen: { [k]: v("when") } };
   });
   return { [$("#segment-glue").value]: leaves };
 }
@@ -279,15 +339,15 @@ async function runSegment(where = segmentWhere(), saved) {
     // Evaluate as of the end of the chosen range (or now, if that is earlier).
     const asOf = new Date(Math.min(Date.parse(range().to), Date.now())).toISOString();
     r = saved
-      ? await api(`/v1/segments/${saved}/query`, { limit: 20, as_of: asOf })
-      : await api("/v1/query/segment", { where, limit: 20, as_of: asOf });
+      ? await api(`/v1/segments/${saved}/query`, { limit: 20, asOf })
+      : await api("/v1/query/segment", { where, limit: 20, asOf });
     showError("#segment-error", null);
   } catch (e) {
     return showError("#segment-error", e);
   }
   $("#segment-count").textContent = String(r.count);
   $("#segment-users").textContent = r.users.length
-    ? `e.g. ${r.users.join(", ")}${r.next_cursor ? " …" : ""}`
+    ? `e.g. ${r.users.join(", ")}${r.nextCursor ? " …" : ""}`
     : "";
 }
 
@@ -337,7 +397,7 @@ async function pollLive() {
         el(
           "tr",
           {},
-          el("td", { textContent: new Date(e.ts_ms).toLocaleTimeString() }),
+          el("td", { textContent: new Date(e.tsMs).toLocaleTimeString() }),
           el("td", {
             textContent: e.type === "track" ? e.event : `${e.type}${e.event ? `: ${e.event}` : ""}`,
           }),
@@ -442,7 +502,15 @@ function logout(refused = false) {
 }
 
 async function refresh() {
-  await Promise.all([runFunnel(), runInsight(), runSegment(), loadBadRows(), loadRules(), journeys.load()]);
+  await Promise.all([
+    runFunnel(),
+    runInsight(),
+    runRetention(),
+    runSegment(),
+    loadBadRows(),
+    loadRules(),
+    journeys.load(),
+  ]);
 }
 
 async function start() {
@@ -473,6 +541,9 @@ function init() {
   $("#funnel-window").value = params.get("window") ?? "1d";
   if (params.get("event")) $("#insight-event").value = params.get("event");
   $("#insight-breakdown").value = params.get("breakdown") ?? "";
+  if (params.get("start")) $("#retention-start").value = params.get("start");
+  if (params.get("return")) $("#retention-return").value = params.get("return");
+  if (params.get("cohort")) $("#retention-cohort").value = params.get("cohort");
   addCondition("did", { event: "Product Viewed", min: 1, within: "7d" });
   addCondition("not", { event: "Order Completed" });
 
@@ -485,6 +556,10 @@ function init() {
   $("#insight-form").onsubmit = (e) => {
     e.preventDefault();
     runInsight().catch(onError);
+  };
+  $("#retention-form").onsubmit = (e) => {
+    e.preventDefault();
+    runRetention().catch(onError);
   };
   $("#segment-form").onsubmit = (e) => {
     e.preventDefault();

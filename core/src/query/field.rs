@@ -4,7 +4,7 @@
 //! Invariant: a field's JSON path is validated segment by segment and then *bound* as a
 //! parameter to `json_extract`; a column name in SQL only ever comes from [`Column`].
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::sql::{Params, SqlValue};
@@ -119,8 +119,9 @@ pub fn json_path(dotted: &str) -> Result<String, &'static str> {
     Ok(path)
 }
 
-/// How a filter compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// How a filter compares. Like every enumerated value of the API (reason codes too), the
+/// names are snake_case strings; keys are camelCase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterOp {
     /// Equal (same JSON type and value).
@@ -146,17 +147,25 @@ pub enum FilterOp {
 }
 
 /// A filter as sent: `{"field": "properties.plan", "op": "eq", "value": "pro"}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// The field (see [`Field::parse`]).
     pub field: String,
     /// The comparison (default `eq`).
-    #[serde(default = "default_op")]
+    #[serde(default = "default_op", skip_serializing_if = "FilterOp::is_eq")]
     pub op: FilterOp,
     /// The value (a list for `in`, absent for `exists`/`not_exists`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+}
+
+impl FilterOp {
+    /// Whether this is the default, `eq` (left out when a definition is written back).
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+    pub const fn is_eq(&self) -> bool {
+        matches!(self, FilterOp::Eq)
+    }
 }
 
 const fn default_op() -> FilterOp {

@@ -39,7 +39,7 @@ pub struct Step {
 
 /// `POST /v1/query/funnel`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FunnelQuery {
     /// The ordered steps (2..=10).
     pub steps: Vec<Step>,
@@ -54,7 +54,7 @@ pub struct FunnelQuery {
     #[serde(default)]
     pub breakdown: Option<String>,
     /// How many breakdown values before "other" (default 5).
-    #[serde(default)]
+    #[serde(default, alias = "breakdown_limit")]
     pub breakdown_limit: Option<usize>,
 }
 
@@ -90,6 +90,7 @@ pub struct FunnelRow {
 
 /// One step of the answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StepResult {
     /// 0-based position.
     pub index: usize,
@@ -111,6 +112,7 @@ pub struct StepResult {
 
 /// One breakdown group.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BreakdownResult {
     /// The breakdown value (null for "other" or a missing value).
     pub key: Value,
@@ -122,6 +124,7 @@ pub struct BreakdownResult {
 
 /// The answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FunnelResult {
     /// The conversion window in ms.
     pub window_ms: i64,

@@ -108,6 +108,39 @@ fn finish_computes_rates_drop_off_and_medians() {
     assert_eq!(r.steps[2].converted, None);
     assert_eq!(r.steps[2].conversion_from_start, Some(0.1));
     assert!(r.breakdown.is_none());
+    let out = serde_json::to_value(&r).unwrap();
+    assert_eq!(out["windowMs"], 86_400_000);
+    let keys: Vec<&String> = out["steps"][0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "conversionFromStart",
+            "conversionRate",
+            "converted",
+            "dropOff",
+            "entered",
+            "event",
+            "index",
+            "medianMsToNext"
+        ]
+    );
+}
+
+#[test]
+fn old_snake_case_breakdown_limit_is_still_read() {
+    let (mut old, mut new) = (base(), base());
+    old["breakdown"] = json!("properties.category");
+    new["breakdown"] = json!("properties.category");
+    old["breakdown_limit"] = json!(3);
+    new["breakdownLimit"] = json!(3);
+    assert_eq!(
+        query(old).plan().unwrap().sql,
+        query(new).plan().unwrap().sql
+    );
+    let mut both = base();
+    both["breakdown_limit"] = json!(3);
+    both["breakdownLimit"] = json!(3);
+    assert!(serde_json::from_value::<FunnelQuery>(both).is_err());
 }
 
 #[test]
@@ -123,7 +156,7 @@ fn finish_with_no_people_is_all_zero() {
 fn finish_sums_breakdown_groups_into_the_total() {
     let mut q = base();
     q["breakdown"] = json!("properties.category");
-    q["breakdown_limit"] = json!(1);
+    q["breakdownLimit"] = json!(1);
     let plan = query(q).plan().unwrap();
     let r = plan.finish(vec![
         row("n", 0, json!(null), 0, 3),

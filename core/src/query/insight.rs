@@ -15,7 +15,7 @@ use super::{limits, QueryError};
 
 /// `POST /v1/query/insight`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InsightQuery {
     /// Event name (see [`super::EventMatcher`]); `$any` or absent for every event.
     #[serde(default)]
@@ -34,7 +34,7 @@ pub struct InsightQuery {
     #[serde(default)]
     pub breakdown: Option<String>,
     /// How many breakdown values to show before "other" (default 5).
-    #[serde(default)]
+    #[serde(default, alias = "breakdown_limit")]
     pub breakdown_limit: Option<usize>,
 }
 
@@ -70,6 +70,7 @@ pub struct InsightRow {
 
 /// One line of the chart.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Series {
     /// The breakdown value (null without breakdown or for "other").
     pub key: Value,
@@ -87,6 +88,7 @@ pub struct Series {
 
 /// The answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InsightResult {
     /// The bucket size.
     pub interval: Interval,
@@ -171,7 +173,7 @@ pub(crate) fn breakdown_limit(given: Option<usize>) -> Result<usize, QueryError>
     let n = given.unwrap_or(limits::DEFAULT_BREAKDOWN_LIMIT);
     if n == 0 || n > limits::MAX_BREAKDOWN_LIMIT {
         return Err(QueryError::value(
-            "breakdown_limit",
+            "breakdownLimit",
             format!("must be 1..={}", limits::MAX_BREAKDOWN_LIMIT),
         ));
     }
@@ -288,8 +290,14 @@ mod tests {
             })
         ));
         let mut limit = base.clone();
-        limit["breakdown_limit"] = json!(0);
-        assert!(query(limit).plan().is_err());
+        limit["breakdownLimit"] = json!(0);
+        assert!(matches!(
+            query(limit).plan(),
+            Err(QueryError::Value {
+                what: "breakdownLimit",
+                ..
+            })
+        ));
         assert!(serde_json::from_value::<InsightQuery>(
             json!({"from": "x", "to": "y", "bucket": 1})
         )
@@ -300,7 +308,7 @@ mod tests {
     fn finish_zero_fills_and_puts_other_last() {
         let plan = query(
             json!({"from": "2026-11-01T12:00:00Z", "to": "2026-11-03T00:00:00Z",
-            "breakdown": "properties.plan", "breakdown_limit": 1}),
+            "breakdown": "properties.plan", "breakdownLimit": 1}),
         )
         .plan()
         .unwrap();
@@ -330,6 +338,31 @@ mod tests {
         assert!(r.series[1].other);
         assert_eq!(r.series[1].users, vec![0, 2]);
         assert_eq!((r.total_events, r.total_users), (7, 3));
+    }
+
+    #[test]
+    fn old_snake_case_input_is_read_and_output_is_camel_case() {
+        let q = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z",
+            "breakdown": "properties.plan"});
+        let (mut old, mut new) = (q.clone(), q);
+        old["breakdown_limit"] = json!(2);
+        new["breakdownLimit"] = json!(2);
+        assert_eq!(
+            query(old).plan().unwrap().sql,
+            query(new).plan().unwrap().sql
+        );
+        let out = serde_json::to_value(
+            query(json!({"from": "2026-11-01T00:00:00Z",
+            "to": "2026-11-02T00:00:00Z"}))
+            .plan()
+            .unwrap()
+            .finish(vec![]),
+        )
+        .unwrap();
+        assert_eq!(out["totalEvents"], 0);
+        assert_eq!(out["totalUsers"], 0);
+        assert_eq!(out["series"][0]["totalEvents"], 0);
+        assert!(out.get("total_events").is_none());
     }
 
     #[test]

@@ -11,6 +11,10 @@ pub const MAX_SQL_PARAMS: usize = 100;
 pub const MAX_RANGE_DAYS: i64 = 400;
 /// Most time buckets an insight may return.
 pub const MAX_BUCKETS: i64 = 1_000;
+/// Most periods (days or weeks) a retention table covers: the triangle then has at most
+/// 90 × 91 / 2 cells, still one screen of a heat table, and one period more than a quarter
+/// of days.
+pub const MAX_RETENTION_PERIODS: usize = 90;
 /// Fewest and most funnel steps.
 pub const MIN_FUNNEL_STEPS: usize = 2;
 /// Most funnel steps.

@@ -1,4 +1,4 @@
-//! Analysis queries: insight, funnel and segment definitions, their SQL, and the pure
+//! Analysis queries: insight, funnel, retention and segment definitions, their SQL, and the pure
 //! post-processing of the rows the database returns.
 //!
 //! Invariant: every definition is validated before any SQL exists, and the SQL this module
@@ -17,6 +17,7 @@ pub mod funnel;
 pub mod insight;
 pub mod limits;
 pub mod recent;
+pub mod retention;
 pub mod segment;
 pub mod sql;
 pub mod time_range;
@@ -25,6 +26,7 @@ pub use field::{EventMatcher, Field, Filter, FilterOp};
 pub use funnel::{FunnelQuery, FunnelResult, FunnelRow};
 pub use insight::{InsightQuery, InsightResult, InsightRow};
 pub use recent::{RecentEvent, RecentQuery, RecentRow};
+pub use retention::{RetentionQuery, RetentionResult, RetentionRow};
 pub use segment::{Condition, SegmentQuery, SegmentResult, SegmentRow};
 pub use sql::{Sql, SqlValue};
 pub use time_range::{Interval, TimeRange, Window};

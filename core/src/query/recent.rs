@@ -84,6 +84,7 @@ pub struct RecentRow {
 
 /// One event of the stream.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecentEvent {
     /// `messageId`.
     pub message_id: String,
@@ -159,5 +160,18 @@ mod tests {
         let e = RecentEvent::from(row);
         assert_eq!(e.event.as_deref(), Some("Home"));
         assert_eq!(e.properties["path"], "/");
+        let out = serde_json::to_value(&e).unwrap();
+        for key in [
+            "messageId",
+            "type",
+            "userId",
+            "anonymousId",
+            "tsMs",
+            "person",
+            "path",
+        ] {
+            assert!(out.get(key).is_some(), "{key} in {out}");
+        }
+        assert!(out.get("ts_ms").is_none());
     }
 }

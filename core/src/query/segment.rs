@@ -10,7 +10,7 @@
 //! (`as_of - within <= t <= as_of`), or `from`/`to` (`from <= t < to`), or all time — and
 //! checks `min <= count <= max` (min defaults to 1, or to 0 when `max` is given; "did not"
 //! is `max: 0` or `not`).
-//! `last_seen` compares the latest event time: `before` is strictly earlier, `after` is at
+//! `lastSeen` compares the latest event time: `before` is strictly earlier, `after` is at
 //! or later; either takes RFC 3339 or a duration ago (`"7d"`). `trait` reads `users.traits`,
 //! else the latest `identify` event carrying that trait.
 
@@ -23,8 +23,10 @@ use super::time_range::{parse_instant, Window};
 use super::{limits, QueryError};
 
 /// A condition tree as sent, e.g. `{"and": [{"did": {"event": "Viewed"}}, {"not": …}]}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// Serializes back in the canonical (camelCase, defaults left out) spelling, which is what a
+/// saved segment stores.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum Condition {
     /// All of these.
     And(Vec<Condition>),
@@ -34,61 +36,62 @@ pub enum Condition {
     Not(Box<Condition>),
     /// Did an event between `min` and `max` times.
     Did(Did),
-    /// Last seen before/after a time.
+    /// Last seen before/after a time (`lastSeen`; the old `last_seen` is still read).
+    #[serde(alias = "last_seen")]
     LastSeen(LastSeen),
     /// A trait compares to a value.
     Trait(Trait),
 }
 
 /// `{"did": {...}}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Did {
     /// Event name (see [`super::EventMatcher`]).
     pub event: String,
     /// Filters on the counted events.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
     /// At least this many times (default 1, or 0 when `max` is given).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<u32>,
     /// At most this many times.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<u32>,
-    /// Only events within this duration before `as_of`.
-    #[serde(default)]
+    /// Only events within this duration before `asOf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<String>,
     /// Only events from this time (RFC 3339, inclusive).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Only events before this time (RFC 3339, exclusive).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
 
-/// `{"last_seen": {"before": "7d"}}`.
-#[derive(Debug, Clone, Deserialize)]
+/// `{"lastSeen": {"before": "7d"}}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LastSeen {
     /// Last event strictly before this time (RFC 3339 or a duration ago).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
     /// Last event at or after this time (RFC 3339 or a duration ago).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
 }
 
 /// `{"trait": {"name": "plan", "op": "eq", "value": "pro"}}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Trait {
     /// Dotted path inside the traits object.
     pub name: String,
     /// Comparison (default `eq`).
-    #[serde(default = "eq")]
+    #[serde(default = "eq", skip_serializing_if = "FilterOp::is_eq")]
     pub op: FilterOp,
     /// Value to compare with.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
 }
 
@@ -98,28 +101,28 @@ const fn eq() -> FilterOp {
 
 /// `POST /v1/query/segment`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SegmentQuery {
     /// The condition.
     #[serde(rename = "where")]
     pub condition: Condition,
-    /// Evaluate as of this time (RFC 3339; default: now).
-    #[serde(default)]
+    /// Evaluate as of this time (RFC 3339; default: now). The old `as_of` is still read.
+    #[serde(default, alias = "as_of")]
     pub as_of: Option<String>,
     /// Ids per page (default 100).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Return ids after this one (the previous page's `next_cursor`).
+    /// Return ids after this one (the previous page's `nextCursor`).
     #[serde(default)]
     pub cursor: Option<String>,
 }
 
 /// Options for running a saved segment: a [`SegmentQuery`] without the condition.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SegmentOptions {
     /// See [`SegmentQuery::as_of`].
-    #[serde(default)]
+    #[serde(default, alias = "as_of")]
     pub as_of: Option<String>,
     /// See [`SegmentQuery::limit`].
     #[serde(default)]
@@ -130,7 +133,7 @@ pub struct SegmentOptions {
 }
 
 /// A saved segment's body (`PUT /v1/segments/{id}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedSegment {
     /// A human name.
@@ -182,6 +185,7 @@ pub struct SegmentRow {
 
 /// The answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SegmentResult {
     /// How many people match.
     pub count: i64,
@@ -223,7 +227,7 @@ impl SegmentQuery {
             ));
         }
         let as_of_ms = match &self.as_of {
-            Some(s) => parse_instant("as_of", s)?,
+            Some(s) => parse_instant("asOf", s)?,
             None => now_ms,
         };
         let mut p = Params::default();
@@ -383,7 +387,7 @@ impl Build {
         }
         if parts.is_empty() {
             return Err(QueryError::value(
-                "last_seen",
+                "lastSeen",
                 "needs `before` and/or `after`",
             ));
         }

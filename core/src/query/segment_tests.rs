@@ -27,9 +27,9 @@ fn did_x_but_not_y_builds_two_counts_and_a_not() {
 
 #[test]
 fn traits_and_last_seen_bind_their_values() {
-    let plan = query(json!({"as_of": "2026-11-20T00:00:00Z", "where": {"or": [
+    let plan = query(json!({"asOf": "2026-11-20T00:00:00Z", "where": {"or": [
         {"trait": {"name": "plan", "value": "pro"}},
-        {"last_seen": {"before": "7d", "after": "2026-11-01T00:00:00Z"}}
+        {"lastSeen": {"before": "7d", "after": "2026-11-01T00:00:00Z"}}
     ]}}))
     .plan(NOW)
     .unwrap();
@@ -53,7 +53,7 @@ fn refuses_bad_trees() {
         json!({"where": {"and": []}}),
         json!({"where": {"did": {"event": "A", "min": 3, "max": 2}}}),
         json!({"where": {"did": {"event": "A", "within": "7d", "from": "2026-11-01T00:00:00Z"}}}),
-        json!({"where": {"last_seen": {}}}),
+        json!({"where": {"lastSeen": {}}}),
         json!({"where": {"trait": {"name": "a\"b", "value": 1}}}),
         json!({"where": {"did": {"event": "A"}}, "limit": 0}),
         json!({"where": {"did": {"event": "A"}}, "limit": limits::MAX_PAGE + 1}),
@@ -63,10 +63,10 @@ fn refuses_bad_trees() {
     }
     // Too many leaves and too deep.
     let leaves: Vec<_> = (0..=limits::MAX_CONDITIONS)
-        .map(|_| json!({"last_seen": {"after": "1d"}}))
+        .map(|_| json!({"lastSeen": {"after": "1d"}}))
         .collect();
     assert!(query(json!({"where": {"and": leaves}})).plan(NOW).is_err());
-    let mut deep = json!({"last_seen": {"after": "1d"}});
+    let mut deep = json!({"lastSeen": {"after": "1d"}});
     for _ in 0..limits::MAX_CONDITION_DEPTH {
         deep = json!({"not": deep});
     }
@@ -121,4 +121,44 @@ fn saved_segments_validate() {
     )
     .unwrap();
     assert!(s.validate().is_err());
+}
+
+#[test]
+fn old_snake_case_keys_are_still_read_and_written_back_in_camel_case() {
+    let old = json!({"as_of": "2026-11-20T00:00:00Z", "where": {"or": [
+        {"last_seen": {"before": "7d"}}, {"did": {"event": "A", "filters": [
+            {"field": "properties.x", "op": "not_exists"}]}}
+    ]}});
+    let new = json!({"asOf": "2026-11-20T00:00:00Z", "where": {"or": [
+        {"lastSeen": {"before": "7d"}}, {"did": {"event": "A", "filters": [
+            {"field": "properties.x", "op": "not_exists"}]}}
+    ]}});
+    assert_eq!(
+        query(old.clone()).plan(NOW).unwrap().sql,
+        query(new.clone()).plan(NOW).unwrap().sql
+    );
+    // Saved definitions are stored canonically: camelCase keys, defaults left out.
+    let saved: SavedSegment =
+        serde_json::from_value(json!({"name": "n", "where": old["where"].clone()})).unwrap();
+    assert_eq!(
+        serde_json::to_value(&saved).unwrap(),
+        json!({"name": "n", "where": new["where"].clone()})
+    );
+    let opts: SegmentOptions = serde_json::from_value(json!({"as_of": "x"})).unwrap();
+    assert_eq!(opts.as_of.as_deref(), Some("x"));
+    // Both spellings at once is a duplicate, not a silent pick.
+    assert!(serde_json::from_value::<SegmentOptions>(json!({"as_of": "x", "asOf": "y"})).is_err());
+}
+
+#[test]
+fn results_are_camel_case() {
+    let r = SegmentResult {
+        count: 1,
+        users: vec!["a".into()],
+        next_cursor: Some("a".into()),
+    };
+    assert_eq!(
+        serde_json::to_value(&r).unwrap(),
+        json!({"count": 1, "users": ["a"], "nextCursor": "a"})
+    );
 }

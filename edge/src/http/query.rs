@@ -1,4 +1,4 @@
-//! The read side: `/v1/query/{insight,funnel,segment}`, the live stream
+//! The read side: `/v1/query/{insight,funnel,retention,segment}`, the live stream
 //! (`/v1/events/recent`, `/v1/events/names`) and saved segments (`/v1/segments…`).
 //!
 //! Invariant: every route here is admin-only, and a route only parses the request, asks
@@ -10,7 +10,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spur_core::query::{
-    self, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow, SegmentQuery,
+    self, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow, RetentionQuery,
+    SegmentQuery,
 };
 use worker::{Env, Method, Request, Response};
 
@@ -43,6 +44,11 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
                 let plan = q.plan_clickhouse()?;
                 return json(&plan.finish_clickhouse(ch.query(&plan.sql.text).await?));
             }
+            (Method::Post, "/v1/query/retention") => {
+                let q: RetentionQuery = parse_body(&mut req).await?;
+                let plan = q.plan_clickhouse()?;
+                return json(&plan.finish(ch.query(&plan.sql.text).await?));
+            }
             (Method::Get, "/v1/events/recent") => {
                 let limit = query_param(&req, "limit")?;
                 let q = RecentQuery::parse(limit.as_deref())?;
@@ -74,6 +80,12 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         }
         (Method::Post, "/v1/query/funnel") => {
             let q: FunnelQuery = parse_body(&mut req).await?;
+            let plan = q.plan()?;
+            let rows = run(env, &plan.sql).await?;
+            json(&plan.finish(rows))
+        }
+        (Method::Post, "/v1/query/retention") => {
+            let q: RetentionQuery = parse_body(&mut req).await?;
             let plan = q.plan()?;
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))

@@ -2,7 +2,9 @@
 //! `POST /v1/segments/{id}/query`; also runs ad-hoc segment queries for `/v1/query/segment`.
 //!
 //! Invariant: a definition is stored only after core validated it, so a stored segment
-//! always plans; the stored JSON is the validated body re-serialized.
+//! always plans; the stored JSON is the validated definition re-serialized in its canonical
+//! camelCase spelling (a body using an old snake_case key such as `last_seen` is stored and
+//! answered as `lastSeen`).
 
 use serde::Serialize;
 use spur_core::query::segment::{valid_segment_id, SavedSegment, SegmentOptions};
@@ -16,6 +18,7 @@ use crate::storage::queries;
 use crate::storage::segments::{self as store, Row};
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Saved {
     id: String,
     name: String,
@@ -86,11 +89,11 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         },
         (Method::Put, None) => {
             let body = read_definition(&mut req).await?;
-            let value: serde_json::Value = query::parse(&body)?;
-            let saved: SavedSegment = serde_json::from_value(value.clone())
-                .map_err(|e| QueryError::Shape(e.to_string()))?;
+            let saved: SavedSegment = query::parse(&body)?;
             saved.validate()?;
-            store::save(env, id, &saved.name, &value.to_string()).await?;
+            let canonical = serde_json::to_string(&saved)
+                .map_err(|e| ApiError::Internal(format!("segment {id}: {e}")))?;
+            store::save(env, id, &saved.name, &canonical).await?;
             match store::load(env, id).await? {
                 Some(row) => Ok(Response::from_json(&Saved::from(row))?),
                 None => Err(ApiError::Internal("saved segment vanished".into())),

@@ -20,6 +20,7 @@
 pub mod funnel;
 pub mod insight;
 pub mod literal;
+pub mod retention;
 pub mod row;
 
 pub use literal::literal;
