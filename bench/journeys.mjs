@@ -1,0 +1,186 @@
+// Journeys in workerd (issue 11): what 100 published journeys add to an ingest request, and how
+// late a waiting run wakes when many people wait at once. The built Worker in wrangler's test
+// harness, a loopback webhook receiver, same-run baselines:
+// - ingest: serial 1-event requests whose event enters a journey (100 published, one Durable
+//   Object hop per request) against the same requests with no journey published;
+// - wake-ups: N people enter an API journey whose step is `delay 3s` then a webhook. The
+//   webhook's `firedAt` is the due time (transitions run on logical time), so arrival − firedAt
+//   is the whole lateness: alarm + actions queue + delivery. Its baseline is a stateless rule's
+//   webhook in the same run (event → actions queue → delivery, no alarm), so the difference is
+//   what the alarms add.
+// Markdown to stdout (scripts/bench appends it to bench/RESULTS.md); progress to stderr.
+// Run: `npm run bench`, or `node bench/journeys.mjs [--people 1000] [--serial 40]` after a build.
+import { startSpur, DEMO_WRITE_KEY } from "../tests/helpers/spur.mjs";
+import { startReceiver } from "../tests/helpers/receiver.mjs";
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const PEOPLE = Number(arg("people", process.env.BENCH_JOURNEY_PEOPLE ?? "1000"));
+const SERIAL = Number(arg("serial", "40"));
+const CONCURRENCY = 8;
+const log = (...a) => console.error("[journeys bench]", ...a);
+console.log = console.info = (...a) => console.error(...a);
+
+const AUTH = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const ms = (x) => `${Math.round(x)} ms`;
+
+const hooks = await startReceiver();
+const spur = await startSpur({
+  secrets: { WEBHOOK_SECRET: "bench" },
+  vars: { WEBHOOK_RETRY_BASE_SECONDS: "1" },
+});
+const admin = async (path, method, body) => {
+  const res = await spur.admin(path, { method, body: body && JSON.stringify(body) });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json().catch(() => null);
+};
+const publish = async (j) => {
+  await admin(`/v1/journeys/${j.id}`, "PUT", j);
+  await admin(`/v1/journeys/${j.id}/publish`, "POST");
+};
+
+let seq = 0;
+async function serialIngest(name) {
+  const times = [];
+  for (let i = 0; i < SERIAL; i++) {
+    seq++;
+    const body = {
+      batch: [{ type: "track", event: name, userId: `ing-${seq}`, messageId: `jb-${process.pid}-${seq}` }],
+    };
+    const t = performance.now();
+    const res = await spur.post("/v1/batch", body, AUTH);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`ingest ${res.status}`);
+    times.push(performance.now() - t);
+  }
+  return times;
+}
+
+try {
+  // ---- ingest: no journeys vs 100 -----------------------------------------------------------
+  log("ingest baseline (no journeys)");
+  await serialIngest("Bench Warmup");
+  const none = await serialIngest("Bench Enter 7");
+  log("publishing 100 journeys");
+  for (let k = 0; k < 100; k++) {
+    await publish({
+      id: `bench-${k}`,
+      trigger: { type: "event", events: [`Bench Enter ${k}`] },
+      start: "wait",
+      nodes: [
+        {
+          id: "wait",
+          type: "wait_until",
+          events: [`Bench Done ${k}`],
+          timeout: "1h",
+          next: "end",
+          onTimeout: "end",
+        },
+        { id: "end", type: "exit" },
+      ],
+    });
+  }
+  await serialIngest("Bench Enter 7"); // the isolate reloads its journey index once
+  const hundred = await serialIngest("Bench Enter 7");
+
+  // ---- wake-ups -----------------------------------------------------------------------------
+  await admin("/v1/rules/bench-now", "PUT", {
+    id: "bench-now",
+    trigger: { events: ["Bench Ping"] },
+    actions: [{ type: "webhook", url: `${hooks.url}/now` }],
+  });
+  await publish({
+    id: "bench-wake",
+    trigger: { type: "api" },
+    start: "nap",
+    nodes: [
+      { id: "nap", type: "delay", for: "3s", next: "hook" },
+      { id: "hook", type: "action", action: { type: "webhook", url: `${hooks.url}/wake` }, next: "end" },
+      { id: "end", type: "exit" },
+    ],
+  });
+  log(`baseline: ${SERIAL} stateless rule webhooks`);
+  for (let i = 0; i < SERIAL; i++) {
+    await spur.post(
+      "/v1/batch",
+      {
+        batch: [
+          { type: "track", event: "Bench Ping", userId: `ping-${i}`, messageId: `ping-${process.pid}-${i}` },
+        ],
+      },
+      AUTH,
+    );
+    await sleep(50);
+  }
+  log(`${PEOPLE} people enter a journey that waits 3 s`);
+  const t0 = Date.now();
+  let next = 0;
+  const refused = [];
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < PEOPLE) {
+        const i = next++;
+        const res = await spur.admin("/v1/journeys/bench-wake/enter", {
+          method: "POST",
+          body: JSON.stringify({ userId: `sleeper-${i}` }),
+        });
+        if (res.status !== 200) refused.push(`${res.status} ${await res.text()}`);
+        else await res.arrayBuffer();
+      }
+    }),
+  );
+  const enterSecs = (Date.now() - t0) / 1000;
+  const deadline = Date.now() + 120_000 + PEOPLE * 20;
+  while (hooks.hits("/wake").length < PEOPLE - refused.length && Date.now() < deadline) await sleep(250);
+  const lateness = (path) => hooks.hits(path).map((h) => h.at - Date.parse(JSON.parse(h.body).firedAt));
+  const wake = lateness("/wake");
+  const now = lateness("/now");
+  const sample = await admin(`/v1/journeys/bench-wake/explain?user=sleeper-0`, "GET");
+  const stateBytes = Buffer.byteLength(JSON.stringify(sample.ended?.[0] ?? sample.active ?? {}));
+
+  const row = (label, xs) =>
+    `| ${label} | ${xs.length} | ${ms(median(xs))} | ${ms(pct(xs, 95))} | ${ms(Math.max(...xs))} |`;
+  console.error(`entered ${PEOPLE - refused.length}/${PEOPLE} in ${enterSecs.toFixed(1)} s`);
+  process.stdout.write(
+    [
+      "## Journeys in workerd (bench/journeys.mjs)",
+      "",
+      `Run ${new Date().toISOString().slice(0, 10)}: the release Worker in wrangler's test harness, a loopback webhook receiver.`,
+      "",
+      "### Ingest: one 1-event request at a time (median of " + SERIAL + ")",
+      "",
+      "| published journeys | median | × no journeys |",
+      "|---|---:|---:|",
+      `| none (baseline) | ${median(none).toFixed(1)} ms | 1.00 |`,
+      `| 100 (the event enters one: a Durable Object hop) | ${median(hundred).toFixed(1)} ms | ${(median(hundred) / median(none)).toFixed(2)} |`,
+      "",
+      `### Wake-ups: ${PEOPLE} people waiting at once (entered in ${enterSecs.toFixed(1)} s, ${refused.length} refused)`,
+      "",
+      "Lateness = webhook arrival − its due time (`firedAt`).",
+      "",
+      "| | webhooks | p50 | p95 | max |",
+      "|---|---:|---:|---:|---:|",
+      row("stateless rule (baseline: actions queue + delivery)", now),
+      row("journey `delay 3s` → webhook (alarm + the same path)", wake),
+      "",
+      `What the alarms add at the median: ${ms(median(wake) - median(now))}. One person's journey state for this journey after the run ends: ${stateBytes} B of JSON (the ended run with its path).`,
+      "",
+      "",
+    ].join("\n"),
+  );
+  if (wake.length < PEOPLE - refused.length) log(`only ${wake.length} wake-up webhooks arrived`);
+} finally {
+  await spur.close();
+  await hooks.close();
+}
