@@ -8,7 +8,7 @@
 //! woken by a timer runs at its due time, not at the (possibly late) moment the alarm rang, so
 //! a late alarm never shifts later steps.
 
-use datalogic_rs::Engine;
+use crate::rules::condition::Engine;
 use serde_json::{json, Map, Value};
 
 use super::compile::{CompiledJourney, CompiledNode};
