@@ -461,13 +461,8 @@ fn loose_eq(a: &Val<'_>, b: &Val<'_>) -> Result<bool, Fail> {
         (Null, Bool(b)) | (Bool(b), Null) => !*b,
         (Null, Str(s)) | (Str(s), Null) => s.is_empty(),
         _ => match (a.items(), b.items()) {
-            (Some(x), Some(y)) => {
-                if same_items(&x, &y) {
-                    true
-                } else {
-                    return Err(nan());
-                }
-            }
+            // Equal arrays are equal; unequal ones are incomparable (an error), as in datalogic.
+            (Some(x), Some(y)) if same_items(&x, &y) => true,
             _ if a.is_object() && b.is_object() => false,
             _ => return Err(nan()),
         },
@@ -898,11 +893,7 @@ fn iterate<'a>(op: Op, args: &'a [Node], sc: &Scope<'a>) -> Result<Val<'a>, Fail
         };
         match op {
             Op::Map => out.push(v),
-            Op::Filter => {
-                if v.truthy() {
-                    out.push(item);
-                }
-            }
+            Op::Filter if v.truthy() => out.push(item),
             Op::All if !v.truthy() => return Ok(Val::Bool(false)),
             Op::Some if v.truthy() => return Ok(Val::Bool(true)),
             Op::None if v.truthy() => return Ok(Val::Bool(false)),
