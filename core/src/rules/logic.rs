@@ -178,6 +178,14 @@ impl Node {
     /// Compiles a JSONLogic expression. Objects must be exactly one known operator.
     pub fn compile(v: &Value) -> Result<Node, Fail> {
         Ok(Node(match v {
+            // An array of plain data is one literal, read in place at every evaluation.
+            Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
+                if items.iter().all(is_data) {
+                    Kind::Lit(v.clone())
+                } else {
+                    Kind::List(items.iter().map(Node::compile).collect::<Result<_, _>>()?)
+                }
+            }
             Value::Array(items) => {
                 let nodes = items.iter().map(Node::compile).collect::<Result<_, _>>()?;
                 Kind::List(nodes)
@@ -237,6 +245,20 @@ impl Node {
             Kind::Call(op, args) => call(*op, args, sc),
         }
     }
+}
+
+/// Plain data: no operation anywhere inside.
+fn is_data(v: &Value) -> bool {
+    match v {
+        Value::Object(_) => false,
+        Value::Array(items) => items.iter().all(is_data),
+        _ => true,
+    }
+}
+
+/// A literal array written in the condition (datalogic does not spread those).
+fn literal_array(args: &[Node]) -> bool {
+    matches!(args, [Node(Kind::List(_) | Kind::Lit(Value::Array(_)))])
 }
 
 fn compile_var(args: &[&Value]) -> Result<Kind, Fail> {
@@ -654,7 +676,7 @@ fn call<'a>(op: Op, args: &'a [Node], sc: &Scope<'a>) -> Result<Val<'a>, Fail> {
             } else {
                 (1.0, |a, b| a * b)
             };
-            if let [Node(Kind::List(_))] = args {
+            if literal_array(args) {
                 // A literal array is not spread (datalogic reads it as NaN).
                 return Err(nan());
             }
@@ -727,10 +749,10 @@ fn call<'a>(op: Op, args: &'a [Node], sc: &Scope<'a>) -> Result<Val<'a>, Fail> {
         Op::Max | Op::Min => {
             let mut best: Option<f64> = None;
             // One computed array is spread; a literal one is refused.
-            let vals = match args {
-                [Node(Kind::List(_))] => return Err("invalid arguments".into()),
-                _ => spread(args, sc)?,
-            };
+            if literal_array(args) {
+                return Err("invalid arguments".into());
+            }
+            let vals = spread(args, sc)?;
             for v in vals {
                 let Val::Num(n) = v else {
                     return Err("invalid arguments".into());
@@ -874,22 +896,32 @@ fn iterate<'a>(op: Op, args: &'a [Node], sc: &Scope<'a>) -> Result<Val<'a>, Fail
         return Err("invalid arguments".into());
     }
     let src = arg(args, 0, sc)?;
-    let items = match (op, source(&src)) {
+    let owned;
+    let items = match (op, src.items()) {
         (_, Some(items)) => items,
-        (_, None) if matches!(src, Val::Null) => Vec::new(),
-        // `map` reads one other value as a one-element array; `filter` refuses it.
-        (Op::Map, None) => vec![src.clone()],
-        (Op::Filter, None) => return Err("invalid arguments".into()),
-        (_, None) => Vec::new(),
+        (_, None) => {
+            owned = match &src {
+                Val::Json(Value::Object(m)) => m.values().map(Val::from_json).collect(),
+                Val::Null => Vec::new(),
+                // `map` reads one other value as a one-element array; `filter` refuses it.
+                _ if op == Op::Map => vec![src.clone()],
+                _ if op == Op::Filter => return Err("invalid arguments".into()),
+                _ => Vec::new(),
+            };
+            Items::Own(&owned)
+        }
     };
     let count = items.len();
     let body = args.get(1);
     let mut out = Vec::new();
-    for item in items {
-        let inner = Scope::Root(item.clone());
+    for item in items.iter() {
+        let inner = Scope::Root(item);
         let v = match body {
             Some(b) => b.run(&inner)?,
             None => Val::Null,
+        };
+        let Scope::Root(item) = inner else {
+            continue;
         };
         match op {
             Op::Map => out.push(v),
