@@ -202,5 +202,64 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Spur's own JSONLogic evaluator against datalogic-rs (the engine it replaced, a
+/// dev-dependency), same conditions and event, same run: per condition evaluation with the
+/// event prepared once, and the preparation itself.
+fn engines(c: &mut Criterion) {
+    use datalogic_rs::bumpalo::Bump;
+    use spur_core::rules::condition::{Condition, Engine, Subject};
+    let ev = event();
+    let mix = [
+        json!({"==": [{"var": "properties.plan"}, "pro"]}),
+        json!({"and": [{">=": [{"var": "properties.price"}, 10]}, {"in": [{"var": "context.page.path"}, ["/a", "/b", "/pricing"]]}]}),
+        json!({"some": [{"var": "properties.tags"}, {"==": [{"var": ""}, "sale"]}]}),
+        json!({"or": [{"!": {"var": "userId"}}, {"<": [1, {"var": "properties.price"}, 100]}]}),
+    ];
+    let mut g = c.benchmark_group("condition_engines");
+    g.measurement_time(Duration::from_secs(2));
+    g.warm_up_time(Duration::from_millis(500));
+    let dl = datalogic_rs::Engine::new();
+    let dl_logic: Vec<_> = mix.iter().map(|m| dl.compile(m).unwrap()).collect();
+    let text = serde_json::to_string(&ev).unwrap();
+    let dl_data = datalogic_rs::ParsedData::from_json(&text).unwrap();
+    g.bench_function("baseline: datalogic-rs, 4 conditions", |b| {
+        let mut arena = Bump::new();
+        b.iter(|| {
+            let mut hits = 0;
+            for l in &dl_logic {
+                hits += usize::from(
+                    dl.evaluate(l, &dl_data, &arena)
+                        .map(|v| dl.truthy(v))
+                        .unwrap_or(false),
+                );
+                arena.reset();
+            }
+            black_box(hits)
+        })
+    });
+    let own = Engine::new();
+    let conds: Vec<_> = mix
+        .iter()
+        .map(|m| Condition::compile(&own, m, "/c").unwrap())
+        .collect();
+    let subject = Subject::new(&ev).unwrap();
+    g.bench_function("own evaluator, 4 conditions", |b| {
+        b.iter(|| black_box(conds.iter().filter(|c| c.eval(&own, &subject)).count()))
+    });
+    g.bench_function(
+        "prepare the event: datalogic-rs (to_string + ParsedData)",
+        |b| {
+            b.iter(|| {
+                let t = serde_json::to_string(black_box(&ev)).unwrap();
+                black_box(datalogic_rs::ParsedData::from_json(&t).is_ok())
+            })
+        },
+    );
+    g.bench_function("prepare the event: own (to_string + Value)", |b| {
+        b.iter(|| black_box(Subject::new(black_box(&ev)).is_some()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, engines);
 criterion_main!(benches);

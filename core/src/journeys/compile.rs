@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use datalogic_rs::Engine;
+use crate::rules::condition::Engine;
 use serde_json::Value;
 
 use super::error::{JourneyError, JourneyErrorKind as K};

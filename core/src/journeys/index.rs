@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use datalogic_rs::Engine;
+use crate::rules::condition::Engine;
 
 use super::compile::{compile, CompiledJourney};
 use super::error::JourneyError;

@@ -61,7 +61,7 @@ pub(super) fn index_of(docs: Vec<Value>) -> JourneyIndex {
 }
 
 fn refused(doc: Value) -> String {
-    let engine = datalogic_rs::Engine::new();
+    let engine = crate::rules::condition::Engine::new();
     let j: Journey = serde_json::from_value(doc).unwrap();
     compile(&engine, j, 1).unwrap_err().code().to_owned()
 }
@@ -456,7 +456,7 @@ fn dry_run_replays_stored_events_per_person() {
 #[test]
 fn the_bundled_demo_journey_compiles_and_is_disabled() {
     let docs: Vec<Journey> = serde_json::from_str(include_str!("../../../journeys.json")).unwrap();
-    let engine = datalogic_rs::Engine::new();
+    let engine = crate::rules::condition::Engine::new();
     for j in docs {
         assert!(!j.enabled);
         compile(&engine, j, 1).unwrap();

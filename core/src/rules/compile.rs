@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use datalogic_rs::Engine;
+use crate::rules::condition::Engine;
 use serde_json::Value;
 
 use super::condition::{Condition, Subject};

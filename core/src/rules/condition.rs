@@ -1,24 +1,17 @@
-//! Conditions: JSONLogic compiled once with datalogic-rs, evaluated against one event.
+//! Conditions: JSONLogic compiled once into [`super::logic`]'s typed tree, evaluated against
+//! one event.
 //!
 //! Invariant: a [`Condition`] compiled without error and reads only the event's own fields;
 //! evaluating it never fails — an evaluation error (e.g. comparing an object) counts as false,
 //! and [`explain`] reports it.
 //!
-//! Why JSONLogic through datalogic-rs (measured in this repository's issue 5 work, wasm32 release
-//! `opt-level = "z"` + LTO + `wasm-opt -Oz`, gzip over a serde_json-only baseline; native release
-//! on the 2-core dev machine, a 4-rule mix over a Segment event):
-//!
-//! | crate | wasm gzip | evals/s, event converted per eval | evals/s, event converted once |
-//! |---|---|---|---|
-//! | `jsonlogic` 0.5.1 | +36 KB | 2.1 M (479 ns; re-walks the rule JSON each time) | — (no compile step) |
-//! | `datalogic-rs` 5.4.0 | +232 KB | 2.3 M (428 ns) | 17.1 M (58 ns) |
-//!
-//! `jsonlogic` is smaller but unmaintained and has no compile step, so every rule would be
-//! re-read from JSON for every event. datalogic-rs is maintained, compiles once and, with the
-//! event parsed once into its arena ([`Subject`]), evaluates ~8x faster per rule — what matters
-//! when one event meets thousands of rules. Both are standard JSONLogic, so rules are portable.
-//! The whole release Worker with rules is 3.5 MB raw / 1.19 MB gzip, inside the 3 MB (gzip)
-//! free-plan script limit.
+//! Why an own evaluator rather than `datalogic-rs` (used until issue 15): datalogic-rs 5.4 was
+//! 24% of the release Worker (≈ 304 KB of its 1.41 MB gzip, `bench/RESULTS.md`), for the 34
+//! standard operators rules use. `logic.rs` implements exactly those, with datalogic's
+//! semantics (checked by the differential property test `core/tests/logic_diff.rs`, which
+//! keeps datalogic-rs as a dev-dependency), evaluates over the event's `serde_json::Value`
+//! without copying it, and is faster per rule (`cargo bench -p spur-core --bench rules`).
+//! Rules stay standard JSONLogic, so they are portable.
 //!
 //! For the rule index, [`indexable_parts`] reads a condition's top-level conjuncts and returns
 //! those an index can answer (equality, `in` over literals, numeric ranges on one `var`), and
@@ -27,14 +20,11 @@
 //! event's value satisfies every part as the index reads it — so filtering by it never drops a
 //! rule that would fire; the full condition still decides.
 
-use std::cell::RefCell;
-
-use datalogic_rs::bumpalo::Bump;
-use datalogic_rs::{DataValue, Engine, Logic, ParsedData};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::{RuleError, RuleErrorKind};
+use super::logic::{Node, OPERATORS};
 use super::MAX_CONDITION_BYTES;
 use crate::Event;
 
@@ -63,10 +53,21 @@ pub const EVENT_FIELDS: [&str; 18] = [
 /// Operators whose later arguments run per array element, where `var` is element-relative.
 const ITERATORS: [&str; 6] = ["some", "all", "none", "map", "filter", "reduce"];
 
+/// The condition engine: stateless (kept as a type so call sites name what they compile with).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Engine;
+
+impl Engine {
+    /// The engine.
+    pub fn new() -> Self {
+        Engine
+    }
+}
+
 /// A compiled condition and its source.
 pub struct Condition {
     source: Value,
-    logic: Logic,
+    logic: Node,
 }
 
 impl std::fmt::Debug for Condition {
@@ -106,9 +107,16 @@ impl Condition {
                 "a condition is a JSONLogic operation such as {\"==\": [{\"var\": \"properties.plan\"}, \"pro\"]}",
             ));
         }
-        let ops: Vec<&str> = engine.builtin_operator_names().collect();
-        check_tree(&Scope { ops: &ops, roots }, source, at)?;
-        let logic = engine.compile(source).map_err(|e| {
+        let _ = engine;
+        check_tree(
+            &Scope {
+                ops: &OPERATORS,
+                roots,
+            },
+            source,
+            at,
+        )?;
+        let logic = Node::compile(source).map_err(|e| {
             RuleError::new(
                 RuleErrorKind::InvalidCondition,
                 at,
@@ -127,22 +135,15 @@ impl Condition {
     }
 
     /// Whether the event meets the condition (an evaluation error is `false`).
-    pub fn eval(&self, engine: &Engine, subject: &Subject) -> bool {
-        let mut scratch = subject.scratch.borrow_mut();
-        let hit = engine
-            .evaluate(&self.logic, &subject.data, &scratch)
-            .map(|v| engine.truthy(v))
-            .unwrap_or(false);
-        scratch.reset();
-        hit
+    pub fn eval(&self, _engine: &Engine, subject: &Subject) -> bool {
+        self.logic.eval(&subject.data).is_ok_and(|v| v.truthy())
     }
 }
 
-/// One event prepared for evaluation: parsed once into datalogic's arena, then shared by every
-/// rule it meets.
+/// One event prepared for evaluation: converted once to JSON, then shared by every rule it
+/// meets.
 pub struct Subject {
-    data: ParsedData,
-    scratch: RefCell<Bump>,
+    data: Value,
 }
 
 impl std::fmt::Debug for Subject {
@@ -154,30 +155,28 @@ impl std::fmt::Debug for Subject {
 impl Subject {
     /// Prepares an event. `None` only if the event cannot be serialized (it always can).
     pub fn new(event: &Event) -> Option<Self> {
+        // Through text on purpose: `to_value` would add a second monomorphization of every
+        // event type's `Serialize` (≈ 35 KB gzip of Worker); `to_string` is already there for
+        // the queue, and parsing a few hundred bytes back is a few µs.
         let text = serde_json::to_string(event).ok()?;
-        let data = ParsedData::from_json(&text).ok()?;
-        Some(Subject {
-            data,
-            scratch: RefCell::new(Bump::new()),
-        })
+        let data = serde_json::from_str(&text).ok()?;
+        Some(Subject { data })
     }
 
-    /// Prepares any JSON document (a journey's branch context). `None` if it cannot be parsed.
+    /// Prepares any JSON document (a journey's branch context). Always `Some`.
     pub fn from_value(value: &Value) -> Option<Self> {
-        let data = ParsedData::from_json(&value.to_string()).ok()?;
         Some(Subject {
-            data,
-            scratch: RefCell::new(Bump::new()),
+            data: value.clone(),
         })
     }
 
     /// The value at `path` (object keys only, as the engine's `var` resolves them).
     pub fn probe(&self, path: &[String]) -> Probe<'_> {
-        let mut at = self.data.value();
+        let mut at = &self.data;
         for seg in path {
             match at {
-                DataValue::Object(pairs) => match pairs.iter().find(|(k, _)| *k == seg.as_str()) {
-                    Some((_, v)) => at = v,
+                Value::Object(map) => match map.get(seg.as_str()) {
+                    Some(v) => at = v,
                     None => return Probe::Missing,
                 },
                 _ => return Probe::Unknown,
@@ -244,7 +243,7 @@ pub enum Predicate {
 /// One conjunct an index can answer: the value at `path` (split on `.`) must satisfy it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Indexable {
-    /// The `var` path, split on `.` as datalogic splits it.
+    /// The `var` path, split on `.` as `var` splits it.
     pub path: Vec<String>,
     /// The requirement.
     pub predicate: Predicate,
@@ -348,7 +347,7 @@ fn conjuncts(v: &Value, out: &mut Vec<Indexable>, depth: usize) {
 #[derive(Debug, Clone, Copy)]
 pub enum Probe<'a> {
     /// Found.
-    Value(&'a DataValue<'a>),
+    Value(&'a Value),
     /// No such key: `var` reads `null`.
     Missing,
     /// The path runs through something other than objects: the index does not decide.
@@ -361,14 +360,10 @@ impl<'a> Probe<'a> {
     /// `None` when the index cannot tell (arrays, objects): every rule is a candidate.
     pub fn eq_keys(self) -> Option<(Option<&'a str>, Option<u64>)> {
         match self {
-            Probe::Value(DataValue::String(s)) => {
-                Some((Some(s), s.parse::<f64>().ok().map(num_key)))
-            }
-            Probe::Value(DataValue::Number(n)) => Some((None, Some(num_key(n.as_f64())))),
-            Probe::Value(DataValue::Bool(b)) => {
-                Some((None, Some(num_key(f64::from(u8::from(*b))))))
-            }
-            Probe::Value(DataValue::Null) | Probe::Missing => Some((None, Some(num_key(0.0)))),
+            Probe::Value(Value::String(s)) => Some((Some(s), s.parse::<f64>().ok().map(num_key))),
+            Probe::Value(Value::Number(n)) => Some((None, n.as_f64().map(num_key))),
+            Probe::Value(Value::Bool(b)) => Some((None, Some(num_key(f64::from(u8::from(*b)))))),
+            Probe::Value(Value::Null) | Probe::Missing => Some((None, Some(num_key(0.0)))),
             _ => None,
         }
     }
@@ -378,15 +373,15 @@ impl<'a> Probe<'a> {
     /// objects): the index cannot tell.
     pub fn number(self) -> Option<f64> {
         match self {
-            Probe::Value(DataValue::Number(n)) => Some(n.as_f64()),
-            Probe::Value(DataValue::Bool(b)) => Some(f64::from(u8::from(*b))),
-            Probe::Value(DataValue::Null) | Probe::Missing => Some(0.0),
+            Probe::Value(Value::Number(n)) => n.as_f64(),
+            Probe::Value(Value::Bool(b)) => Some(f64::from(u8::from(*b))),
+            Probe::Value(Value::Null) | Probe::Missing => Some(0.0),
             _ => None,
         }
     }
 }
 
-/// Refuses objects that are not one known operator (datalogic would read `{"nope": 1}` as data,
+/// Refuses objects that are not one known operator (JSONLogic would read `{"nope": 1}` as data,
 /// so a typo would silently never match), and `var`/`val` paths whose first segment is not an
 /// event field — the usual mistake is `{"var": "price"}` for `{"var": "properties.price"}`.
 /// Known operators and the allowed first segments of `var` paths.
@@ -542,12 +537,11 @@ pub fn explain(engine: &Engine, condition: &Value, event: &Value) -> ConditionRe
     }
 }
 
-fn eval_value(engine: &Engine, condition: &Value, event: &Value) -> Result<bool, String> {
-    let logic = engine.compile(condition).map_err(|e| e.to_string())?;
-    let arena = Bump::new();
-    engine
-        .evaluate(&logic, event, &arena)
-        .map(|v| engine.truthy(v))
+fn eval_value(_engine: &Engine, condition: &Value, event: &Value) -> Result<bool, String> {
+    let logic = Node::compile(condition).map_err(|e| e.to_string())?;
+    logic
+        .eval(event)
+        .map(|v| v.truthy())
         .map_err(|e| e.to_string())
 }
 

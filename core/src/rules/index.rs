@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use datalogic_rs::Engine;
+use crate::rules::condition::Engine;
 
 use super::compile::{compile, event_key, CompiledRule, Kind};
 use super::condition::{indexable_parts, Cmp, EqKey, Indexable, Predicate, Subject};

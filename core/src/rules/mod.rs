@@ -22,6 +22,7 @@ pub mod condition;
 pub mod error;
 pub mod fanout;
 pub mod index;
+pub mod logic;
 pub mod model;
 pub mod payload;
 pub mod replay;
@@ -42,7 +43,7 @@ pub use replay::{dry_run, explain, lookback, DryRun, Explanation};
 pub use state::{Firing, RuleState};
 
 /// The JSONLogic engine type conditions compile and run on.
-pub use datalogic_rs::Engine;
+pub use crate::rules::condition::Engine;
 
 /// A fresh engine for compiling rules outside an index (admin validation, dry-run, explain).
 pub fn condition_engine() -> Engine {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use datalogic_rs::Engine;
+use crate::rules::condition::Engine;
 use serde::Serialize;
 use time::OffsetDateTime;
 

@@ -5,7 +5,7 @@
 //! the live system does. State stays small: a window keeps at most `count − 1` hits, a sequence at
 //! most its step count, a cap at most `max` firing times, an absence one pending trigger.
 
-use datalogic_rs::Engine;
+use crate::rules::condition::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::compile::{CompiledRule, Kind};
