@@ -94,7 +94,7 @@ test("the service worker shows a pushed notification and reports $message_shown"
     registrationId: registration.registrationId,
     data: JSON.stringify(second),
   });
-  // Generous: once (1 of ~10 CI runs) the second delivery took over 10 s to show; what was
+  // Generous: once (in 1 of 3 clean-clone runs) the second delivery did not show within 10 s; what was
   // shown by then goes into the failure message.
   let seen = [];
   const titles = await eventually(
