@@ -98,6 +98,8 @@ pub const MAX_JOURNEYS: usize = 1_000;
 pub const MAX_RUN_PATH: usize = 128;
 /// Largest `context` (journey variables) an API entry may carry, in bytes of JSON.
 pub const MAX_JOURNEY_CONTEXT_BYTES: usize = 4 * 1024;
+/// Most runs of one journey one person may have active at once (`entry.maxActive`).
+pub const MAX_ACTIVE_RUNS: u32 = 20;
 /// Most ended runs a person's journey state remembers per journey (for explain).
 pub const MAX_ENDED_RUNS: usize = 4;
 /// How much earlier than the start of a wait (or a run's entry) an event's time may be and

@@ -414,6 +414,49 @@ test("wait_until wakes on the matching event only (same cart_id), long before it
   assert.equal(bodies("/cart-e/remind").length + bodies("/cart-e/sales").length, 0);
 });
 
+test("entry.maxActive: a run per cart, each woken by its own order; an entry beyond the bound is refused", async () => {
+  await publish({ ...cart("cart-m", "1h"), entry: { policy: "after_exit", maxActive: 2 } });
+  const user = uid("multi");
+  await send(track(user, "cart-m Added", { cart_id: "a" }));
+  await send(track(user, "cart-m Added", { cart_id: "b" }));
+  await send(track(user, "cart-m Added", { cart_id: "c" }));
+  const two = await explain("cart-m", user);
+  assert.deepEqual(
+    two.activeRuns.map((r) => [r.seq, r.trigger.properties.cart_id, r.node]),
+    [
+      [0, "a", "wait"],
+      [1, "b", "wait"],
+    ],
+    "the third cart found both places taken",
+  );
+  assert.equal(two.active.seq, 1, "`active` is the latest run");
+  const busy = await enter("cart-m", user);
+  assert.deepEqual([busy.status, busy.body.reason], [409, "already_active"]);
+  // Ordering cart b wakes only b's run; a keeps waiting.
+  await send(track(user, "cart-m Ordered", { cart_id: "b" }));
+  const [hit] = await eventually(() => bodies("/cart-m/arrived").length && bodies("/cart-m/arrived"));
+  assert.equal(hit.user, user);
+  const one = await explain("cart-m", user);
+  assert.deepEqual(
+    one.activeRuns.map((r) => r.seq),
+    [0],
+  );
+  assert.deepEqual(
+    one.ended.map((r) => [r.seq, r.ended.reason]),
+    [[1, "exit"]],
+  );
+  // A place is free again: the next cart enters as run 2.
+  const again = await enter("cart-m", user, { cart_id: "d" });
+  assert.deepEqual([again.status, again.body.entered, again.body.run], [200, true, 2]);
+  const bad = await spur.admin(
+    "/v1/journeys/cart-m-bad",
+    json({ ...cart("cart-m-bad", "1h"), entry: { maxActive: 0 } }),
+  );
+  const refusal = await bad.json();
+  assert.deepEqual([bad.status, refusal.reason], [400, "invalid_entry"], JSON.stringify(refusal));
+  assert.ok(refusal.detail.includes("/entry/maxActive"), refusal.detail);
+});
+
 test("goal exit, and a holdout run that is counted but sends nothing", async () => {
   const goal = (id, holdout) => ({
     id,

@@ -310,7 +310,11 @@ export function mountJourneys({ api, el, $, Unauthorized }) {
     const r = await api(
       `/v1/journeys/${encodeURIComponent(current.id)}/explain?user=${encodeURIComponent(user)}`,
     );
-    const runs = [...(r.active ? [{ ...r.active, label: "active" }] : []), ...(r.ended ?? []).toReversed()];
+    const active = r.activeRuns ?? (r.active ? [r.active] : []);
+    const runs = [
+      ...active.toReversed().map((a) => ({ ...a, label: "active" })),
+      ...(r.ended ?? []).toReversed(),
+    ];
     const box = $("#journey-explain");
     if (!runs.length) {
       box.replaceChildren(

@@ -14,8 +14,8 @@ use super::error::{JourneyError, JourneyErrorKind as K};
 use super::model::{Duration, EntryPolicy, Journey, JourneyAction, NodeKind, Trigger};
 use super::window::{parse_clock, plausible_zone, Window, MAX_WINDOW_WAIT_MS, WEEKDAYS};
 use crate::limits::{
-    MAX_BRANCH_CONDITIONS, MAX_JOURNEY_BYTES, MAX_JOURNEY_ID_CHARS, MAX_JOURNEY_NODES,
-    MAX_SPLIT_PATHS,
+    MAX_ACTIVE_RUNS, MAX_BRANCH_CONDITIONS, MAX_JOURNEY_BYTES, MAX_JOURNEY_ID_CHARS,
+    MAX_JOURNEY_NODES, MAX_SPLIT_PATHS,
 };
 use crate::rules::compile::{check_actions, matcher, CompiledMatcher};
 use crate::rules::condition::{Condition, EVENT_FIELDS};
@@ -207,6 +207,23 @@ pub fn compile(
                 K::InvalidEntry,
                 "/entry",
                 "policy \"interval\" needs an interval, and only it takes one",
+            ))
+        }
+        _ => {}
+    }
+    match journey.entry.max_active {
+        Some(n) if n == 0 || n > MAX_ACTIVE_RUNS => {
+            return Err(JourneyError::new(
+                K::InvalidEntry,
+                "/entry/maxActive",
+                format!("maxActive is 1..={MAX_ACTIVE_RUNS}"),
+            ))
+        }
+        Some(n) if n > 1 && journey.entry.policy == EntryPolicy::Once => {
+            return Err(JourneyError::new(
+                K::InvalidEntry,
+                "/entry/maxActive",
+                "policy \"once\" allows one run ever, so maxActive cannot exceed 1",
             ))
         }
         _ => {}

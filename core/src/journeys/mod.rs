@@ -44,6 +44,8 @@ pub use state::{Effect, Ended, History, Output, PathStep, PersonJourneys, Run, T
 pub use window::{FixedZones, Zones};
 
 #[cfg(test)]
+mod active_tests;
+#[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
 mod tests;

@@ -71,7 +71,7 @@ pub enum Trigger {
     Api,
 }
 
-/// How often a person may enter. At most one run per person per journey is active at a time.
+/// How often a person may enter, and how many of their runs may be active at once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Entry {
@@ -81,6 +81,18 @@ pub struct Entry {
     /// For [`EntryPolicy::Interval`]: the least time between two entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
+    /// Most runs of this journey a person may have active at once (absent: 1), e.g. one per
+    /// order when each waits for its own `order_id`. An entry beyond it is refused
+    /// (`already_active`); with `after_exit` a person enters again while fewer are active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active: Option<u32>,
+}
+
+impl Entry {
+    /// The bound on active runs (1 unless configured).
+    pub fn max_active(&self) -> usize {
+        self.max_active.map_or(1, |n| n as usize)
+    }
 }
 
 /// Entry policies.
@@ -89,7 +101,8 @@ pub struct Entry {
 pub enum EntryPolicy {
     /// Once per person, ever.
     Once,
-    /// Again once the previous run ended.
+    /// Again once the previous run ended (or, with `maxActive` > 1, while fewer than that
+    /// many are active).
     #[default]
     AfterExit,
     /// Again once the previous run ended and `interval` passed since the previous entry.

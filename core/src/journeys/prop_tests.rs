@@ -148,7 +148,7 @@ fn holdout_share_is_within_binomial_bounds() {
                 T0,
             )
             .unwrap();
-            p.runs["cart"].holdout
+            p.runs["cart"][0].holdout
         })
         .count();
     // Expected 1,000; σ = 30; allow 4σ.

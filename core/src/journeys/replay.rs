@@ -66,7 +66,7 @@ pub fn dry_run(index: &JourneyIndex, id: &str, events: &[Event], to: i64) -> Dry
                 }
             }
         }
-        out.waiting += usize::from(person.runs.contains_key(id));
+        out.waiting += person.active(id).len();
     }
     out
 }

@@ -30,7 +30,7 @@ pub enum Refusal {
     UnknownJourney,
     /// The journey is disabled.
     Disabled,
-    /// The person has an active run of it.
+    /// The person has as many active runs of it as `entry.maxActive` allows (default 1).
     AlreadyActive,
     /// Policy `once` and the person entered before.
     AlreadyEntered,
@@ -65,7 +65,7 @@ pub fn enter(
     if !j.journey.enabled {
         return Err(Refusal::Disabled);
     }
-    if person.runs.contains_key(id) {
+    if person.active(id).len() >= j.journey.entry.max_active() {
         return Err(Refusal::AlreadyActive);
     }
     let history = person.history.entry(id.to_owned()).or_default();
@@ -101,7 +101,7 @@ pub fn enter(
     let mut out = Output::default();
     out.ticks.push(tick(id, "", "entered", holdout));
     advance(j, index, person, &mut run, user, j.start, now, &mut out);
-    settle(person, id, run);
+    person.settle(id, run);
     Ok(out)
 }
 
@@ -130,56 +130,12 @@ pub fn on_event(
     let engine = index.engine();
     for j in &candidates {
         let id = j.id();
-        let Some(mut run) = person.runs.remove(id) else {
-            continue;
-        };
-        if !follow_revision(j, &mut run, t) {
-            out.ticks.push(tick(id, &run.node, "exited", run.holdout));
-            settle(person, id, run);
-            continue;
+        // Each active run of the journey sees the event on its own (one per order, say).
+        for run in person.runs.remove(id).unwrap_or_default() {
+            on_run_event(
+                j, index, person, run, user, &key, &subject, &value, t, &mut out,
+            );
         }
-        if let (Some(goal), Some(g)) = (&j.goal, &j.journey.goal) {
-            let in_window = t >= run.entered_at - JOURNEY_CLOCK_SKEW_MS
-                && t <= run.entered_at + g.within.as_ms_i64();
-            if run.converted_at.is_none() && in_window && goal.matches(engine, &key, &subject) {
-                run.converted_at = Some(t);
-                out.ticks.push(tick(id, "", "converted", run.holdout));
-                if g.exit_on_goal {
-                    let node = run.node.clone();
-                    run.step(&node, t, "goal", None);
-                    end(&mut run, t, "goal", &mut out, id);
-                    settle(person, id, run);
-                    continue;
-                }
-            }
-        }
-        let woken = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
-            Some(CompiledNode::WaitUntil {
-                matcher,
-                matches,
-                next,
-                ..
-            }) => {
-                let since = run.path.last().map_or(run.entered_at, |s| s.at);
-                let same = matches
-                    .as_ref()
-                    .is_none_or(|p| same_value(&run.trigger, &value, p));
-                let recent = t >= since - JOURNEY_CLOCK_SKEW_MS;
-                (recent && same && matcher.matches(engine, &key, &subject))
-                    .then_some((*next, t.max(since)))
-            }
-            _ => None,
-        };
-        // The path stays in time order even when the event's corrected time is a little
-        // before the wait began.
-        if let Some((next, t)) = woken {
-            run.wake_at = None;
-            run.event = Some(value.clone());
-            let node = run.node.clone();
-            run.step(&node, t, "event", None);
-            advance(j, index, person, &mut run, user, next, t, &mut out);
-        }
-        settle(person, id, run);
     }
     for j in candidates {
         let hit = j
@@ -196,55 +152,126 @@ pub fn on_event(
     out
 }
 
+/// One active run of `j` meets an event at time `t`: revision, goal, then a waiting node.
+#[allow(clippy::too_many_arguments)]
+fn on_run_event(
+    j: &CompiledJourney,
+    index: &JourneyIndex,
+    person: &mut PersonJourneys,
+    mut run: Run,
+    user: &str,
+    key: &str,
+    subject: &Subject,
+    value: &Value,
+    t: i64,
+    out: &mut Output,
+) {
+    let id = j.id();
+    let engine = index.engine();
+    if !follow_revision(j, &mut run, t) {
+        out.ticks.push(tick(id, &run.node, "exited", run.holdout));
+        person.settle(id, run);
+        return;
+    }
+    if let (Some(goal), Some(g)) = (&j.goal, &j.journey.goal) {
+        let in_window = t >= run.entered_at - JOURNEY_CLOCK_SKEW_MS
+            && t <= run.entered_at + g.within.as_ms_i64();
+        if run.converted_at.is_none() && in_window && goal.matches(engine, key, subject) {
+            run.converted_at = Some(t);
+            out.ticks.push(tick(id, "", "converted", run.holdout));
+            if g.exit_on_goal {
+                let node = run.node.clone();
+                run.step(&node, t, "goal", None);
+                end(&mut run, t, "goal", out, id);
+                person.settle(id, run);
+                return;
+            }
+        }
+    }
+    let woken = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
+        Some(CompiledNode::WaitUntil {
+            matcher,
+            matches,
+            next,
+            ..
+        }) => {
+            let since = run.path.last().map_or(run.entered_at, |s| s.at);
+            let same = matches
+                .as_ref()
+                .is_none_or(|p| same_value(&run.trigger, value, p));
+            let recent = t >= since - JOURNEY_CLOCK_SKEW_MS;
+            (recent && same && matcher.matches(engine, key, subject))
+                .then_some((*next, t.max(since)))
+        }
+        _ => None,
+    };
+    // The path stays in time order even when the event's corrected time is a little
+    // before the wait began.
+    if let Some((next, t)) = woken {
+        run.wake_at = None;
+        run.event = Some(value.clone());
+        let node = run.node.clone();
+        run.step(&node, t, "event", None);
+        advance(j, index, person, &mut run, user, next, t, out);
+    }
+    person.settle(id, run);
+}
+
 /// Wakes every run whose time has come (each at its own due time), and ends runs whose
 /// journey is no longer published.
 pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, now: i64) -> Output {
     let mut out = Output::default();
     // Repeat until no run is due: one wake-up may lead to a later wait that is also due.
     loop {
-        let due: Option<(String, i64)> = person
-            .runs
-            .iter()
-            .filter_map(|(id, r)| Some((id.clone(), r.wake_at?)))
-            .filter(|(_, w)| *w <= now)
-            .min_by_key(|(_, w)| *w);
         let removed: Option<String> = person
             .runs
             .keys()
             .find(|id| index.get(id).is_none())
             .cloned();
         if let Some(id) = removed {
-            if let Some(mut run) = person.runs.remove(&id) {
+            for mut run in person.runs.remove(&id).unwrap_or_default() {
                 end(&mut run, now, "journey_removed", &mut out, &id);
-                settle(person, &id, run);
+                person.settle(&id, run);
             }
             continue;
         }
         // A run whose node a new revision removed (or turned into a non-waiting node) exits
         // now, not only when its own timer or event comes.
-        let lost: Option<String> = person
-            .runs
-            .iter()
-            .find(|(id, r)| index.get(id).is_some_and(|j| stranded(j, r).is_some()))
-            .map(|(id, _)| id.clone());
-        if let Some(id) = lost {
-            if let (Some(j), Some(mut run)) = (index.get(&id), person.runs.remove(&id)) {
+        let lost: Option<(String, usize)> = person.runs.iter().find_map(|(id, runs)| {
+            let j = index.get(id)?;
+            let k = runs.iter().position(|r| stranded(j, r).is_some())?;
+            Some((id.clone(), k))
+        });
+        if let Some((id, k)) = lost {
+            if let (Some(j), Some(mut run)) = (index.get(&id), person.take(&id, k)) {
                 follow_revision(j, &mut run, now);
                 out.ticks.push(tick(&id, &run.node, "exited", run.holdout));
-                settle(person, &id, run);
+                person.settle(&id, run);
             }
             continue;
         }
-        let Some((id, at)) = due else {
+        // The earliest due run first (ties: journey id, then entry order).
+        let due: Option<(String, usize, i64)> = person
+            .runs
+            .iter()
+            .flat_map(|(id, runs)| {
+                runs.iter()
+                    .enumerate()
+                    .filter_map(move |(k, r)| Some((id, k, r.wake_at?)))
+            })
+            .filter(|(_, _, w)| *w <= now)
+            .min_by_key(|(_, _, w)| *w)
+            .map(|(id, k, w)| (id.clone(), k, w));
+        let Some((id, k, at)) = due else {
             break;
         };
-        let (Some(j), Some(mut run)) = (index.get(&id), person.runs.remove(&id)) else {
+        let (Some(j), Some(mut run)) = (index.get(&id), person.take(&id, k)) else {
             break;
         };
         run.wake_at = None;
         if !follow_revision(j, &mut run, at) {
             out.ticks.push(tick(&id, &run.node, "exited", run.holdout));
-            settle(person, &id, run);
+            person.settle(&id, run);
             continue;
         }
         let next = match j.ids.get(&run.node).and_then(|i| j.nodes.get(*i)) {
@@ -261,7 +288,7 @@ pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, no
             }
             None => end(&mut run, at, "node_changed", &mut out, &id),
         }
-        settle(person, &id, run);
+        person.settle(&id, run);
     }
     out
 }
@@ -294,15 +321,6 @@ fn follow_revision(j: &CompiledJourney, run: &mut Run, at: i64) -> bool {
     }
     run.revision = j.revision;
     true
-}
-
-/// Puts a run back among the active ones, or into history once it ended.
-fn settle(person: &mut PersonJourneys, id: &str, run: Run) {
-    if run.ended.is_some() {
-        person.history.entry(id.to_owned()).or_default().keep(run);
-    } else {
-        person.runs.insert(id.to_owned(), run);
-    }
 }
 
 fn tick(journey: &str, node: &str, what: &'static str, holdout: bool) -> Tick {

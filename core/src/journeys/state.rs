@@ -1,12 +1,13 @@
 //! A person's journey state, as their Durable Object stores it, and what a transition outputs.
 //!
-//! Invariant: a person has at most one active [`Run`] per journey; a run's `done` lists every
+//! Invariant: a person has at most `entry.maxActive` (default 1) active [`Run`]s per journey,
+//! kept in entry order; a run's `done` lists every
 //! node it executed (so, the graph being acyclic, none executes twice); an ended run leaves
 //! `runs` for the bounded `history` in the same transition, so no run is ever lost or duplicated.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::model::JourneyAction;
@@ -19,9 +20,13 @@ pub struct PersonJourneys {
     /// Profile traits as journeys see them (from `identify` events and set-traits actions).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub traits: Map<String, Value>,
-    /// Active runs, by journey id.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub runs: BTreeMap<String, Run>,
+    /// Active runs by journey id, oldest first (never an empty list).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "runs_or_legacy"
+    )]
+    pub runs: BTreeMap<String, Vec<Run>>,
     /// Entries and recently ended runs, by journey id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub history: BTreeMap<String, History>,
@@ -30,8 +35,53 @@ pub struct PersonJourneys {
 impl PersonJourneys {
     /// The earliest time a run must be woken (the Durable Object's alarm), if any.
     pub fn next_wake(&self) -> Option<i64> {
-        self.runs.values().filter_map(|r| r.wake_at).min()
+        self.runs.values().flatten().filter_map(|r| r.wake_at).min()
     }
+
+    /// The person's active runs of journey `id`, oldest first.
+    pub fn active(&self, id: &str) -> &[Run] {
+        self.runs.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Removes run `k` of journey `id` from the active ones.
+    pub(crate) fn take(&mut self, id: &str, k: usize) -> Option<Run> {
+        let runs = self.runs.get_mut(id)?;
+        let run = (k < runs.len()).then(|| runs.remove(k));
+        if runs.is_empty() {
+            self.runs.remove(id);
+        }
+        run
+    }
+
+    /// Puts a run back among the active ones (in entry order), or into history once it ended.
+    pub(crate) fn settle(&mut self, id: &str, run: Run) {
+        if run.ended.is_some() {
+            self.history.entry(id.to_owned()).or_default().keep(run);
+        } else {
+            let runs = self.runs.entry(id.to_owned()).or_default();
+            let at = runs.partition_point(|r| r.seq < run.seq);
+            runs.insert(at, run);
+        }
+    }
+}
+
+/// Reads `runs` as stored now (a list per journey) or before `maxActive` (one run per journey).
+fn runs_or_legacy<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<Run>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Many(Vec<Run>),
+        One(Box<Run>),
+    }
+    let stored = BTreeMap::<String, Stored>::deserialize(d)?;
+    Ok(stored
+        .into_iter()
+        .map(|(id, s)| match s {
+            Stored::Many(runs) => (id, runs),
+            Stored::One(run) => (id, vec![*run]),
+        })
+        .filter(|(_, runs)| !runs.is_empty())
+        .collect())
 }
 
 /// A person's past with one journey.

@@ -170,7 +170,7 @@ fn wait_match_requires_the_same_value_when_the_goal_stays_open() {
         T0 + MIN,
     );
     assert_eq!(
-        p.runs["cart"].node, "wait",
+        p.runs["cart"][0].node, "wait",
         "another cart does not wake the wait"
     );
     on_event(
@@ -484,7 +484,7 @@ fn a_time_window_holds_runs_until_it_opens_in_the_persons_zone() {
     let mut p = PersonJourneys::default();
     let out = on_event(&index, &mut p, "u1", &e, monday + 16 * 60 * MIN);
     assert!(out.effects.is_empty(), "nothing is sent outside the window");
-    let run = p.runs.get("quiet").unwrap();
+    let run = &p.runs["quiet"][0];
     let opens = monday + (24 + 3) * 60 * MIN + 30 * MIN;
     assert_eq!(run.wake_at, Some(opens));
     let step = run.path.last().unwrap();
@@ -617,7 +617,7 @@ fn a_waking_event_a_little_before_the_wait_by_the_clients_clock_still_wakes_it()
         T0 + 10,
     );
     assert_eq!(
-        p.runs["skew"].node, "wait",
+        p.runs["skew"][0].node, "wait",
         "an event from before the wait does not wake it"
     );
     on_event(

@@ -248,15 +248,22 @@ pub async fn explain(req: &Request, env: &Env, id: &str) -> Result<Response, Api
     journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
     let state = user_state::inspect(env, &user).await?;
     let j = state.get("journeys").cloned().unwrap_or(Value::Null);
-    let active = j.get("runs").and_then(|r| r.get(id)).cloned();
+    let runs = j
+        .get("runs")
+        .and_then(|r| r.get(id))
+        .cloned()
+        .unwrap_or(json!([]));
     let history = j.get("history").and_then(|h| h.get(id)).cloned();
     Ok(Response::from_json(&json!({
         "journey": id, "user": user,
-        "active": active,
+        // The latest active run (the only one unless `entry.maxActive` > 1), and all of them.
+        "active": runs.as_array().and_then(|r| r.last()).cloned(),
+        "activeRuns": runs,
         "entries": history.as_ref().and_then(|h| h.get("entries")).cloned().unwrap_or(json!(0)),
         "ended": history.as_ref().and_then(|h| h.get("ended")).cloned().unwrap_or(json!([])),
         "traits": j.get("traits").cloned().unwrap_or(json!({})),
         "alarm": state.get("alarm").cloned().unwrap_or(Value::Null),
+        "lastAlarm": state.get("lastAlarm").cloned().unwrap_or(Value::Null),
     }))?)
 }
 

@@ -104,13 +104,11 @@ pub fn step(
         ) {
             Ok(o) => {
                 extend(&mut out, o);
-                let run = person.runs.get(&req.journey).map(|r| r.seq).or_else(|| {
-                    person
-                        .history
-                        .get(&req.journey)
-                        .and_then(|h| h.ended.last())
-                        .map(|r| r.seq)
-                });
+                // `enter` numbered the run it started: the latest entry's sequence number.
+                let run = person
+                    .history
+                    .get(&req.journey)
+                    .and_then(|h| h.entries.checked_sub(1));
                 Entered {
                     entered: true,
                     run,

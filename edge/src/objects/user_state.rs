@@ -29,6 +29,10 @@ use crate::storage::rules as rule_set;
 pub const USER_STATE: &str = "USER_STATE";
 /// How long applied `messageId`s are remembered for de-duplication.
 pub const SEEN_TTL_MS: i64 = 86_400_000;
+/// Meta key: the deadline the alarm is set for (ms since 1970).
+const ALARM_DUE: &str = "alarm_due";
+/// Meta key: `"<due> <ran>"` of the last alarm that rang (ms since 1970).
+const LAST_ALARM: &str = "last_alarm";
 /// Most in-app messages waiting for pickup (oldest dropped first).
 pub const MAX_OUTBOX: usize = 20;
 /// How long a waiting in-app message stays worth showing.
@@ -221,6 +225,11 @@ impl UserState {
         let journeys = journey_set::current(&self.env).await?;
         let at = now_ms();
         let sql = self.sql();
+        // What the alarm was due for and when it ran: how late alarms fire, apart from what
+        // the actions queue and delivery add (explain shows it; the journeys bench reads it).
+        if let Some(due) = get_meta(&sql, ALARM_DUE)? {
+            set_meta(&sql, LAST_ALARM, &format!("{due} {at}"))?;
+        }
         let before = load(&sql)?;
         let mut states = before.clone();
         let firings = index.apply_time(&mut states, at);
@@ -305,7 +314,10 @@ impl UserState {
     async fn schedule(&self, deadline: Option<i64>, at: i64) -> std::result::Result<(), ApiError> {
         let storage = self.state.storage();
         match deadline {
-            Some(d) => storage.set_alarm((d - at).max(1)).await?,
+            Some(d) => {
+                set_meta(&self.sql(), ALARM_DUE, &d.to_string())?;
+                storage.set_alarm((d - at).max(1)).await?;
+            }
             None => storage.delete_alarm().await?,
         }
         Ok(())
@@ -322,7 +334,12 @@ impl UserState {
             .filter_map(|r| serde_json::from_str(&r.value).ok())
             .collect();
         let alarm = self.state.storage().get_alarm().await?;
+        let last_alarm = get_meta(&sql, LAST_ALARM)?.and_then(|v| {
+            let (due, ran) = v.split_once(' ')?;
+            Some(serde_json::json!({ "dueMs": due.parse::<i64>().ok()?, "ranMs": ran.parse::<i64>().ok()? }))
+        });
         Ok(Response::from_json(&serde_json::json!({
+            "lastAlarm": last_alarm,
             "user": get_meta(&sql, "user")?,
             "rules": states,
             "journeys": person_journeys::load(&sql)?,

@@ -7,13 +7,14 @@
 //! and marked `dead_lettered` when the queue gives up; an outcome is always written back to
 //! `rule_firings`, so an operator can see what happened to every action.
 
+use futures_util::future::join_all;
 use spur_core::push::{self as web_push, Answer, Entropy, PushError, VapidKey};
 use spur_core::rules::actions::{self, backoff, Attempt, Outcome, PushSpec, PushTally};
 use spur_core::rules::sign::{sign, SIGNATURE_HEADER};
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, Env, Fetch, Headers, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder,
-    Request, RequestInit,
+    console_error, Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method,
+    QueueRetryOptionsBuilder, Request, RequestInit,
 };
 
 use crate::clock::{now, random_bytes};
@@ -41,28 +42,56 @@ enum Next {
 }
 
 /// Handles one delivery of the actions queue (or its dead-letter queue).
+///
+/// Firings are independent (each is one row keyed by its firing id), so they run concurrently:
+/// a slow webhook endpoint does not hold up the rest of the batch, and a burst of journey
+/// wake-ups drains at the pace of its slowest delivery rather than the sum of them. A person's
+/// deferred events keep their order: they are handed over one message after another.
 pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiError> {
     let dead = batch.queue() == ACTIONS_DEAD_LETTER_QUEUE;
-    for msg in batch.messages()? {
-        let result = if dead {
-            dead_letter(env, msg.body()).await.map(|()| Next::Done)
-        } else {
-            process(env, msg.body()).await
-        };
-        match result {
-            Ok(Next::Done) => msg.ack(),
-            Ok(Next::RetryIn(secs)) => msg.retry_with_options(
-                &QueueRetryOptionsBuilder::new()
-                    .with_delay_seconds(secs)
-                    .build(),
-            ),
-            Err(e) => {
-                console_error!("actions message {} failed (will retry): {e:?}", msg.id());
-                msg.retry();
-            }
-        }
+    let messages = batch.messages()?;
+    let (ordered, independent): (Vec<_>, Vec<_>) = messages
+        .iter()
+        .map(|m| (m, decode(m.body())))
+        .partition(|(_, work)| matches!(work, Ok(ActionWork::UserEvents { .. })));
+    let runs = independent
+        .into_iter()
+        .map(|(msg, work)| async move { (msg, handle(env, work, dead).await) });
+    for (msg, result) in join_all(runs).await {
+        settle(msg, result);
+    }
+    for (msg, work) in ordered {
+        settle(msg, handle(env, work, dead).await);
     }
     Ok(())
+}
+
+fn settle(msg: &Message<String>, result: Result<Next, ApiError>) {
+    match result {
+        Ok(Next::Done) => msg.ack(),
+        Ok(Next::RetryIn(secs)) => msg.retry_with_options(
+            &QueueRetryOptionsBuilder::new()
+                .with_delay_seconds(secs)
+                .build(),
+        ),
+        Err(e) => {
+            console_error!("actions message {} failed (will retry): {e:?}", msg.id());
+            msg.retry();
+        }
+    }
+}
+
+async fn handle(
+    env: &Env,
+    work: Result<ActionWork, ApiError>,
+    dead: bool,
+) -> Result<Next, ApiError> {
+    let work = work?;
+    if dead {
+        dead_letter(env, work).await.map(|()| Next::Done)
+    } else {
+        process(env, work).await
+    }
 }
 
 fn decode(body: &str) -> Result<ActionWork, ApiError> {
@@ -70,8 +99,8 @@ fn decode(body: &str) -> Result<ActionWork, ApiError> {
         .map_err(|e| ApiError::Internal(format!("undecodable action work: {e}")))
 }
 
-async fn process(env: &Env, body: &str) -> Result<Next, ApiError> {
-    match decode(body)? {
+async fn process(env: &Env, work: ActionWork) -> Result<Next, ApiError> {
+    match work {
         ActionWork::Fired(record) => run(env, &record).await,
         ActionWork::UserEvents {
             user,
@@ -267,10 +296,16 @@ async fn push_one(
 
 /// The queue gave up: whatever was still open is dead-lettered (the payload stays in the row's
 /// firing for a manual resend).
-async fn dead_letter(env: &Env, body: &str) -> Result<(), ApiError> {
-    let ActionWork::Fired(rec) = decode(body)? else {
-        console_error!("user events dead-lettered (rules missed them): {body}");
-        return Ok(());
+async fn dead_letter(env: &Env, work: ActionWork) -> Result<(), ApiError> {
+    let rec = match work {
+        ActionWork::Fired(rec) => rec,
+        ActionWork::UserEvents { user, events, .. } => {
+            console_error!(
+                "{} events of {user} dead-lettered (rules missed them)",
+                events.len()
+            );
+            return Ok(());
+        }
     };
     firings::insert(env, &rec).await?;
     let Some((mut outcomes, attempts)) = firings::outcomes(env, &rec.id).await? else {
