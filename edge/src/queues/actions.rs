@@ -7,7 +7,9 @@
 //! and marked `dead_lettered` when the queue gives up; an outcome is always written back to
 //! `rule_firings`, so an operator can see what happened to every action.
 
-use futures_util::future::join_all;
+use std::collections::BTreeMap;
+
+use futures_util::future::{join, join_all};
 use spur_core::push::{self as web_push, Answer, Entropy, PushError, VapidKey};
 use spur_core::rules::actions::{self, backoff, Attempt, Outcome, PushSpec, PushTally};
 use spur_core::rules::sign::{sign, SIGNATURE_HEADER};
@@ -46,23 +48,33 @@ enum Next {
 /// Firings are independent (each is one row keyed by its firing id), so they run concurrently:
 /// a slow webhook endpoint does not hold up the rest of the batch, and a burst of journey
 /// wake-ups drains at the pace of its slowest delivery rather than the sum of them. A person's
-/// deferred events keep their order: they are handed over one message after another.
+/// deferred events keep their order: each person's messages are handed over one after another,
+/// different people's side by side.
 pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiError> {
     let dead = batch.queue() == ACTIONS_DEAD_LETTER_QUEUE;
     let messages = batch.messages()?;
-    let (ordered, independent): (Vec<_>, Vec<_>) = messages
-        .iter()
-        .map(|m| (m, decode(m.body())))
-        .partition(|(_, work)| matches!(work, Ok(ActionWork::UserEvents { .. })));
-    let runs = independent
-        .into_iter()
-        .map(|(msg, work)| async move { (msg, handle(env, work, dead).await) });
-    for (msg, result) in join_all(runs).await {
-        settle(msg, result);
+    let mut independent = Vec::new();
+    let mut people: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for msg in &messages {
+        let work = decode(msg.body());
+        match &work {
+            Ok(ActionWork::UserEvents { user, .. }) => {
+                people.entry(user.clone()).or_default().push((msg, work));
+            }
+            _ => independent.push((msg, work)),
+        }
     }
-    for (msg, work) in ordered {
-        settle(msg, handle(env, work, dead).await);
-    }
+    let firings = join_all(
+        independent
+            .into_iter()
+            .map(|(msg, work)| async move { settle(msg, handle(env, work, dead).await) }),
+    );
+    let handovers = join_all(people.into_values().map(|chain| async move {
+        for (msg, work) in chain {
+            settle(msg, handle(env, work, dead).await);
+        }
+    }));
+    join(firings, handovers).await;
     Ok(())
 }
 
