@@ -205,7 +205,7 @@ try {
       "",
       `Run ${new Date().toISOString().slice(0, 10)}: the release Worker in wrangler's test harness, a loopback webhook receiver.`,
       "",
-      "### Ingest: one 1-event request at a time (median of " + SERIAL + ")",
+      `### Ingest: one 1-event request at a time (median of ${SERIAL})`,
       "",
       "| published journeys | median | × no journeys |",
       "|---|---:|---:|",

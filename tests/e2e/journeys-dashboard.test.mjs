@@ -100,6 +100,32 @@ test("a journey is written, published, followed and explained from the dashboard
     ["wait", "tag", "end"],
     "nodes in path order",
   );
+  // The drawn graph shows the same journey: a column per step along the longest path, the
+  // labelled edges, and in each box the counts the table shows.
+  const graph = await page.evaluate(() => {
+    const cell = (id, c) => document.querySelector(`#journey-flow tr[data-node="${id}"] .${c}`).textContent;
+    const nodes = {};
+    for (const g of document.querySelectorAll("#journey-graph svg g.jg-node")) {
+      const id = g.dataset.node;
+      nodes[id] = {
+        x: Number(/translate\(([\d.]+),/.exec(g.getAttribute("transform"))[1]),
+        drawn: g.querySelector(".jg-counts").textContent,
+        table: `visited ${cell(id, "visited")} · exited ${cell(id, "exited")}`,
+      };
+    }
+    const edges = [...document.querySelectorAll("#journey-graph svg g.jg-edge")].map(
+      (e) => `${e.dataset.from}>${e.dataset.to}:${e.querySelector(".jg-label")?.textContent ?? ""}`,
+    );
+    return { nodes, edges };
+  });
+  assert.deepEqual(graph.edges.sort(), ["tag>end:", "wait>end:timeout", "wait>tag:event"]);
+  const { wait, tag, end } = graph.nodes;
+  assert.ok(wait.x < tag.x && tag.x < end.x, JSON.stringify(graph.nodes));
+  for (const n of [wait, tag, end]) assert.equal(n.drawn, n.table);
+  assert.deepEqual(
+    [wait, tag, end].map((n) => n.drawn.split(" · ")[0]),
+    ["visited 2", "visited 1", "visited 1"],
+  );
 
   // Dry-run replays the stored events through the draft: both would enter, one reaches the action.
   // The replay reads D1, which the events queue fills after the Durable Objects acted: wait for it.

@@ -1,5 +1,5 @@
-// Journeys panel of the dashboard: the list with live totals, one journey's flow (its nodes in
-// path order with per-node counts from /stats), the draft editor (checked by the Worker with the
+// Journeys panel of the dashboard: the list with live totals, one journey drawn as a graph
+// (journey-graph.js) and as a table of its nodes in path order, with per-node counts from /stats, the draft editor (checked by the Worker with the
 // same reason codes as the API), publish, dry-run over stored events, and explain for one person.
 // Everything shown comes from the admin API; nothing is computed here but ordering and percentages.
 
@@ -36,78 +36,10 @@ const tagged = (el, tag, data, ...children) => {
   Object.assign(e.dataset, data);
   return e;
 };
+import { drawGraph, edges, flowOrder, summary } from "./journey-graph.js";
+
 const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)}%`);
 const compact = (v) => JSON.stringify(v);
-
-/** The nodes in the order a reader follows them: breadth first from `start`, then any others. */
-export function flowOrder(journey) {
-  const byId = new Map((journey?.nodes ?? []).map((n) => [n.id, n]));
-  const order = [];
-  const seen = new Set();
-  const queue = [journey?.start];
-  while (queue.length) {
-    const id = queue.shift();
-    if (id == null || seen.has(id) || !byId.has(id)) continue;
-    seen.add(id);
-    order.push(byId.get(id));
-    queue.push(...edges(byId.get(id)).map((e) => e.to));
-  }
-  for (const n of byId.values()) if (!seen.has(n.id)) order.push(n);
-  return order;
-}
-
-/** A node's outgoing edges, labelled as the model names them. */
-export function edges(node) {
-  switch (node.type) {
-    case "wait_until":
-      return [
-        { label: "event", to: node.next },
-        { label: "timeout", to: node.onTimeout },
-      ];
-    case "branch":
-      return [
-        ...(node.branches ?? []).map((b, i) => ({ label: `if #${i + 1}`, to: b.next })),
-        { label: "else", to: node.else },
-      ];
-    case "split":
-      return (node.paths ?? []).map((p) => ({ label: `${p.percent}%`, to: p.next }));
-    case "exit":
-      return [];
-    default:
-      return node.next == null ? [] : [{ label: "", to: node.next }];
-  }
-}
-
-/** One line saying what a node does. */
-export function summary(node) {
-  switch (node.type) {
-    case "delay":
-      return `wait ${node.for}`;
-    case "wait_until":
-      return (
-        `wait up to ${node.timeout} for ${(node.events ?? []).join(" or ")}` +
-        (node.match ? ` with the trigger's ${node.match}` : "") +
-        (node.condition ? ` where ${compact(node.condition)}` : "")
-      );
-    case "time_window":
-      return `go on only ${node.from}–${node.to}${node.days ? ` on ${node.days.join(", ")}` : ""} (${
-        node.timezone ?? "person"
-      } time)`;
-    case "branch":
-      return (node.branches ?? []).map((b, i) => `#${i + 1} ${compact(b.condition)}`).join("; ");
-    case "split":
-      return `sticky split ${(node.paths ?? []).map((p) => `${p.percent}%`).join(" / ")}`;
-    case "action": {
-      const a = node.action ?? {};
-      const what = a.url ?? a.title ?? a.queue ?? a.event ?? (a.traits ? compact(a.traits) : "");
-      return `${a.type}${what ? `: ${what}` : ""}`;
-    }
-    case "exit":
-      return "end of the journey";
-    default:
-      return compact(node);
-  }
-}
 
 export function mountJourneys({ api, el, $, Unauthorized }) {
   let current = null; // { id, stored, stats, dry }
@@ -236,6 +168,7 @@ export function mountJourneys({ api, el, $, Unauthorized }) {
         cells.push(el("td", { className: "num dry", textContent: String(dry.result.nodes?.[n.id] ?? 0) }));
       return tagged(el, "tr", { node: n.id }, ...cells);
     });
+    $("#journey-graph").replaceChildren(drawGraph(doc, stats.nodes));
     $("#journey-flow").replaceChildren(
       el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { textContent: h })))),
       el("tbody", {}, ...rows),
