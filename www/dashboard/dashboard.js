@@ -1,6 +1,7 @@
 // Spur dashboard: plain ES module, no build step. Reads the admin API with the token kept in
 // sessionStorage; draws with Chart.js (window.Chart, copied into /vendor at build time).
 import { mountJourneys } from "./journeys.js";
+import { mountLive } from "./live.js";
 import { retention } from "./retention.js";
 
 const TOKEN_KEY = "spur.adminToken";
@@ -15,6 +16,14 @@ const charts = {};
 const COLORS = ["#3454d1", "#e0683a", "#2a9d8f", "#c2378b", "#8a6d1f", "#6b7385", "#5c9ded", "#9b5de5"];
 
 class Unauthorized extends Error {}
+const live = mountLive({
+  api,
+  el,
+  $,
+  token: () => sessionStorage.getItem(TOKEN_KEY),
+  onUnauthorized: () => logout(true),
+  Unauthorized,
+});
 
 async function api(path, body, method) {
   const token = sessionStorage.getItem(TOKEN_KEY);
@@ -330,35 +339,7 @@ async function saveSegment() {
   }
 }
 
-// ---- live stream, bad rows, rules -------------------------------------------------------
-let liveTimer;
-async function pollLive() {
-  try {
-    const { events } = await api("/v1/events/recent?limit=25");
-    $("#live-table tbody").replaceChildren(
-      ...events.map((e) =>
-        el(
-          "tr",
-          {},
-          el("td", { textContent: new Date(e.tsMs).toLocaleTimeString() }),
-          el("td", {
-            textContent: e.type === "track" ? e.event : `${e.type}${e.event ? `: ${e.event}` : ""}`,
-          }),
-          el("td", { textContent: e.person ?? "", title: e.person ?? "" }),
-          el("td", {
-            textContent: e.type === "track" ? JSON.stringify(e.properties) : (e.path ?? ""),
-            title: JSON.stringify(e.properties),
-          }),
-        ),
-      ),
-    );
-    $("#live-status").textContent = `updated ${new Date().toLocaleTimeString()}`;
-  } catch (e) {
-    if (e instanceof Unauthorized) return logout(true);
-    $("#live-status").textContent = `(${e.message})`;
-  }
-  liveTimer = setTimeout(pollLive, 3000);
-}
+// ---- bad rows, rules ---------------------------------------------------------------------
 
 async function optionalList(path, bodyId, render, empty) {
   const box = $(bodyId);
@@ -436,7 +417,7 @@ async function loadNames() {
 
 // ---- start ------------------------------------------------------------------------------
 function logout(refused = false) {
-  clearTimeout(liveTimer);
+  live.stop();
   sessionStorage.removeItem(TOKEN_KEY);
   $("#app").hidden = true;
   $("#logout").hidden = true;
@@ -471,8 +452,7 @@ async function start() {
   } catch (e) {
     if (e instanceof Unauthorized) return logout(true);
   }
-  clearTimeout(liveTimer);
-  pollLive();
+  live.start();
 }
 
 let journeys;

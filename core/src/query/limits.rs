@@ -39,6 +39,13 @@ pub const MAX_PAGE: usize = 1_000;
 pub const DEFAULT_PAGE: usize = 100;
 /// Most events the live stream returns at once.
 pub const MAX_RECENT: usize = 200;
+/// Most events one live-stream push carries (the newest of a stored batch; the dashboard
+/// shows 25).
+pub const MAX_LIVE_PUSH: usize = 50;
+/// Most dashboards connected to the live stream at once (one Durable Object holds them all).
+pub const MAX_LIVE_SOCKETS: usize = 64;
+/// How long a live-stream socket may stay open without sending the admin token.
+pub const LIVE_AUTH_WINDOW_MS: i64 = 10_000;
 /// Longest field path (after the `properties.` prefix), in segments.
 pub const MAX_PATH_SEGMENTS: usize = 8;
 /// Longest path segment, in characters.

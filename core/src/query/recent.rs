@@ -109,6 +109,32 @@ pub struct RecentEvent {
     pub path: Option<String>,
 }
 
+impl RecentEvent {
+    /// An event as the live stream pushes it the moment it is stored. `person` is the event's
+    /// own userId, else anonymousId (the stored stream resolves aliases; a pushed event has not
+    /// been joined with them).
+    pub fn from_event(e: &crate::Event) -> Self {
+        let path = e
+            .context
+            .get("page")
+            .and_then(|p| p.get("path"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        RecentEvent {
+            message_id: e.message_id.clone(),
+            kind: e.kind.as_str().to_owned(),
+            event: e.event.clone().or_else(|| e.name.clone()),
+            person: Some(e.identity().to_owned()),
+            user_id: e.user_id.clone(),
+            anonymous_id: e.anonymous_id.clone(),
+            timestamp: crate::instant::rfc3339(e.timestamp),
+            ts_ms: crate::instant::to_ms(e.timestamp),
+            properties: Value::Object(e.properties.clone()),
+            path,
+        }
+    }
+}
+
 impl From<RecentRow> for RecentEvent {
     fn from(r: RecentRow) -> Self {
         let properties = match r.properties {

@@ -29,6 +29,17 @@ pub fn require_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
     }
 }
 
+/// Whether `given` is the configured admin token (for the live stream's first message).
+pub fn token_matches(env: &Env, given: &str) -> Result<bool, ApiError> {
+    let expected = env
+        .secret(ADMIN_TOKEN_SECRET)
+        .map(|s| s.to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::AdminDisabled)?;
+    Ok(constant_time_eq(given.as_bytes(), expected.as_bytes()))
+}
+
 /// Compares without an early exit on the first differing byte.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();

@@ -37,6 +37,10 @@ pub enum ApiError {
     NotFound,
     /// The route exists but not for this method.
     MethodNotAllowed,
+    /// A WebSocket route asked without `Upgrade: websocket`.
+    UpgradeRequired,
+    /// The live stream holds as many dashboards as it takes.
+    TooManyConnections,
     /// A binding or the runtime failed; details go to the log only.
     Internal(String),
 }
@@ -92,6 +96,8 @@ impl ApiError {
             ApiError::Push(spur_core::push::PushError::NotConfigured) | ApiError::NotFound => 404,
             ApiError::Push(_) => 400,
             ApiError::MethodNotAllowed => 405,
+            ApiError::UpgradeRequired => 426,
+            ApiError::TooManyConnections => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -111,6 +117,8 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::UpgradeRequired => "upgrade_required",
+            ApiError::TooManyConnections => "too_many_connections",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -129,6 +137,13 @@ impl ApiError {
             ApiError::Invalid(detail) => detail.clone(),
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),
+            ApiError::UpgradeRequired => {
+                "this route is a WebSocket: send `Upgrade: websocket`".into()
+            }
+            ApiError::TooManyConnections => format!(
+                "the live stream holds {} dashboards at most; retry later",
+                spur_core::query::limits::MAX_LIVE_SOCKETS
+            ),
             ApiError::Internal(_) => "internal error".into(),
         }
     }

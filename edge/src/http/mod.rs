@@ -37,6 +37,10 @@ pub async fn route(req: Request, env: &Env, path: &str) -> Result<Response, ApiE
     if !path.starts_with("/v1/") {
         return Err(ApiError::NotFound);
     }
+    if path == "/v1/live" {
+        // Authenticated by its first message: a browser cannot set headers on a WebSocket.
+        return crate::objects::live::connect(req, env).await;
+    }
     if push::owns(path) {
         return push::handle(req, env, path).await;
     }

@@ -8,6 +8,7 @@
 //! queue, whose consumer records its contents as bad rows with reason `storage_failed` — so an
 //! event is never dropped silently.
 
+use crate::objects::live;
 use worker::{console_error, Bucket, Env, HttpMetadata, MessageBatch, MessageExt};
 
 use crate::clock::{now, rfc3339};
@@ -68,13 +69,23 @@ async fn process(store: &Store, env: &Env, body: &str, id: &str) -> Result<(), A
                     .insert_events(&events, write_key.as_deref())
                     .await?;
                 injected_store_fault(env, FAULT_AFTER_STORE, &events, id)?;
-                return archive(env, events.iter(), id).await;
+                archive(env, events.iter(), id).await?;
+                live::publish(env, &events.iter().collect::<Vec<_>>()).await;
+                return Ok(());
             }
             let fresh = store.insert_events(&events, write_key.as_deref()).await?;
             // Archive only first-time inserts, so client retries do not duplicate the archive;
             // the object key is the queue message id, so a retry of this message overwrites.
-            let new_events = events.iter().zip(fresh).filter(|(_, f)| *f).map(|(e, _)| e);
-            archive(env, new_events, id).await
+            let new_events: Vec<_> = events
+                .iter()
+                .zip(fresh)
+                .filter(|(_, f)| *f)
+                .map(|(e, _)| e)
+                .collect();
+            archive(env, new_events.iter().copied(), id).await?;
+            // Pushed once stored, and only first-time inserts: a redelivery shows nothing twice.
+            live::publish(env, &new_events).await;
+            Ok(())
         }
         Work::BadRows { rows } => store.insert_bad_rows(&rows).await,
     }
