@@ -176,6 +176,27 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_event_pushes_as_a_stream_row() {
+        let row = serde_json::json!({
+            "message_id": "m1", "type": "page", "event": null, "name": "Home", "user_id": null,
+            "anonymous_id": "a1", "group_id": null, "previous_id": null,
+            "timestamp": "2024-05-01T12:00:00Z", "received_at": "2024-05-01T12:00:01Z",
+            "sent_at": null, "original_timestamp": null, "properties": "{\"q\":1}",
+            "traits": "{}", "context": "{\"page\":{\"path\":\"/shop\"}}", "integrations": null,
+        });
+        let e = crate::Event::from_row(row.as_object().unwrap()).unwrap();
+        let pushed = serde_json::to_value(RecentEvent::from_event(&e)).unwrap();
+        assert_eq!(
+            pushed,
+            serde_json::json!({
+                "messageId": "m1", "type": "page", "event": "Home", "person": "a1",
+                "userId": null, "anonymousId": "a1", "timestamp": "2024-05-01T12:00:00Z",
+                "tsMs": 1_714_564_800_000_i64, "properties": {"q": 1}, "path": "/shop"
+            })
+        );
+    }
+
+    #[test]
     fn rows_parse_properties() {
         let row: RecentRow = serde_json::from_value(serde_json::json!({
             "message_id": "m", "type": "page", "event": null, "name": "Home", "person": "p",
