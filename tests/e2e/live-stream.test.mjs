@@ -5,17 +5,17 @@
 // socket is up.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, launchChromium, eventually, ADMIN_TOKEN, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import {
+  startSpurWithChromium,
+  closeAll,
+  eventually,
+  ADMIN_TOKEN,
+  DEMO_WRITE_KEY,
+} from "../helpers/spur.mjs";
 
 let spur, browser;
-before(async () => {
-  spur = await startSpur();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await spur?.close();
-});
+before(async () => ({ spur, browser } = await startSpurWithChromium()));
+after(() => closeAll(browser, spur));
 
 const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;

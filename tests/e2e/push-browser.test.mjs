@@ -4,17 +4,11 @@
 // is driven by CDP), the notification shown, and `$message_shown` stored through the Segment API.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, launchChromium, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpurWithChromium, closeAll, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
 
 let spur, browser;
-before(async () => {
-  spur = await startSpur();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await spur?.close();
-});
+before(async () => ({ spur, browser } = await startSpurWithChromium()));
+after(() => closeAll(browser, spur));
 
 test("the service worker shows a pushed notification and reports $message_shown", async () => {
   const context = await browser.newContext();

@@ -2,17 +2,11 @@
 // the tracker sends a page view, a click and a custom event, and they are in D1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, launchChromium, eventually } from "../helpers/spur.mjs";
+import { startSpurWithChromium, closeAll, eventually } from "../helpers/spur.mjs";
 
 let spur, browser;
-before(async () => {
-  spur = await startSpur();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await spur?.close();
-});
+before(async () => ({ spur, browser } = await startSpurWithChromium()));
+after(() => closeAll(browser, spur));
 
 test("GET /healthz answers 200", async () => {
   const res = await fetch(`${spur.url}/healthz`);

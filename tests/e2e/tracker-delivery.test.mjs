@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { startSpur, launchChromium, eventually } from "../helpers/spur.mjs";
+import { startSpurWithChromium, closeAll, eventually } from "../helpers/spur.mjs";
 import {
   pageHtml,
   serveTestPages,
@@ -15,14 +15,8 @@ import {
 } from "../helpers/tracker.mjs";
 
 let spur, browser;
-before(async () => {
-  spur = await startSpur();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await spur?.close();
-});
+before(async () => ({ spur, browser } = await startSpurWithChromium()));
+after(() => closeAll(browser, spur));
 
 const named = (prefix) => `event LIKE '${prefix}%'`;
 const quiet = { pageviews: false, clicks: false };

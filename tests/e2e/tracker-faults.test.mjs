@@ -4,7 +4,7 @@
 // the documented cap of 1,000 waiting events.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, launchChromium, eventually } from "../helpers/spur.mjs";
+import { startSpurWithChromium, closeAll, eventually } from "../helpers/spur.mjs";
 import {
   pageHtml,
   serveTestPages,
@@ -16,14 +16,8 @@ import {
 
 const MAX_QUEUED_EVENTS = 1000; // tracker/src/limits.rs, documented in the README
 let spur, browser;
-before(async () => {
-  spur = await startSpur();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await spur?.close();
-});
+before(async () => ({ spur, browser } = await startSpurWithChromium()));
+after(() => closeAll(browser, spur));
 
 const quiet = { pageviews: false, clicks: false };
 const queueEmpty = (page) =>

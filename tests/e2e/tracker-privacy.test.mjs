@@ -3,7 +3,7 @@
 // (localStorage, sessionStorage, cookies, IndexedDB) and "nothing sent" on the wire and in D1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, launchChromium } from "../helpers/spur.mjs";
+import { startSpurWithChromium, closeAll } from "../helpers/spur.mjs";
 import {
   pageHtml,
   serveTestPages,
@@ -15,14 +15,8 @@ import {
 } from "../helpers/tracker.mjs";
 
 let spur, browser;
-before(async () => {
-  spur = await startSpur();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await spur?.close();
-});
+before(async () => ({ spur, browser } = await startSpurWithChromium()));
+after(() => closeAll(browser, spur));
 
 const BODY = `<button id="buy">Buy</button><button id="tag" data-spur-event="Tagged">Tag</button>`;
 const EMPTY = { local: [], session: [], indexedDB: [], documentCookie: "", cookies: [] };

@@ -2,18 +2,12 @@
 // Worker; every assertion reads what landed in D1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, launchChromium } from "../helpers/spur.mjs";
+import { startSpurWithChromium, closeAll } from "../helpers/spur.mjs";
 import { pageHtml, serveTestPages, trackerReady, eventsWhere, sleep } from "../helpers/tracker.mjs";
 
 let spur, browser;
-before(async () => {
-  spur = await startSpur();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await spur?.close();
-});
+before(async () => ({ spur, browser } = await startSpurWithChromium()));
+after(() => closeAll(browser, spur));
 
 const byPath = (prefix) => `json_extract(context, '$.page.path') LIKE '${prefix}%'`;
 

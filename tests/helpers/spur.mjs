@@ -84,6 +84,22 @@ export function launchChromium() {
   });
 }
 
+/** Spur and a headless Chromium, for a test file's `before` (close both with `closeAll`). */
+export async function startSpurWithChromium(options) {
+  const spur = await startSpur(options);
+  try {
+    return { spur, browser: await launchChromium() };
+  } catch (e) {
+    await spur.close();
+    throw e;
+  }
+}
+
+/** Closes what was started, in order, skipping what never started. */
+export async function closeAll(...things) {
+  for (const t of things) await t?.close();
+}
+
 /**
  * Polls `fn` until it returns a truthy value and returns that value. Throws when `timeoutMs`
  * passes first (with `message` and the last value), so a check that never comes true fails
