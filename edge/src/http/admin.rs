@@ -12,12 +12,7 @@ pub const ADMIN_TOKEN_SECRET: &str = "ADMIN_TOKEN";
 
 /// Succeeds only when the request carries the configured admin bearer token.
 pub fn require_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
-    let expected = env
-        .secret(ADMIN_TOKEN_SECRET)
-        .map(|s| s.to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or(ApiError::AdminDisabled)?;
+    let expected = expected_token(env)?;
     let header = req.headers().get("Authorization")?.unwrap_or_default();
     let given = header
         .strip_prefix("Bearer ")
@@ -29,14 +24,17 @@ pub fn require_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
     }
 }
 
-/// Whether `given` is the configured admin token (for the live stream's first message).
-pub fn token_matches(env: &Env, given: &str) -> Result<bool, ApiError> {
-    let expected = env
-        .secret(ADMIN_TOKEN_SECRET)
+fn expected_token(env: &Env) -> Result<String, ApiError> {
+    env.secret(ADMIN_TOKEN_SECRET)
         .map(|s| s.to_string())
         .ok()
         .filter(|s| !s.is_empty())
-        .ok_or(ApiError::AdminDisabled)?;
+        .ok_or(ApiError::AdminDisabled)
+}
+
+/// Whether `given` is the configured admin token (for the live stream's first message).
+pub fn token_matches(env: &Env, given: &str) -> Result<bool, ApiError> {
+    let expected = expected_token(env)?;
     Ok(constant_time_eq(given.as_bytes(), expected.as_bytes()))
 }
 
