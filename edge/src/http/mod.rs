@@ -8,6 +8,7 @@ mod bad_rows;
 pub(crate) mod body;
 mod config;
 mod cors;
+mod email;
 pub(crate) mod error;
 pub(crate) mod ingest;
 mod journeys;
@@ -36,6 +37,9 @@ pub async fn route(req: Request, env: &Env, path: &str) -> Result<Response, ApiE
     }
     if !path.starts_with("/v1/") {
         return Err(ApiError::NotFound);
+    }
+    if email::owns(path) {
+        return email::handle(req, env).await;
     }
     if push::owns(path) {
         return push::handle(req, env, path).await;
