@@ -89,6 +89,8 @@ const track = (userId, event, traits, properties = {}) => ({
   context: { traits },
   messageId: uid("m"),
 });
+/** The array, or false while it is empty (an empty array is truthy to `eventually`). */
+const nonEmpty = (a) => a.length > 0 && a;
 async function outcomes(rule) {
   const rows = await spur.rows("SELECT actions FROM rule_firings WHERE rule_id = ? ORDER BY fired_ms, id", rule);
   return rows.map((r) => JSON.parse(r.actions)[0]);
@@ -118,7 +120,8 @@ const oneClick = (token) =>
 const ruleId = () => `email-${seq++}`;
 const emailRule = (id, extra = {}) => ({
   id,
-  trigger: { events: ["Cart Abandoned"] },
+  // Each test's rule has its own trigger, so earlier tests' rules stay quiet.
+  trigger: { events: [`Cart Abandoned ${id}`] },
   actions: [
     {
       type: "email",
@@ -136,7 +139,7 @@ test("a rule's email reaches the provider rendered, escaped and with one-click u
   const user = uid("u");
   const address = `${user}@example.com`;
   await send(
-    track(user, "Cart Abandoned", { email: address, name: "Ada <b>" }, { item: "<script>x</script>", price: 12.5 }),
+    track(user, `Cart Abandoned ${id}`, { email: address, name: "Ada <b>" }, { item: "<script>x</script>", price: 12.5 }),
   );
   const [req] = await eventually(() => provider.to(address).length > 0 && provider.to(address), {
     message: "the rule's email at the provider",
@@ -155,7 +158,7 @@ test("a rule's email reaches the provider rendered, escaped and with one-click u
   assert.equal(req.body.headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
   tokenOf(req);
 
-  const [o] = await eventually(async () => (await outcomes(id)).filter((x) => x.status === "delivered"), {
+  const [o] = await eventually(async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "delivered")), {
     message: "the delivered outcome",
   });
   assert.equal(o.type, "email");
@@ -196,7 +199,7 @@ test("one-click unsubscribe suppresses later sends; tampered tokens are refused"
   await putRule(emailRule(id));
   const user = uid("unsub");
   const address = `${user}@example.com`;
-  await send(track(user, "Cart Abandoned", { email: address, name: "Bo" }, { item: "tea" }));
+  await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Bo" }, { item: "tea" }));
   const [req] = await eventually(() => provider.to(address).length > 0 && provider.to(address), {
     message: "the first email",
   });
@@ -238,7 +241,7 @@ test("one-click unsubscribe suppresses later sends; tampered tokens are refused"
   // Again: still 200, still one row.
   assert.equal((await oneClick(token)).status, 200);
 
-  await send(track(user, "Cart Abandoned", { email: address, name: "Bo" }, { item: "tea" }));
+  await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Bo" }, { item: "tea" }));
   const skipped = await eventually(async () => {
     const all = await outcomes(id);
     return all.length === 2 && all[1].status === "skipped" && all;
@@ -258,8 +261,8 @@ test("a provider 503 is retried and exactly one email is accepted", async () => 
   await putRule(emailRule(id));
   const user = uid("flaky");
   const address = `flaky-${user}@example.com`;
-  await send(track(user, "Cart Abandoned", { email: address, name: "Cy" }, { item: "mug" }));
-  const [o] = await eventually(async () => (await outcomes(id)).filter((x) => x.status === "delivered"), {
+  await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Cy" }, { item: "mug" }));
+  const [o] = await eventually(async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "delivered")), {
     timeoutMs: 20_000,
     message: "delivered after the retry",
   });
@@ -279,8 +282,8 @@ test("a hard bounce suppresses the address", async () => {
   await putRule(emailRule(id));
   const user = uid("bounce");
   const address = `bounce-${user}@example.com`;
-  await send(track(user, "Cart Abandoned", { email: address, name: "Di" }, { item: "pot" }));
-  const [o] = await eventually(async () => (await outcomes(id)).filter((x) => x.status === "failed"), {
+  await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Di" }, { item: "pot" }));
+  const [o] = await eventually(async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "failed")), {
     message: "the bounced outcome",
   });
   assert.match(o.detail, /^hard_bounce/);
@@ -288,7 +291,7 @@ test("a hard bounce suppresses the address", async () => {
   assert.equal(row.reason, "hard_bounce");
   assert.equal(provider.to(address).length, 1, "a bounce is not retried");
 
-  await send(track(user, "Cart Abandoned", { email: address, name: "Di" }, { item: "pot" }));
+  await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Di" }, { item: "pot" }));
   await eventually(async () => {
     const all = await outcomes(id);
     return all.length === 2 && all[1].status === "skipped";

@@ -8,7 +8,7 @@
 //! email that leaves this module has one valid recipient address and no CR/LF in its subject,
 //! so no template can inject a header.
 //!
-//! Size: minijinja 3.1 with only `builtins` and `fuel` (no `serde`, `debug`, `macros`,
+//! Size: minijinja 3.1 with only `fuel` (no `builtins`, `serde`, `debug`, `macros`,
 //! `multi_template`, …) plus this module, the email routes and delivery grew the release
 //! Worker (the shipped wasm, gzip -9) by the amount recorded in README "Email" (issue 12).
 
@@ -202,14 +202,26 @@ impl Templates<'_> {
     }
 }
 
-/// The template environment: builtin filters, a bounded amount of work per render, undefined
-/// values print empty and chain (`traits.missing.x` is empty, not an error).
+/// The template environment: the `default` filter, a bounded amount of work per render,
+/// undefined values print empty and chain (`traits.missing.x` is empty, not an error).
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_fuel(Some(EMAIL_TEMPLATE_FUEL));
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.add_filter("default", default_filter);
     env
+}
+
+/// `{{ x | default("fallback") }}`: the fallback when `x` is undefined, null or empty text.
+/// (minijinja's own filter library, its `builtins` feature, costs too much Worker size.)
+fn default_filter(value: minijinja::Value, fallback: Option<minijinja::Value>) -> minijinja::Value {
+    let empty = value.is_undefined() || value.is_none() || value.as_str() == Some("");
+    match (empty, fallback) {
+        (true, Some(f)) => f,
+        (true, None) => minijinja::Value::from(""),
+        (false, _) => value,
+    }
 }
 
 /// JSON as a template value (without minijinja's `serde` feature, which costs Worker size):

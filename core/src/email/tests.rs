@@ -47,6 +47,19 @@ fn html_is_escaped_and_text_is_not() {
 }
 
 #[test]
+fn the_default_filter_fills_missing_values() {
+    let t = templates(
+        "Hi {{ traits.name | default('there') }}{{ traits.nick | default }}",
+        None,
+        Some("{{ traits.city | default('?') }} {{ traits.zip | default('-') }}"),
+    );
+    let c = json!({"traits": {"email": "a@example.com", "city": "Oslo", "zip": null, "name": ""}});
+    let r = t.render(&c).unwrap();
+    assert_eq!(r.subject, "Hi there");
+    assert_eq!(r.text.as_deref(), Some("Oslo -"));
+}
+
+#[test]
 fn a_subject_cannot_inject_headers() {
     let c = json!({"traits": {"email": "a@example.com", "x": "hi\r\nBcc: evil@example.com"}});
     let r = templates("{{ traits.x }}", None, Some("t"))
@@ -114,9 +127,10 @@ fn a_runaway_template_runs_out_of_fuel() {
     let t = templates(
         "s",
         None,
-        Some("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"),
+        Some("{% for i in vars.n %}{% for j in vars.n %}{% for k in vars.n %}x{% endfor %}{% endfor %}{% endfor %}"),
     );
-    let c = json!({"traits": {"email": "a@example.com"}});
+    let n: Vec<u32> = (0..1_000).collect();
+    let c = json!({"traits": {"email": "a@example.com"}, "vars": {"n": n}});
     assert_eq!(t.render(&c).unwrap_err().code(), "template_render_failed");
 }
 

@@ -16,7 +16,7 @@ use spur_core::rules::actions::{ActionStatus, Attempt, FiringRecord, Outcome};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, Env, Fetch, Headers, Method, Request, RequestInit};
 
-use crate::clock::{now, now_ms};
+use crate::clock::now_ms;
 use crate::storage::email as suppressions;
 
 /// The provider's HTTP API endpoint (var or secret); the JSON body is
@@ -106,12 +106,8 @@ pub async fn send(env: &Env, rec: &FiringRecord, target: &str) -> Attempt {
             "email_not_configured: no sender (set EMAIL_FROM or the action's from)".into(),
         );
     };
-    let t = token::sign(
-        secret.as_bytes(),
-        &rec.user,
-        &rendered.to,
-        now().unix_timestamp(),
-    );
+    // Signed as of the firing (not the attempt), so every retry sends the same bytes.
+    let t = token::sign(secret.as_bytes(), &rec.user, &rendered.to, rec.at_ms / 1_000);
     let link = format!(
         "{}/v1/email/unsubscribe?t={t}",
         public.trim_end_matches('/')
