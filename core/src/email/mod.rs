@@ -374,7 +374,10 @@ impl ProviderRequest {
         );
         headers.insert("X-Spur-Message".into(), id.to_owned());
         ProviderRequest {
-            from: email.from.clone().unwrap_or_else(|| default_from.to_owned()),
+            from: email
+                .from
+                .clone()
+                .unwrap_or_else(|| default_from.to_owned()),
             to: email.to.clone(),
             subject: email.subject.clone(),
             html: email.html.clone(),

@@ -98,15 +98,33 @@ fn templates_are_checked_on_save() {
         .check()
         .unwrap_err();
     assert_eq!(e.code(), "invalid_template");
-    assert!(matches!(e, EmailError::InvalidTemplate { field: "subject", .. }));
+    assert!(matches!(
+        e,
+        EmailError::InvalidTemplate {
+            field: "subject",
+            ..
+        }
+    ));
     let e = templates("s", Some("{% if x %}never closed"), None)
         .check()
         .unwrap_err();
-    assert!(matches!(e, EmailError::InvalidTemplate { field: "html", .. }));
+    assert!(matches!(
+        e,
+        EmailError::InvalidTemplate { field: "html", .. }
+    ));
     let e = templates("s", None, None).check().unwrap_err();
-    assert!(matches!(e, EmailError::InvalidTemplate { field: "html", .. }));
+    assert!(matches!(
+        e,
+        EmailError::InvalidTemplate { field: "html", .. }
+    ));
     let e = templates("  ", None, Some("t")).check().unwrap_err();
-    assert!(matches!(e, EmailError::InvalidTemplate { field: "subject", .. }));
+    assert!(matches!(
+        e,
+        EmailError::InvalidTemplate {
+            field: "subject",
+            ..
+        }
+    ));
     let e = Templates {
         from: Some("not an address"),
         ..templates("s", None, Some("t"))
@@ -144,7 +162,10 @@ fn rule_context_overlays_identify_traits_on_context_traits() {
     }))
     .unwrap();
     let c = rule_context(Some(&e), "u1", "r1", None);
-    assert_eq!(c["traits"], json!({"email": "ada@example.com", "name": "Ada"}));
+    assert_eq!(
+        c["traits"],
+        json!({"email": "ada@example.com", "name": "Ada"})
+    );
     assert_eq!(c["rule"]["id"], "r1");
     assert_eq!(c["event"]["userId"], "u1");
 }
@@ -179,7 +200,12 @@ fn the_provider_request_carries_one_click_unsubscribe() {
         text: None,
         from: None,
     };
-    let p = ProviderRequest::new(&r, "Spur <no-reply@example.com>", "https://x.example/u?t=T", "f:0");
+    let p = ProviderRequest::new(
+        &r,
+        "Spur <no-reply@example.com>",
+        "https://x.example/u?t=T",
+        "f:0",
+    );
     assert_eq!(p.from, "Spur <no-reply@example.com>");
     assert_eq!(p.headers["List-Unsubscribe"], "<https://x.example/u?t=T>");
     assert_eq!(
@@ -257,12 +283,21 @@ fn tokens_verify_and_refuse_tampering_and_expiry() {
     for i in 0..t.len() {
         let mut b = t.clone().into_bytes();
         b[i] = if b[i] == b'A' { b'B' } else { b'A' };
-        let Ok(s) = String::from_utf8(b) else { continue };
+        let Ok(s) = String::from_utf8(b) else {
+            continue;
+        };
         if s != t {
             assert!(token::verify(secret, &s, now).is_err(), "{s}");
         }
     }
-    for bad in ["", "v1", "v2.a.b.1.c", "v1....", "v1.a.b.c.d.e", &"x".repeat(5_000)] {
+    for bad in [
+        "",
+        "v1",
+        "v2.a.b.1.c",
+        "v1....",
+        "v1.a.b.c.d.e",
+        &"x".repeat(5_000),
+    ] {
         assert_eq!(
             token::verify(secret, bad, now).unwrap_err(),
             TokenError::Malformed,

@@ -64,7 +64,9 @@ fn mac(secret: &[u8], person: &str, address: &str, expires: i64) -> Hmac<Sha256>
 /// A token for `person` and `address`, valid until `now + UNSUBSCRIBE_TOKEN_LIFETIME_SECS`.
 pub fn sign(secret: &[u8], person: &str, address: &str, now: i64) -> String {
     let expires = now.saturating_add(UNSUBSCRIBE_TOKEN_LIFETIME_SECS);
-    let tag = mac(secret, person, address, expires).finalize().into_bytes();
+    let tag = mac(secret, person, address, expires)
+        .finalize()
+        .into_bytes();
     format!(
         "{VERSION}.{}.{}.{expires}.{}",
         B64.encode(person),

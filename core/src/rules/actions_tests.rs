@@ -416,9 +416,10 @@ fn email_actions_render_once_when_prepared_and_attempts_decide_the_outcome() {
     let idx = index(&[rule]);
     let mut new_id = || "f1".to_owned();
     let mut event = ev("Buy", "u1", 0);
-    event
-        .context
-        .insert("traits".into(), json!({"email": "ada@example.com", "name": "Ada"}));
+    event.context.insert(
+        "traits".into(),
+        json!({"email": "ada@example.com", "name": "Ada"}),
+    );
     event.properties.insert("item".into(), json!("<tea>"));
     let firing = |capped| Firing {
         rule: "e".into(),
@@ -439,7 +440,11 @@ fn email_actions_render_once_when_prepared_and_attempts_decide_the_outcome() {
     assert_eq!(first.html.as_deref(), Some("<p>&lt;tea&gt;</p>"));
     // No `work` trait: the spec records why, the consumer fails the action with it.
     assert_eq!(rec.emails[1].id, "f1:1");
-    assert!(rec.emails[1].error.as_deref().unwrap().starts_with("no_recipient"));
+    assert!(rec.emails[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("no_recipient"));
     let again: FiringRecord = serde_json::from_str(&serde_json::to_string(rec).unwrap()).unwrap();
     assert_eq!(again.emails, rec.emails);
     // A capped firing renders nothing.
@@ -454,7 +459,11 @@ fn email_actions_render_once_when_prepared_and_attempts_decide_the_outcome() {
     o.record(&Attempt::Emailed(Answer::Sent, "HTTP 202".into()));
     assert_eq!(o.status, ActionStatus::Delivered);
     o.record(&Attempt::Emailed(Answer::HardBounce, "HTTP 422".into()));
-    assert_eq!(o.status, ActionStatus::Delivered, "closed outcomes never change");
+    assert_eq!(
+        o.status,
+        ActionStatus::Delivered,
+        "closed outcomes never change"
+    );
     let mut o = outcome("email", ActionStatus::Queued);
     o.record(&Attempt::Emailed(Answer::HardBounce, "HTTP 422".into()));
     assert_eq!(o.status, ActionStatus::Failed);

@@ -107,7 +107,12 @@ pub async fn send(env: &Env, rec: &FiringRecord, target: &str) -> Attempt {
         );
     };
     // Signed as of the firing (not the attempt), so every retry sends the same bytes.
-    let t = token::sign(secret.as_bytes(), &rec.user, &rendered.to, rec.at_ms / 1_000);
+    let t = token::sign(
+        secret.as_bytes(),
+        &rec.user,
+        &rendered.to,
+        rec.at_ms / 1_000,
+    );
     let link = format!(
         "{}/v1/email/unsubscribe?t={t}",
         public.trim_end_matches('/')
@@ -118,14 +123,9 @@ pub async fn send(env: &Env, rec: &FiringRecord, target: &str) -> Attempt {
         Transport::Binding => binding(env, &request).await,
     };
     if answer == Answer::HardBounce {
-        if let Err(e) = suppressions::suppress(
-            env,
-            &rendered.to,
-            "hard_bounce",
-            Some(&rec.user),
-            &spec.id,
-        )
-        .await
+        if let Err(e) =
+            suppressions::suppress(env, &rendered.to, "hard_bounce", Some(&rec.user), &spec.id)
+                .await
         {
             // Not suppressed yet: try the whole attempt again rather than lose the bounce.
             return Attempt::RequestFailed(format!("suppressing a hard bounce: {e:?}"));
@@ -252,15 +252,10 @@ pub async fn record(env: &Env, events: &[spur_core::Event]) {
         return;
     }
     let encoded = spur_core::work::encode_events(events);
-    if let Err(e) = crate::queues::events::enqueue(
-        env,
-        spur_core::work::split(None, &encoded, Vec::new()),
-    )
-    .await
+    if let Err(e) =
+        crate::queues::events::enqueue(env, spur_core::work::split(None, &encoded, Vec::new()))
+            .await
     {
-        console_error!(
-            "{} email campaign events not recorded: {e:?}",
-            events.len()
-        );
+        console_error!("{} email campaign events not recorded: {e:?}", events.len());
     }
 }
