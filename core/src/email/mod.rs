@@ -184,6 +184,12 @@ impl Templates<'_> {
         };
         let html = body("html", self.html)?;
         let text = body("text", self.text)?;
+        let total = subject.len()
+            + html.as_ref().map_or(0, String::len)
+            + text.as_ref().map_or(0, String::len);
+        if total > MAX_EMAIL_BODY_BYTES {
+            return Err(EmailError::TooLarge("email"));
+        }
         let from = match self.from {
             Some(f) => {
                 let f = one("from", f)?;
@@ -259,6 +265,17 @@ pub struct Rendered {
     /// Sender (`addr` or `Name <addr>`); the deployment's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+}
+
+impl Rendered {
+    /// Bytes it takes in a queue message (roughly: its text fields).
+    pub fn size(&self) -> usize {
+        self.to.len()
+            + self.subject.len()
+            + self.html.as_ref().map_or(0, String::len)
+            + self.text.as_ref().map_or(0, String::len)
+            + self.from.as_ref().map_or(0, String::len)
+    }
 }
 
 /// `addr` trimmed, when it is one plausible address: `local@domain.tld`, at most

@@ -359,6 +359,24 @@ pub struct EmailSpec {
 }
 
 impl EmailSpec {
+    /// Takes its size from `budget` (the bytes a firing's emails may still take); beyond it,
+    /// the email is replaced by an `email_too_large` error, so a firing's queue message stays
+    /// within the limit however many email actions its rule has.
+    pub fn within(mut self, budget: &mut usize) -> Self {
+        let size = self.email.as_ref().map_or(0, crate::email::Rendered::size);
+        match budget.checked_sub(size) {
+            Some(left) => *budget = left,
+            None => {
+                self.email = None;
+                self.error = Some(format!(
+                    "email_too_large: this firing's emails exceed {} bytes together",
+                    crate::limits::MAX_EMAIL_BODY_BYTES
+                ));
+            }
+        }
+        self
+    }
+
     /// Renders an email action over `ctx` (`None` for other actions).
     pub fn from_action(action: &Action, id: String, ctx: &serde_json::Value) -> Option<Self> {
         let Action::Email(email) = action else {
@@ -491,6 +509,7 @@ pub fn prepare(
         let mut shown_ids = shown.iter().map(|m| m.id.clone());
         let mut pushes = Vec::new();
         let mut emails = Vec::new();
+        let mut email_budget = crate::limits::MAX_EMAIL_BODY_BYTES;
         let actions = rule
             .rule
             .actions
@@ -516,7 +535,9 @@ pub fn prepare(
                                 &rule.rule.id,
                                 rule.rule.name.as_deref(),
                             );
-                            emails.extend(EmailSpec::from_action(a, email_id.clone(), &ctx));
+                            let spec = EmailSpec::from_action(a, email_id.clone(), &ctx)
+                                .map(|s| s.within(&mut email_budget));
+                            emails.extend(spec);
                         }
                         Some(email_id)
                     }

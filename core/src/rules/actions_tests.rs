@@ -475,3 +475,33 @@ fn email_actions_render_once_when_prepared_and_attempts_decide_the_outcome() {
     assert!(!o.is_open());
     assert!(counts_attempt(&[outcome("email", ActionStatus::Queued)]));
 }
+
+#[test]
+fn a_firings_emails_share_one_size_budget() {
+    let big = "x".repeat(crate::limits::MAX_EMAIL_BODY_BYTES * 2 / 3);
+    let rule = json!({"id": "e", "trigger": {"events": ["Buy"]}, "actions": [
+        {"type": "email", "subject": "one", "text": "{{ event.properties.big }}"},
+        {"type": "email", "subject": "two", "text": "{{ event.properties.big }}"}]});
+    let idx = index(&[rule]);
+    let mut event = ev("Buy", "u1", 0);
+    event.properties.insert("big".into(), json!(big));
+    event
+        .context
+        .insert("traits".into(), json!({"email": "ada@example.com"}));
+    let firing = Firing {
+        rule: "e".into(),
+        at: T0,
+        events: vec![event.message_id.clone()],
+        event: Some(event),
+        capped: false,
+    };
+    let prepared = prepare(&idx, vec![firing], "u1", "ingest", true, &mut || "f".into());
+    let emails = &prepared.records[0].emails;
+    assert!(emails[0].email.is_some());
+    assert!(emails[1].email.is_none());
+    assert!(emails[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("email_too_large"));
+}
