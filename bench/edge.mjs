@@ -289,6 +289,7 @@ const GROUPS = [
   ["sha2", "hmac + sha2"],
   ["hmac", "hmac + sha2"],
   ["base64", "base64"],
+  ["minijinja", "minijinja (email templates)"],
   ["fluent_uri", "boon (JSON Schema)"],
   ["ahash", "boon (JSON Schema)"],
   ["bumpalo", "datalogic-rs (JSONLogic)"],

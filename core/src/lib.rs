@@ -36,6 +36,7 @@ pub mod bad_rows;
 pub mod config;
 pub mod debug;
 pub mod decode;
+pub mod email;
 pub mod enrich;
 pub mod error;
 pub mod event;

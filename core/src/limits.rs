@@ -131,3 +131,29 @@ pub const MAX_PUSH_SUBSCRIPTIONS_PER_PERSON: usize = 10;
 pub const DEFAULT_PUSH_TTL_SECS: u32 = 86_400;
 /// Largest `POST`/`DELETE /v1/push/subscriptions` body.
 pub const MAX_PUSH_SUBSCRIBE_BYTES: usize = 8 * 1024;
+
+// Email (issue 12).
+/// Longest template source of an email action field (subject, html, text, to, from).
+pub const MAX_EMAIL_TEMPLATE_CHARS: usize = 32 * 1024;
+/// Longest rendered subject, in characters (a longer one is cut).
+pub const MAX_EMAIL_SUBJECT_CHARS: usize = 998;
+/// Largest rendered email (html + text + subject), and the most rendered email bytes one
+/// rule firing carries over all its email actions: emails travel in the firing's
+/// actions-queue message, next to the event (≤ [`MAX_STORED_EVENT_BYTES`]), within
+/// [`WORK_MESSAGE_BYTES`].
+pub const MAX_EMAIL_BODY_BYTES: usize = 24 * 1024;
+/// Longest email address (RFC 5321 §4.5.3.1.3 path limit).
+pub const MAX_EMAIL_ADDRESS_CHARS: usize = 254;
+/// How much work one template render may do (minijinja fuel: roughly one unit per
+/// instruction), so a loop over a large trait cannot stall the Durable Object.
+pub const EMAIL_TEMPLATE_FUEL: u64 = 50_000;
+/// How long an unsubscribe link works (RFC 8058 asks for a long-lived link: 180 days).
+pub const UNSUBSCRIBE_TOKEN_LIFETIME_SECS: i64 = 180 * 86_400;
+/// Longest unsubscribe token accepted (person ≤ 256 chars + address + MAC, base64url).
+pub const MAX_UNSUBSCRIBE_TOKEN_CHARS: usize = 1_024;
+/// Largest provider answer body read to classify a bounce.
+pub const MAX_EMAIL_PROVIDER_ANSWER_BYTES: usize = 4 * 1024;
+// A firing with the largest event and its emails fits a work message (email text grows by
+// about a quarter when JSON-escaped; 4 KB for the rest of the record).
+const _: () =
+    assert!(MAX_STORED_EVENT_BYTES + MAX_EMAIL_BODY_BYTES * 5 / 4 + 4 * 1024 <= WORK_MESSAGE_BYTES);

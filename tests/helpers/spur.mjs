@@ -21,12 +21,12 @@ export const TEST_CONFIG = {
 };
 
 /** Starts the Worker from dist/ (built by `npm run build`) with migrations applied. */
-export async function startSpur({ vars, secrets, config = TEST_CONFIG } = {}) {
+export async function startSpur({ vars, secrets, config = TEST_CONFIG, configPath = "./wrangler.toml" } = {}) {
   const server = createTestHarness({
     root,
     workers: [
       {
-        configPath: "./wrangler.toml",
+        configPath,
         prebuiltWorkerDir: "./dist",
         vars,
         secrets: { ADMIN_TOKEN, SPUR_CONFIG: JSON.stringify(config), ...secrets },

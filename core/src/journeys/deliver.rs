@@ -5,7 +5,7 @@
 //! and the actions consumer inserts records by id once and skips delivered actions, so a
 //! replayed transition or a redelivered queue message never sends an action twice.
 
-use crate::rules::actions::{ActionStatus, FiringRecord, Outcome, Prepared, PushSpec};
+use crate::rules::actions::{ActionStatus, EmailSpec, FiringRecord, Outcome, Prepared, PushSpec};
 use crate::rules::{Action, InAppMessage, WebhookBody};
 use crate::Event;
 
@@ -85,8 +85,15 @@ pub fn prepare(effects: &[Effect], user: &str, source: &str, returned: bool) -> 
                 });
                 Some(e.key.clone())
             }
-            Action::Push { .. } => Some(e.key.clone()),
+            Action::Push { .. } | Action::Email(_) => Some(e.key.clone()),
         };
+        let emails = EmailSpec::from_action(
+            &action,
+            e.key.clone(),
+            e.context.as_ref().unwrap_or(&serde_json::Value::Null),
+        )
+        .into_iter()
+        .collect();
         let pushes = PushSpec::from_action(&action, e.key.clone())
             .into_iter()
             .collect();
@@ -116,6 +123,7 @@ pub fn prepare(effects: &[Effect], user: &str, source: &str, returned: bool) -> 
                 event,
             },
             pushes,
+            emails,
         });
     }
     out

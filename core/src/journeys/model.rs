@@ -282,6 +282,9 @@ pub enum JourneyAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic: Option<String>,
     },
+    /// An email, as a rule's `email` action; its templates also see the run's `vars` and the
+    /// person's profile `traits` (see `crate::email::journey_context`).
+    Email(crate::rules::EmailAction),
     /// Merge these traits into the person's profile traits (later branches read them).
     SetTraits {
         /// Traits to merge.
@@ -319,6 +322,7 @@ impl JourneyAction {
                 urgency: *urgency,
                 topic: topic.clone(),
             }),
+            JourneyAction::Email(email) => Some(Action::Email(email.clone())),
             JourneyAction::SetTraits { .. } | JourneyAction::Emit { .. } => None,
         }
     }

@@ -447,6 +447,16 @@ fn advance(
                     if let JourneyAction::SetTraits { traits } = action {
                         merge(&mut person.traits, traits);
                     } else {
+                        let context = matches!(action, JourneyAction::Email(_)).then(|| {
+                            crate::email::journey_context(
+                                run.event.as_ref().unwrap_or(&run.trigger),
+                                &run.trigger,
+                                &person.traits,
+                                &run.vars,
+                                user,
+                                (id, &node_id, run.seq),
+                            )
+                        });
                         out.effects.push(Effect {
                             key: format!("{id}:{}:{node_id}:{user}", run.seq),
                             journey: id.to_owned(),
@@ -455,6 +465,7 @@ fn advance(
                             at,
                             action: action.clone(),
                             trigger: run.trigger.clone(),
+                            context,
                         });
                     }
                 }

@@ -205,6 +205,10 @@ pub struct Effect {
     pub action: JourneyAction,
     /// The trigger event, for webhook and forward payloads.
     pub trigger: Value,
+    /// For an email: what its templates see (`crate::email::journey_context`), taken when
+    /// the node ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
 }
 
 /// A countable moment, for per-node stats.

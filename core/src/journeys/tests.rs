@@ -634,3 +634,41 @@ fn a_waking_event_a_little_before_the_wait_by_the_clients_clock_still_wakes_it()
         "the path stays in time order"
     );
 }
+
+#[test]
+fn an_email_step_renders_over_traits_and_vars() {
+    use crate::journeys::state::Effect;
+    let action: JourneyAction = serde_json::from_value(serde_json::json!({
+        "type": "email", "to": "{{ vars.email }}", "subject": "{{ traits.name }} / {{ journey.node }}",
+        "html": "<b>{{ vars.coupon }}</b>"}))
+    .unwrap();
+    let mut traits = serde_json::Map::new();
+    traits.insert("name".into(), "Ada & Bo".into());
+    let vars = serde_json::json!({"email": "ada@example.com", "coupon": "<10%>"});
+    let ctx = crate::email::journey_context(
+        &serde_json::Value::Null,
+        &serde_json::Value::Null,
+        &traits,
+        &vars,
+        "u1",
+        ("j", "mail", 0),
+    );
+    let effect = Effect {
+        key: "j:0:mail:u1".into(),
+        journey: "j".into(),
+        run: 0,
+        node: "mail".into(),
+        at: 0,
+        action,
+        trigger: serde_json::Value::Null,
+        context: Some(ctx),
+    };
+    let prepared = crate::journeys::deliver::prepare(&[effect], "u1", "api", false);
+    let rec = &prepared.records[0];
+    assert_eq!(rec.actions[0].kind, "email");
+    assert_eq!(rec.actions[0].target.as_deref(), Some("j:0:mail:u1"));
+    let email = rec.emails[0].email.as_ref().unwrap();
+    assert_eq!(email.to, "ada@example.com");
+    assert_eq!(email.subject, "Ada & Bo / mail");
+    assert_eq!(email.html.as_deref(), Some("<b>&lt;10%&gt;</b>"));
+}

@@ -3,7 +3,7 @@
 //!
 //! Invariant: an action's [`ActionStatus`] only moves along the transitions here — `queued` and
 //! `retrying` are the only *open* states; an attempt moves an open action to `delivered`,
-//! `forwarded`, `retrying` or `failed`; the queue giving up moves every open action to
+//! `forwarded`, `retrying`, `skipped` or `failed`; the queue giving up moves every open action to
 //! `dead_lettered`; a closed action never changes again. [`ActionStatus::code`] is the stable
 //! string stored in `rule_firings.actions` (and is what serde writes).
 
@@ -38,8 +38,10 @@ pub enum ActionStatus {
     Retrying,
     /// A forward reached its queue.
     Forwarded,
-    /// An attempt failed in a way no retry fixes (no secret, no such binding).
+    /// An attempt failed in a way no retry fixes (no secret, no such binding, a hard bounce).
     Failed,
+    /// An email to a suppressed address (unsubscribed or hard-bounced): never sent.
+    Skipped,
     /// The queue gave up while the action was still open.
     DeadLettered,
 }
@@ -56,6 +58,7 @@ impl ActionStatus {
             ActionStatus::Retrying => "retrying",
             ActionStatus::Forwarded => "forwarded",
             ActionStatus::Failed => "failed",
+            ActionStatus::Skipped => "skipped",
             ActionStatus::DeadLettered => "dead_lettered",
         }
     }
@@ -69,9 +72,13 @@ impl ActionStatus {
     pub fn initial(action: &Action, capped: bool, returned: bool) -> Self {
         match (capped, action) {
             (true, _) => ActionStatus::Capped,
-            (false, Action::Webhook { .. } | Action::Forward { .. } | Action::Push { .. }) => {
-                ActionStatus::Queued
-            }
+            (
+                false,
+                Action::Webhook { .. }
+                | Action::Forward { .. }
+                | Action::Push { .. }
+                | Action::Email(_),
+            ) => ActionStatus::Queued,
             (false, Action::Message { .. }) if returned => ActionStatus::Returned,
             (false, Action::Message { .. }) => ActionStatus::PendingPickup,
         }
@@ -97,6 +104,12 @@ pub enum Attempt {
     Pushed(PushTally),
     /// `VAPID_PRIVATE_KEY` / `VAPID_SUBJECT` are not configured (or the key is invalid).
     NoVapid,
+    /// An email went to the provider (or binding); what its answer means, and the detail.
+    Emailed(crate::email::Answer, String),
+    /// The address is on the suppression list; the reason it was put there.
+    EmailSuppressed(String),
+    /// The email could not be built (its render error code) or no transport is configured.
+    EmailUnsendable(String),
 }
 
 /// What the push service answered for each subscription in one attempt.
@@ -154,6 +167,22 @@ impl Attempt {
                 ActionStatus::Failed,
                 "no valid VAPID_PRIVATE_KEY and VAPID_SUBJECT are configured".into(),
             ),
+            Attempt::Emailed(answer, detail) => {
+                use crate::email::Answer;
+                match answer {
+                    Answer::Sent => (ActionStatus::Delivered, detail.clone()),
+                    Answer::Retry => (ActionStatus::Retrying, detail.clone()),
+                    Answer::HardBounce => (
+                        ActionStatus::Failed,
+                        format!("hard_bounce: address suppressed ({detail})"),
+                    ),
+                    Answer::Rejected => (ActionStatus::Failed, format!("rejected: {detail}")),
+                }
+            }
+            Attempt::EmailSuppressed(reason) => {
+                (ActionStatus::Skipped, format!("suppressed: {reason}"))
+            }
+            Attempt::EmailUnsendable(code) => (ActionStatus::Failed, code.clone()),
             Attempt::Pushed(t) => {
                 let detail = format!(
                     "delivered {}, gone {}, retrying {}, rejected {}{}",
@@ -217,9 +246,9 @@ impl Outcome {
         self.status.is_open()
     }
 
-    /// Whether this is a webhook, forward or push the consumer should attempt now.
+    /// Whether this is a webhook, forward, push or email the consumer should attempt now.
     pub fn attemptable(&self) -> bool {
-        self.is_open() && matches!(self.kind.as_str(), "webhook" | "forward" | "push")
+        self.is_open() && matches!(self.kind.as_str(), "webhook" | "forward" | "push" | "email")
     }
 
     /// Records an attempt; a closed outcome is left as it is. A push that reached some
@@ -243,7 +272,7 @@ impl Outcome {
 pub fn counts_attempt(outcomes: &[Outcome]) -> bool {
     outcomes
         .iter()
-        .any(|o| o.is_open() && (o.kind == "webhook" || o.kind == "push"))
+        .any(|o| o.is_open() && matches!(o.kind.as_str(), "webhook" | "push" | "email"))
 }
 
 /// Whether any outcome asks for the message to be retried.
@@ -309,6 +338,63 @@ pub struct FiringRecord {
     /// What each push action sends (matched to its outcome by `target` = [`PushSpec::id`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pushes: Vec<PushSpec>,
+    /// What each email action sends (matched to its outcome by `target` = [`EmailSpec::id`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<EmailSpec>,
+}
+
+/// One email action of a firing, rendered when the firing was prepared (so every retry sends
+/// the same bytes): the email, or why it could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailSpec {
+    /// `<firing id>:<action index>` (a journey step: its idempotency key): the provider's
+    /// `Idempotency-Key` and the campaign events' `messageId`.
+    pub id: String,
+    /// The rendered email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<crate::email::Rendered>,
+    /// Why it could not be rendered (a `crate::email::EmailError` code and detail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl EmailSpec {
+    /// Takes its size from `budget` (the bytes a firing's emails may still take); beyond it,
+    /// the email is replaced by an `email_too_large` error, so a firing's queue message stays
+    /// within the limit however many email actions its rule has.
+    pub fn within(mut self, budget: &mut usize) -> Self {
+        let size = self.email.as_ref().map_or(0, crate::email::Rendered::size);
+        match budget.checked_sub(size) {
+            Some(left) => *budget = left,
+            None => {
+                self.email = None;
+                self.error = Some(format!(
+                    "email_too_large: this firing's emails exceed {} bytes together",
+                    crate::limits::MAX_EMAIL_BODY_BYTES
+                ));
+            }
+        }
+        self
+    }
+
+    /// Renders an email action over `ctx` (`None` for other actions).
+    pub fn from_action(action: &Action, id: String, ctx: &serde_json::Value) -> Option<Self> {
+        let Action::Email(email) = action else {
+            return None;
+        };
+        Some(match email.templates().render(ctx) {
+            Ok(email) => EmailSpec {
+                id,
+                email: Some(email),
+                error: None,
+            },
+            Err(e) => EmailSpec {
+                id,
+                email: None,
+                error: Some(format!("{}: {e}", e.code())),
+            },
+        })
+    }
 }
 
 /// One push action of a firing, resolved: everything the consumer needs to send it.
@@ -422,6 +508,8 @@ pub fn prepare(
         };
         let mut shown_ids = shown.iter().map(|m| m.id.clone());
         let mut pushes = Vec::new();
+        let mut emails = Vec::new();
+        let mut email_budget = crate::limits::MAX_EMAIL_BODY_BYTES;
         let actions = rule
             .rule
             .actions
@@ -437,6 +525,21 @@ pub fn prepare(
                         let push_id = format!("{id}:{i}");
                         pushes.extend(PushSpec::from_action(a, push_id.clone()));
                         Some(push_id)
+                    }
+                    Action::Email(_) => {
+                        let email_id = format!("{id}:{i}");
+                        if !f.capped {
+                            let ctx = crate::email::rule_context(
+                                f.event.as_ref(),
+                                user,
+                                &rule.rule.id,
+                                rule.rule.name.as_deref(),
+                            );
+                            let spec = EmailSpec::from_action(a, email_id.clone(), &ctx)
+                                .map(|s| s.within(&mut email_budget));
+                            emails.extend(spec);
+                        }
+                        Some(email_id)
                     }
                 },
                 status: ActionStatus::initial(a, f.capped, returned),
@@ -458,6 +561,7 @@ pub fn prepare(
             actions,
             payload,
             pushes: if f.capped { Vec::new() } else { pushes },
+            emails,
         });
     }
     out

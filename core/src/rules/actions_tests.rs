@@ -49,6 +49,7 @@ fn status_codes_are_the_stored_strings() {
         ActionStatus::Retrying,
         ActionStatus::Forwarded,
         ActionStatus::Failed,
+        ActionStatus::Skipped,
         ActionStatus::DeadLettered,
     ] {
         assert_eq!(serde_json::to_value(s).unwrap(), json!(s.code()));
@@ -405,4 +406,102 @@ fn push_tallies_decide_the_outcome() {
     o.record(&Attempt::NoVapid);
     assert_eq!(o.status, ActionStatus::Failed);
     assert!(counts_attempt(&[outcome("push", ActionStatus::Queued)]));
+}
+
+#[test]
+fn email_actions_render_once_when_prepared_and_attempts_decide_the_outcome() {
+    let rule = json!({"id": "e", "trigger": {"events": ["Buy"]}, "actions": [
+        {"type": "email", "subject": "Hi {{ traits.name }}", "html": "<p>{{ event.properties.item }}</p>"},
+        {"type": "email", "to": "{{ traits.work }}", "subject": "s", "text": "t"}]});
+    let idx = index(&[rule]);
+    let mut new_id = || "f1".to_owned();
+    let mut event = ev("Buy", "u1", 0);
+    event.context.insert(
+        "traits".into(),
+        json!({"email": "ada@example.com", "name": "Ada"}),
+    );
+    event.properties.insert("item".into(), json!("<tea>"));
+    let firing = |capped| Firing {
+        rule: "e".into(),
+        at: T0,
+        events: vec![event.message_id.clone()],
+        event: Some(event.clone()),
+        capped,
+    };
+    let prepared = prepare(&idx, vec![firing(false)], "u1", "ingest", true, &mut new_id);
+    let rec = &prepared.records[0];
+    assert_eq!(rec.actions[0].kind, "email");
+    assert_eq!(rec.actions[0].status, ActionStatus::Queued);
+    assert_eq!(rec.actions[0].target.as_deref(), Some("f1:0"));
+    assert!(rec.actions[0].attemptable());
+    let first = rec.emails[0].email.as_ref().unwrap();
+    assert_eq!(first.to, "ada@example.com");
+    assert_eq!(first.subject, "Hi Ada");
+    assert_eq!(first.html.as_deref(), Some("<p>&lt;tea&gt;</p>"));
+    // No `work` trait: the spec records why, the consumer fails the action with it.
+    assert_eq!(rec.emails[1].id, "f1:1");
+    assert!(rec.emails[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("no_recipient"));
+    let again: FiringRecord = serde_json::from_str(&serde_json::to_string(rec).unwrap()).unwrap();
+    assert_eq!(again.emails, rec.emails);
+    // A capped firing renders nothing.
+    let capped = prepare(&idx, vec![firing(true)], "u1", "ingest", true, &mut new_id);
+    assert!(capped.records[0].emails.is_empty());
+    assert_eq!(capped.records[0].actions[0].status, ActionStatus::Capped);
+
+    use crate::email::Answer;
+    let mut o = outcome("email", ActionStatus::Queued);
+    o.record(&Attempt::Emailed(Answer::Retry, "HTTP 503".into()));
+    assert_eq!(o.status, ActionStatus::Retrying);
+    o.record(&Attempt::Emailed(Answer::Sent, "HTTP 202".into()));
+    assert_eq!(o.status, ActionStatus::Delivered);
+    o.record(&Attempt::Emailed(Answer::HardBounce, "HTTP 422".into()));
+    assert_eq!(
+        o.status,
+        ActionStatus::Delivered,
+        "closed outcomes never change"
+    );
+    let mut o = outcome("email", ActionStatus::Queued);
+    o.record(&Attempt::Emailed(Answer::HardBounce, "HTTP 422".into()));
+    assert_eq!(o.status, ActionStatus::Failed);
+    assert!(o.detail.as_deref().unwrap().starts_with("hard_bounce"));
+    let mut o = outcome("email", ActionStatus::Retrying);
+    o.record(&Attempt::EmailSuppressed("unsubscribed".into()));
+    assert_eq!(o.status, ActionStatus::Skipped);
+    assert_eq!(o.detail.as_deref(), Some("suppressed: unsubscribed"));
+    assert!(!o.is_open());
+    assert!(counts_attempt(&[outcome("email", ActionStatus::Queued)]));
+}
+
+#[test]
+fn a_firings_emails_share_one_size_budget() {
+    let big = "x".repeat(crate::limits::MAX_EMAIL_BODY_BYTES * 2 / 3);
+    let rule = json!({"id": "e", "trigger": {"events": ["Buy"]}, "actions": [
+        {"type": "email", "subject": "one", "text": "{{ event.properties.big }}"},
+        {"type": "email", "subject": "two", "text": "{{ event.properties.big }}"}]});
+    let idx = index(&[rule]);
+    let mut event = ev("Buy", "u1", 0);
+    event.properties.insert("big".into(), json!(big));
+    event
+        .context
+        .insert("traits".into(), json!({"email": "ada@example.com"}));
+    let firing = Firing {
+        rule: "e".into(),
+        at: T0,
+        events: vec![event.message_id.clone()],
+        event: Some(event),
+        capped: false,
+    };
+    let prepared = prepare(&idx, vec![firing], "u1", "ingest", true, &mut || "f".into());
+    let emails = &prepared.records[0].emails;
+    assert!(emails[0].email.is_some());
+    assert!(emails[1].email.is_none());
+    assert!(emails[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("email_too_large"));
 }

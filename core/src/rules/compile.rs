@@ -331,6 +331,15 @@ pub(crate) fn check_actions(actions: &[Action]) -> Result<(), RuleError> {
                     ));
                 }
             }
+            Action::Email(email) => {
+                email.templates().check().map_err(|e| {
+                    let field = match &e {
+                        crate::email::EmailError::InvalidTemplate { field, .. } => field,
+                        _ => "from",
+                    };
+                    RuleError::new(RuleErrorKind::InvalidTemplate, at(field), e.to_string())
+                })?;
+            }
             Action::Forward { queue } => {
                 let ok = queue.len() <= 64
                     && queue.bytes().next().is_some_and(|b| b.is_ascii_uppercase())

@@ -35,6 +35,9 @@ pub enum RuleErrorKind {
     InvalidActions,
     /// An action's fields are unusable (a webhook URL that is not http(s), an empty message, …).
     InvalidAction,
+    /// An email template does not parse, or an email lacks a subject or body, or names an
+    /// unusable sender.
+    InvalidTemplate,
 }
 
 impl RuleErrorKind {
@@ -55,11 +58,12 @@ impl RuleErrorKind {
             Self::InvalidCap => "invalid_cap",
             Self::InvalidActions => "invalid_actions",
             Self::InvalidAction => "invalid_action",
+            Self::InvalidTemplate => "invalid_template",
         }
     }
 
     /// Every kind, for code-uniqueness tests and documentation.
-    pub const ALL: [RuleErrorKind; 14] = [
+    pub const ALL: [RuleErrorKind; 15] = [
         Self::Malformed,
         Self::InvalidId,
         Self::IdMismatch,
@@ -74,6 +78,7 @@ impl RuleErrorKind {
         Self::InvalidCap,
         Self::InvalidActions,
         Self::InvalidAction,
+        Self::InvalidTemplate,
     ];
 }
 

@@ -37,7 +37,7 @@ pub use compile::{compile, compile_json, compile_value, event_key, parse, Compil
 pub use error::{RuleError, RuleErrorKind};
 pub use fanout::{by_user, route, route_with, Fanout, Routing};
 pub use index::{next_deadline, Routed, RuleIndex};
-pub use model::{Action, Duration, Rule};
+pub use model::{Action, Duration, EmailAction, Rule};
 pub use payload::{messages, InAppMessage, WebhookBody};
 pub use replay::{dry_run, explain, lookback, DryRun, Explanation};
 pub use state::{Firing, RuleState};

@@ -152,6 +152,49 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic: Option<String>,
     },
+    /// An email through the deployment's provider (or `send_email` binding), through the
+    /// actions queue. Every field is a minijinja template over `event`, `traits`, `vars`,
+    /// `user` (see `crate::email`); `html` is HTML-escaped. Suppressed addresses are skipped.
+    Email(EmailAction),
+}
+
+/// An `email` action (rules and journey action nodes):
+///
+/// ```json
+/// { "type": "email", "subject": "Your cart, {{ traits.name }}",
+///   "html": "<p>Hi {{ traits.name }}, {{ event.properties.product }} is waiting.</p>",
+///   "text": "Hi {{ traits.name }}", "to": "{{ traits.email }}", "from": "Shop <shop@example.com>" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmailAction {
+    /// Recipient template; `{{ traits.email }}` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Subject template.
+    pub subject: String,
+    /// HTML body template (auto-escaped). At least one of `html` and `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Plain-text body template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Sender (`addr` or `Name <addr>`, may be a template); `EMAIL_FROM` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+impl EmailAction {
+    /// Its templates, with the default recipient filled in.
+    pub fn templates(&self) -> crate::email::Templates<'_> {
+        crate::email::Templates {
+            to: self.to.as_deref().unwrap_or(crate::email::DEFAULT_TO),
+            subject: &self.subject,
+            html: self.html.as_deref(),
+            text: self.text.as_deref(),
+            from: self.from.as_deref(),
+        }
+    }
 }
 
 impl Action {
@@ -162,6 +205,7 @@ impl Action {
             Action::Message { .. } => "message",
             Action::Forward { .. } => "forward",
             Action::Push { .. } => "push",
+            Action::Email(_) => "email",
         }
     }
 }

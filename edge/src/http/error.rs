@@ -31,6 +31,8 @@ pub enum ApiError {
     Query(QueryError),
     /// A push subscription or configuration refused (its own stable code).
     Push(spur_core::push::PushError),
+    /// An unsubscribe link whose token is malformed, tampered with or expired.
+    Unsubscribe(spur_core::email::token::TokenError),
     /// A request whose body or parameters are invalid for the route (admin APIs).
     Invalid(String),
     /// No such route or resource.
@@ -92,6 +94,7 @@ impl ApiError {
             | ApiError::Rule(_)
             | ApiError::Journey(_)
             | ApiError::Query(_)
+            | ApiError::Unsubscribe(_)
             | ApiError::Invalid(_) => 400,
             ApiError::Push(spur_core::push::PushError::NotConfigured) | ApiError::NotFound => 404,
             ApiError::Push(_) => 400,
@@ -114,6 +117,7 @@ impl ApiError {
             ApiError::Journey(e) => e.code(),
             ApiError::Query(e) => e.code(),
             ApiError::Push(e) => e.code(),
+            ApiError::Unsubscribe(e) => e.code(),
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -134,6 +138,7 @@ impl ApiError {
             ApiError::Journey(e) => e.to_string(),
             ApiError::Query(e) => e.to_string(),
             ApiError::Push(e) => e.to_string(),
+            ApiError::Unsubscribe(e) => e.to_string(),
             ApiError::Invalid(detail) => detail.clone(),
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),

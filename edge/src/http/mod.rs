@@ -8,6 +8,7 @@ mod bad_rows;
 pub(crate) mod body;
 mod config;
 mod cors;
+mod email;
 pub(crate) mod error;
 pub(crate) mod ingest;
 mod journeys;
@@ -40,6 +41,9 @@ pub async fn route(req: Request, env: &Env, path: &str) -> Result<Response, ApiE
     if path == "/v1/live" {
         // Authenticated by its first message: a browser cannot set headers on a WebSocket.
         return crate::objects::live::connect(req, env).await;
+    }
+    if email::owns(path) {
+        return email::handle(req, env).await;
     }
     if push::owns(path) {
         return push::handle(req, env, path).await;

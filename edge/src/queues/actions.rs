@@ -22,6 +22,7 @@ use worker::{
 use crate::clock::{now, random_bytes};
 use crate::http::error::ApiError;
 use crate::objects::user_state::{self, Delivery};
+use crate::queues::email;
 use crate::queues::firings::{
     ActionWork, FiringRecord, ACTIONS_DEAD_LETTER_QUEUE, ACTIONS_QUEUE_NAME,
 };
@@ -144,16 +145,19 @@ async fn run(env: &Env, rec: &FiringRecord) -> Result<Next, ApiError> {
     let body =
         serde_json::to_string(&rec.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
     let attempts = attempts + u32::from(actions::counts_attempt(&outcomes));
+    let before: Vec<_> = outcomes.iter().map(|o| o.status).collect();
     for o in outcomes.iter_mut().filter(|o| o.attemptable()) {
         let target = o.target.clone().unwrap_or_default();
         let attempt = match o.kind.as_str() {
             "webhook" => post(env, &target, rec, &body).await,
             "push" => push(env, rec, &target, &mut o.done).await,
+            "email" => email::send(env, rec, &target).await,
             _ => forward(env, &target, &body).await,
         };
         o.record(&attempt);
     }
     firings::update(env, &rec.id, &outcomes, attempts).await?;
+    email::record(env, &email::campaign_events(rec, &before, &outcomes)).await;
     Ok(if actions::wants_retry(&outcomes) {
         Next::RetryIn(backoff(retry_base(env), attempts))
     } else {
@@ -323,6 +327,9 @@ async fn dead_letter(env: &Env, work: ActionWork) -> Result<(), ApiError> {
     let Some((mut outcomes, attempts)) = firings::outcomes(env, &rec.id).await? else {
         return Ok(());
     };
+    let before: Vec<_> = outcomes.iter().map(|o| o.status).collect();
     actions::dead_letter(&mut outcomes);
-    firings::update(env, &rec.id, &outcomes, attempts).await
+    firings::update(env, &rec.id, &outcomes, attempts).await?;
+    email::record(env, &email::campaign_events(&rec, &before, &outcomes)).await;
+    Ok(())
 }

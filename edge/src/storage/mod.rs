@@ -6,6 +6,7 @@
 pub mod bad_rows;
 pub mod cache;
 pub mod clickhouse;
+pub mod email;
 pub mod events;
 pub mod firings;
 pub mod journeys;

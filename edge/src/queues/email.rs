@@ -1,0 +1,261 @@
+//! Email delivery for the actions consumer: the suppression check, the signed one-click
+//! unsubscribe link, and the send through the provider's HTTP API or the `send_email`
+//! binding; plus the campaign events each closed email outcome records.
+//!
+//! Invariant: an email action is sent only when its address is not suppressed, carries
+//! `List-Unsubscribe` + `List-Unsubscribe-Post` (RFC 8058) with a token for its person and
+//! address, and sends the `Idempotency-Key` of its action id; a hard bounce puts the address
+//! on the suppression list before the outcome is stored. What an answer means is decided in
+//! `spur_core::email`.
+
+use spur_core::email::{
+    campaign_event, token, Answer, ProviderRequest, Sender, FAILED_EVENT, SENT_EVENT,
+};
+use spur_core::limits::MAX_EMAIL_PROVIDER_ANSWER_BYTES;
+use spur_core::rules::actions::{ActionStatus, Attempt, FiringRecord, Outcome};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{console_error, Env, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::clock::now_ms;
+use crate::storage::email as suppressions;
+
+/// The provider's HTTP API endpoint (var or secret); the JSON body is
+/// `spur_core::email::ProviderRequest`.
+pub const EMAIL_PROVIDER_URL: &str = "EMAIL_PROVIDER_URL";
+/// Sent as `Authorization: Bearer <key>` to the provider (secret).
+pub const EMAIL_PROVIDER_KEY: &str = "EMAIL_PROVIDER_KEY";
+/// The default sender (`addr` or `Name <addr>`) for actions that name none.
+pub const EMAIL_FROM: &str = "EMAIL_FROM";
+/// Signs unsubscribe tokens (secret, HMAC-SHA256).
+pub const EMAIL_UNSUBSCRIBE_SECRET: &str = "EMAIL_UNSUBSCRIBE_SECRET";
+/// The Worker's public origin (`https://spur.example.com`), for the unsubscribe link.
+pub const PUBLIC_URL: &str = "PUBLIC_URL";
+/// `http` (the provider API) or `send_email` (the binding); by default the provider when
+/// `EMAIL_PROVIDER_URL` is set, else the binding when the deployment has one.
+pub const EMAIL_TRANSPORT: &str = "EMAIL_TRANSPORT";
+/// The Cloudflare `send_email` binding's name (`[[send_email]] name = "SEND_EMAIL"`).
+pub const SEND_EMAIL_BINDING: &str = "SEND_EMAIL";
+
+fn setting(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// The unsubscribe secret, if configured.
+pub fn unsubscribe_secret(env: &Env) -> Option<String> {
+    setting(env, EMAIL_UNSUBSCRIBE_SECRET)
+}
+
+fn has_binding(env: &Env) -> bool {
+    js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(SEND_EMAIL_BINDING))
+        .is_ok_and(|v| !v.is_undefined() && !v.is_null())
+}
+
+enum Transport {
+    Http { url: String, key: Option<String> },
+    Binding,
+}
+
+fn transport(env: &Env) -> Option<Transport> {
+    let http = || {
+        setting(env, EMAIL_PROVIDER_URL).map(|url| Transport::Http {
+            url,
+            key: setting(env, EMAIL_PROVIDER_KEY),
+        })
+    };
+    match setting(env, EMAIL_TRANSPORT).as_deref() {
+        Some("send_email") => has_binding(env).then_some(Transport::Binding),
+        Some("http") => http(),
+        _ => http().or_else(|| has_binding(env).then_some(Transport::Binding)),
+    }
+}
+
+/// Sends email action `target` of `rec` (one attempt).
+pub async fn send(env: &Env, rec: &FiringRecord, target: &str) -> Attempt {
+    let Some(spec) = rec.emails.iter().find(|e| e.id == target) else {
+        return Attempt::EmailUnsendable("no_email_spec: the firing has no rendered email".into());
+    };
+    let Some(rendered) = &spec.email else {
+        return Attempt::EmailUnsendable(
+            spec.error
+                .clone()
+                .unwrap_or_else(|| "template_render_failed".into()),
+        );
+    };
+    match suppressions::suppressed(env, &rendered.to).await {
+        Ok(Some(reason)) => return Attempt::EmailSuppressed(reason),
+        Ok(None) => {}
+        Err(e) => return Attempt::RequestFailed(format!("suppression check: {e:?}")),
+    }
+    let (Some(secret), Some(public), Some(transport)) = (
+        unsubscribe_secret(env),
+        setting(env, PUBLIC_URL),
+        transport(env),
+    ) else {
+        return Attempt::EmailUnsendable(
+            "email_not_configured: set EMAIL_UNSUBSCRIBE_SECRET, PUBLIC_URL and EMAIL_PROVIDER_URL (or a send_email binding)".into(),
+        );
+    };
+    let from = setting(env, EMAIL_FROM);
+    let Some(from) = rendered.from.clone().or(from) else {
+        return Attempt::EmailUnsendable(
+            "email_not_configured: no sender (set EMAIL_FROM or the action's from)".into(),
+        );
+    };
+    // Signed as of the firing (not the attempt), so every retry sends the same bytes.
+    let t = token::sign(
+        secret.as_bytes(),
+        &rec.user,
+        &rendered.to,
+        rec.at_ms / 1_000,
+    );
+    let link = format!(
+        "{}/v1/email/unsubscribe?t={t}",
+        public.trim_end_matches('/')
+    );
+    let request = ProviderRequest::new(rendered, &from, &link, &spec.id);
+    let (answer, detail) = match transport {
+        Transport::Http { url, key } => post(&url, key.as_deref(), &request, &spec.id).await,
+        Transport::Binding => binding(env, &request).await,
+    };
+    if answer == Answer::HardBounce {
+        if let Err(e) =
+            suppressions::suppress(env, &rendered.to, "hard_bounce", Some(&rec.user), &spec.id)
+                .await
+        {
+            // Not suppressed yet: try the whole attempt again rather than lose the bounce.
+            return Attempt::RequestFailed(format!("suppressing a hard bounce: {e:?}"));
+        }
+    }
+    Attempt::Emailed(answer, detail)
+}
+
+async fn post(
+    url: &str,
+    key: Option<&str>,
+    request: &ProviderRequest,
+    id: &str,
+) -> (Answer, String) {
+    let Ok(body) = serde_json::to_string(request) else {
+        return (Answer::Rejected, "unserialisable email".into());
+    };
+    let result = async {
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json")?;
+        headers.set("User-Agent", "Spur-Email/1")?;
+        headers.set("Idempotency-Key", id)?;
+        if let Some(k) = key {
+            headers.set("Authorization", &format!("Bearer {k}"))?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init(url, &init)?;
+        let mut resp = Fetch::Request(req).send().await?;
+        let status = resp.status_code();
+        let text = resp.text().await.unwrap_or_default();
+        Ok::<_, worker::Error>((status, text))
+    }
+    .await;
+    match result {
+        Ok((status, text)) => {
+            let cut: String = text
+                .char_indices()
+                .take_while(|(i, _)| *i < MAX_EMAIL_PROVIDER_ANSWER_BYTES)
+                .map(|(_, c)| c)
+                .collect();
+            let answer = Answer::classify(status, &cut);
+            let snippet: String = cut.chars().take(200).collect();
+            (answer, format!("HTTP {status} {snippet}").trim().to_owned())
+        }
+        Err(e) => (Answer::Retry, format!("request failed: {e}")),
+    }
+}
+
+/// Sends through the `send_email` binding's message-builder form (`{from, to, subject, html,
+/// text, headers}`); a thrown error is retried (the platform does not say which are final).
+async fn binding(env: &Env, request: &ProviderRequest) -> (Answer, String) {
+    let result = async {
+        let mail: worker::SendEmail = env.get_binding(SEND_EMAIL_BINDING)?;
+        let builder: worker::SendEmailBuilder = js_sys::Object::new().unchecked_into();
+        builder.set_from(&request.from);
+        builder.set_to(&request.to);
+        builder.set_subject(&request.subject);
+        if let Some(h) = &request.html {
+            builder.set_html(h);
+        }
+        if let Some(t) = &request.text {
+            builder.set_text(t);
+        }
+        let headers = js_sys::Object::new();
+        for (k, v) in &request.headers {
+            js_sys::Reflect::set(&headers, &JsValue::from_str(k), &JsValue::from_str(v))
+                .map_err(worker::Error::from)?;
+        }
+        js_sys::Reflect::set(&builder, &JsValue::from_str("headers"), &headers)
+            .map_err(worker::Error::from)?;
+        let sent = mail
+            .send_with_builder(&builder)
+            .await
+            .map_err(|e| worker::Error::JsError(format!("{:?}", JsValue::from(e))))?;
+        Ok::<_, worker::Error>(sent.message_id())
+    }
+    .await;
+    match result {
+        Ok(id) => (Answer::Sent, format!("send_email messageId {id}")),
+        Err(e) => (Answer::Retry, format!("send_email failed: {e}")),
+    }
+}
+
+/// The campaign events for email outcomes that closed since `before` (the statuses before
+/// this attempt): `$message_sent` when delivered, `$message_failed` otherwise (failed,
+/// skipped, dead-lettered) with the detail as its reason.
+pub fn campaign_events(
+    rec: &FiringRecord,
+    before: &[ActionStatus],
+    after: &[Outcome],
+) -> Vec<spur_core::Event> {
+    let sender = Sender {
+        owner: &rec.rule,
+        node: rec
+            .rule
+            .starts_with("journey:")
+            .then_some(rec.payload.rule_name.as_deref())
+            .flatten(),
+    };
+    let at = now_ms();
+    after
+        .iter()
+        .zip(before)
+        .filter(|(o, was)| o.kind == "email" && was.is_open() && !o.is_open())
+        .map(|(o, _)| {
+            let id = o.target.as_deref().unwrap_or(&rec.id);
+            let (name, reason) = match o.status {
+                ActionStatus::Delivered => (SENT_EVENT, None),
+                _ => (FAILED_EVENT, o.detail.as_deref()),
+            };
+            campaign_event(name, id, &sender, &rec.user, at, o.status.code(), reason)
+        })
+        .collect()
+}
+
+/// Stores campaign events through the events queue (stored only: they never reach rules or
+/// journeys, so an email cannot trigger itself). A failure is logged: the outcome is already
+/// stored and the email sent, so the action is not retried for it.
+pub async fn record(env: &Env, events: &[spur_core::Event]) {
+    if events.is_empty() {
+        return;
+    }
+    let encoded = spur_core::work::encode_events(events);
+    if let Err(e) =
+        crate::queues::events::enqueue(env, spur_core::work::split(None, &encoded, Vec::new()))
+            .await
+    {
+        console_error!("{} email campaign events not recorded: {e:?}", events.len());
+    }
+}
