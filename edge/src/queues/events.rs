@@ -16,7 +16,7 @@ use crate::queues::send::send;
 use crate::storage::clickhouse::{self, ClickHouse};
 use crate::storage::events::Store;
 
-use spur_core::limits::STORE_BATCH_EVENTS;
+use spur_core::work::joins_store_run;
 pub use spur_core::work::{bad_rows, split};
 use spur_core::{BadRow, Work};
 
@@ -36,7 +36,7 @@ pub async fn enqueue(env: &Env, items: Vec<String>) -> Result<(), ApiError> {
 /// Handles one delivery of queue messages, acking or retrying each on its own.
 ///
 /// With D1 as the events store, the events of a delivery's messages are stored together, in
-/// D1 batches of at most [`STORE_BATCH_EVENTS`] events, with one archive object per group: a
+/// D1 batches of at most `STORE_BATCH_EVENTS` events ([`joins_store_run`]), with one archive object per group: a
 /// delivery of many small messages (1-event requests) costs a few writes instead of two per
 /// message. A group whose write fails is stored again message by message, so one message's
 /// failure retries that message alone, as before.
@@ -60,11 +60,11 @@ pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiEr
             Ok(Work::Events { write_key, events }) if joined => {
                 match injected_store_fault(env, FAULT_BEFORE_STORE, &events, &id) {
                     Ok(()) => {
-                        if group_events + events.len() > STORE_BATCH_EVENTS {
+                        if !joins_store_run(group_events, events.len()) {
                             store_group(&store, env, std::mem::take(&mut group)).await;
                             group_events = 0;
                         }
-                        group_events += events.len();
+                        group_events = group_events.saturating_add(events.len());
                         group.push(Stored {
                             msg,
                             id,
