@@ -147,6 +147,17 @@ fn bench(c: &mut Criterion) {
         };
         b.iter(|| ingest(black_box(body.as_bytes()), &req(server), &bare).unwrap())
     });
+    g.bench_function("no plan, browser request (decode + enrich)", |b| {
+        b.iter(|| ingest(black_box(body.as_bytes()), &req(facts), &bare).unwrap())
+    });
+    g.bench_function("plan, server request (decode + plan + enrich)", |b| {
+        let server = RequestFacts {
+            origin: None,
+            user_agent: Some("analytics-node-next/latest"),
+            ..facts
+        };
+        b.iter(|| ingest(black_box(body.as_bytes()), &req(server), &pipeline).unwrap())
+    });
     g.finish();
 
     // After core: the edge serializes the accepted events into queue messages

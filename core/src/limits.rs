@@ -57,6 +57,11 @@ pub const WORK_MESSAGE_BYTES: usize = 100 * 1024;
 /// for per-message overhead of [`QUEUE_BATCH_MESSAGES`] messages.
 pub const SEND_BATCH_BYTES: usize = 200 * 1024;
 
+/// Most events the events-queue consumer stores in one D1 batch (one transaction) when it
+/// joins the small messages of one delivery: many 1-event requests become one write instead of
+/// one each, while a transaction stays a few thousand statements at most.
+pub const STORE_BATCH_EVENTS: usize = 500;
+
 /// Most bytes of a rejected message kept in its bad row (JSON-escaped); longer payloads are
 /// cut and flagged `payload_truncated`.
 pub const MAX_BAD_ROW_PAYLOAD_BYTES: usize = 16 * 1024;

@@ -210,6 +210,14 @@ pub fn send_batches(messages: Vec<String>) -> Vec<Vec<String>> {
     out
 }
 
+/// Whether the consumer may add a message of `next` events to a run of stored-together
+/// messages already holding `held` events: a run holds at most
+/// [`limits::STORE_BATCH_EVENTS`] events, except a lone message larger than that, which is a
+/// run of its own (never split, never dropped).
+pub fn joins_store_run(held: usize, next: usize) -> bool {
+    held == 0 || held.saturating_add(next) <= limits::STORE_BATCH_EVENTS
+}
+
 fn json_string_or_null(v: Option<&str>) -> String {
     v.and_then(|s| serde_json::to_string(s).ok())
         .unwrap_or_else(|| "null".to_owned())
@@ -249,6 +257,19 @@ pub fn truncate_escaped(s: &str, max: usize) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_run_holds_at_most_the_limit_unless_one_message_is_larger() {
+        let n = limits::STORE_BATCH_EVENTS;
+        assert!(joins_store_run(n - 1, 1), "exactly the limit joins");
+        assert!(!joins_store_run(n, 1), "one over starts a new run");
+        assert!(!joins_store_run(1, n), "one over starts a new run");
+        assert!(
+            joins_store_run(0, n + 1),
+            "a larger lone message is its own run"
+        );
+        assert!(joins_store_run(0, 0));
+    }
 
     fn row(payload: &str) -> BadRow {
         BadRow {

@@ -97,6 +97,36 @@ test("a D1 write that fails then recovers: the queue retries and every event is 
   figures.survived += 1;
 });
 
+test("many 1-event requests stored together: each event once, and a failing one retries alone", async () => {
+  // The consumer stores the events of one delivery's messages in one D1 batch (issue 15); a
+  // message that fails must not hold back or duplicate its neighbours.
+  const failing = [track(`${MARKER}2`)];
+  const singles = Array.from({ length: 24 }, (_, i) => [track("Joined", { properties: { i } })]);
+  await Promise.all([failing, ...singles].map((b) => ingest(b)));
+  const ids = [failing, ...singles].map((b) => b[0].messageId).sort();
+  const rows = await eventually(
+    async () => {
+      const r = await stored(ids);
+      return r.length === ids.length ? r : null;
+    },
+    { timeoutMs: 60_000, message: "every event stored" },
+  );
+  assert.deepEqual(
+    rows.map((r) => r.message_id),
+    ids,
+  );
+  const lines = await eventually(
+    async () => {
+      const seen = (await archiveLines()).filter((l) => ids.includes(l.messageId));
+      return seen.length >= ids.length ? seen : null;
+    },
+    { timeoutMs: 20_000, message: "events archived" },
+  );
+  assert.deepEqual(lines.map((l) => l.messageId).sort(), ids, "archived once each");
+  figures.faults += 2;
+  figures.survived += 1;
+});
+
 test("a poison message reaches the dead-letter queue and becomes storage_failed bad rows", async () => {
   const batch = [track(MARKER), track("Poisoned Neighbour", { properties: { keep: "me" } })];
   await ingest(batch);

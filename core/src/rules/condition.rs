@@ -163,6 +163,12 @@ impl Subject {
         Some(Subject { data })
     }
 
+    /// Prepares an event from its JSON encoding (`serde_json::to_string` of the event), when
+    /// the caller already has it. `None` if the text is not JSON.
+    pub fn from_json(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok().map(|data| Subject { data })
+    }
+
     /// Prepares any JSON document (a journey's branch context). Always `Some`.
     pub fn from_value(value: &Value) -> Option<Self> {
         Some(Subject {

@@ -43,21 +43,24 @@ pub fn route<'a>(
     now: i64,
     max_inline: usize,
 ) -> Routing<'a> {
-    route_with(index, events, now, max_inline, |_| false)
+    route_with(index, events, &[], now, max_inline, |_| false)
 }
 
-/// Like [`route`], with `also` naming further events the user's object must see (journeys).
+/// Like [`route`], with `also` naming further events the user's object must see (journeys),
+/// and `encoded` the events' JSON when the caller has it ([`crate::Outcome::encoded`]: the
+/// same length and order as `events`; empty, or shorter, means encode here).
 pub fn route_with<'a>(
     index: &RuleIndex,
     events: &'a [Event],
+    encoded: &[String],
     now: i64,
     max_inline: usize,
     also: impl Fn(&Event) -> bool,
 ) -> Routing<'a> {
     let mut firings = Vec::new();
     let mut relevant = Vec::with_capacity(events.len());
-    for e in events {
-        let routed = index.route(e, now);
+    for (i, e) in events.iter().enumerate() {
+        let routed = index.route_encoded(e, encoded.get(i).map(String::as_str), now);
         if !routed.firings.is_empty() {
             firings.push((e, routed.firings));
         }

@@ -384,11 +384,22 @@ impl RuleIndex {
     /// preparation of the event ([`RuleIndex::stateless_firings`] and
     /// [`RuleIndex::needs_state`] together, for the cost of one).
     pub fn route(&self, event: &Event, now: i64) -> Routed {
+        self.route_encoded(event, None, now)
+    }
+
+    /// [`RuleIndex::route`] for an event whose JSON encoding is at hand (the ingest request
+    /// encoded it for the queue): the conditions read that text, so the event is not encoded
+    /// a second time. `json` must be `serde_json::to_string(event)`.
+    pub fn route_encoded(&self, event: &Event, json: Option<&str>, now: i64) -> Routed {
         let key = event_key(event);
         let Some(buckets) = self.buckets(&key) else {
             return Routed::default();
         };
-        let Some(subject) = Subject::new(event) else {
+        let subject = match json {
+            Some(text) => Subject::from_json(text),
+            None => Subject::new(event),
+        };
+        let Some(subject) = subject else {
             return Routed::default();
         };
         let mut out = Routed::default();

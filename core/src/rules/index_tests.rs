@@ -222,6 +222,11 @@ proptest! {
             prop_assert_eq!(index.stateless_firings(e, now), reference_stateless(&index, e, now));
             let routed = index.route(e, now);
             prop_assert_eq!(routed.needs_state, index.needs_state(e));
+            // Routing from the ingest request's encoding of the event answers the same.
+            let json = serde_json::to_string(e).unwrap();
+            let from_text = index.route_encoded(e, Some(&json), now);
+            prop_assert_eq!(&from_text.firings, &routed.firings);
+            prop_assert_eq!(from_text.needs_state, routed.needs_state);
             let before = want.clone();
             let w = reference_apply(&index, &mut want, e, now);
             if !w.is_empty() || before != want {

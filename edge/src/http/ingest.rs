@@ -138,7 +138,7 @@ async fn accept(
     let verdicts = debug.then(|| spur_core::debug::verdicts(&outcome));
     let rows = work::bad_rows(&outcome, &rfc3339(received_at), &endpoint);
     let accepted = outcome.accepted.len();
-    let messages = triggers::on_accepted(env, &outcome.accepted).await;
+    let messages = triggers::on_accepted(env, &outcome.accepted, &outcome.encoded).await;
     let items = work::split(outcome.write_key.as_deref(), &outcome.encoded, rows);
     work::enqueue(env, items).await?;
     Ok(Response::from_json(&IngestResponse {

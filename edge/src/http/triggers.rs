@@ -22,8 +22,9 @@ use crate::storage::rules as rule_set;
 pub const MAX_INLINE_USERS: usize = 8;
 
 /// Runs the rules over a request's accepted events; returns the in-app messages to answer with.
-pub async fn on_accepted(env: &Env, events: &[Event]) -> Vec<InAppMessage> {
-    match run(env, events).await {
+/// `encoded` is each event's JSON (as queued), so the conditions need not encode it again.
+pub async fn on_accepted(env: &Env, events: &[Event], encoded: &[String]) -> Vec<InAppMessage> {
+    match run(env, events, encoded).await {
         Ok(m) => m,
         Err(e) => {
             console_error!("trigger rules failed for this request (events still accepted): {e:?}");
@@ -32,7 +33,11 @@ pub async fn on_accepted(env: &Env, events: &[Event]) -> Vec<InAppMessage> {
     }
 }
 
-async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError> {
+async fn run(
+    env: &Env,
+    events: &[Event],
+    encoded: &[String],
+) -> Result<Vec<InAppMessage>, ApiError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -49,7 +54,7 @@ async fn run(env: &Env, events: &[Event]) -> Result<Vec<InAppMessage>, ApiError>
         return Ok(Vec::new());
     }
     let journeys_version = journeys.as_ref().map_or(0, |j| j.version());
-    let routing = route_with(&index, events, now_ms(), MAX_INLINE_USERS, |e| {
+    let routing = route_with(&index, events, encoded, now_ms(), MAX_INLINE_USERS, |e| {
         journeys.as_ref().is_some_and(|j| j.needs(e))
     });
     let mut messages = Vec::new();

@@ -8,15 +8,16 @@
 //! queue, whose consumer records its contents as bad rows with reason `storage_failed` — so an
 //! event is never dropped silently.
 
-use crate::objects::live;
-use worker::{console_error, Bucket, Env, HttpMetadata, MessageBatch, MessageExt};
+use worker::{console_error, Bucket, Env, HttpMetadata, Message, MessageBatch, MessageExt};
 
 use crate::clock::{now, rfc3339};
 use crate::http::error::ApiError;
+use crate::objects::live;
 use crate::queues::send::send;
 use crate::storage::clickhouse::{self, ClickHouse};
 use crate::storage::events::Store;
 
+use spur_core::work::joins_store_run;
 pub use spur_core::work::{bad_rows, split};
 use spur_core::{BadRow, Work};
 
@@ -34,30 +35,125 @@ pub async fn enqueue(env: &Env, items: Vec<String>) -> Result<(), ApiError> {
 }
 
 /// Handles one delivery of queue messages, acking or retrying each on its own.
+///
+/// With D1 as the events store, the events of a delivery's messages are stored together, in
+/// D1 batches of at most `STORE_BATCH_EVENTS` events ([`joins_store_run`]), with one archive object per group: a
+/// delivery of many small messages (1-event requests) costs a few writes instead of two per
+/// message. A group whose write fails is stored again message by message, so one message's
+/// failure retries that message alone, as before.
 pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiError> {
     let dead = batch.queue() == DEAD_LETTER_QUEUE;
     let store = Store::open(env)?;
+    if dead {
+        for msg in batch.messages()? {
+            let id = msg.id();
+            let result = dead_letter(&store, msg.body(), &id).await;
+            settle(&msg, &id, result);
+        }
+        return Ok(());
+    }
+    let joined = !clickhouse::selected(env)?;
+    let mut group: Vec<Stored> = Vec::new();
+    let mut group_events = 0usize;
     for msg in batch.messages()? {
         let id = msg.id();
-        let result = if dead {
-            dead_letter(&store, msg.body(), &id).await
-        } else {
-            process(&store, env, msg.body(), &id).await
-        };
-        match result {
-            Ok(()) => msg.ack(),
-            Err(e) => {
-                console_error!("queue message {id} failed (will retry): {e:?}");
-                msg.retry();
+        let result = match decode(msg.body()) {
+            Ok(Work::Events { write_key, events }) if joined => {
+                match injected_store_fault(env, FAULT_BEFORE_STORE, &events, &id) {
+                    Ok(()) => {
+                        if !joins_store_run(group_events, events.len()) {
+                            store_group(&store, env, std::mem::take(&mut group)).await;
+                            group_events = 0;
+                        }
+                        group_events = group_events.saturating_add(events.len());
+                        group.push(Stored {
+                            msg,
+                            id,
+                            write_key,
+                            events,
+                        });
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
             }
-        }
+            Ok(work) => process(&store, env, work, &id).await,
+            Err(done) => done,
+        };
+        settle(&msg, &id, result);
     }
+    store_group(&store, env, group).await;
     Ok(())
 }
 
-async fn process(store: &Store, env: &Env, body: &str, id: &str) -> Result<(), ApiError> {
-    let work: Work = serde_json::from_str(body)
-        .map_err(|e| ApiError::Internal(format!("undecodable work: {e}")))?;
+/// One decoded events message waiting in a group.
+struct Stored {
+    msg: Message<String>,
+    id: String,
+    write_key: Option<String>,
+    events: Vec<spur_core::Event>,
+}
+
+/// Acks a message whose work is stored; retries it otherwise.
+fn settle(msg: &Message<String>, id: &str, result: Result<(), ApiError>) {
+    match result {
+        Ok(()) => msg.ack(),
+        Err(e) => {
+            console_error!("queue message {id} failed (will retry): {e:?}");
+            msg.retry();
+        }
+    }
+}
+
+/// Stores a group's events in one D1 batch and archives the new ones, then acks every
+/// message; if that fails, each message is stored on its own and settled by its own result.
+async fn store_group(store: &Store, env: &Env, group: Vec<Stored>) {
+    let Some(first) = group.first() else {
+        return;
+    };
+    let joined = async {
+        let events = group
+            .iter()
+            .flat_map(|s| s.events.iter().map(move |e| (e, s.write_key.as_deref())));
+        let fresh = store.insert_keyed(events.clone()).await?;
+        let new_events: Vec<_> = events
+            .zip(fresh)
+            .filter(|(_, f)| *f)
+            .map(|((e, _), _)| e)
+            .collect();
+        archive(env, new_events.iter().copied(), &first.id).await?;
+        // Pushed once stored, and only first-time inserts: a redelivery shows nothing twice.
+        live::publish(env, &new_events).await;
+        Ok::<(), ApiError>(())
+    };
+    match joined.await {
+        Ok(()) => group.iter().for_each(|s| s.msg.ack()),
+        Err(e) if group.len() > 1 => {
+            console_error!(
+                "storing {} queue messages together failed, storing each alone: {e:?}",
+                group.len()
+            );
+            for s in group {
+                let work = Work::Events {
+                    write_key: s.write_key,
+                    events: s.events,
+                };
+                let result = process(store, env, work, &s.id).await;
+                settle(&s.msg, &s.id, result);
+            }
+        }
+        Err(e) => settle(&first.msg, &first.id, Err(e)),
+    }
+}
+
+/// A queue message's work; an undecodable one is an error for its message (it retries and
+/// reaches the dead-letter queue, whose consumer records it).
+fn decode(body: &str) -> Result<Work, Result<(), ApiError>> {
+    serde_json::from_str(body)
+        .map_err(|e| Err(ApiError::Internal(format!("undecodable work: {e}"))))
+}
+
+async fn process(store: &Store, env: &Env, work: Work, id: &str) -> Result<(), ApiError> {
     match work {
         Work::Events { write_key, events } => {
             injected_store_fault(env, FAULT_BEFORE_STORE, &events, id)?;

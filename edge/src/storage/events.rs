@@ -63,20 +63,31 @@ impl Store {
         events: &[Event],
         write_key: Option<&str>,
     ) -> Result<Vec<bool>, ApiError> {
-        if events.is_empty() {
+        self.insert_keyed(events.iter().map(|e| (e, write_key)))
+            .await
+    }
+
+    /// Stores events that may come from several queue messages (each with its write key) in
+    /// one D1 batch, as [`Store::insert_events`] does for one message.
+    pub async fn insert_keyed<'a>(
+        &self,
+        events: impl Iterator<Item = (&'a Event, Option<&'a str>)> + Clone,
+    ) -> Result<Vec<bool>, ApiError> {
+        let mut stmts = Vec::with_capacity(events.size_hint().0 * 2);
+        for (e, key) in events.clone() {
+            stmts.push(self.event_statement(e, key)?);
+        }
+        let count = stmts.len();
+        if count == 0 {
             return Ok(Vec::new());
         }
-        let mut stmts = Vec::with_capacity(events.len() * 2);
-        for e in events {
-            stmts.push(self.event_statement(e, write_key)?);
-        }
-        for e in events {
+        for (e, _) in events {
             self.profile_statements(e, &mut stmts)?;
         }
         let results = self.db.batch(stmts).await?;
         Ok(results
             .iter()
-            .take(events.len())
+            .take(count)
             .map(|r| {
                 r.meta()
                     .ok()
