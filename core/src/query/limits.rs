@@ -45,3 +45,12 @@ pub const MAX_PATH_SEGMENTS: usize = 8;
 pub const MAX_PATH_SEGMENT_CHARS: usize = 128;
 /// Longest string used as a filter value or event name, in characters.
 pub const MAX_VALUE_CHARS: usize = 1_024;
+/// Most properties a conversion-drivers query compares by value.
+pub const MAX_DRIVER_PROPERTIES: usize = 5;
+/// Most candidate values per driver list (track event names, and each property's values):
+/// the ones the most entrants have, ties by value; the rest are not compared.
+pub const MAX_DRIVER_VALUES: usize = 50;
+/// Default number of drivers returned.
+pub const DEFAULT_DRIVERS: usize = 20;
+/// Most drivers returned.
+pub const MAX_DRIVERS: usize = 100;

@@ -1,4 +1,4 @@
-//! The read side: `/v1/query/{insight,funnel,retention,segment}`, the live stream
+//! The read side: `/v1/query/{insight,funnel,drivers,retention,segment}`, the live stream
 //! (`/v1/events/recent`, `/v1/events/names`) and saved segments (`/v1/segments…`).
 //!
 //! Invariant: every route here is admin-only, and a route only parses the request, asks
@@ -10,8 +10,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spur_core::query::{
-    self, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow, RetentionQuery,
-    SegmentQuery,
+    self, DriversQuery, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow,
+    RetentionQuery, SegmentQuery,
 };
 use worker::{Env, Method, Request, Response};
 
@@ -43,6 +43,11 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
                 let q: FunnelQuery = parse_body(&mut req).await?;
                 let plan = q.plan_clickhouse()?;
                 return json(&plan.finish_clickhouse(ch.query(&plan.sql.text).await?));
+            }
+            (Method::Post, "/v1/query/drivers") => {
+                let q: DriversQuery = parse_body(&mut req).await?;
+                let plan = q.plan_clickhouse()?;
+                return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Post, "/v1/query/retention") => {
                 let q: RetentionQuery = parse_body(&mut req).await?;
@@ -80,6 +85,12 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         }
         (Method::Post, "/v1/query/funnel") => {
             let q: FunnelQuery = parse_body(&mut req).await?;
+            let plan = q.plan()?;
+            let rows = run(env, &plan.sql).await?;
+            json(&plan.finish(rows))
+        }
+        (Method::Post, "/v1/query/drivers") => {
+            let q: DriversQuery = parse_body(&mut req).await?;
             let plan = q.plan()?;
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
