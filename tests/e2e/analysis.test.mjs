@@ -1,4 +1,4 @@
-// The analysis suite (issues 6 and 13): insight, funnel, retention and segment queries over one
+// The analysis suite (issues 6 and 13): insight, funnel, drivers, retention and segment queries over one
 // seeded history, run against BOTH events stores — D1 (real workerd + local D1) and ClickHouse
 // (a real server, Debian's 18.16, on a loopback port, with the Worker configured
 // EVENTS_STORE = "clickhouse"). Every expected number is computed in plain JS
@@ -18,6 +18,8 @@ import {
   referenceInsight,
   referenceRetention,
   referenceSegment,
+  referenceDrivers,
+  referenceOdds,
   DAY,
   HOUR,
 } from "../helpers/generate.mjs";
@@ -338,6 +340,170 @@ for (const store of ["d1", "clickhouse"]) {
           ref.periods,
         );
       }
+    });
+
+    /** Asserts a drivers answer equals the reference: counts exactly, statistics to 1e-9. */
+    function assertDrivers(got, ref) {
+      assert.equal(got.entered, ref.entered);
+      assert.equal(got.converted, ref.converted);
+      assert.equal(got.droppedOff, ref.droppedOff);
+      assert.equal(got.candidates, ref.candidates);
+      assert.equal(got.drivers.length, ref.drivers.length);
+      const near = (x, y, what) =>
+        assert.ok(x === y || Math.abs(x - y) <= 1e-9 * Math.abs(y), `${what}: ${x} vs ${y}`);
+      got.drivers.forEach((d, i) => {
+        const r = ref.drivers[i];
+        const name = JSON.stringify([r.event, r.property, r.value]);
+        assert.deepEqual(
+          [d.kind, d.event, d.property, d.value],
+          [r.kind, r.event, r.property, r.value],
+          `#${i}`,
+        );
+        assert.deepEqual(
+          [d.converted, d.droppedOff, d.corrected],
+          [r.converted, r.droppedOff, r.corrected],
+          name,
+        );
+        for (const k of [
+          "convertedShare",
+          "droppedOffShare",
+          "oddsRatio",
+          "logOddsRatio",
+          "standardError",
+          "z",
+          "pValue",
+        ])
+          near(d[k], r[k], `${name} ${k}`);
+        near(d.logOddsRatioCi95[0], r.logOddsRatioCi95[0], `${name} ci low`);
+        near(d.logOddsRatioCi95[1], r.logOddsRatioCi95[1], `${name} ci high`);
+      });
+    }
+
+    test(`${store}: conversion drivers over 1,000 generated users match the reference exactly`, async () => {
+      const from = T0,
+        to = T0 + 12 * DAY;
+      const properties = [
+        ["properties.category", (e) => e.properties.category],
+        ["context.campaign.source", (e) => e.context?.campaign?.source],
+        // 90 values: the list is cut to the 50 most common, ties by value.
+        ["properties.price", (e) => e.properties.price],
+      ];
+      const r = await api("/v1/query/drivers", {
+        steps: [{ event: "Product Viewed" }, { event: "Order Completed" }],
+        from: iso(from),
+        to: iso(to),
+        window: "1d",
+        properties: properties.map(([f]) => f),
+        limit: 100,
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const ref = referenceDrivers(data, {
+        steps: [track("Product Viewed"), track("Order Completed")],
+        stepNames: ["Product Viewed", "Order Completed"],
+        from,
+        to,
+        window: DAY,
+        properties,
+        limit: 100,
+      });
+      assert.ok(ref.converted > 100 && ref.droppedOff > 100, "a meaningful comparison");
+      assert.equal(ref.candidates, 1 + 5 + 3 + 50, "every list present, prices capped");
+      assertDrivers(r.body, ref);
+      assert.equal(r.body.windowMs, DAY);
+      const cart = r.body.drivers.find((d) => d.event === "Added To Cart");
+      assert.ok(cart.oddsRatio > 10 && cart.corrected, "every converter added to cart: a zero cell");
+      assert.ok(!r.body.drivers.some((d) => d.event === "Order Completed"), "step events are not drivers");
+
+      // A three-step funnel from a page view, the default limit (a cut list).
+      const three = await api("/v1/query/drivers", {
+        steps: [
+          { event: "$pageview", filters: [{ field: "properties.path", value: "/" }] },
+          { event: "Added To Cart" },
+          { event: "Order Completed" },
+        ],
+        from: iso(T0 + DAY),
+        to: iso(T0 + 10 * DAY),
+        window: "6h",
+        properties: ["properties.category"],
+      });
+      assert.equal(three.status, 200, JSON.stringify(three.body));
+      const ref3 = referenceDrivers(data, {
+        steps: [
+          (e) => e.type === "page" && e.properties.path === "/",
+          track("Added To Cart"),
+          track("Order Completed"),
+        ],
+        stepNames: ["Added To Cart", "Order Completed"],
+        from: T0 + DAY,
+        to: T0 + 10 * DAY,
+        window: 6 * HOUR,
+        properties: [properties[0]],
+      });
+      assert.ok(
+        ref3.drivers.some((d) => d.event === "Product Viewed"),
+        "a page step excludes no track name",
+      );
+      assertDrivers(three.body, ref3);
+    });
+
+    test(`${store}: conversion drivers: spans end at conversion or the window, zero cells, nobody converting`, async () => {
+      const q = {
+        steps: [{ event: "Edge Start" }, { event: "Edge Mid" }],
+        from: iso(T0 + 2 * DAY),
+        to: iso(T0 + 12 * DAY),
+        window: "1h",
+      };
+      const r = await api("/v1/query/drivers", q);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      // Entered e1 e2 e3 e4 e5 e6 e8; Mid reached by e1 e2 e4 e6 e8 (see edgeCases()). Edge End
+      // falls in the spans of e3 and e5 only: the converters' spans end at their Mid.
+      assert.deepEqual([r.body.entered, r.body.converted, r.body.droppedOff], [7, 5, 2]);
+      assert.equal(r.body.candidates, 1);
+      const [end] = r.body.drivers;
+      assert.deepEqual([end.event, end.converted, end.droppedOff, end.corrected], ["Edge End", 0, 2, true]);
+      const odds = referenceOdds(0, 5, 2, 0);
+      assert.ok(Math.abs(end.oddsRatio - odds.oddsRatio) < 1e-12 && end.oddsRatio < 0.02);
+      assertDrivers(
+        r.body,
+        referenceDrivers(data, {
+          steps: [track("Edge Start"), track("Edge Mid")],
+          stepNames: ["Edge Start", "Edge Mid"],
+          from: T0 + 2 * DAY,
+          to: T0 + 12 * DAY,
+          window: HOUR,
+        }),
+      );
+      // Nobody converts: counts, no comparison.
+      const none = await api("/v1/query/drivers", {
+        ...q,
+        steps: [{ event: "Edge Start" }, { event: "Never" }],
+      });
+      assert.equal(none.status, 200, JSON.stringify(none.body));
+      assert.deepEqual([none.body.entered, none.body.converted, none.body.droppedOff], [7, 0, 7]);
+      assert.deepEqual(none.body.drivers, []);
+      // Nobody enters.
+      const empty = await api("/v1/query/drivers", { ...q, from: iso(T0 - 10 * DAY), to: iso(T0 - 9 * DAY) });
+      assert.deepEqual([empty.body.entered, empty.body.candidates, empty.body.drivers], [0, 0, []]);
+      // Refusals with stable reasons.
+      const many = await api("/v1/query/drivers", {
+        ...q,
+        properties: [
+          "properties.a",
+          "properties.b",
+          "properties.c",
+          "properties.d",
+          "properties.e",
+          "properties.f",
+        ],
+      });
+      assert.equal(many.status, 400);
+      assert.equal(many.body.reason, "invalid_value");
+      assert.match(many.body.detail, /at most 5 properties/);
+      const field = await api("/v1/query/drivers", { ...q, properties: ["plan"] });
+      assert.equal(field.body.reason, "invalid_field");
+      const breakdown = await api("/v1/query/drivers", { ...q, breakdown: "properties.category" });
+      assert.equal(breakdown.body.reason, "invalid_query");
+      assert.equal((await api("/v1/query/drivers", q, { token: "wrong" })).status, 401);
     });
 
     if (store === "d1") {
