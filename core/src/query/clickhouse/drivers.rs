@@ -25,10 +25,13 @@ pub(crate) fn sql(
     let last = q.steps.len().saturating_sub(1);
     let w = literal::int(window.ms);
     let people = attempts(q, range, window)?;
+    // `te` carries the funnel's keep-alive sum (times 0): a column of the funnel's arrays used
+    // only inside a lambda would be pruned by 18.16 unless something used later needs it, and
+    // `te` is needed by the span filter after the join.
     let spans = format!(
         "(SELECT person, toUInt8(r{last}) AS conv, te, if(r{last} = 1, f{last}, te + {w}) AS te2 \
          FROM (SELECT person, r{last}, f{last}, \
-         arrayReduce('min', arrayFilter(s -> s > 0, a0)) AS te, {} AS _keep FROM {people}))",
+         toInt64(arrayReduce('min', arrayFilter(s -> s > 0, a0)) + 0 * ({})) AS te FROM {people}))",
         keep(q.steps.len())
     );
     let not_step = if steps.is_empty() {
