@@ -20,6 +20,7 @@ import {
   referenceSegment,
   referenceDrivers,
   referenceOdds,
+  zoneOffset,
   DAY,
   HOUR,
 } from "../helpers/generate.mjs";
@@ -29,6 +30,9 @@ const T0 = Date.UTC(2026, 10, 1);
 /** Start of the retention edge cases (their events stay inside days 4..7). */
 const R0 = T0 + 4 * DAY;
 const iso = (ms) => new Date(ms).toISOString();
+/** 2026-03-06T00:00Z: two days before New York's spring-forward change. */
+const SPRING0 = Date.UTC(2026, 2, 6);
+const NY = "America/New_York";
 const track = (name) => (e) => e.type === "track" && e.event === name;
 
 for (const store of ["d1", "clickhouse"]) {
@@ -54,6 +58,12 @@ for (const store of ["d1", "clickhouse"]) {
     before(async () => {
       data = generate({ users: 1000, seed: 7, start: T0, days: 14 });
       data.events.push(...edgeCases(T0 + 2 * DAY, T0 + 12 * DAY), ...retentionCases(R0));
+      // A few people around New York's spring-forward day (2026-03-08, 23 h) for the zone tests;
+      // the seeded November history already spans its fall-back day (2026-11-01, 25 h).
+      const spring = generate({ users: 150, seed: 3, start: SPRING0, days: 4, firstId: 100_000 });
+      data.events.push(...spring.events);
+      data.aliases.push(...spring.aliases);
+      data.users.push(...spring.users);
       if (store === "d1") {
         spur = await startSpur({ secrets: { ADMIN_TOKEN: TOKEN } });
         await insertAll(spur.db, data);
@@ -504,6 +514,98 @@ for (const store of ["d1", "clickhouse"]) {
       const breakdown = await api("/v1/query/drivers", { ...q, breakdown: "properties.category" });
       assert.equal(breakdown.body.reason, "invalid_query");
       assert.equal((await api("/v1/query/drivers", q, { token: "wrong" })).status, 401);
+    });
+
+    test(`${store}: insight and retention in a time zone: 23 h and 25 h days, as Intl says`, async () => {
+      // Fall back: New York's local days around 2026-11-01 (25 h) from the seeded history.
+      for (const [from, to, interval] of [
+        [T0, T0 + 5 * DAY, DAY],
+        [SPRING0, SPRING0 + 4 * DAY, DAY],
+        [T0 + 4 * HOUR, T0 + 9 * HOUR, HOUR],
+      ]) {
+        const r = await api("/v1/query/insight", {
+          from: iso(from),
+          to: iso(to),
+          interval: interval === DAY ? "day" : "hour",
+          timezone: NY,
+          breakdown: "properties.category",
+          breakdownLimit: 2,
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        const ref = referenceInsight(data, {
+          match: () => true,
+          from,
+          to,
+          interval,
+          zone: NY,
+          breakdown: (e) => e.properties.category,
+          limit: 2,
+        });
+        assert.deepEqual(
+          r.body.buckets.map((b) => Date.parse(b)),
+          ref.buckets,
+        );
+        assert.deepEqual(r.body.series, ref.series);
+        assert.ok(ref.totalEvents > 100, "a meaningful range");
+        const lengths = ref.buckets.slice(1).map((b, i) => (b - ref.buckets[i]) / HOUR);
+        if (interval === DAY) {
+          // Local midnights: 00:00 EDT is 04:00Z, 00:00 EST 05:00Z.
+          for (const b of ref.buckets) assert.equal((b + zoneOffset(NY, b)) % DAY, 0);
+          assert.ok(lengths.includes(from === T0 ? 25 : 23), `day lengths ${lengths}`);
+        } else {
+          assert.ok(lengths.every((h) => h === 1) && ref.buckets.length === 5);
+        }
+      }
+      // Retention: daily periods from a local midnight across the spring-forward day.
+      const from = Date.UTC(2026, 2, 6, 5),
+        to = Date.UTC(2026, 2, 10, 4);
+      const ret = await api("/v1/query/retention", {
+        start: { event: "$pageview" },
+        return: { event: "$any" },
+        from: iso(from),
+        to: iso(to),
+        timezone: NY,
+        cohort: "every",
+      });
+      assert.equal(ret.status, 200, JSON.stringify(ret.body));
+      const ref = referenceRetention(data, {
+        start: (e) => e.type === "page",
+        ret: () => true,
+        from,
+        to,
+        period: DAY,
+        cohort: "every",
+        zone: NY,
+      });
+      assert.deepEqual(
+        ret.body.periods.map((p) => Date.parse(p)),
+        ref.periods,
+      );
+      assert.deepEqual(
+        ref.periods.map((p) => new Date(p).getUTCHours()),
+        [5, 5, 5, 4],
+        "the periods start at local midnight; Mar 8 is 23 h",
+      );
+      assert.deepEqual(
+        ret.body.cohorts.map(({ start, ...rest }) => rest),
+        ref.cohorts.map(({ start, ...rest }) => rest),
+      );
+      assert.ok(ref.cohorts[0].size > 10, "a meaningful table");
+      // UTC by default and by name; an unknown zone is refused with a stable reason.
+      const body = { from: iso(T0), to: iso(T0 + 2 * DAY) };
+      const utc = await api("/v1/query/insight", { ...body, timezone: "UTC" });
+      assert.deepEqual(utc.body, (await api("/v1/query/insight", body)).body);
+      const badRet = await api("/v1/query/retention", {
+        ...body,
+        start: { event: "A" },
+        timezone: "Mars/Olympus_Mons",
+      });
+      assert.equal(badRet.status, 400, JSON.stringify(badRet.body));
+      assert.equal(badRet.body.reason, "unknown_timezone");
+      const bad = await api("/v1/query/insight", { ...body, timezone: "Mars/Olympus_Mons" });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.reason, "unknown_timezone");
+      assert.match(bad.body.detail, /Mars\/Olympus_Mons/);
     });
 
     if (store === "d1") {

@@ -364,17 +364,62 @@ export function referenceFunnel({ events, aliases }, { steps, from, to, window, 
 }
 
 /** Reference insight: per-bucket counts and unique people, optional top-N breakdown. */
-export function referenceInsight({ events, aliases }, { match, from, to, interval, breakdown, limit = 5 }) {
+/** `local - utc` in ms for an IANA zone at instant `t`, from node's Intl (not core's code). */
+export function zoneOffset(zone, t) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric",
+    })
+      .formatToParts(new Date(t - (((t % 1000) + 1000) % 1000)))
+      .map((p) => [p.type, Number(p.value)]),
+  );
+  const asUtc = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
+  return asUtc - (t - (((t % 1000) + 1000) % 1000));
+}
+
+/**
+ * Bucket starts (UTC instants) covering [from, to) for `interval` (HOUR or DAY): in UTC fixed
+ * steps; in `zone`, local midnights (days) or local hour starts (hours), and `of(t)` → bucket.
+ */
+export function zoneBuckets(from, to, interval, zone) {
+  if (!zone) {
+    const first = Math.floor(from / interval) * interval;
+    const starts = [];
+    for (let b = first; b < to; b += interval) starts.push(b);
+    return starts;
+  }
+  const local = (t) => t + zoneOffset(zone, t);
+  const utcOf = (l) => l - zoneOffset(zone, l - zoneOffset(zone, l));
+  const starts = [];
+  if (interval === DAY) {
+    for (let d = Math.floor(local(from) / DAY) * DAY; d <= Math.floor(local(to - 1) / DAY) * DAY; d += DAY)
+      starts.push(utcOf(d));
+  } else {
+    const of = (t) => Math.floor(local(t) / HOUR) * HOUR - zoneOffset(zone, t);
+    for (let b = of(from); b < to; b = of(b + HOUR)) starts.push(b);
+  }
+  return starts;
+}
+
+export function referenceInsight(
+  { events, aliases },
+  { match, from, to, interval, breakdown, limit = 5, zone },
+) {
   const person = personOf(aliases);
   const rows = events.filter((e) => match(e) && e.ts_ms >= from && e.ts_ms < to);
-  const first = Math.floor(from / interval) * interval;
-  const buckets = [];
-  for (let b = first; b < to; b += interval) buckets.push(b);
+  const buckets = zoneBuckets(from, to, interval, zone);
+  const ends = [...buckets.slice(1), Number.POSITIVE_INFINITY];
+  const inB = (e, i) => e.ts_ms >= buckets[i] && e.ts_ms < ends[i];
   const series = (rs) => ({
-    events: buckets.map((b) => rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).length),
-    users: buckets.map(
-      (b) => new Set(rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).map(person)).size,
-    ),
+    events: buckets.map((_, i) => rs.filter((e) => inB(e, i)).length),
+    users: buckets.map((_, i) => new Set(rs.filter((e) => inB(e, i)).map(person)).size),
     totalEvents: rs.length,
     totalUsers: new Set(rs.map(person)).size,
   });
@@ -411,11 +456,13 @@ export function referenceInsight({ events, aliases }, { match, from, to, interva
  */
 export function referenceRetention(
   { events, aliases },
-  { start, ret = start, from, to, period, cohort = "first" },
+  { start, ret = start, from, to, period, cohort = "first", zone },
 ) {
   const person = personOf(aliases);
-  const n = Math.ceil((to - from) / period);
-  const idx = (ts) => Math.floor((ts - from) / period);
+  // In a zone, periods count on the local clock from `from`'s local time.
+  const local = (t) => (zone ? t + zoneOffset(zone, t) : t);
+  const n = Math.ceil((local(to) - local(from)) / period);
+  const idx = (ts) => Math.floor((local(ts) - local(from)) / period);
   const members = Array.from({ length: n }, () => new Set());
   if (cohort === "first") {
     const first = new Map();
@@ -434,8 +481,9 @@ export function referenceRetention(
   const cohorts = members.map((m, i) => {
     const returned = [m.size];
     for (let j = i + 1; j < n; j++) returned.push([...m].filter((p) => back[j].has(p)).length);
+    const l = local(from) + i * period;
     return {
-      start: from + i * period,
+      start: zone ? l - zoneOffset(zone, l - zoneOffset(zone, l)) : from + i * period,
       size: m.size,
       returned,
       shares: returned.map((r) => (m.size ? r / m.size : null)),

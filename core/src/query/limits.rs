@@ -54,3 +54,8 @@ pub const MAX_DRIVER_VALUES: usize = 50;
 pub const DEFAULT_DRIVERS: usize = 20;
 /// Most drivers returned.
 pub const MAX_DRIVERS: usize = 100;
+/// How often a query's zone offset is sampled while its changes are looked for (6 h: no zone
+/// changes its offset twice within that; each change is then bisected to the ms).
+pub const ZONE_PROBE_MS: i64 = 6 * 3_600_000;
+/// Most offset changes of a zone within one query's range (real zones: about 2 a year).
+pub const MAX_ZONE_CHANGES: usize = 16;

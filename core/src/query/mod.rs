@@ -22,6 +22,7 @@ pub mod retention;
 pub mod segment;
 pub mod sql;
 pub mod time_range;
+pub mod zone;
 
 pub use drivers::{DriverRow, DriversQuery, DriversResult};
 pub use field::{EventMatcher, Field, Filter, FilterOp};
@@ -60,6 +61,9 @@ pub enum QueryError {
     /// The definition would need more bound parameters than D1 allows.
     #[error("query too complex: it needs {0} bound values, at most {max} are allowed", max = limits::MAX_SQL_PARAMS)]
     TooComplex(usize),
+    /// The query's `timezone` is not a zone the oracle knows.
+    #[error("unknown time zone `{0}`: use an IANA name such as Europe/Berlin, UTC, or an offset like +05:30")]
+    UnknownZone(String),
     /// The configured events store cannot answer this query kind (yet).
     #[error("{0} queries are not available when events are stored in ClickHouse")]
     NotOnClickHouse(&'static str),
@@ -82,6 +86,7 @@ impl QueryError {
             QueryError::Value { .. } => "invalid_value",
             QueryError::TooComplex(_) => "query_too_complex",
             QueryError::NotOnClickHouse(_) => "not_on_clickhouse",
+            QueryError::UnknownZone(_) => "unknown_timezone",
         }
     }
 }

@@ -15,6 +15,7 @@ use spur_core::query::{
 };
 use worker::{Env, Method, Request, Response};
 
+use crate::clock::IntlZones;
 use crate::http::admin::require_admin;
 use crate::http::error::ApiError;
 use crate::http::{body, segments};
@@ -36,7 +37,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         match (req.method(), path) {
             (Method::Post, "/v1/query/insight") => {
                 let q: InsightQuery = parse_body(&mut req).await?;
-                let plan = q.plan_clickhouse()?;
+                let plan = q.plan_clickhouse(&IntlZones)?;
                 return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Post, "/v1/query/funnel") => {
@@ -51,7 +52,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             }
             (Method::Post, "/v1/query/retention") => {
                 let q: RetentionQuery = parse_body(&mut req).await?;
-                let plan = q.plan_clickhouse()?;
+                let plan = q.plan_clickhouse(&IntlZones)?;
                 return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Get, "/v1/events/recent") => {
@@ -79,7 +80,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
     match (req.method(), path) {
         (Method::Post, "/v1/query/insight") => {
             let q: InsightQuery = parse_body(&mut req).await?;
-            let plan = q.plan()?;
+            let plan = q.plan_in(&IntlZones)?;
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
         }
@@ -97,7 +98,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         }
         (Method::Post, "/v1/query/retention") => {
             let q: RetentionQuery = parse_body(&mut req).await?;
-            let plan = q.plan()?;
+            let plan = q.plan_in(&IntlZones)?;
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
         }
