@@ -434,4 +434,87 @@ mod tests {
         assert_eq!(r.series.len(), 1);
         assert_eq!(r.series[0].events, vec![0; 24]);
     }
+
+    /// America/New_York with its 2026 changes (EDT from 03-08 07:00Z to 11-01 06:00Z).
+    #[derive(Debug)]
+    struct NewYork;
+    impl Zones for NewYork {
+        fn offset_ms(&self, zone: &str, t: i64) -> Option<i64> {
+            const H: i64 = 3_600_000;
+            (zone == "America/New_York").then_some(
+                if (1_772_953_200_000..1_793_512_800_000).contains(&t) {
+                    -4 * H
+                } else {
+                    -5 * H
+                },
+            )
+        }
+    }
+
+    #[test]
+    fn zone_buckets_follow_local_days_across_dst() {
+        let q = |from: &str, to: &str, interval: &str| {
+            query(json!({"from": from, "to": to, "interval": interval,
+                "timezone": "America/New_York"}))
+        };
+        // Fall back on 2026-11-01: that local day is 25 h.
+        let plan = q("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "day")
+            .plan_in(&NewYork)
+            .unwrap();
+        assert!(
+            plan.sql
+                .text
+                .contains("CASE WHEN e.ts_ms < 1793512800000 THEN -14400000 ELSE -18000000 END"),
+            "{}",
+            plan.sql.text
+        );
+        let r = plan.finish(vec![InsightRow {
+            grp: 1,
+            label: Value::Null,
+            bucket: Some(1_793_491_200_000),
+            events: 7,
+            users: 2,
+        }]);
+        assert_eq!(
+            r.buckets,
+            vec![
+                "2026-10-31T04:00:00Z",
+                "2026-11-01T04:00:00Z",
+                "2026-11-02T05:00:00Z"
+            ]
+        );
+        assert_eq!(r.series[0].events, vec![0, 7, 0]);
+        // Spring forward on 2026-03-08: 23 h.
+        let r = q("2026-03-08T05:00:00Z", "2026-03-10T04:00:00Z", "day")
+            .plan_in(&NewYork)
+            .unwrap()
+            .finish(Vec::new());
+        assert_eq!(
+            r.buckets,
+            vec!["2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z"]
+        );
+        // Hours across the fall-back change: the repeated 01:00 is two buckets.
+        let r = q("2026-11-01T04:00:00Z", "2026-11-01T08:00:00Z", "hour")
+            .plan_in(&NewYork)
+            .unwrap()
+            .finish(Vec::new());
+        assert_eq!(r.buckets.len(), 4);
+        // Unknown zone, and UTC by name equals no zone.
+        let mut bad = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"});
+        bad["timezone"] = json!("Mars/Base");
+        assert_eq!(
+            query(bad).plan_in(&NewYork).unwrap_err().code(),
+            "unknown_timezone"
+        );
+        let utc = query(
+            json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z",
+            "timezone": "UTC"}),
+        )
+        .plan()
+        .unwrap();
+        let plain = query(json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}))
+            .plan()
+            .unwrap();
+        assert_eq!(utc.sql, plain.sql);
+    }
 }
