@@ -296,13 +296,16 @@ impl DriversQuery {
         for (i, f) in fields.iter().enumerate() {
             cols += &format!(", {} AS v{}", f.sql(&mut p), i + 1);
         }
+        // `CROSS JOIN` keeps SQLite's join order: the range's events outside, the spans inside
+        // through an automatic index on `person` (the planner otherwise scanned every event
+        // once per span: 1.2 s instead of 0.07 s over 8k events in sqlite 3.40).
         sql += &format!(
             ", per AS MATERIALIZED (SELECT person, MIN(s0) AS te, MAX(s{last} IS NOT NULL) AS conv, \
              MIN(f{last}) AS tc FROM f GROUP BY person HAVING te IS NOT NULL), \
              span AS MATERIALIZED (SELECT person, conv, te, \
              CASE WHEN conv = 1 THEN tc ELSE te + {w} END AS te2 FROM per), \
              ev AS MATERIALIZED (SELECT s.person AS person, s.conv AS conv, {cols} \
-             FROM {EVENTS_WITH_ALIASES} JOIN span s ON s.person = {PERSON} \
+             FROM {EVENTS_WITH_ALIASES} CROSS JOIN span s ON s.person = {PERSON} \
              WHERE e.ts_ms >= {from} AND e.ts_ms < {end} AND e.ts_ms >= s.te AND e.ts_ms <= s.te2)"
         );
         let lists: Vec<String> = (0..=fields.len())
