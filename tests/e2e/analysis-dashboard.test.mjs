@@ -4,7 +4,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { startSpur, launchChromium, eventually, ADMIN_TOKEN } from "../helpers/spur.mjs";
-import { generate, insertAll, referenceFunnel, referenceRetention, DAY } from "../helpers/generate.mjs";
+import {
+  generate,
+  insertAll,
+  referenceFunnel,
+  referenceRetention,
+  referenceDrivers,
+  DAY,
+} from "../helpers/generate.mjs";
 import { trackerReady } from "../helpers/tracker.mjs";
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -83,6 +90,36 @@ test("dashboard asks for the token once, shows the seeded funnel exactly, saves 
     retention.cohorts.map(({ size, returned }) => ({ size, returned })),
   );
   assert.ok(table[0].heat, "cells are coloured by share");
+
+  // The drivers list for the same funnel (default: events and properties.category values) is
+  // the reference's, in its order.
+  await page.waitForSelector("#drivers[data-loaded=true]");
+  const drivers = await page.$$eval("#drivers-table tbody tr", (trs) =>
+    trs.map((tr) => ({
+      what: tr.querySelector(".what").textContent,
+      converted: Number(tr.dataset.converted),
+      droppedOff: Number(tr.dataset.droppedOff),
+      up: tr.classList.contains("up"),
+    })),
+  );
+  const refDrivers = referenceDrivers(data, {
+    steps: steps.map((n) => (e) => e.type === "track" && e.event === n),
+    stepNames: steps,
+    from: T0,
+    to: T0 + 12 * DAY,
+    window: DAY,
+    properties: [["properties.category", (e) => e.properties.category]],
+  });
+  assert.ok(refDrivers.drivers.length > 3, "a list to show");
+  assert.deepEqual(
+    drivers,
+    refDrivers.drivers.map((d) => ({
+      what: d.kind === "event" ? `did ${d.event}` : `${d.property} = ${d.value}`,
+      converted: d.converted,
+      droppedOff: d.droppedOff,
+      up: d.oddsRatio >= 1,
+    })),
+  );
 
   // Charts drew, the segment count and live stream filled in, optional panels show a state.
   await page.waitForFunction(() => document.querySelector("#segment-count").textContent !== "–");

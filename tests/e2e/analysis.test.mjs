@@ -1,4 +1,4 @@
-// The analysis suite (issues 6 and 13): insight, funnel, retention and segment queries over one
+// The analysis suite (issues 6 and 13): insight, funnel, drivers, retention and segment queries over one
 // seeded history, run against BOTH events stores — D1 (real workerd + local D1) and ClickHouse
 // (a real server, Debian's 18.16, on a loopback port, with the Worker configured
 // EVENTS_STORE = "clickhouse"). Every expected number is computed in plain JS
@@ -18,6 +18,9 @@ import {
   referenceInsight,
   referenceRetention,
   referenceSegment,
+  referenceDrivers,
+  referenceOdds,
+  zoneOffset,
   DAY,
   HOUR,
 } from "../helpers/generate.mjs";
@@ -27,6 +30,9 @@ const T0 = Date.UTC(2026, 10, 1);
 /** Start of the retention edge cases (their events stay inside days 4..7). */
 const R0 = T0 + 4 * DAY;
 const iso = (ms) => new Date(ms).toISOString();
+/** 2026-03-06T00:00Z: two days before New York's spring-forward change. */
+const SPRING0 = Date.UTC(2026, 2, 6);
+const NY = "America/New_York";
 const track = (name) => (e) => e.type === "track" && e.event === name;
 
 for (const store of ["d1", "clickhouse"]) {
@@ -52,6 +58,12 @@ for (const store of ["d1", "clickhouse"]) {
     before(async () => {
       data = generate({ users: 1000, seed: 7, start: T0, days: 14 });
       data.events.push(...edgeCases(T0 + 2 * DAY, T0 + 12 * DAY), ...retentionCases(R0));
+      // A few people around New York's spring-forward day (2026-03-08, 23 h) for the zone tests;
+      // the seeded November history already spans its fall-back day (2026-11-01, 25 h).
+      const spring = generate({ users: 150, seed: 3, start: SPRING0, days: 4, firstId: 100_000 });
+      data.events.push(...spring.events);
+      data.aliases.push(...spring.aliases);
+      data.users.push(...spring.users);
       if (store === "d1") {
         spur = await startSpur({ secrets: { ADMIN_TOKEN: TOKEN } });
         await insertAll(spur.db, data);
@@ -338,6 +350,262 @@ for (const store of ["d1", "clickhouse"]) {
           ref.periods,
         );
       }
+    });
+
+    /** Asserts a drivers answer equals the reference: counts exactly, statistics to 1e-9. */
+    function assertDrivers(got, ref) {
+      assert.equal(got.entered, ref.entered);
+      assert.equal(got.converted, ref.converted);
+      assert.equal(got.droppedOff, ref.droppedOff);
+      assert.equal(got.candidates, ref.candidates);
+      assert.equal(got.drivers.length, ref.drivers.length);
+      const near = (x, y, what) =>
+        assert.ok(x === y || Math.abs(x - y) <= 1e-9 * Math.abs(y), `${what}: ${x} vs ${y}`);
+      got.drivers.forEach((d, i) => {
+        const r = ref.drivers[i];
+        const name = JSON.stringify([r.event, r.property, r.value]);
+        assert.deepEqual(
+          [d.kind, d.event, d.property, d.value],
+          [r.kind, r.event, r.property, r.value],
+          `#${i}`,
+        );
+        assert.deepEqual(
+          [d.converted, d.droppedOff, d.corrected],
+          [r.converted, r.droppedOff, r.corrected],
+          name,
+        );
+        for (const k of [
+          "convertedShare",
+          "droppedOffShare",
+          "oddsRatio",
+          "logOddsRatio",
+          "standardError",
+          "z",
+          "pValue",
+        ])
+          near(d[k], r[k], `${name} ${k}`);
+        near(d.logOddsRatioCi95[0], r.logOddsRatioCi95[0], `${name} ci low`);
+        near(d.logOddsRatioCi95[1], r.logOddsRatioCi95[1], `${name} ci high`);
+      });
+    }
+
+    test(`${store}: conversion drivers over 1,000 generated users match the reference exactly`, async () => {
+      const from = T0,
+        to = T0 + 12 * DAY;
+      const properties = [
+        ["properties.category", (e) => e.properties.category],
+        ["context.campaign.source", (e) => e.context?.campaign?.source],
+        // 90 values: the list is cut to the 50 most common, ties by value.
+        ["properties.price", (e) => e.properties.price],
+      ];
+      const r = await api("/v1/query/drivers", {
+        steps: [{ event: "Product Viewed" }, { event: "Order Completed" }],
+        from: iso(from),
+        to: iso(to),
+        window: "1d",
+        properties: properties.map(([f]) => f),
+        limit: 100,
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const ref = referenceDrivers(data, {
+        steps: [track("Product Viewed"), track("Order Completed")],
+        stepNames: ["Product Viewed", "Order Completed"],
+        from,
+        to,
+        window: DAY,
+        properties,
+        limit: 100,
+      });
+      assert.ok(ref.converted > 100 && ref.droppedOff > 100, "a meaningful comparison");
+      assert.equal(ref.candidates, 1 + 5 + 3 + 50, "every list present, prices capped");
+      assertDrivers(r.body, ref);
+      assert.equal(r.body.windowMs, DAY);
+      const cart = r.body.drivers.find((d) => d.event === "Added To Cart");
+      assert.ok(cart.oddsRatio > 10 && cart.corrected, "every converter added to cart: a zero cell");
+      assert.ok(!r.body.drivers.some((d) => d.event === "Order Completed"), "step events are not drivers");
+
+      // A three-step funnel from a page view, the default limit (a cut list).
+      const three = await api("/v1/query/drivers", {
+        steps: [
+          { event: "$pageview", filters: [{ field: "properties.path", value: "/" }] },
+          { event: "Added To Cart" },
+          { event: "Order Completed" },
+        ],
+        from: iso(T0 + DAY),
+        to: iso(T0 + 10 * DAY),
+        window: "6h",
+        properties: ["properties.category"],
+      });
+      assert.equal(three.status, 200, JSON.stringify(three.body));
+      const ref3 = referenceDrivers(data, {
+        steps: [
+          (e) => e.type === "page" && e.properties.path === "/",
+          track("Added To Cart"),
+          track("Order Completed"),
+        ],
+        stepNames: ["Added To Cart", "Order Completed"],
+        from: T0 + DAY,
+        to: T0 + 10 * DAY,
+        window: 6 * HOUR,
+        properties: [properties[0]],
+      });
+      assert.ok(
+        ref3.drivers.some((d) => d.event === "Product Viewed"),
+        "a page step excludes no track name",
+      );
+      assertDrivers(three.body, ref3);
+    });
+
+    test(`${store}: conversion drivers: spans end at conversion or the window, zero cells, nobody converting`, async () => {
+      const q = {
+        steps: [{ event: "Edge Start" }, { event: "Edge Mid" }],
+        from: iso(T0 + 2 * DAY),
+        to: iso(T0 + 12 * DAY),
+        window: "1h",
+      };
+      const r = await api("/v1/query/drivers", q);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      // Entered e1 e2 e3 e4 e5 e6 e8; Mid reached by e1 e2 e4 e6 e8 (see edgeCases()). Edge End
+      // falls in the spans of e3 and e5 only: the converters' spans end at their Mid.
+      assert.deepEqual([r.body.entered, r.body.converted, r.body.droppedOff], [7, 5, 2]);
+      assert.equal(r.body.candidates, 1);
+      const [end] = r.body.drivers;
+      assert.deepEqual([end.event, end.converted, end.droppedOff, end.corrected], ["Edge End", 0, 2, true]);
+      const odds = referenceOdds(0, 5, 2, 0);
+      assert.ok(Math.abs(end.oddsRatio - odds.oddsRatio) < 1e-12 && end.oddsRatio < 0.02);
+      assertDrivers(
+        r.body,
+        referenceDrivers(data, {
+          steps: [track("Edge Start"), track("Edge Mid")],
+          stepNames: ["Edge Start", "Edge Mid"],
+          from: T0 + 2 * DAY,
+          to: T0 + 12 * DAY,
+          window: HOUR,
+        }),
+      );
+      // Nobody converts: counts, no comparison.
+      const none = await api("/v1/query/drivers", {
+        ...q,
+        steps: [{ event: "Edge Start" }, { event: "Never" }],
+      });
+      assert.equal(none.status, 200, JSON.stringify(none.body));
+      assert.deepEqual([none.body.entered, none.body.converted, none.body.droppedOff], [7, 0, 7]);
+      assert.deepEqual(none.body.drivers, []);
+      // Nobody enters.
+      const empty = await api("/v1/query/drivers", { ...q, from: iso(T0 - 10 * DAY), to: iso(T0 - 9 * DAY) });
+      assert.deepEqual([empty.body.entered, empty.body.candidates, empty.body.drivers], [0, 0, []]);
+      // Refusals with stable reasons.
+      const many = await api("/v1/query/drivers", {
+        ...q,
+        properties: [
+          "properties.a",
+          "properties.b",
+          "properties.c",
+          "properties.d",
+          "properties.e",
+          "properties.f",
+        ],
+      });
+      assert.equal(many.status, 400);
+      assert.equal(many.body.reason, "invalid_value");
+      assert.match(many.body.detail, /at most 5 properties/);
+      const field = await api("/v1/query/drivers", { ...q, properties: ["plan"] });
+      assert.equal(field.body.reason, "invalid_field");
+      const breakdown = await api("/v1/query/drivers", { ...q, breakdown: "properties.category" });
+      assert.equal(breakdown.body.reason, "invalid_query");
+      assert.equal((await api("/v1/query/drivers", q, { token: "wrong" })).status, 401);
+    });
+
+    test(`${store}: insight and retention in a time zone: 23 h and 25 h days, as Intl says`, async () => {
+      // Fall back: New York's local days around 2026-11-01 (25 h) from the seeded history.
+      for (const [from, to, interval] of [
+        [T0, T0 + 5 * DAY, DAY],
+        [SPRING0, SPRING0 + 4 * DAY, DAY],
+        [T0 + 4 * HOUR, T0 + 9 * HOUR, HOUR],
+      ]) {
+        const r = await api("/v1/query/insight", {
+          from: iso(from),
+          to: iso(to),
+          interval: interval === DAY ? "day" : "hour",
+          timezone: NY,
+          breakdown: "properties.category",
+          breakdownLimit: 2,
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        const ref = referenceInsight(data, {
+          match: () => true,
+          from,
+          to,
+          interval,
+          zone: NY,
+          breakdown: (e) => e.properties.category,
+          limit: 2,
+        });
+        assert.deepEqual(
+          r.body.buckets.map((b) => Date.parse(b)),
+          ref.buckets,
+        );
+        assert.deepEqual(r.body.series, ref.series);
+        assert.ok(ref.totalEvents > 100, "a meaningful range");
+        const lengths = ref.buckets.slice(1).map((b, i) => (b - ref.buckets[i]) / HOUR);
+        if (interval === DAY) {
+          // Local midnights: 00:00 EDT is 04:00Z, 00:00 EST 05:00Z.
+          for (const b of ref.buckets) assert.equal((b + zoneOffset(NY, b)) % DAY, 0);
+          assert.ok(lengths.includes(from === T0 ? 25 : 23), `day lengths ${lengths}`);
+        } else {
+          assert.ok(lengths.every((h) => h === 1) && ref.buckets.length === 5);
+        }
+      }
+      // Retention: daily periods from a local midnight across the spring-forward day.
+      const from = Date.UTC(2026, 2, 6, 5),
+        to = Date.UTC(2026, 2, 10, 4);
+      const ret = await api("/v1/query/retention", {
+        start: { event: "$pageview" },
+        return: { event: "$any" },
+        from: iso(from),
+        to: iso(to),
+        timezone: NY,
+        cohort: "every",
+      });
+      assert.equal(ret.status, 200, JSON.stringify(ret.body));
+      const ref = referenceRetention(data, {
+        start: (e) => e.type === "page",
+        ret: () => true,
+        from,
+        to,
+        period: DAY,
+        cohort: "every",
+        zone: NY,
+      });
+      assert.deepEqual(
+        ret.body.periods.map((p) => Date.parse(p)),
+        ref.periods,
+      );
+      assert.deepEqual(
+        ref.periods.map((p) => new Date(p).getUTCHours()),
+        [5, 5, 5, 4],
+        "the periods start at local midnight; Mar 8 is 23 h",
+      );
+      assert.deepEqual(
+        ret.body.cohorts.map(({ start, ...rest }) => rest),
+        ref.cohorts.map(({ start, ...rest }) => rest),
+      );
+      assert.ok(ref.cohorts[0].size > 10, "a meaningful table");
+      // UTC by default and by name; an unknown zone is refused with a stable reason.
+      const body = { from: iso(T0), to: iso(T0 + 2 * DAY) };
+      const utc = await api("/v1/query/insight", { ...body, timezone: "UTC" });
+      assert.deepEqual(utc.body, (await api("/v1/query/insight", body)).body);
+      const badRet = await api("/v1/query/retention", {
+        ...body,
+        start: { event: "A" },
+        timezone: "Mars/Olympus_Mons",
+      });
+      assert.equal(badRet.status, 400, JSON.stringify(badRet.body));
+      assert.equal(badRet.body.reason, "unknown_timezone");
+      const bad = await api("/v1/query/insight", { ...body, timezone: "Mars/Olympus_Mons" });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.reason, "unknown_timezone");
+      assert.match(bad.body.detail, /Mars\/Olympus_Mons/);
     });
 
     if (store === "d1") {

@@ -327,18 +327,27 @@ export function referenceFunnel({ events, aliases }, { steps, from, to, window, 
       return best;
     };
     let level = 0;
+    let reachedAt = null;
     const gaps = [];
     for (let k = 1; k < n; k++) {
       const first = evs.find((e) => steps[k](e) && chainStart(e, k) !== null);
       if (!first) break;
       level = k;
+      reachedAt = first.ts_ms;
       const prev = evs.filter(
         (e) => e.ts_ms < first.ts_ms && steps[k - 1](e) && chainStart(e, k - 1) !== null,
       );
       gaps.push(first.ts_ms - prev[prev.length - 1].ts_ms);
     }
     const firstStart = starts[0];
-    results.push({ person: p, level, gaps, key: breakdown ? (breakdown(firstStart) ?? null) : null });
+    results.push({
+      person: p,
+      level,
+      gaps,
+      key: breakdown ? (breakdown(firstStart) ?? null) : null,
+      enteredAt: firstStart.ts_ms,
+      reachedAt,
+    });
   }
   const summarize = (rs) => {
     const entered = steps.map((_, k) => rs.filter((r) => r.level >= k).length);
@@ -355,17 +364,62 @@ export function referenceFunnel({ events, aliases }, { steps, from, to, window, 
 }
 
 /** Reference insight: per-bucket counts and unique people, optional top-N breakdown. */
-export function referenceInsight({ events, aliases }, { match, from, to, interval, breakdown, limit = 5 }) {
+/** `local - utc` in ms for an IANA zone at instant `t`, from node's Intl (not core's code). */
+export function zoneOffset(zone, t) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric",
+    })
+      .formatToParts(new Date(t - (((t % 1000) + 1000) % 1000)))
+      .map((p) => [p.type, Number(p.value)]),
+  );
+  const asUtc = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
+  return asUtc - (t - (((t % 1000) + 1000) % 1000));
+}
+
+/**
+ * Bucket starts (UTC instants) covering [from, to) for `interval` (HOUR or DAY): in UTC fixed
+ * steps; in `zone`, local midnights (days) or local hour starts (hours), and `of(t)` → bucket.
+ */
+export function zoneBuckets(from, to, interval, zone) {
+  if (!zone) {
+    const first = Math.floor(from / interval) * interval;
+    const starts = [];
+    for (let b = first; b < to; b += interval) starts.push(b);
+    return starts;
+  }
+  const local = (t) => t + zoneOffset(zone, t);
+  const utcOf = (l) => l - zoneOffset(zone, l - zoneOffset(zone, l));
+  const starts = [];
+  if (interval === DAY) {
+    for (let d = Math.floor(local(from) / DAY) * DAY; d <= Math.floor(local(to - 1) / DAY) * DAY; d += DAY)
+      starts.push(utcOf(d));
+  } else {
+    const of = (t) => Math.floor(local(t) / HOUR) * HOUR - zoneOffset(zone, t);
+    for (let b = of(from); b < to; b = of(b + HOUR)) starts.push(b);
+  }
+  return starts;
+}
+
+export function referenceInsight(
+  { events, aliases },
+  { match, from, to, interval, breakdown, limit = 5, zone },
+) {
   const person = personOf(aliases);
   const rows = events.filter((e) => match(e) && e.ts_ms >= from && e.ts_ms < to);
-  const first = Math.floor(from / interval) * interval;
-  const buckets = [];
-  for (let b = first; b < to; b += interval) buckets.push(b);
+  const buckets = zoneBuckets(from, to, interval, zone);
+  const ends = [...buckets.slice(1), Number.POSITIVE_INFINITY];
+  const inB = (e, i) => e.ts_ms >= buckets[i] && e.ts_ms < ends[i];
   const series = (rs) => ({
-    events: buckets.map((b) => rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).length),
-    users: buckets.map(
-      (b) => new Set(rs.filter((e) => e.ts_ms >= b && e.ts_ms < b + interval).map(person)).size,
-    ),
+    events: buckets.map((_, i) => rs.filter((e) => inB(e, i)).length),
+    users: buckets.map((_, i) => new Set(rs.filter((e) => inB(e, i)).map(person)).size),
     totalEvents: rs.length,
     totalUsers: new Set(rs.map(person)).size,
   });
@@ -402,11 +456,13 @@ export function referenceInsight({ events, aliases }, { match, from, to, interva
  */
 export function referenceRetention(
   { events, aliases },
-  { start, ret = start, from, to, period, cohort = "first" },
+  { start, ret = start, from, to, period, cohort = "first", zone },
 ) {
   const person = personOf(aliases);
-  const n = Math.ceil((to - from) / period);
-  const idx = (ts) => Math.floor((ts - from) / period);
+  // In a zone, periods count on the local clock from `from`'s local time.
+  const local = (t) => (zone ? t + zoneOffset(zone, t) : t);
+  const n = Math.ceil((local(to) - local(from)) / period);
+  const idx = (ts) => Math.floor((local(ts) - local(from)) / period);
   const members = Array.from({ length: n }, () => new Set());
   if (cohort === "first") {
     const first = new Map();
@@ -425,14 +481,134 @@ export function referenceRetention(
   const cohorts = members.map((m, i) => {
     const returned = [m.size];
     for (let j = i + 1; j < n; j++) returned.push([...m].filter((p) => back[j].has(p)).length);
+    const l = local(from) + i * period;
     return {
-      start: from + i * period,
+      start: zone ? l - zoneOffset(zone, l - zoneOffset(zone, l)) : from + i * period,
       size: m.size,
       returned,
       shares: returned.map((r) => (m.size ? r / m.size : null)),
     };
   });
   return { periods: cohorts.map((c) => c.start), cohorts };
+}
+
+/** erfc by Simpson's rule over [x, x + 12] (independent of core's series/continued fraction). */
+function erfcRef(x) {
+  if (x < 0) return 2 - erfcRef(-x);
+  const steps = 40_000,
+    h = 12 / steps,
+    f = (t) => Math.exp(-t * t);
+  let s = f(x) + f(x + 12);
+  for (let i = 1; i < steps; i++) s += (i % 2 ? 4 : 2) * f(x + i * h);
+  return ((2 / Math.sqrt(Math.PI)) * s * h) / 3;
+}
+
+/** Odds ratio statistics of [[a, b], [c, d]] with the Haldane correction for a zero cell. */
+export function referenceOdds(a, b, c, d) {
+  const corrected = [a, b, c, d].includes(0);
+  if (corrected) [a, b, c, d] = [a, b, c, d].map((x) => x + 0.5);
+  const log = Math.log((a * d) / (b * c));
+  const se = Math.sqrt(1 / a + 1 / b + 1 / c + 1 / d);
+  const z = log / se;
+  return {
+    oddsRatio: Math.exp(log),
+    logOddsRatio: log,
+    standardError: se,
+    logOddsRatioCi95: [log - 1.959963984540054 * se, log + 1.959963984540054 * se],
+    z,
+    pValue: Math.min(1, erfcRef(Math.abs(z) / Math.SQRT2)),
+    corrected,
+  };
+}
+
+/** SQLite's order of json_extract values: numbers before text, text by code unit (ASCII here). */
+const valueOrder = (x, y) =>
+  typeof x !== typeof y ? (typeof x === "number" ? -1 : 1) : x < y ? -1 : x > y ? 1 : 0;
+
+/**
+ * Reference conversion drivers, from the documented semantics (core/src/query/drivers.rs):
+ * entrants and converters of the ordered funnel; each entrant's span runs from their first
+ * step-1 event in the range to their first completion of the last step, or to that start +
+ * window; items are track event names other than `stepNames` and the (non-null) values of each
+ * `properties[i] = [field, get]` on any event in the span; the top `cap` items per list by people (ties by
+ * value); statistics per item; sorted by p, |log OR| desc, list, people desc, value.
+ */
+export function referenceDrivers(
+  data,
+  { steps, stepNames, from, to, window, properties = [], limit = 20, cap = 50 },
+) {
+  const person = personOf(data.aliases);
+  const ref = referenceFunnel(data, { steps, from, to, window });
+  const last = steps.length - 1;
+  const evs = byPerson(data.events, person);
+  const items = new Map(); // "list\u0000json value" -> {key, value, people, converters}
+  let converted = 0;
+  for (const r of ref.people) {
+    const conv = r.level === last;
+    if (conv) converted++;
+    const end = conv ? r.reachedAt : r.enteredAt + window;
+    const have = new Set();
+    for (const e of evs.get(r.person)) {
+      if (e.ts_ms < r.enteredAt || e.ts_ms > end) continue;
+      if (e.type === "track" && !stepNames.includes(e.event)) have.add(JSON.stringify([0, e.event]));
+      properties.forEach(([, get], i) => {
+        let v = get(e);
+        if (typeof v === "boolean") v = v ? 1 : 0;
+        if (v !== undefined && v !== null) have.add(JSON.stringify([i + 1, v]));
+      });
+    }
+    for (const h of have) {
+      const [key, value] = JSON.parse(h);
+      if (!items.has(h)) items.set(h, { key, value, people: 0, converters: 0 });
+      const it = items.get(h);
+      it.people++;
+      if (conv) it.converters++;
+    }
+  }
+  const entered = ref.people.length;
+  const droppedOff = entered - converted;
+  const lists = new Map();
+  for (const it of items.values()) {
+    if (!lists.has(it.key)) lists.set(it.key, []);
+    lists.get(it.key).push(it);
+  }
+  const kept = [...lists.values()].flatMap((l) =>
+    l.sort((x, y) => y.people - x.people || valueOrder(x.value, y.value)).slice(0, cap),
+  );
+  const drivers =
+    converted > 0 && droppedOff > 0
+      ? kept.map((it) => {
+          const a = it.converters,
+            c = it.people - it.converters;
+          return {
+            _it: it,
+            kind: it.key === 0 ? "event" : "property",
+            ...(it.key === 0
+              ? { event: it.value }
+              : { property: properties[it.key - 1][0], value: it.value }),
+            converted: a,
+            droppedOff: c,
+            convertedShare: a / converted,
+            droppedOffShare: c / droppedOff,
+            ...referenceOdds(a, converted - a, c, droppedOff - c),
+          };
+        })
+      : [];
+  drivers.sort(
+    (x, y) =>
+      x.pValue - y.pValue ||
+      Math.abs(y.logOddsRatio) - Math.abs(x.logOddsRatio) ||
+      x._it.key - y._it.key ||
+      y._it.people - x._it.people ||
+      valueOrder(x._it.value, y._it.value),
+  );
+  return {
+    entered,
+    converted,
+    droppedOff,
+    candidates: kept.length,
+    drivers: drivers.slice(0, limit).map(({ _it, ...d }) => d),
+  };
 }
 
 /** Reference segment: `pred(person, theirEvents, traitsOf)` over everyone with events or a users row. */

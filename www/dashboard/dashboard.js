@@ -3,6 +3,7 @@
 import { mountJourneys } from "./journeys.js";
 import { mountLive } from "./live.js";
 import { retention } from "./retention.js";
+import { drivers } from "./drivers.js";
 
 const TOKEN_KEY = "spur.adminToken";
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -108,13 +109,16 @@ function addStep(name = "") {
   $("#funnel-steps").append(wrap);
 }
 
-async function runFunnel() {
+/** The funnel form's steps and window (shared with the drivers panel). */
+function funnelDefinition() {
   const steps = [...document.querySelectorAll(".step-event")].map((i) => i.value.trim()).filter(Boolean);
-  const body = {
-    steps: steps.map((event) => ({ event })),
-    ...range(),
-    window: $("#funnel-window").value.trim() || "1d",
-  };
+  return { steps: steps.map((event) => ({ event })), window: $("#funnel-window").value.trim() || "1d" };
+}
+
+const runDrivers = () => drivers({ api, el, $, range, pct, showError, funnel: funnelDefinition });
+
+async function runFunnel() {
+  const body = { ...funnelDefinition(), ...range() };
   const bd = $("#funnel-breakdown").value.trim();
   if (bd) body.breakdown = bd;
   let r;
@@ -428,6 +432,7 @@ function logout(refused = false) {
 async function refresh() {
   await Promise.all([
     runFunnel(),
+    runDrivers(),
     runInsight(),
     runRetention(),
     runSegment(),
@@ -474,7 +479,11 @@ function init() {
   $("#add-condition").onclick = () => addCondition();
   $("#funnel-form").onsubmit = (e) => {
     e.preventDefault();
-    runFunnel().catch(onError);
+    Promise.all([runFunnel(), runDrivers()]).catch(onError);
+  };
+  $("#drivers-form").onsubmit = (e) => {
+    e.preventDefault();
+    runDrivers().catch(onError);
   };
   $("#insight-form").onsubmit = (e) => {
     e.preventDefault();

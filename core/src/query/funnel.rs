@@ -137,9 +137,25 @@ pub struct FunnelResult {
 
 const DEFAULT_WINDOW: &str = "14d";
 
+/// The funnel's SQLite statement up to its per-event layers: `WITH m …, l1 …, f AS (…)`, where
+/// `f` has one row per step event with `person`, `ts`, `s0..` (attempt starts), `g1..` (gaps),
+/// `f1..` (the person's first completion of each step) and `bd` (first-touch breakdown).
+pub(crate) struct Chain {
+    /// The `WITH …` text.
+    pub sql: String,
+    /// The validated conversion window.
+    pub window: Window,
+    /// Whether `bd` holds a breakdown value.
+    pub breakdown: bool,
+    /// Placeholder of the range start.
+    pub from: String,
+    /// Placeholder of the scan end (range end + window).
+    pub end: String,
+}
+
 impl FunnelQuery {
-    /// Validates the definition and builds its SQL.
-    pub fn plan(&self) -> Result<FunnelPlan, QueryError> {
+    /// Validates the steps, range, window and breakdown and builds the shared [`Chain`].
+    pub(crate) fn chain(&self, p: &mut Params) -> Result<Chain, QueryError> {
         let n = self.steps.len();
         if !(limits::MIN_FUNNEL_STEPS..=limits::MAX_FUNNEL_STEPS).contains(&n) {
             return Err(QueryError::value(
@@ -153,18 +169,16 @@ impl FunnelQuery {
         }
         let range = TimeRange::parse(&self.from, &self.to)?;
         let window = Window::parse("window", self.window.as_deref().unwrap_or(DEFAULT_WINDOW))?;
-        let limit = breakdown_limit(self.breakdown_limit)?;
         let w = window.ms;
-        let mut p = Params::default();
         let from = p.int(range.from);
         let to = p.int(range.to);
         let end = p.int(range.to.saturating_add(w));
         let mut conds = Vec::with_capacity(n);
         for s in &self.steps {
-            conds.push(event_sql(&s.event, &s.filters, &mut p)?);
+            conds.push(event_sql(&s.event, &s.filters, p)?);
         }
         let bd = match &self.breakdown {
-            Some(b) => Some(Field::parse(b)?.sql(&mut p)),
+            Some(b) => Some(Field::parse(b)?.sql(p)),
             None => None,
         };
         // All-track funnels prefilter on `event IN (…)` so the (event, ts_ms) index serves them.
@@ -241,6 +255,29 @@ impl FunnelQuery {
             firsts.join(", "),
             n - 1
         );
+        Ok(Chain {
+            sql,
+            window,
+            breakdown: bd.is_some(),
+            from,
+            end,
+        })
+    }
+}
+
+impl FunnelQuery {
+    /// Validates the definition and builds its SQL.
+    pub fn plan(&self) -> Result<FunnelPlan, QueryError> {
+        let n = self.steps.len();
+        let mut p = Params::default();
+        let Chain {
+            mut sql,
+            window,
+            breakdown,
+            ..
+        } = self.chain(&mut p)?;
+        let limit = breakdown_limit(self.breakdown_limit)?;
+        let bd = breakdown.then_some(());
         let reached: Vec<String> = (0..n)
             .map(|k| format!("MAX(s{k} IS NOT NULL) AS r{k}"))
             .collect();

@@ -11,7 +11,9 @@ use serde_json::Value;
 use super::field::{event_sql, Field, Filter};
 use super::sql::{de_int, de_opt_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
 use super::time_range::{format_instant, Interval, TimeRange};
+use super::zone::ZoneTable;
 use super::{limits, QueryError};
+use crate::journeys::{FixedZones, Zones};
 
 /// `POST /v1/query/insight`.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +38,9 @@ pub struct InsightQuery {
     /// How many breakdown values to show before "other" (default 5).
     #[serde(default, alias = "breakdown_limit")]
     pub breakdown_limit: Option<usize>,
+    /// IANA zone (or `UTC`, `+05:30`) whose local days/hours the buckets follow (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// A validated insight with its SQL.
@@ -46,6 +51,44 @@ pub struct InsightPlan {
     range: TimeRange,
     interval: Interval,
     breakdown: bool,
+    zone: ZoneTable,
+}
+
+/// The SQL bucket key of an event at `t` (see [`bucket_keys`]): in UTC the bucket start; in a
+/// zone, for days the local midnight (local ms), for hours the instant the local hour began.
+pub(crate) fn bucket_key(zone: &ZoneTable, iv: i64, t: &str, offset: &str) -> String {
+    if zone.is_utc() {
+        format!("({t} / {iv}) * {iv}")
+    } else if iv == super::time_range::DAY_MS {
+        format!("(({t} + {offset}) / {iv}) * {iv}")
+    } else {
+        format!("(({t} + {offset}) / {iv}) * {iv} - {offset}")
+    }
+}
+
+/// Every bucket of `[from, to)` as (SQL key, start instant), in order.
+fn bucket_keys(zone: &ZoneTable, iv: i64, range: TimeRange) -> Vec<(i64, i64)> {
+    let day = iv == super::time_range::DAY_MS;
+    let bucket = |t: i64| {
+        let off = zone.offset(t);
+        (t + off).div_euclid(iv) * iv - if day { 0 } else { off }
+    };
+    let mut out = Vec::new();
+    if day {
+        let (first, last) = (bucket(range.from), bucket(range.to - 1));
+        let mut k = first;
+        while k <= last && out.len() <= usize::try_from(limits::MAX_BUCKETS).unwrap_or(0) {
+            out.push((k, zone.utc_of_local(k)));
+            k += iv;
+        }
+    } else {
+        let mut b = bucket(range.from);
+        while b < range.to && out.len() <= usize::try_from(limits::MAX_BUCKETS).unwrap_or(0) {
+            out.push((b, b));
+            b = bucket(b + iv);
+        }
+    }
+    out
 }
 
 /// One row of the insight statement.
@@ -103,9 +146,18 @@ pub struct InsightResult {
 }
 
 impl InsightQuery {
-    /// Validates the definition and builds its SQL.
+    /// Validates the definition and builds its SQL (zones: fixed offsets only).
     pub fn plan(&self) -> Result<InsightPlan, QueryError> {
+        self.plan_in(&FixedZones)
+    }
+
+    /// Validates the definition and builds its SQL, asking `zones` about `timezone`.
+    pub fn plan_in(&self, zones: &dyn Zones) -> Result<InsightPlan, QueryError> {
         let range = TimeRange::parse(&self.from, &self.to)?;
+        let zone = match &self.timezone {
+            Some(z) => ZoneTable::probe(zones, z, range.from, range.to)?,
+            None => ZoneTable::utc(),
+        };
         let iv = self.interval.ms();
         let first = range.from.div_euclid(iv) * iv;
         if (range.to - first + iv - 1) / iv > limits::MAX_BUCKETS {
@@ -123,16 +175,17 @@ impl InsightQuery {
             Some(b) => Some(Field::parse(b)?.sql(&mut p)),
             None => None,
         };
+        let bucket = bucket_key(&zone, iv, "e.ts_ms", &zone.sqlite_offset("e.ts_ms"));
         let text = match &breakdown {
             None => format!(
-                "WITH m AS MATERIALIZED (SELECT {PERSON} AS person, (e.ts_ms / {iv}) * {iv} AS bucket \
+                "WITH m AS MATERIALIZED (SELECT {PERSON} AS person, {bucket} AS bucket \
                  FROM {EVENTS_WITH_ALIASES} WHERE e.ts_ms >= {from} AND e.ts_ms < {to} AND {cond}) \
                  SELECT 1 AS grp, NULL AS label, bucket, COUNT(*) AS events, COUNT(DISTINCT person) AS users \
                  FROM m GROUP BY bucket \
                  UNION ALL SELECT 1, NULL, NULL, COUNT(*), COUNT(DISTINCT person) FROM m"
             ),
             Some(bd) => format!(
-                "WITH m AS MATERIALIZED (SELECT {PERSON} AS person, (e.ts_ms / {iv}) * {iv} AS bucket, \
+                "WITH m AS MATERIALIZED (SELECT {PERSON} AS person, {bucket} AS bucket, \
                  {bd} AS bd FROM {EVENTS_WITH_ALIASES} \
                  WHERE e.ts_ms >= {from} AND e.ts_ms < {to} AND {cond}), \
                  r AS (SELECT bd, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, bd) AS rk FROM m GROUP BY bd), \
@@ -150,6 +203,7 @@ impl InsightQuery {
             range,
             interval: self.interval,
             breakdown: breakdown.is_some(),
+            zone,
         })
     }
 }
@@ -157,11 +211,17 @@ impl InsightQuery {
 impl InsightQuery {
     /// Validates the definition (as [`InsightQuery::plan`] does) and builds its ClickHouse SQL;
     /// the plan's `finish` reads rows decoded by [`super::clickhouse::decode_rows`].
-    pub fn plan_clickhouse(&self) -> Result<InsightPlan, QueryError> {
-        let mut plan = self.plan()?;
+    pub fn plan_clickhouse(&self, zones: &dyn Zones) -> Result<InsightPlan, QueryError> {
+        let mut plan = self.plan_in(zones)?;
         let limit = breakdown_limit(self.breakdown_limit)?;
         plan.sql = Sql {
-            text: super::clickhouse::insight::sql(self, plan.range, self.interval.ms(), limit)?,
+            text: super::clickhouse::insight::sql(
+                self,
+                plan.range,
+                self.interval.ms(),
+                limit,
+                &plan.zone,
+            )?,
             params: Vec::new(),
         };
         Ok(plan)
@@ -184,11 +244,8 @@ impl InsightPlan {
     /// Zero-fills buckets and orders series: by rank, then "other".
     pub fn finish(&self, rows: Vec<InsightRow>) -> InsightResult {
         let iv = self.interval.ms();
-        let first = self.range.from.div_euclid(iv) * iv;
-        let starts: Vec<i64> = (0..)
-            .map(|i| first + i * iv)
-            .take_while(|b| *b < self.range.to)
-            .collect();
+        let keys = bucket_keys(&self.zone, iv, self.range);
+        let starts: Vec<i64> = keys.iter().map(|(_, start)| *start).collect();
         let empty = |key: Value, other: bool| Series {
             key,
             other,
@@ -220,7 +277,9 @@ impl InsightPlan {
                     series.total_users = row.users;
                 }
                 Some(b) => {
-                    let i = usize::try_from((b - first) / iv).unwrap_or(usize::MAX);
+                    let i = keys
+                        .binary_search_by_key(&b, |(k, _)| *k)
+                        .unwrap_or(usize::MAX);
                     if let (Some(e), Some(u)) = (series.events.get_mut(i), series.users.get_mut(i))
                     {
                         (*e, *u) = (row.events, row.users);
@@ -374,5 +433,88 @@ mod tests {
         assert_eq!(r.buckets.len(), 24);
         assert_eq!(r.series.len(), 1);
         assert_eq!(r.series[0].events, vec![0; 24]);
+    }
+
+    /// America/New_York with its 2026 changes (EDT from 03-08 07:00Z to 11-01 06:00Z).
+    #[derive(Debug)]
+    struct NewYork;
+    impl Zones for NewYork {
+        fn offset_ms(&self, zone: &str, t: i64) -> Option<i64> {
+            const H: i64 = 3_600_000;
+            (zone == "America/New_York").then_some(
+                if (1_772_953_200_000..1_793_512_800_000).contains(&t) {
+                    -4 * H
+                } else {
+                    -5 * H
+                },
+            )
+        }
+    }
+
+    #[test]
+    fn zone_buckets_follow_local_days_across_dst() {
+        let q = |from: &str, to: &str, interval: &str| {
+            query(json!({"from": from, "to": to, "interval": interval,
+                "timezone": "America/New_York"}))
+        };
+        // Fall back on 2026-11-01: that local day is 25 h.
+        let plan = q("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "day")
+            .plan_in(&NewYork)
+            .unwrap();
+        assert!(
+            plan.sql
+                .text
+                .contains("CASE WHEN e.ts_ms < 1793512800000 THEN -14400000 ELSE -18000000 END"),
+            "{}",
+            plan.sql.text
+        );
+        let r = plan.finish(vec![InsightRow {
+            grp: 1,
+            label: Value::Null,
+            bucket: Some(1_793_491_200_000),
+            events: 7,
+            users: 2,
+        }]);
+        assert_eq!(
+            r.buckets,
+            vec![
+                "2026-10-31T04:00:00Z",
+                "2026-11-01T04:00:00Z",
+                "2026-11-02T05:00:00Z"
+            ]
+        );
+        assert_eq!(r.series[0].events, vec![0, 7, 0]);
+        // Spring forward on 2026-03-08: 23 h.
+        let r = q("2026-03-08T05:00:00Z", "2026-03-10T04:00:00Z", "day")
+            .plan_in(&NewYork)
+            .unwrap()
+            .finish(Vec::new());
+        assert_eq!(
+            r.buckets,
+            vec!["2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z"]
+        );
+        // Hours across the fall-back change: the repeated 01:00 is two buckets.
+        let r = q("2026-11-01T04:00:00Z", "2026-11-01T08:00:00Z", "hour")
+            .plan_in(&NewYork)
+            .unwrap()
+            .finish(Vec::new());
+        assert_eq!(r.buckets.len(), 4);
+        // Unknown zone, and UTC by name equals no zone.
+        let mut bad = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"});
+        bad["timezone"] = json!("Mars/Base");
+        assert_eq!(
+            query(bad).plan_in(&NewYork).unwrap_err().code(),
+            "unknown_timezone"
+        );
+        let utc = query(
+            json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z",
+            "timezone": "UTC"}),
+        )
+        .plan()
+        .unwrap();
+        let plain = query(json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}))
+            .plan()
+            .unwrap();
+        assert_eq!(utc.sql, plain.sql);
     }
 }

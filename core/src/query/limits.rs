@@ -52,3 +52,17 @@ pub const MAX_PATH_SEGMENTS: usize = 8;
 pub const MAX_PATH_SEGMENT_CHARS: usize = 128;
 /// Longest string used as a filter value or event name, in characters.
 pub const MAX_VALUE_CHARS: usize = 1_024;
+/// Most properties a conversion-drivers query compares by value.
+pub const MAX_DRIVER_PROPERTIES: usize = 5;
+/// Most candidate values per driver list (track event names, and each property's values):
+/// the ones the most entrants have, ties by value; the rest are not compared.
+pub const MAX_DRIVER_VALUES: usize = 50;
+/// Default number of drivers returned.
+pub const DEFAULT_DRIVERS: usize = 20;
+/// Most drivers returned.
+pub const MAX_DRIVERS: usize = 100;
+/// How often a query's zone offset is sampled while its changes are looked for (6 h: no zone
+/// changes its offset twice within that; each change is then bisected to the ms).
+pub const ZONE_PROBE_MS: i64 = 6 * 3_600_000;
+/// Most offset changes of a zone within one query's range (real zones: about 2 a year).
+pub const MAX_ZONE_CHANGES: usize = 16;

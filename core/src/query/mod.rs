@@ -1,4 +1,4 @@
-//! Analysis queries: insight, funnel, retention and segment definitions, their SQL, and the pure
+//! Analysis queries: insight, funnel, conversion drivers, retention and segment definitions, their SQL, and the pure
 //! post-processing of the rows the database returns.
 //!
 //! Invariant: every definition is validated before any SQL exists, and the SQL this module
@@ -12,6 +12,7 @@
 //! anonymous id itself.
 
 pub mod clickhouse;
+pub mod drivers;
 pub mod field;
 pub mod funnel;
 pub mod insight;
@@ -21,7 +22,9 @@ pub mod retention;
 pub mod segment;
 pub mod sql;
 pub mod time_range;
+pub mod zone;
 
+pub use drivers::{DriverRow, DriversQuery, DriversResult};
 pub use field::{EventMatcher, Field, Filter, FilterOp};
 pub use funnel::{FunnelQuery, FunnelResult, FunnelRow};
 pub use insight::{InsightQuery, InsightResult, InsightRow};
@@ -58,6 +61,9 @@ pub enum QueryError {
     /// The definition would need more bound parameters than D1 allows.
     #[error("query too complex: it needs {0} bound values, at most {max} are allowed", max = limits::MAX_SQL_PARAMS)]
     TooComplex(usize),
+    /// The query's `timezone` is not a zone the oracle knows.
+    #[error("unknown time zone `{0}`: use an IANA name such as Europe/Berlin, UTC, or an offset like +05:30")]
+    UnknownZone(String),
     /// The configured events store cannot answer this query kind (yet).
     #[error("{0} queries are not available when events are stored in ClickHouse")]
     NotOnClickHouse(&'static str),
@@ -80,6 +86,7 @@ impl QueryError {
             QueryError::Value { .. } => "invalid_value",
             QueryError::TooComplex(_) => "query_too_complex",
             QueryError::NotOnClickHouse(_) => "not_on_clickhouse",
+            QueryError::UnknownZone(_) => "unknown_timezone",
         }
     }
 }

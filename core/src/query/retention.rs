@@ -22,7 +22,9 @@ use super::field::event_sql;
 use super::funnel::Step;
 use super::sql::{de_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
 use super::time_range::{format_instant, TimeRange, DAY_MS};
+use super::zone::ZoneTable;
 use super::{limits, QueryError};
+use crate::journeys::{FixedZones, Zones};
 
 /// Period length of a retention table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -75,6 +77,10 @@ pub struct RetentionQuery {
     /// `first` (default) or `every`.
     #[serde(default)]
     pub cohort: CohortBy,
+    /// IANA zone (or `UTC`, `+05:30`): periods then start at `from`'s local wall-clock time on
+    /// each later local day (23 h or 25 h long across a DST change). Default UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// A validated retention query with its SQL.
@@ -86,6 +92,7 @@ pub struct RetentionPlan {
     interval: RetentionInterval,
     cohort: CohortBy,
     periods: usize,
+    zone: ZoneTable,
 }
 
 /// One row of the retention statement (both stores).
@@ -131,11 +138,15 @@ pub struct RetentionResult {
 }
 
 impl RetentionQuery {
-    /// The validated range and number of periods.
-    fn periods(&self) -> Result<(TimeRange, usize), QueryError> {
+    /// The validated range, number of periods and zone table.
+    fn periods(&self, zones: &dyn Zones) -> Result<(TimeRange, usize, ZoneTable), QueryError> {
         let range = TimeRange::parse(&self.from, &self.to)?;
+        let zone = match &self.timezone {
+            Some(z) => ZoneTable::probe(zones, z, range.from, range.to)?,
+            None => ZoneTable::utc(),
+        };
         let len = self.interval.ms();
-        let n = (range.to - range.from + len - 1) / len;
+        let n = (zone.local(range.to) - zone.local(range.from) + len - 1) / len;
         let periods = usize::try_from(n).unwrap_or(usize::MAX);
         if periods > limits::MAX_RETENTION_PERIODS {
             return Err(QueryError::value(
@@ -146,16 +157,21 @@ impl RetentionQuery {
                 ),
             ));
         }
-        Ok((range, periods))
+        Ok((range, periods, zone))
     }
 
     fn return_step(&self) -> &Step {
         self.returning.as_ref().unwrap_or(&self.start)
     }
 
-    /// Validates the definition and builds its SQLite SQL.
+    /// Validates the definition and builds its SQLite SQL (zones: fixed offsets only).
     pub fn plan(&self) -> Result<RetentionPlan, QueryError> {
-        let (range, periods) = self.periods()?;
+        self.plan_in(&FixedZones)
+    }
+
+    /// Validates the definition and builds its SQLite SQL, asking `zones` about `timezone`.
+    pub fn plan_in(&self, zones: &dyn Zones) -> Result<RetentionPlan, QueryError> {
+        let (range, periods, zone) = self.periods(zones)?;
         let len = self.interval.ms();
         let mut p = Params::default();
         let (from, to) = (p.int(range.from), p.int(range.to));
@@ -164,7 +180,19 @@ impl RetentionQuery {
         let rc = event_sql(&ret.event, &ret.filters, &mut p)?;
         // A bound integer may reach SQLite as a REAL (D1 binds JS numbers), so the period index
         // is cast back; the difference is never negative here, so the cast floors.
-        let period = |t: &str| format!("CAST(({t} - {from}) / {len} AS INTEGER)");
+        // In a zone, the period is counted on the local clock from `from`'s local time (an
+        // integer computed here, not a request string).
+        let local_from = zone.local(range.from);
+        let period = |t: &str| {
+            if zone.is_utc() {
+                format!("CAST(({t} - {from}) / {len} AS INTEGER)")
+            } else {
+                format!(
+                    "CAST(({t} + {} - {local_from}) / {len} AS INTEGER)",
+                    zone.sqlite_offset(t)
+                )
+            }
+        };
         let cohorts = match self.cohort {
             CohortBy::First => format!(
                 "SELECT person, {} AS p FROM (SELECT {PERSON} AS person, MIN(e.ts_ms) AS t \
@@ -197,13 +225,14 @@ impl RetentionQuery {
             interval: self.interval,
             cohort: self.cohort,
             periods,
+            zone,
         })
     }
 
     /// Validates the definition (as [`RetentionQuery::plan`] does) and builds its ClickHouse
     /// SQL; its rows are the same [`RetentionRow`]s.
-    pub fn plan_clickhouse(&self) -> Result<RetentionPlan, QueryError> {
-        let mut plan = self.plan()?;
+    pub fn plan_clickhouse(&self, zones: &dyn Zones) -> Result<RetentionPlan, QueryError> {
+        let mut plan = self.plan_in(zones)?;
         let ret = self.return_step();
         plan.sql = Sql {
             text: super::clickhouse::retention::sql(
@@ -212,6 +241,7 @@ impl RetentionQuery {
                 plan.range,
                 self.interval.ms(),
                 self.cohort,
+                &plan.zone,
             )?,
             params: Vec::new(),
         };
@@ -234,8 +264,14 @@ impl RetentionPlan {
                 *cell = row.people;
             }
         }
+        let local_from = self.zone.local(self.range.from);
         let start = |i: usize| {
-            format_instant(self.range.from + i64::try_from(i).unwrap_or(i64::MAX / len) * len)
+            let k = i64::try_from(i).unwrap_or(i64::MAX / len) * len;
+            if self.zone.is_utc() {
+                format_instant(self.range.from + k)
+            } else {
+                format_instant(self.zone.utc_of_local(local_from + k))
+            }
         };
         let cohorts = returned
             .into_iter()

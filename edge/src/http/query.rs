@@ -1,4 +1,4 @@
-//! The read side: `/v1/query/{insight,funnel,retention,segment}`, the live stream
+//! The read side: `/v1/query/{insight,funnel,drivers,retention,segment}`, the live stream
 //! (`/v1/events/recent`, `/v1/events/names`) and saved segments (`/v1/segments…`).
 //!
 //! Invariant: every route here is admin-only, and a route only parses the request, asks
@@ -10,11 +10,12 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spur_core::query::{
-    self, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow, RetentionQuery,
-    SegmentQuery,
+    self, DriversQuery, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow,
+    RetentionQuery, SegmentQuery,
 };
 use worker::{Env, Method, Request, Response};
 
+use crate::clock::IntlZones;
 use crate::http::admin::require_admin;
 use crate::http::error::ApiError;
 use crate::http::{body, segments};
@@ -36,7 +37,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         match (req.method(), path) {
             (Method::Post, "/v1/query/insight") => {
                 let q: InsightQuery = parse_body(&mut req).await?;
-                let plan = q.plan_clickhouse()?;
+                let plan = q.plan_clickhouse(&IntlZones)?;
                 return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Post, "/v1/query/funnel") => {
@@ -44,9 +45,14 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
                 let plan = q.plan_clickhouse()?;
                 return json(&plan.finish_clickhouse(ch.query(&plan.sql.text).await?));
             }
+            (Method::Post, "/v1/query/drivers") => {
+                let q: DriversQuery = parse_body(&mut req).await?;
+                let plan = q.plan_clickhouse()?;
+                return json(&plan.finish(ch.query(&plan.sql.text).await?));
+            }
             (Method::Post, "/v1/query/retention") => {
                 let q: RetentionQuery = parse_body(&mut req).await?;
-                let plan = q.plan_clickhouse()?;
+                let plan = q.plan_clickhouse(&IntlZones)?;
                 return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Get, "/v1/events/recent") => {
@@ -74,7 +80,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
     match (req.method(), path) {
         (Method::Post, "/v1/query/insight") => {
             let q: InsightQuery = parse_body(&mut req).await?;
-            let plan = q.plan()?;
+            let plan = q.plan_in(&IntlZones)?;
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
         }
@@ -84,9 +90,15 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
         }
+        (Method::Post, "/v1/query/drivers") => {
+            let q: DriversQuery = parse_body(&mut req).await?;
+            let plan = q.plan()?;
+            let rows = run(env, &plan.sql).await?;
+            json(&plan.finish(rows))
+        }
         (Method::Post, "/v1/query/retention") => {
             let q: RetentionQuery = parse_body(&mut req).await?;
-            let plan = q.plan()?;
+            let plan = q.plan_in(&IntlZones)?;
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
         }

@@ -33,6 +33,44 @@ pub struct GroupRow {
 /// The statement for a validated funnel.
 pub(crate) fn sql(q: &FunnelQuery, range: TimeRange, window: Window) -> Result<String, QueryError> {
     let n = q.steps.len();
+    let attempts = attempts(q, range, window)?;
+    let counts: Vec<String> = std::iter::once("toInt64(count())".to_string())
+        .chain((1..n).map(|k| format!("toInt64(sum(r{k}))")))
+        .collect();
+    let gaps: Vec<String> = (1..n)
+        .map(|k| format!("arraySort(groupArrayIf(g{k}, r{k} = 1))"))
+        .collect();
+    Ok(format!(
+        "SELECT tupleElement(b, 1) AS label_k, tupleElement(b, 3) AS label_s, \
+         tupleElement(b, 2) AS label_n, [{}] AS counts, [{}] AS gaps, \
+         max({}) AS _keep \
+         FROM {attempts} GROUP BY b \
+         ORDER BY counts[1] DESC, label_k, label_n, label_s",
+        counts.join(", "),
+        gaps.join(", "),
+        keep(n),
+    ))
+}
+
+/// A sum over every array and first-completion column of [`attempts`]: 18.16 prunes a
+/// subquery's columns that are used only inside lambda bodies (then fails with "Unknown
+/// identifier"), so every captured column is also used outside one.
+pub(crate) fn keep(n: usize) -> String {
+    let rest: String = (1..n)
+        .map(|k| format!(" + length(a{k}) + length(d{k}) + f{k}"))
+        .collect();
+    format!("length(ts) + length(a0){rest}")
+}
+
+/// One row per person who entered: `person`, `b` (first-touch breakdown tuple), `ts` (their
+/// step events' times), `a0..` (attempt starts per step, 0 for none), `f1..` (first completion
+/// of each step, 0 for none), `r1..` (reached step k) and `g1..` (gap at that completion).
+pub(crate) fn attempts(
+    q: &FunnelQuery,
+    range: TimeRange,
+    window: Window,
+) -> Result<String, QueryError> {
+    let n = q.steps.len();
     let w = literal::int(window.ms);
     let to = literal::int(range.to);
     let mut conds = Vec::with_capacity(n);
@@ -97,26 +135,7 @@ pub(crate) fn sql(q: &FunnelQuery, range: TimeRange, window: Window) -> Result<S
              arrayReduce('max', arrayFilter((d, t, s) -> s > 0 AND t = f{k}, d{k}, ts, a{k})) AS g{k}"
         );
     }
-    let counts: Vec<String> = std::iter::once("toInt64(count())".to_string())
-        .chain((1..n).map(|k| format!("toInt64(sum(r{k}))")))
-        .collect();
-    let gaps: Vec<String> = (1..n)
-        .map(|k| format!("arraySort(groupArrayIf(g{k}, r{k} = 1))"))
-        .collect();
-    // 18.16 prunes a subquery's columns that are used only inside lambda bodies (then fails
-    // with "Unknown identifier"), so every captured column is also used here, outside one.
-    let keep: String = (1..n)
-        .map(|k| format!(" + length(a{k}) + length(d{k}) + f{k}"))
-        .collect();
-    Ok(format!(
-        "SELECT tupleElement(b, 1) AS label_k, tupleElement(b, 3) AS label_s, \
-         tupleElement(b, 2) AS label_n, [{}] AS counts, [{}] AS gaps, \
-         max(length(ts) + length(a0){keep}) AS _keep \
-         FROM (SELECT b, ts, a0{steps} FROM {per}) GROUP BY b \
-         ORDER BY counts[1] DESC, label_k, label_n, label_s",
-        counts.join(", "),
-        gaps.join(", "),
-    ))
+    Ok(format!("(SELECT person, b, ts, a0{steps} FROM {per})"))
 }
 
 /// A group being merged: (grp, label, counts per step, gaps per step).

@@ -6,10 +6,11 @@
 //! breakdown values are a scalar subquery (an array of typed keys) and a row's series is its
 //! key's position in that array (0: "other").
 
-use super::{dedup_events, event_cond, field, literal, ALIASES, PERSON};
+use super::{dedup_events, event_cond, field, ALIASES, PERSON};
 use crate::query::field::Field;
 use crate::query::insight::InsightQuery;
 use crate::query::time_range::TimeRange;
+use crate::query::zone::ZoneTable;
 use crate::query::QueryError;
 
 /// The statement for a validated insight.
@@ -18,9 +19,20 @@ pub(crate) fn sql(
     range: TimeRange,
     iv: i64,
     limit: usize,
+    zone: &ZoneTable,
 ) -> Result<String, QueryError> {
+    let bucket = if zone.is_utc() {
+        format!("intDiv(ts_ms, {iv}) * {iv}")
+    } else {
+        let off = zone.clickhouse_offset("ts_ms");
+        let tail = if iv == crate::query::time_range::DAY_MS {
+            String::new()
+        } else {
+            format!(" - {off}")
+        };
+        format!("intDiv(ts_ms + {off}, {iv}) * {iv}{tail}")
+    };
     let cond = event_cond(q.event.as_deref().unwrap_or("$any"), &q.filters)?;
-    let iv = literal::int(iv);
     let bd = match &q.breakdown {
         Some(b) => Some(field(&Field::parse(b)?)),
         None => None,
@@ -32,7 +44,7 @@ pub(crate) fn sql(
     let events = dedup_events(&cols, range.from, range.to, &cond);
     let extra = if bd.is_some() { ", bk, bn, bs" } else { "" };
     let base = format!(
-        "(SELECT {PERSON} AS person, toInt64(intDiv(ts_ms, {iv}) * {iv}) AS bucket{extra} \
+        "(SELECT {PERSON} AS person, toInt64({bucket}) AS bucket{extra} \
          FROM {events} ANY LEFT JOIN {ALIASES} USING anonymous_id)"
     );
     let null_bucket = "CAST(NULL AS Nullable(Int64))";

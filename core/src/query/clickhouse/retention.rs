@@ -9,6 +9,7 @@ use super::{dedup_events, event_cond, literal, ALIASES, PERSON};
 use crate::query::funnel::Step;
 use crate::query::retention::CohortBy;
 use crate::query::time_range::TimeRange;
+use crate::query::zone::ZoneTable;
 use crate::query::QueryError;
 
 /// The statement for a validated retention query; `len` is the period length in ms.
@@ -18,6 +19,7 @@ pub(crate) fn sql(
     range: TimeRange,
     len: i64,
     cohort: CohortBy,
+    zone: &ZoneTable,
 ) -> Result<String, QueryError> {
     let sc = event_cond(&start.event, &start.filters)?;
     let rc = event_cond(&ret.event, &ret.filters)?;
@@ -30,7 +32,17 @@ pub(crate) fn sql(
             dedup_events("", lo, range.to, cond)
         )
     };
-    let period = |t: &str| format!("toInt64(intDiv({t} - {from}, {len}))");
+    let local_from = literal::int(zone.local(range.from));
+    let period = |t: &str| {
+        if zone.is_utc() {
+            format!("toInt64(intDiv({t} - {from}, {len}))")
+        } else {
+            format!(
+                "toInt64(intDiv({t} + {} - {local_from}, {len}))",
+                zone.clickhouse_offset(t)
+            )
+        }
+    };
     let cohorts = match cohort {
         // Every start event before `to` counts for "first", so people first seen earlier
         // are left out rather than put in period 0.
@@ -70,7 +82,11 @@ mod tests {
             "from": "2026-11-01T00:00:00Z", "to": "2026-11-15T00:00:00Z", "interval": "week"
         }))
         .unwrap();
-        let sql = q.plan_clickhouse().unwrap().sql.text;
+        let sql = q
+            .plan_clickhouse(&crate::journeys::FixedZones)
+            .unwrap()
+            .sql
+            .text;
         assert!(sql.contains(r"event = 'it\'s'"), "{sql}");
         assert!(sql.contains(r"= 'o\'x'"), "{sql}");
         assert!(
