@@ -92,7 +92,10 @@ const track = (userId, event, traits, properties = {}) => ({
 /** The array, or false while it is empty (an empty array is truthy to `eventually`). */
 const nonEmpty = (a) => a.length > 0 && a;
 async function outcomes(rule) {
-  const rows = await spur.rows("SELECT actions FROM rule_firings WHERE rule_id = ? ORDER BY fired_ms, id", rule);
+  const rows = await spur.rows(
+    "SELECT actions FROM rule_firings WHERE rule_id = ? ORDER BY fired_ms, id",
+    rule,
+  );
   return rows.map((r) => JSON.parse(r.actions)[0]);
 }
 const campaignEvents = (user) =>
@@ -139,7 +142,12 @@ test("a rule's email reaches the provider rendered, escaped and with one-click u
   const user = uid("u");
   const address = `${user}@example.com`;
   await send(
-    track(user, `Cart Abandoned ${id}`, { email: address, name: "Ada <b>" }, { item: "<script>x</script>", price: 12.5 }),
+    track(
+      user,
+      `Cart Abandoned ${id}`,
+      { email: address, name: "Ada <b>" },
+      { item: "<script>x</script>", price: 12.5 },
+    ),
   );
   const [req] = await eventually(() => provider.to(address).length > 0 && provider.to(address), {
     message: "the rule's email at the provider",
@@ -147,26 +155,29 @@ test("a rule's email reaches the provider rendered, escaped and with one-click u
   assert.equal(req.path, "/send");
   assert.equal(req.headers.authorization, `Bearer ${PROVIDER_KEY}`);
   assert.equal(req.headers["content-type"], "application/json");
-  assert.match(req.headers["idempotency-key"], new RegExp(`:0$`));
+  assert.match(req.headers["idempotency-key"], /:0$/);
   assert.equal(req.body.from, "Spur Test <noreply@spur.test>");
   assert.equal(req.body.subject, "Ada <b>, your <script>x</script> is waiting");
-  assert.equal(
-    req.body.html,
-    "<p>Hi Ada &lt;b&gt;, &lt;script&gt;x&lt;&#x2f;script&gt; costs 12.5.</p>",
-  );
+  assert.equal(req.body.html, "<p>Hi Ada &lt;b&gt;, &lt;script&gt;x&lt;&#x2f;script&gt; costs 12.5.</p>");
   assert.equal(req.body.text, "Hi Ada <b>, <script>x</script>");
   assert.equal(req.body.headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
   tokenOf(req);
 
-  const [o] = await eventually(async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "delivered")), {
-    message: "the delivered outcome",
-  });
+  const [o] = await eventually(
+    async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "delivered")),
+    {
+      message: "the delivered outcome",
+    },
+  );
   assert.equal(o.type, "email");
   assert.equal(o.target, req.headers["idempotency-key"]);
-  const events = await eventually(async () => {
-    const rows = await campaignEvents(user);
-    return rows.length === 1 && rows;
-  }, { message: "the $message_sent event" });
+  const events = await eventually(
+    async () => {
+      const rows = await campaignEvents(user);
+      return rows.length === 1 && rows;
+    },
+    { message: "the $message_sent event" },
+  );
   assert.equal(events[0].event, "$message_sent");
   const props = JSON.parse(events[0].properties);
   assert.equal(props.channel, "email");
@@ -176,7 +187,7 @@ test("a rule's email reaches the provider rendered, escaped and with one-click u
 
 test("email templates are checked on save", async () => {
   const cases = [
-    [{ subject: "Hi {{ traits.name" , text: "t" }, "invalid_template", "/actions/0/subject"],
+    [{ subject: "Hi {{ traits.name", text: "t" }, "invalid_template", "/actions/0/subject"],
     [{ subject: "s", html: "{% if x %}open" }, "invalid_template", "/actions/0/html"],
     [{ subject: "s" }, "invalid_template", "/actions/0/html"],
     [{ subject: "s", text: "t", from: "not an address" }, "invalid_template", "/actions/0/from"],
@@ -242,16 +253,22 @@ test("one-click unsubscribe suppresses later sends; tampered tokens are refused"
   assert.equal((await oneClick(token)).status, 200);
 
   await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Bo" }, { item: "tea" }));
-  const skipped = await eventually(async () => {
-    const all = await outcomes(id);
-    return all.length === 2 && all[1].status === "skipped" && all;
-  }, { message: "the suppressed send" });
+  const skipped = await eventually(
+    async () => {
+      const all = await outcomes(id);
+      return all.length === 2 && all[1].status === "skipped" && all;
+    },
+    { message: "the suppressed send" },
+  );
   assert.equal(skipped[1].detail, "suppressed: unsubscribed");
   assert.equal(provider.to(address).length, 1, "nothing more was sent");
-  const events = await eventually(async () => {
-    const rows = await campaignEvents(user);
-    return rows.length === 2 && rows;
-  }, { message: "both campaign events" });
+  const events = await eventually(
+    async () => {
+      const rows = await campaignEvents(user);
+      return rows.length === 2 && rows;
+    },
+    { message: "both campaign events" },
+  );
   const failed = events.find((e) => e.event === "$message_failed");
   assert.equal(JSON.parse(failed.properties).status, "skipped");
 });
@@ -262,10 +279,13 @@ test("a provider 503 is retried and exactly one email is accepted", async () => 
   const user = uid("flaky");
   const address = `flaky-${user}@example.com`;
   await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Cy" }, { item: "mug" }));
-  const [o] = await eventually(async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "delivered")), {
-    timeoutMs: 20_000,
-    message: "delivered after the retry",
-  });
+  const [o] = await eventually(
+    async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "delivered")),
+    {
+      timeoutMs: 20_000,
+      message: "delivered after the retry",
+    },
+  );
   const all = provider.to(address);
   assert.deepEqual(
     all.map((r) => r.status),
@@ -283,31 +303,37 @@ test("a hard bounce suppresses the address", async () => {
   const user = uid("bounce");
   const address = `bounce-${user}@example.com`;
   await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Di" }, { item: "pot" }));
-  const [o] = await eventually(async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "failed")), {
-    message: "the bounced outcome",
-  });
+  const [o] = await eventually(
+    async () => nonEmpty((await outcomes(id)).filter((x) => x.status === "failed")),
+    {
+      message: "the bounced outcome",
+    },
+  );
   assert.match(o.detail, /^hard_bounce/);
   const [row] = await spur.rows("SELECT * FROM email_suppressions WHERE address = ?", address);
   assert.equal(row.reason, "hard_bounce");
   assert.equal(provider.to(address).length, 1, "a bounce is not retried");
 
   await send(track(user, `Cart Abandoned ${id}`, { email: address, name: "Di" }, { item: "pot" }));
-  await eventually(async () => {
-    const all = await outcomes(id);
-    return all.length === 2 && all[1].status === "skipped";
-  }, { message: "the next send skipped" });
-  assert.equal(provider.to(address).length, 1);
-  const events = await eventually(async () => {
-    const rows = await campaignEvents(user);
-    return rows.length === 2 && rows;
-  }, { message: "two $message_failed events" });
-  assert.deepEqual(
-    events.map((e) => [e.event, JSON.parse(e.properties).status]).sort(),
-    [
-      ["$message_failed", "failed"],
-      ["$message_failed", "skipped"],
-    ],
+  await eventually(
+    async () => {
+      const all = await outcomes(id);
+      return all.length === 2 && all[1].status === "skipped";
+    },
+    { message: "the next send skipped" },
   );
+  assert.equal(provider.to(address).length, 1);
+  const events = await eventually(
+    async () => {
+      const rows = await campaignEvents(user);
+      return rows.length === 2 && rows;
+    },
+    { message: "two $message_failed events" },
+  );
+  assert.deepEqual(events.map((e) => [e.event, JSON.parse(e.properties).status]).sort(), [
+    ["$message_failed", "failed"],
+    ["$message_failed", "skipped"],
+  ]);
 });
 
 test("a journey's email step renders journey variables and reaches the provider", async () => {
@@ -332,7 +358,10 @@ test("a journey's email step renders journey variables and reaches the provider"
       { id: "end", type: "exit" },
     ],
   };
-  const put = await spur.admin(`/v1/journeys/${journey.id}`, { method: "PUT", body: JSON.stringify(journey) });
+  const put = await spur.admin(`/v1/journeys/${journey.id}`, {
+    method: "PUT",
+    body: JSON.stringify(journey),
+  });
   assert.ok(put.status === 200 || put.status === 201, await put.text());
   const pub = await spur.admin(`/v1/journeys/${journey.id}/publish`, { method: "POST" });
   assert.equal(pub.status, 200, await pub.text());
@@ -349,10 +378,13 @@ test("a journey's email step renders journey variables and reaches the provider"
   assert.equal(req.body.html, "<p>Eve &amp; &lt;i&gt;: use SAVE10 (step send)</p>");
   assert.equal(req.body.headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
   tokenOf(req);
-  const events = await eventually(async () => {
-    const rows = await campaignEvents(user);
-    return rows.length === 1 && rows;
-  }, { message: "the journey's $message_sent" });
+  const events = await eventually(
+    async () => {
+      const rows = await campaignEvents(user);
+      return rows.length === 1 && rows;
+    },
+    { message: "the journey's $message_sent" },
+  );
   const props = JSON.parse(events[0].properties);
   assert.equal(events[0].event, "$message_sent");
   assert.equal(props.journeyId, journey.id);

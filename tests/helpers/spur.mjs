@@ -21,7 +21,12 @@ export const TEST_CONFIG = {
 };
 
 /** Starts the Worker from dist/ (built by `npm run build`) with migrations applied. */
-export async function startSpur({ vars, secrets, config = TEST_CONFIG, configPath = "./wrangler.toml" } = {}) {
+export async function startSpur({
+  vars,
+  secrets,
+  config = TEST_CONFIG,
+  configPath = "./wrangler.toml",
+} = {}) {
   const server = createTestHarness({
     root,
     workers: [
