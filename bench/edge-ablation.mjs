@@ -10,7 +10,8 @@
 import { writeFileSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createTestHarness } from "wrangler";
-import { DEMO_WRITE_KEY, ADMIN_TOKEN, TEST_CONFIG } from "../tests/helpers/spur.mjs";
+import { ADMIN_TOKEN, TEST_CONFIG } from "../tests/helpers/spur.mjs";
+import { batch, closedLoop, post } from "./ingest-load.mjs";
 console.log = console.info = () => {};
 const root = fileURLToPath(new URL("..", import.meta.url));
 const passRoot = fileURLToPath(new URL("./passthrough/", import.meta.url));
@@ -47,43 +48,6 @@ async function startAblated() {
   await server.getWorker().applyD1Migrations("DB");
   return { url: new URL(url).origin, close: () => server.close() };
 }
-const AUTH = `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}`;
-let seq = 0;
-function batch(n) {
-  const now = new Date().toISOString();
-  const events = [];
-  for (let i = 0; i < n; i++) {
-    seq++;
-    events.push({
-      type: "track",
-      event: "Product Viewed",
-      messageId: `b-${process.pid}-${seq}`,
-      anonymousId: `anon-${seq % 997}`,
-      userId: `user-${seq % 499}`,
-      timestamp: now,
-      properties: { sku: `SKU-${seq % 50}`, price: 42.5, category: "shoes", currency: "USD" },
-      context: {
-        page: { path: "/p/1", url: "https://shop.example/p/1", title: "Shoe" },
-        locale: "en-US",
-        library: { name: "bench", version: "1" },
-      },
-    });
-  }
-  return JSON.stringify({ batch: events });
-}
-const ip = () => `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}`;
-const post = (url, body) =>
-  fetch(`${url}/v1/batch`, {
-    method: "POST",
-    body,
-    headers: {
-      "Content-Type": "application/json",
-      Authorization: AUTH,
-      "CF-Connecting-IP": ip(),
-      "User-Agent":
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
-    },
-  });
 const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function serial(url, make, n) {
   const t = [];
@@ -98,25 +62,10 @@ async function serial(url, make, n) {
   return med(t);
 }
 async function load(url, size, ms, clients = 16) {
-  const lat = [];
-  const end = performance.now() + ms;
-  let bad = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
-        const b = batch(size);
-        const t = performance.now();
-        const r = await post(url, b);
-        await r.arrayBuffer();
-        if (r.status !== 200) bad++;
-        lat.push(performance.now() - t);
-      }
-    }),
-  );
+  const { lat, bad, secs } = await closedLoop(url, size, ms, clients);
   lat.sort((a, b) => a - b);
   return {
-    rps: lat.length / ((performance.now() - t0) / 1000),
+    rps: lat.length / secs,
     p50: lat[Math.floor(lat.length / 2)],
     p99: lat[Math.floor(lat.length * 0.99)],
     bad,

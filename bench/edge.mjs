@@ -11,7 +11,8 @@ import { gzipSync } from "node:zlib";
 import { readFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createTestHarness } from "wrangler";
-import { startSpur, DEMO_WRITE_KEY, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
+import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
+import { batch, closedLoop, post } from "./ingest-load.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,46 +30,6 @@ const log = (...a) => console.error("[edge bench]", ...a);
 // workerd/miniflare log through console (e.g. one line per queue batch): keep stdout for the
 // markdown section alone.
 console.log = console.info = (...a) => console.error(...a);
-
-const AUTH = `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}`;
-let seq = 0;
-/** A batch body of `n` realistic browser events, each with a fresh messageId. */
-function batch(n) {
-  const now = new Date().toISOString();
-  const events = [];
-  for (let i = 0; i < n; i++) {
-    seq++;
-    events.push({
-      type: "track",
-      event: "Product Viewed",
-      messageId: `bench-${process.pid}-${seq}`,
-      anonymousId: `anon-${seq % 997}`,
-      userId: `user-${seq % 499}`,
-      timestamp: now,
-      properties: { sku: `SKU-${seq % 50}`, price: 42.5, category: "shoes", currency: "USD" },
-      context: {
-        page: { path: "/p/1", url: "https://shop.example/p/1", title: "Shoe" },
-        locale: "en-US",
-        library: { name: "bench", version: "1" },
-      },
-    });
-  }
-  return JSON.stringify({ batch: events });
-}
-/** A client IP per request: the ingest limiter (1,000/min per IP) stays on the path but never trips. */
-const ip = () => `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}`;
-const post = (url, body) =>
-  fetch(`${url}/v1/batch`, {
-    method: "POST",
-    body,
-    headers: {
-      "Content-Type": "application/json",
-      Authorization: AUTH,
-      "CF-Connecting-IP": ip(),
-      "User-Agent":
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
-    },
-  });
 
 async function startPass() {
   const server = createTestHarness({
@@ -88,39 +49,18 @@ const median = (xs) =>
 
 /** `CLIENTS` closed-loop clients for `ms`; every answer must be 200. */
 async function load(url, size, ms) {
-  const lat = [];
-  let bad = 0;
-  const end = performance.now() + ms;
-  const client = async () => {
-    while (performance.now() < end) {
-      const body = batch(size);
-      const t = performance.now();
-      const res = await post(url, body);
-      await res.arrayBuffer();
-      if (res.status !== 200) bad++;
-      lat.push(performance.now() - t);
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CLIENTS }, client));
-  return { n: lat.length, secs: (performance.now() - t0) / 1000, lat, bad };
+  const r = await closedLoop(url, size, ms, CLIENTS);
+  return { n: r.lat.length, ...r };
 }
 
 async function serial(url, make, n = SERIAL) {
   const times = [];
   for (let i = 0; i < n; i++) {
-    const { path = "/v1/batch", body } = make();
+    const { path, body } = make();
     const t = performance.now();
-    const res =
-      body === undefined
-        ? await fetch(`${url}${path}`)
-        : await fetch(`${url}${path}`, {
-            method: "POST",
-            body,
-            headers: { "Content-Type": "application/json", Authorization: AUTH, "CF-Connecting-IP": ip() },
-          });
+    const res = body === undefined ? await fetch(`${url}${path}`) : await post(url, body);
     await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+    if (res.status !== 200) throw new Error(`${path ?? "POST /v1/batch"}: ${res.status}`);
     times.push(performance.now() - t);
   }
   return median(times);

@@ -1,0 +1,67 @@
+// The ingest load both edge benches send (bench/edge.mjs and bench/edge-ablation.mjs): batches of
+// realistic browser events with fresh messageIds, one client IP per request (the ingest limiter
+// stays on the path but never trips), and closed-loop clients that count every non-200.
+import { DEMO_WRITE_KEY } from "../tests/helpers/spur.mjs";
+
+const AUTH = `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}`;
+let seq = 0;
+
+/** A batch body of `n` realistic browser events, each with a fresh messageId. */
+export function batch(n) {
+  const now = new Date().toISOString();
+  const events = [];
+  for (let i = 0; i < n; i++) {
+    seq++;
+    events.push({
+      type: "track",
+      event: "Product Viewed",
+      messageId: `bench-${process.pid}-${seq}`,
+      anonymousId: `anon-${seq % 997}`,
+      userId: `user-${seq % 499}`,
+      timestamp: now,
+      properties: { sku: `SKU-${seq % 50}`, price: 42.5, category: "shoes", currency: "USD" },
+      context: {
+        page: { path: "/p/1", url: "https://shop.example/p/1", title: "Shoe" },
+        locale: "en-US",
+        library: { name: "bench", version: "1" },
+      },
+    });
+  }
+  return JSON.stringify({ batch: events });
+}
+
+const ip = () => `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}`;
+
+/** POSTs a batch body to `url`'s /v1/batch as a browser would. */
+export const post = (url, body) =>
+  fetch(`${url}/v1/batch`, {
+    method: "POST",
+    body,
+    headers: {
+      "Content-Type": "application/json",
+      Authorization: AUTH,
+      "CF-Connecting-IP": ip(),
+      "User-Agent":
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+    },
+  });
+
+/** `clients` closed-loop clients posting `size`-event batches for `ms`: latencies (ms), non-200s, seconds. */
+export async function closedLoop(url, size, ms, clients) {
+  const lat = [];
+  let bad = 0;
+  const end = performance.now() + ms;
+  const client = async () => {
+    while (performance.now() < end) {
+      const body = batch(size);
+      const t = performance.now();
+      const res = await post(url, body);
+      await res.arrayBuffer();
+      if (res.status !== 200) bad++;
+      lat.push(performance.now() - t);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, client));
+  return { lat, bad, secs: (performance.now() - t0) / 1000 };
+}
