@@ -5,6 +5,8 @@
 // socket is up.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   startSpurWithChromium,
   closeAll,
@@ -41,6 +43,68 @@ function open() {
   return { ws, got, closed, opened };
 }
 
+// Mirrors MAX_LIVE_SOCKETS and LIVE_AUTH_WINDOW_MS (core/src/query/limits.rs).
+const MAX_LIVE_SOCKETS = 64;
+const LIVE_AUTH_WINDOW_MS = 10_000;
+
+/** One raw upgrade request: 101 (the socket is then dropped) or the refusal's status and body. */
+function upgrade() {
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL("/v1/live", spur.url), {
+      headers: {
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": Buffer.from(`spur-live-${seq++}`.padEnd(16, "-")).toString("base64"),
+      },
+    });
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode });
+    });
+    req.on("response", async (res) => {
+      let text = "";
+      for await (const chunk of res) text += chunk;
+      resolve({ status: res.statusCode, body: JSON.parse(text) });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+// First in the file, so no other test's socket is held.
+test("at most MAX_LIVE_SOCKETS are held; silent sockets give their place to a new one", async () => {
+  const authed = Array.from({ length: MAX_LIVE_SOCKETS }, open);
+  await Promise.all(authed.map((s) => s.opened));
+  for (const s of authed) s.ws.send(JSON.stringify({ token: ADMIN_TOKEN }));
+  assert.ok(
+    await eventually(() => authed.every((s) => s.got.some((m) => m.ready)), { timeoutMs: 20_000 }),
+    "all held sockets are ready",
+  );
+  const refused = await upgrade();
+  assert.deepEqual([refused.status, refused.body?.reason], [429, "too_many_connections"]);
+  for (const s of authed) s.ws.close(1000);
+  assert.deepEqual(
+    await Promise.all(authed.map((s) => s.closed)),
+    authed.map(() => 1000),
+  );
+
+  // The same number of sockets that never send their token: inside their window they count,
+  // past it the next connection closes them (4408) and is accepted.
+  const silent = Array.from({ length: MAX_LIVE_SOCKETS }, open);
+  await Promise.all(silent.map((s) => s.opened));
+  await sleep(LIVE_AUTH_WINDOW_MS + 500);
+  assert.equal((await upgrade()).status, 101, "a new socket is accepted past the silent ones");
+  assert.deepEqual(
+    await Promise.all(silent.map((s) => s.closed)),
+    silent.map(() => 4408),
+  );
+  assert.ok(
+    silent.every((s) => s.got.length === 0),
+    "nothing is sent to an unauthenticated socket",
+  );
+});
+
 test("a plain GET is told to upgrade; a wrong token is closed with 4401", async () => {
   const res = await fetch(new URL("/v1/live", spur.url));
   const body = await res.json();
@@ -57,7 +121,7 @@ test("stored events are pushed to an authenticated socket, with the stream's fie
   const s = open();
   await s.opened;
   s.ws.send(JSON.stringify({ token: ADMIN_TOKEN }));
-  await eventually(() => s.got.some((m) => m.ready), { message: "ready" });
+  assert.ok(await eventually(() => s.got.some((m) => m.ready), { message: "ready" }));
   const a = track("live-a", "Live Viewed", { sku: "x-1" });
   const b = track("live-b", "Live Bought", { total: 12.5 });
   const res = await spur.post("/v1/batch", { batch: [a, b] }, basic);

@@ -28,7 +28,7 @@ pub use drivers::{DriverRow, DriversQuery, DriversResult};
 pub use field::{EventMatcher, Field, Filter, FilterOp};
 pub use funnel::{FunnelQuery, FunnelResult, FunnelRow};
 pub use insight::{InsightQuery, InsightResult, InsightRow};
-pub use recent::{RecentEvent, RecentQuery, RecentRow};
+pub use recent::{newest_for_push, RecentEvent, RecentQuery, RecentRow};
 pub use retention::{RetentionQuery, RetentionResult, RetentionRow};
 pub use segment::{Condition, SegmentQuery, SegmentResult, SegmentRow};
 pub use sql::{Sql, SqlValue};

@@ -135,6 +135,16 @@ impl RecentEvent {
     }
 }
 
+/// What one push carries of a stored batch: its newest [`super::limits::MAX_LIVE_PUSH`] events,
+/// newest first (a dashboard shows the latest; older ones of a large batch are in the stored
+/// stream it reads on reconnect).
+pub fn newest_for_push<'a>(events: impl IntoIterator<Item = &'a crate::Event>) -> Vec<RecentEvent> {
+    let mut newest: Vec<RecentEvent> = events.into_iter().map(RecentEvent::from_event).collect();
+    newest.sort_by_key(|e| std::cmp::Reverse(e.ts_ms));
+    newest.truncate(super::limits::MAX_LIVE_PUSH);
+    newest
+}
+
 impl From<RecentRow> for RecentEvent {
     fn from(r: RecentRow) -> Self {
         let properties = match r.properties {
@@ -194,6 +204,37 @@ mod tests {
                 "tsMs": 1_714_564_800_000_i64, "properties": {"q": 1}, "path": "/shop"
             })
         );
+    }
+
+    #[test]
+    fn a_push_carries_the_newest_max_live_push_events() {
+        use super::super::limits::MAX_LIVE_PUSH;
+        let at = |i: usize| {
+            let row = serde_json::json!({
+                "message_id": format!("m{i}"), "type": "track", "event": "E", "name": null,
+                "user_id": "u", "anonymous_id": null, "group_id": null, "previous_id": null,
+                "timestamp": format!("2024-05-01T12:00:{:02}.{:03}Z", i / 1000, i % 1000),
+                "received_at": "2024-05-01T12:01:00Z", "sent_at": null,
+                "original_timestamp": null, "properties": "{}", "traits": "{}",
+                "context": "{}", "integrations": null,
+            });
+            crate::Event::from_row(row.as_object().unwrap()).unwrap()
+        };
+        let exactly: Vec<_> = (0..MAX_LIVE_PUSH).map(at).collect();
+        assert_eq!(newest_for_push(&exactly).len(), MAX_LIVE_PUSH);
+        let over: Vec<_> = (0..=MAX_LIVE_PUSH).map(at).collect();
+        let pushed = newest_for_push(&over);
+        assert_eq!(pushed.len(), MAX_LIVE_PUSH, "one over the bound is cut");
+        assert_eq!(
+            pushed[0].message_id,
+            format!("m{MAX_LIVE_PUSH}"),
+            "newest first"
+        );
+        assert!(
+            pushed.iter().all(|e| e.message_id != "m0"),
+            "the oldest is the one left out"
+        );
+        assert!(newest_for_push(&[]).is_empty());
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! Invariant: a socket receives events only after it sent the admin token as its first message
 //! (`{"token": "…"}`; browsers cannot set headers on a WebSocket), compared in constant time; a
 //! wrong token closes it with 4401, a socket that stays silent past [`LIVE_AUTH_WINDOW_MS`] is
-//! closed with 4408 at the next push, and at most [`MAX_LIVE_SOCKETS`] are held (the next is
-//! answered 429). Publishing is best-effort for the consumer: a failed push loses nothing, the
+//! closed with 4408 (at the next push or the next connection, whichever comes first, so silent
+//! sockets cannot hold the slots of a quiet site), and at most [`MAX_LIVE_SOCKETS`] are held
+//! (the next is answered 429). Publishing is best-effort for the consumer: a failed push loses nothing, the
 //! events are stored, and the dashboard reads them on reconnect.
 
 use serde::{Deserialize, Serialize};
-use spur_core::query::limits::{LIVE_AUTH_WINDOW_MS, MAX_LIVE_PUSH, MAX_LIVE_SOCKETS};
-use spur_core::query::RecentEvent;
+use spur_core::query::limits::{LIVE_AUTH_WINDOW_MS, MAX_LIVE_SOCKETS};
+use spur_core::query::{newest_for_push, RecentEvent};
 use spur_core::Event;
 use wasm_bindgen::JsValue;
 use worker::{
@@ -63,9 +64,7 @@ pub async fn publish(env: &Env, events: &[&Event]) {
     if events.is_empty() {
         return;
     }
-    let mut newest: Vec<RecentEvent> = events.iter().map(|e| RecentEvent::from_event(e)).collect();
-    newest.sort_by_key(|e| std::cmp::Reverse(e.ts_ms));
-    newest.truncate(MAX_LIVE_PUSH);
+    let newest = newest_for_push(events.iter().copied());
     if let Err(e) = send(env, &newest).await {
         console_error!("live stream push failed (the events are stored): {e:?}");
     }
@@ -171,14 +170,21 @@ impl DurableObject for LiveStream {
 
 impl LiveStream {
     fn accept(&self) -> std::result::Result<Response, ApiError> {
-        if self.state.get_websockets().len() >= MAX_LIVE_SOCKETS {
+        let now = now_ms();
+        let held = self
+            .state
+            .get_websockets()
+            .iter()
+            .filter(|ws| keep(ws, now).is_some())
+            .count();
+        if held >= MAX_LIVE_SOCKETS {
             return Err(ApiError::TooManyConnections);
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&Attachment {
             authed: false,
-            opened_ms: now_ms(),
+            opened_ms: now,
         })?;
         Ok(Response::from_websocket(pair.client)?)
     }
@@ -187,16 +193,24 @@ impl LiveStream {
         let text = format!(r#"{{"events":{events}}}"#);
         let now = now_ms();
         for ws in self.state.get_websockets() {
-            match ws.deserialize_attachment::<Attachment>() {
-                Ok(Some(a)) if a.authed => {
-                    // One dashboard gone away must not stop the others.
-                    let _ = ws.send_with_str(&text);
-                }
-                Ok(Some(a)) if now - a.opened_ms < LIVE_AUTH_WINDOW_MS => {}
-                _ => {
-                    let _ = ws.close(Some(CLOSE_AUTH_TIMEOUT), Some("no token sent"));
-                }
+            if keep(&ws, now) == Some(true) {
+                // One dashboard gone away must not stop the others.
+                let _ = ws.send_with_str(&text);
             }
+        }
+    }
+}
+
+/// Whether a held socket stays: `Some(authed)` if it is authenticated or still inside its
+/// window to send the token; otherwise it is closed with 4408 and `None` (a socket the runtime
+/// already closed just fails the close, which changes nothing).
+fn keep(ws: &WebSocket, now: i64) -> Option<bool> {
+    match ws.deserialize_attachment::<Attachment>() {
+        Ok(Some(a)) if a.authed => Some(true),
+        Ok(Some(a)) if now - a.opened_ms < LIVE_AUTH_WINDOW_MS => Some(false),
+        _ => {
+            let _ = ws.close(Some(CLOSE_AUTH_TIMEOUT), Some("no token sent"));
+            None
         }
     }
 }
