@@ -70,6 +70,26 @@ const QUERIES = {
       cohort: "every",
     },
   ],
+  "drivers: viewed → bought, events + category": [
+    "/v1/query/drivers",
+    {
+      steps: [{ event: "Product Viewed" }, { event: "Order Completed" }],
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      window: "1d",
+      properties: ["properties.category"],
+    },
+  ],
+  "insight: Product Viewed per day, America/New_York": [
+    "/v1/query/insight",
+    {
+      event: "Product Viewed",
+      from: iso(T0),
+      to: iso(T0 + 14 * DAY),
+      interval: "day",
+      timezone: "America/New_York",
+    },
+  ],
   "segment: viewed ≥3× in 7d and never bought": [
     "/v1/query/segment",
     {
