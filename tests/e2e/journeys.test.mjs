@@ -523,6 +523,7 @@ test("goal exit, and a holdout run that is counted but sends nothing", async () 
   });
   assert.equal(hs.totals.entered, 0);
   assert.equal(hs.nodes.send.visitedHoldout, 1);
+  assert.equal(hs.lift, null, "no lift until both groups have runs");
 });
 
 test("a redelivered journey action is not sent twice", async () => {

@@ -138,10 +138,13 @@ export function mountJourneys({ api, el, $, Unauthorized }) {
     const { stored, stats, dry } = current;
     const doc = stored.published ?? stored.draft;
     const t = stats.totals ?? {};
-    const lift =
-      stats.conversionRate != null && stats.holdoutConversionRate != null
-        ? ` · lift ${((stats.conversionRate - stats.holdoutConversionRate) * 100).toFixed(1)} points`
-        : "";
+    // Lift in points with its 95 % interval (Newcombe's score method, computed by the edge).
+    const points = (x) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
+    const l = stats.lift;
+    const lift = l
+      ? ` · lift ${points(l.absolute)} points (95 % CI ${points(l.ci95[0])} to ${points(l.ci95[1])}` +
+        `${l.significant ? ", significant" : ", not significant"})`
+      : "";
     $("#journey-totals").textContent =
       `${t.entered ?? 0} entered, ${t.converted ?? 0} converted (${pct(stats.conversionRate)}); ` +
       `holdout ${t.holdoutEntered ?? 0} entered, ${t.holdoutConverted ?? 0} converted ` +

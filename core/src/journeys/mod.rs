@@ -27,6 +27,7 @@ pub mod deliver;
 pub mod error;
 pub mod hash;
 pub mod index;
+pub mod lift;
 pub mod model;
 pub mod reads;
 pub mod replay;

@@ -191,7 +191,8 @@ pub async fn enter(mut req: Request, env: &Env, id: &str) -> Result<Response, Ap
     .with_status(status))
 }
 
-/// `GET /v1/journeys/{id}/stats`: per-node counts, and conversion vs holdout.
+/// `GET /v1/journeys/{id}/stats`: per-node counts, and conversion vs holdout with its lift
+/// (difference and 95 % interval; `null` until both groups have runs).
 pub async fn stats(env: &Env, id: &str) -> Result<Response, ApiError> {
     journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
     let rows = journey_set::stats(env, id).await?;
@@ -229,9 +230,16 @@ pub async fn stats(env: &Env, id: &str) -> Result<Response, ApiError> {
         rate("converted", "entered"),
         rate("holdoutConverted", "holdoutEntered"),
     );
+    let lift = spur_core::journeys::lift::lift(
+        num("converted"),
+        num("entered"),
+        num("holdoutConverted"),
+        num("holdoutEntered"),
+    );
     Ok(Response::from_json(&json!({
         "journey": id, "totals": totals, "nodes": nodes,
         "conversionRate": conversion, "holdoutConversionRate": holdout_conversion,
+        "lift": lift,
     }))?)
 }
 
