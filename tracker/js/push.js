@@ -70,7 +70,11 @@ export async function state(c) {
 }
 
 const b64 = (b) =>
-  b && btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  b &&
+  btoa(String.fromCharCode(...new Uint8Array(b)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 
 /** Asks for permission, subscribes this browser and stores the subscription; resolves 'subscribed'. */
 export async function subscribe(c, get) {
@@ -82,7 +86,9 @@ export async function subscribe(c, get) {
   // Asked before any network wait, while the click's user activation still holds.
   const p = await Notification.requestPermission();
   if (p !== "granted")
-    throw err(p === "denied" ? "notifications are blocked for this site" : "the permission prompt was dismissed");
+    throw err(
+      p === "denied" ? "notifications are blocked for this site" : "the permission prompt was dismissed",
+    );
   const url = worker(c);
   const reg = await N.serviceWorker.register(url).catch((e) => {
     throw err(`could not register the service worker ${url} (${e.message})`);
@@ -101,12 +107,16 @@ export async function subscribe(c, get) {
       const w = reg.installing || reg.waiting;
       if (reg.active || !w) return ok();
       w.addEventListener("statechange", () =>
-        w.state === "activated" ? ok() : w.state === "redundant" && no(err(`the service worker ${url} failed to install`)),
+        w.state === "activated"
+          ? ok()
+          : w.state === "redundant" && no(err(`the service worker ${url} failed to install`)),
       );
     });
-    sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: publicKey }).catch((e) => {
-      throw err(`the browser refused to subscribe (${e.name}: ${e.message})`);
-    });
+    sub = await reg.pushManager
+      .subscribe({ userVisibleOnly: true, applicationServerKey: publicKey })
+      .catch((e) => {
+        throw err(`the browser refused to subscribe (${e.name}: ${e.message})`);
+      });
     made = 1;
   }
   try {
@@ -129,10 +139,16 @@ export async function unsubscribe(c) {
   if (!supported()) return "unsupported";
   const sub = await current(c);
   if (sub) {
-    const told = call(c, "unsubscribed in this browser, but the edge did not confirm", "subscriptions", "DELETE", {
-      writeKey: c.writeKey || "",
-      endpoint: sub.endpoint,
-    }).catch((e) => e);
+    const told = call(
+      c,
+      "unsubscribed in this browser, but the edge did not confirm",
+      "subscriptions",
+      "DELETE",
+      {
+        writeKey: c.writeKey || "",
+        endpoint: sub.endpoint,
+      },
+    ).catch((e) => e);
     await sub.unsubscribe();
     const e = await told;
     if (e instanceof Error) throw e;
