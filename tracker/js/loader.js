@@ -119,12 +119,13 @@ async function boot(config) {
   // `spur.push` is both the snippet's queue method, still callable as `spur.push([method,
   // ...args])` (the stub's calls are replayed through it), and the Web Push API, whose code
   // (push.js) is fetched on its first call.
-  const push = (api.push = (...calls) =>
+  const push = (...calls) =>
     calls.forEach((c) => {
       try {
         api[c[0]](...c.slice(1));
       } catch {}
-    }));
+    });
+  api.push = push;
   for (const m of ["subscribe", "unsubscribe", "state"])
     push[m] = () => import(new URL("push.js", import.meta.url)).then((p) => p[m](api.config, get));
   window.spur = api;
