@@ -10,6 +10,14 @@
 // (localStorage, else what it kept in memory when localStorage refused a write).
 const N = navigator;
 const err = (m) => new Error(`spur.push: ${m}`);
+// Exported functions reject only with "spur.push: …" errors: a browser API's own error
+// (a SecurityError in a sandboxed frame, say) gets the prefix and keeps its name and message.
+const wrap =
+  (f) =>
+  (...a) =>
+    f(...a).catch((e) => {
+      throw /^spur\.push:/.test(e?.message) ? e : err(`${e?.name}: ${e?.message}`);
+    });
 const supported = () =>
   self.isSecureContext && "serviceWorker" in N && "PushManager" in self && "Notification" in self;
 
@@ -49,7 +57,7 @@ async function call(c, what, path, method, body) {
  * stored. Exported for the tests, which send the chunk's own request with a subscription made
  * outside the browser (headless Chromium offline has no push service to make one).
  */
-export async function save(c, get, subscription) {
+async function saveNow(c, get, subscription) {
   const anonymousId = get(0, "spur.aid"),
     userId = get(0, "spur.uid");
   if (!anonymousId && !userId)
@@ -63,7 +71,7 @@ export async function save(c, get, subscription) {
 }
 
 /** 'unsupported' | 'denied' | 'prompt' | 'subscribed' | 'unsubscribed' (see spur.d.ts). */
-export async function state(c) {
+async function stateNow(c) {
   if (!supported()) return "unsupported";
   const p = Notification.permission;
   return p === "denied" ? p : p !== "granted" ? "prompt" : (await current(c)) ? "subscribed" : "unsubscribed";
@@ -77,7 +85,7 @@ const b64 = (b) =>
     .replace(/=+$/, "");
 
 /** Asks for permission, subscribes this browser and stores the subscription; resolves 'subscribed'. */
-export async function subscribe(c, get) {
+async function subscribeNow(c, get) {
   if (!supported())
     throw err("Web Push is not supported here (it needs a secure context, service workers and PushManager)");
   // Checked before the prompt: no point asking when the subscription could not be stored.
@@ -120,7 +128,7 @@ export async function subscribe(c, get) {
     made = 1;
   }
   try {
-    await save(c, get, sub.toJSON());
+    await saveNow(c, get, sub.toJSON());
   } catch (e) {
     // Not stored: a browser subscription only this call made would leave state() saying
     // 'subscribed' for a person Spur cannot reach.
@@ -135,7 +143,7 @@ export async function subscribe(c, get) {
  * after it. The browser's subscription ends even when the edge cannot be told (it then rejects):
  * the edge forgets the endpoint when the push service next answers 404/410.
  */
-export async function unsubscribe(c) {
+async function unsubscribeNow(c) {
   if (!supported()) return "unsupported";
   const sub = await current(c);
   if (sub) {
@@ -153,5 +161,10 @@ export async function unsubscribe(c) {
     const e = await told;
     if (e instanceof Error) throw e;
   }
-  return state(c);
+  return stateNow(c);
 }
+
+export const save = wrap(saveNow),
+  state = wrap(stateNow),
+  subscribe = wrap(subscribeNow),
+  unsubscribe = wrap(unsubscribeNow);

@@ -52,7 +52,7 @@ export type PushState = "unsupported" | "denied" | "prompt" | "subscribed" | "un
 
 /**
  * `spur.push`: the snippet's queue method, still callable as `spur.push(["track", "Name"])`, and
- * the Web Push API. The API's code (push.js, ~1.4 KB gzip) is fetched on its first call, never by
+ * the Web Push API. The API's code (push.js, ~1.5 KB gzip) is fetched on its first call, never by
  * the default load. Promises reject with an `Error` whose message starts with `"spur.push:"`;
  * nothing throws. Before the tracker has loaded, `spur.push` is the snippet's array push: call
  * these from `(await load())` or after `window.spur` stopped being an array.
