@@ -53,8 +53,8 @@ export type PushState = "unsupported" | "denied" | "prompt" | "subscribed" | "un
 /**
  * `spur.push`: the snippet's queue method, still callable as `spur.push(["track", "Name"])`, and
  * the Web Push API. The API's code (push.js, ~1.5 KB gzip) is fetched on its first call, never by
- * the default load. Promises reject with an `Error` whose message starts with `"spur.push:"`;
- * nothing throws. Before the tracker has loaded, `spur.push` is the snippet's array push: call
+ * the default load. Promises reject with an `Error` whose message starts with `"spur.push:"`
+ * (or the browser's own import error when push.js itself cannot be fetched); nothing throws. Before the tracker has loaded, `spur.push` is the snippet's array push: call
  * these from `(await load())` or after `window.spur` stopped being an array.
  */
 export interface SpurPush {
