@@ -22,7 +22,7 @@ export function loadedBudget(root = ".") {
 }
 /** What every page loads (spur.js bundles the loader, the wasm-bindgen glue and host.js). */
 export const LOADED = ["spur.js", "spur_tracker_bg.wasm"];
-const OTHERS = ["snippet.min.js", "fallback.js", "banner.js"];
+const OTHERS = ["snippet.min.js", "fallback.js", "banner.js", "push.js"];
 
 export function measure(dir) {
   const rows = [...OTHERS, ...LOADED].map((file) => {

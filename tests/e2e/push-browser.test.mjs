@@ -1,7 +1,9 @@
 // Issue 12, Web Push in a real browser: www/spur-sw.js registered on the demo origin in headless
 // Chromium, a push delivered through the DevTools protocol (ServiceWorker.deliverPushMessage —
 // headless Chromium offline reaches no real push service, so the browser's own push channel
-// is driven by CDP), the notification shown, and `$message_shown` stored through the Segment API.
+// is driven by CDP), the notification shown, and `$message_shown` stored through the Segment API;
+// then the notification's click handled by the worker: `$message_clicked` stored, the message
+// URL passed to clients.openWindow.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSpurWithChromium, closeAll, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
@@ -10,7 +12,7 @@ let spur, browser;
 before(async () => ({ spur, browser } = await startSpurWithChromium()));
 after(() => closeAll(browser, spur));
 
-test("the service worker shows a pushed notification and reports $message_shown", async () => {
+test("the service worker shows a pushed notification, reports $message_shown, and handles its click", async () => {
   const context = await browser.newContext();
   await context.grantPermissions(["notifications"], { origin: spur.url });
   const page = await context.newPage();
@@ -104,5 +106,61 @@ test("the service worker shows a pushed notification and reports $message_shown"
     throw new Error(`${e.message}; shown: ${JSON.stringify(seen)}`);
   });
   assert.deepEqual(titles, ["Second", "Welcome back"]);
+
+  // The click. Headless Chromium has no notification UI to click and the DevTools protocol no
+  // command that clicks one, so the closest to a user's click is the event the browser would
+  // dispatch: a `notificationclick` NotificationEvent carrying the real Notification the
+  // worker showed (from registration.getNotifications()), dispatched on the service worker's
+  // own global through its DevTools target (Playwright's worker.evaluate). www/spur-sw.js's
+  // real handler runs, and its report travels the real network to the Worker. Chromium lets a
+  // worker open a window only during a click the browser itself dispatched, so a dispatched
+  // event's clients.openWindow rejects (InvalidAccessError) and no page opens: the call and its
+  // URL are observed by wrapping openWindow (the real one still runs; its outcome is asserted).
+  const worker = await eventually(
+    () => context.serviceWorkers().find((w) => w.url().startsWith(`${spur.url}/spur-sw.js`)),
+    { message: "the service worker's target" },
+  );
+  const click = await worker.evaluate(async (id) => {
+    const notification = (await self.registration.getNotifications()).find((n) => n.tag === id);
+    if (!notification) return { error: "no such notification" };
+    const open = self.clients.openWindow;
+    const opened = [];
+    self.clients.openWindow = function (url) {
+      const p = open.call(this, url);
+      opened.push(
+        p.then(
+          (c) => ({ url, client: c?.url ?? null }),
+          (e) => ({ url, error: e.name }),
+        ),
+      );
+      return p;
+    };
+    try {
+      self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
+    } finally {
+      self.clients.openWindow = open;
+    }
+    const left = (await self.registration.getNotifications()).map((n) => n.tag);
+    return { opened: await Promise.all(opened), left };
+  }, message.id);
+  assert.deepEqual(click, {
+    opened: [{ url: `${spur.url}/cart.html`, error: "InvalidAccessError" }],
+    left: [second.id],
+  });
+  const [clicked] = await eventually(
+    () =>
+      spur
+        .rows("SELECT * FROM events WHERE user_id = ? AND event = '$message_clicked'", user)
+        .then((r) => r.length > 0 && r),
+    { message: "$message_clicked stored" },
+  );
+  assert.equal(clicked.message_id, `${message.id}:$message_clicked`);
+  assert.deepEqual(JSON.parse(clicked.properties), {
+    messageId: message.id,
+    rule: "welcome",
+    channel: "push",
+    url: "/cart.html",
+  });
+  assert.equal(clicked.write_key, DEMO_WRITE_KEY);
   await context.close();
 });

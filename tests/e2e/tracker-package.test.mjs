@@ -27,7 +27,14 @@ test("package.json exports and types point at files that exist after the build",
     ...Object.values(pkg.exports).flatMap((e) => (typeof e === "string" ? [e] : Object.values(e))),
   ];
   for (const t of targets) assert.ok(existsSync(`${pkgDir}/${t}`), `${t} exists`);
-  for (const f of ["spur.js", "spur_tracker_bg.wasm", "fallback.js", "banner.js", "snippet.min.js"])
+  for (const f of [
+    "spur.js",
+    "spur_tracker_bg.wasm",
+    "fallback.js",
+    "banner.js",
+    "push.js",
+    "snippet.min.js",
+  ])
     assert.ok(existsSync(`${pkgDir}/dist/${f}`), `dist/${f}`);
 });
 

@@ -4,7 +4,7 @@
 // delivers the calls instead. scripts/build-tracker bundles this file, the wasm-bindgen glue
 // and host.js (aliased as "spur-host") into one file.
 import { initSync, start, call, on_event } from "./spur_tracker.js";
-import { bind, handlers, options } from "spur-host";
+import { bind, handlers, options, get } from "spur-host";
 
 // The API; a method's index is its operation number in the wasm tracker (tracker/src/lib.rs
 // `op`), except `on` and `debug`, which stay in JS.
@@ -116,8 +116,20 @@ async function boot(config) {
   }
   const { api, ready } =
     (await wasm(config)) || (await import(new URL("fallback.js", import.meta.url).href)).fallback(config);
+  // `spur.push` is both the snippet's queue method, still callable as `spur.push([method,
+  // ...args])` (the stub's calls are replayed through it), and the Web Push API, whose code
+  // (push.js) is fetched on its first call.
+  const push = (...calls) =>
+    calls.forEach((c) => {
+      try {
+        api[c[0]](...c.slice(1));
+      } catch {}
+    });
+  api.push = push;
+  for (const m of ["subscribe", "unsubscribe", "state"])
+    push[m] = () => import(new URL("push.js", import.meta.url)).then((p) => p[m](api.config, get));
   window.spur = api;
-  for (const [m, ...args] of stub) api[m]?.(...args);
+  push(...stub);
   try {
     ready();
   } catch {}

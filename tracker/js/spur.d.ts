@@ -30,6 +30,52 @@ export interface SpurConfig {
   dnt?: boolean;
   /** Show the default banner for in-app messages when no `on("message")` handler is set. Default true. */
   banner?: boolean;
+  /**
+   * The service worker `spur.push.subscribe()` registers, as given (scope: its folder). Default
+   * `/spur-sw.js?writeKey=<writeKey>&api=<endpoint>` (`api` only when `endpoint` is set): Spur's
+   * www/spur-sw.js served from the site's origin. A site with its own service worker that
+   * `importScripts` spur-sw.js names that worker here, with the same query.
+   */
+  serviceWorker?: string;
+}
+
+/**
+ * Where Web Push stands for this visitor, as `spur.push.state()` answers:
+ * - `"unsupported"`: no Web Push here (not a secure context, no service workers or PushManager);
+ * - `"denied"`: the visitor blocked notifications for the site;
+ * - `"prompt"`: not asked yet (`subscribe()` shows the browser's prompt);
+ * - `"subscribed"`: permission granted and this browser has a push subscription under the site's
+ *   service worker (`serviceWorker`);
+ * - `"unsubscribed"`: permission granted, no subscription.
+ */
+export type PushState = "unsupported" | "denied" | "prompt" | "subscribed" | "unsubscribed";
+
+/**
+ * `spur.push`: the snippet's queue method, still callable as `spur.push(["track", "Name"])`, and
+ * the Web Push API. The API's code (push.js, ~1.5 KB gzip) is fetched on its first call, never by
+ * the default load. Promises reject with an `Error` whose message starts with `"spur.push:"`
+ * (or the browser's own import error when push.js itself cannot be fetched); nothing throws. Before the tracker has loaded, `spur.push` is the snippet's array push: call
+ * these from `(await load())` or after `window.spur` stopped being an array.
+ */
+export interface SpurPush {
+  /** Replays queued calls, `[method, ...args]` each (as the snippet's queue holds them). */
+  (...calls: [string, ...unknown[]][]): void;
+  /**
+   * Asks for notification permission (call it from a click: browsers prompt only on a user
+   * gesture), registers the service worker, subscribes with the edge's VAPID key and stores the
+   * subscription for the current person (userId and anonymousId as the tracker stored them).
+   * Rejects when unsupported, when permission is not granted, when there is no stored visitor
+   * (consent not granted, cookieless mode) and when the browser or the edge refuses. Calling it
+   * again re-saves the subscription for whoever is the person now (e.g. after `identify`).
+   */
+  subscribe(): Promise<"subscribed">;
+  /**
+   * Ends this browser's subscription and deletes it at the edge; resolves to the state after.
+   * Rejects (the browser is unsubscribed all the same) when the edge cannot confirm.
+   */
+  unsubscribe(): Promise<PushState>;
+  /** The current state; asks nothing of the visitor or the edge. */
+  state(): Promise<PushState>;
 }
 
 /** An in-app message returned by the edge when one of its rules fires. */
@@ -77,6 +123,8 @@ export interface Spur {
    * (accepted, tracking-plan violations, rejection reason). `false` turns it off.
    */
   debug(on: boolean): Spur;
+  /** Web Push (`spur.push.subscribe()`, `unsubscribe()`, `state()`), loaded on first use. */
+  readonly push: SpurPush;
   /** The config the tracker started with. */
   readonly config: SpurConfig;
   /** True when WebAssembly could not run and the minimal JS path is in use. */

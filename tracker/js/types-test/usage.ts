@@ -5,6 +5,7 @@ import {
   type InAppMessage,
   load,
   type Properties,
+  type PushState,
   type Spur,
   type SpurConfig,
 } from "@spur-analytics/tracker";
@@ -20,6 +21,7 @@ const config: SpurConfig = {
   gpc: true,
   dnt: false,
   banner: false,
+  serviceWorker: "/sw.js?writeKey=wk",
 };
 
 export async function documentedUsage(): Promise<Spur> {
@@ -46,6 +48,14 @@ export async function documentedUsage(): Promise<Spur> {
   const started: SpurConfig = spur.config;
   const fallback: boolean | undefined = spur.fallback;
   console.log(started, fallback);
+  const state: PushState = await spur.push.state();
+  if (state === "prompt" || state === "unsubscribed") {
+    const subscribed: "subscribed" = await spur.push.subscribe();
+    console.log(subscribed);
+  }
+  const after: PushState = await spur.push.unsubscribe();
+  spur.push(["track", "Queued"], ["flush"]);
+  console.log(after);
   // The snippet's global, typed through the package's `declare global`.
   window.spur.track("From The Global");
   return load();
@@ -67,4 +77,11 @@ export async function mistakes(): Promise<void> {
   await load({ writekey: "wk" });
   // @ts-expect-error the config is read-only
   spur.config = {};
+  // @ts-expect-error state() answers one of five states
+  const s: "granted" = await spur.push.state();
+  console.log(s);
+  // @ts-expect-error a queued call is an array starting with the method name
+  spur.push("track");
+  // @ts-expect-error the push API is read-only
+  spur.push = window.spur.push;
 }
