@@ -40,6 +40,7 @@ pub mod email;
 pub mod enrich;
 pub mod error;
 pub mod event;
+pub mod frequency;
 pub mod gzip;
 pub mod ingest;
 pub mod instant;

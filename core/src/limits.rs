@@ -162,3 +162,9 @@ pub const MAX_EMAIL_PROVIDER_ANSWER_BYTES: usize = 4 * 1024;
 // about a quarter when JSON-escaped; 4 KB for the rest of the record).
 const _: () =
     assert!(MAX_STORED_EVENT_BYTES + MAX_EMAIL_BODY_BYTES * 5 / 4 + 4 * 1024 <= WORK_MESSAGE_BYTES);
+
+/// Most `userId`s one profile lookup statement names (D1 binds at most 100 parameters); a
+/// request with more people than this reads their profiles in several statements.
+pub const MAX_PROFILE_LOOKUP: usize = 50;
+/// Largest frequency cap (messages per person per day, per channel or overall) a policy may set.
+pub const MAX_FREQUENCY_PER_DAY: u32 = 1_000;

@@ -112,6 +112,18 @@ impl CompiledJourney {
         self.journey.nodes.get(i).map_or("", |n| n.id.as_str())
     }
 
+    /// Whether an event matcher of the journey (trigger, waits, goal) reads profile traits
+    /// (branch conditions read the journey's own `traits`, kept in the person's object).
+    pub fn reads_profile(&self) -> bool {
+        let reads =
+            |m: &CompiledMatcher| m.condition.as_ref().is_some_and(Condition::reads_profile);
+        self.trigger.iter().chain(self.goal.iter()).any(reads)
+            || self.nodes.iter().any(|n| match n {
+                CompiledNode::WaitUntil { matcher, .. } => reads(matcher),
+                _ => false,
+            })
+    }
+
     /// Every event name the journey reacts to (trigger, waits, goal).
     pub fn event_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();

@@ -135,6 +135,16 @@ impl JourneyIndex {
             .collect()
     }
 
+    /// Whether a journey this event can meet reads profile traits in an event matcher: only
+    /// then does the person's object load the stored profile.
+    pub fn needs_profile(&self, event: &Event) -> bool {
+        !self.journeys.is_empty()
+            && self
+                .candidates(&event_key(event))
+                .iter()
+                .any(|j| j.reads_profile())
+    }
+
     /// Whether the person's object must see this event: a journey names it, or it is an
     /// `identify` (its traits feed branch conditions).
     pub fn needs(&self, event: &Event) -> bool {

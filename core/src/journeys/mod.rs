@@ -40,7 +40,7 @@ pub use error::{JourneyError, JourneyErrorKind};
 pub use hash::{percentile, sticky_hash};
 pub use index::JourneyIndex;
 pub use model::{Journey, JourneyAction, Node, NodeKind, Trigger};
-pub use run::{enter, on_event, on_time, Refusal};
+pub use run::{enter, on_event, on_event_profiled, on_time, Refusal};
 pub use state::{Effect, Ended, History, Output, PathStep, PersonJourneys, Run, Tick};
 pub use window::{FixedZones, Zones};
 

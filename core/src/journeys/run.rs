@@ -113,6 +113,19 @@ pub fn on_event(
     event: &Event,
     now: i64,
 ) -> Output {
+    on_event_profiled(index, person, user, event, None, now)
+}
+
+/// [`on_event`] with the person's stored profile traits, which event matchers (trigger, waits,
+/// goal) see beneath the event's own traits (the event's keys win).
+pub fn on_event_profiled(
+    index: &JourneyIndex,
+    person: &mut PersonJourneys,
+    user: &str,
+    event: &Event,
+    profile: Option<&Map<String, Value>>,
+    now: i64,
+) -> Output {
     let t = event_time(event, now);
     let mut out = on_time(index, person, user, t);
     let key = event_key(event);
@@ -123,9 +136,12 @@ pub fn on_event(
     if candidates.is_empty() {
         return out;
     }
-    let Some(subject) = Subject::new(event) else {
+    let Some(mut subject) = Subject::new(event) else {
         return out;
     };
+    if let Some(p) = profile {
+        subject = subject.with_profile(p);
+    }
     let value = serde_json::to_value(event).unwrap_or(Value::Null);
     let engine = index.engine();
     for j in &candidates {

@@ -672,3 +672,30 @@ fn an_email_step_renders_over_traits_and_vars() {
     assert_eq!(email.subject, "Ada & Bo / mail");
     assert_eq!(email.html.as_deref(), Some("<b>&lt;10%&gt;</b>"));
 }
+
+#[test]
+fn a_trigger_condition_reads_profile_traits_beneath_the_events() {
+    let doc = json!({
+        "id": "pro", "trigger": {"type": "event", "events": ["Seen"],
+            "condition": {"==": [{"var": "traits.plan"}, "pro"]}},
+        "start": "hi",
+        "nodes": [
+            {"id": "hi", "type": "action", "action": {"type": "webhook", "url": "https://h.example.com/x"}, "next": "bye"},
+            {"id": "bye", "type": "exit"}
+        ]
+    });
+    let index = index_of(vec![doc, cart(0)]);
+    assert!(index.needs_profile(&ev("Seen", T0, json!({}))));
+    assert!(
+        !index.needs_profile(&ev("Product Added", T0, json!({}))),
+        "the cart journey reads no profile traits"
+    );
+    let mut profile = serde_json::Map::new();
+    profile.insert("plan".into(), json!("pro"));
+    let mut p = PersonJourneys::default();
+    let out = on_event(&index, &mut p, "u1", &ev("Seen", T0, json!({})), T0);
+    assert!(out.effects.is_empty(), "no traits, no entry");
+    let e = ev("Seen", T0 + MIN, json!({}));
+    let out = on_event_profiled(&index, &mut p, "u1", &e, Some(&profile), T0 + MIN);
+    assert_eq!(out.effects.len(), 1, "{out:?}");
+}

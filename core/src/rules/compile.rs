@@ -114,6 +114,18 @@ impl CompiledRule {
         self.trigger.events.iter().map(String::as_str).chain(extra)
     }
 
+    /// Whether some condition of the rule (trigger, cancel, steps) reads profile traits.
+    pub fn reads_profile(&self) -> bool {
+        let reads =
+            |m: &CompiledMatcher| m.condition.as_ref().is_some_and(Condition::reads_profile);
+        reads(&self.trigger)
+            || match &self.kind {
+                Kind::Absence { cancel, .. } => reads(cancel),
+                Kind::Sequence { steps, .. } => steps.iter().any(reads),
+                _ => false,
+            }
+    }
+
     /// Whether the rule has an in-app message action.
     pub fn has_message(&self) -> bool {
         self.rule

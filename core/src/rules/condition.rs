@@ -134,6 +134,12 @@ impl Condition {
         &self.source
     }
 
+    /// Whether the condition reads the person's profile traits (`traits.*`, or the whole
+    /// subject): only then does the edge load the stored profile for it.
+    pub fn reads_profile(&self) -> bool {
+        reads_profile(&self.source)
+    }
+
     /// Whether the event meets the condition (an evaluation error is `false`).
     pub fn eval(&self, _engine: &Engine, subject: &Subject) -> bool {
         self.logic.eval(&subject.data).is_ok_and(|v| v.truthy())
@@ -174,6 +180,25 @@ impl Subject {
         Some(Subject {
             data: value.clone(),
         })
+    }
+
+    /// Adds the person's stored profile traits under `traits`, beneath the event's own: a
+    /// key the event carries wins (an `identify` carries the newest value, and the stored
+    /// profile may not have caught up with it yet), every other profile key shows through.
+    /// A shallow merge by top-level trait key, like the store's `json_patch` of identify
+    /// traits.
+    pub fn with_profile(mut self, profile: &Map<String, Value>) -> Self {
+        if profile.is_empty() {
+            return self;
+        }
+        if let Value::Object(top) = &mut self.data {
+            let mut merged = profile.clone();
+            if let Some(Value::Object(own)) = top.remove("traits") {
+                merged.extend(own);
+            }
+            top.insert("traits".to_owned(), Value::Object(merged));
+        }
+        self
     }
 
     /// The value at `path` (object keys only, as the engine's `var` resolves them).
@@ -491,6 +516,32 @@ fn check_path(scope: &Scope<'_>, args: &Value, at: &str) -> Result<(), RuleError
     }
 }
 
+/// Whether `condition` may read profile traits: a `var`/`val` whose path starts at `traits`
+/// or reads the whole subject (`""`, or a computed path, which could be either). Conservative:
+/// a `true` only costs a profile load; a wrong `false` would hide the profile from the rule.
+pub fn reads_profile(condition: &Value) -> bool {
+    fn first_is_traits(path: &str) -> bool {
+        path.is_empty() || path.split('.').next() == Some("traits")
+    }
+    match condition {
+        Value::Array(items) => items.iter().any(reads_profile),
+        Value::Object(map) => map.iter().any(|(op, args)| match (op.as_str(), args) {
+            ("var" | "val", Value::String(p)) => first_is_traits(p),
+            ("var" | "val", Value::Array(a)) => match a.first() {
+                Some(Value::String(p)) => first_is_traits(p),
+                Some(Value::Array(_) | Value::Object(_)) => true,
+                _ => a.is_empty(),
+            },
+            ("var" | "val", _) => true,
+            (it, Value::Array(a)) if ITERATORS.contains(&it) => {
+                a.first().is_some_and(reads_profile)
+            }
+            _ => reads_profile(args),
+        }),
+        _ => false,
+    }
+}
+
 /// Why a condition held or not, for `explain`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConditionReport {
@@ -650,6 +701,63 @@ mod tests {
         let e =
             Condition::compile(&engine, &json!({"==": [{"var": "price"}, 1]}), "/x").unwrap_err();
         assert!(e.detail.contains("properties.price"), "{e}");
+    }
+
+    #[test]
+    fn knows_which_conditions_read_profile_traits() {
+        let yes = [
+            json!({"==": [{"var": "traits.plan"}, "pro"]}),
+            json!({"and": [{"==": [{"var": "event"}, "A"]}, {"!": {"var": ["traits"]}}]}),
+            json!({"some": [{"var": "traits.tags"}, {"==": [{"var": ""}, "x"]}]}),
+            json!({"==": [{"var": ""}, 1]}),
+            json!({"==": [{"var": [{"cat": ["tra", "its.plan"]}]}, 1]}),
+        ];
+        let no = [
+            json!({"==": [{"var": "properties.plan"}, "pro"]}),
+            json!({"some": [{"var": "properties.tags"}, {"==": [{"var": "traits"}, "x"]}]}),
+            json!({"==": [{"var": "context.traits.plan"}, "pro"]}),
+            json!(true),
+        ];
+        for c in yes {
+            assert!(reads_profile(&c), "{c}");
+        }
+        for c in no {
+            assert!(!reads_profile(&c), "{c}");
+        }
+    }
+
+    #[test]
+    fn event_traits_win_over_profile_traits_key_by_key() {
+        let engine = Engine::new();
+        let mut profile = Map::new();
+        profile.insert("plan".into(), json!("free"));
+        profile.insert("seats".into(), json!(5));
+        // The event carries plan = pro: it wins; seats shows through from the profile.
+        let subject = Subject::new(&event()).unwrap().with_profile(&profile);
+        let plan = json!({"==": [{"var": "traits.plan"}, "pro"]});
+        let seats = json!({"==": [{"var": "traits.seats"}, 5]});
+        for c in [plan, seats] {
+            let compiled = Condition::compile(&engine, &c, "/c").unwrap();
+            assert!(compiled.eval(&engine, &subject), "{c}");
+        }
+        // An event without traits sees the profile's.
+        let mut bare = event();
+        bare.traits = Map::new();
+        let subject = Subject::new(&bare).unwrap().with_profile(&profile);
+        let free = Condition::compile(
+            &engine,
+            &json!({"==": [{"var": "traits.plan"}, "free"]}),
+            "/c",
+        );
+        assert!(free.unwrap().eval(&engine, &subject));
+        // An empty profile changes nothing.
+        let subject = Subject::new(&bare).unwrap().with_profile(&Map::new());
+        let none = Condition::compile(
+            &engine,
+            &json!({"==": [{"var": "traits.plan"}, null]}),
+            "/c",
+        );
+        assert!(none.unwrap().eval(&engine, &subject));
     }
 
     #[test]

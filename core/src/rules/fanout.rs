@@ -9,8 +9,19 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::{Map, Value};
+
 use super::{Firing, RuleIndex};
 use crate::Event;
+
+/// Stored profile traits by `userId`, for the events whose rules read `traits.*`
+/// ([`RuleIndex::needs_profile`]); a person without a row (or anonymous) is absent.
+pub type Profiles = BTreeMap<String, Map<String, Value>>;
+
+/// The profile an event's conditions see: its `userId`'s (profiles are kept by `userId`).
+pub fn profile_of<'p>(profiles: &'p Profiles, event: &Event) -> Option<&'p Map<String, Value>> {
+    profiles.get(event.user_id.as_deref()?)
+}
 
 /// Users with the events their object should see.
 pub type ByUser<'a> = Vec<(&'a str, Vec<Event>)>;
@@ -43,16 +54,26 @@ pub fn route<'a>(
     now: i64,
     max_inline: usize,
 ) -> Routing<'a> {
-    route_with(index, events, &[], now, max_inline, |_| false)
+    route_with(
+        index,
+        events,
+        &[],
+        &Profiles::new(),
+        now,
+        max_inline,
+        |_| false,
+    )
 }
 
 /// Like [`route`], with `also` naming further events the user's object must see (journeys),
 /// and `encoded` the events' JSON when the caller has it ([`crate::Outcome::encoded`]: the
-/// same length and order as `events`; empty, or shorter, means encode here).
+/// same length and order as `events`; empty, or shorter, means encode here), and `profiles`
+/// the stored traits of the people whose events need them.
 pub fn route_with<'a>(
     index: &RuleIndex,
     events: &'a [Event],
     encoded: &[String],
+    profiles: &Profiles,
     now: i64,
     max_inline: usize,
     also: impl Fn(&Event) -> bool,
@@ -60,7 +81,8 @@ pub fn route_with<'a>(
     let mut firings = Vec::new();
     let mut relevant = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
-        let routed = index.route_encoded(e, encoded.get(i).map(String::as_str), now);
+        let json = encoded.get(i).map(String::as_str);
+        let routed = index.route_profiled(e, json, profile_of(profiles, e), now);
         if !routed.firings.is_empty() {
             firings.push((e, routed.firings));
         }

@@ -21,6 +21,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde_json::{Map, Value};
+
 use crate::rules::condition::Engine;
 
 use super::compile::{compile, event_key, CompiledRule, Kind};
@@ -52,6 +54,8 @@ struct Bucket {
     fields: Vec<Field>,
     /// Whether any rule here keeps per-user state.
     stateful: bool,
+    /// Whether any rule here reads profile traits.
+    profile: bool,
 }
 
 /// The rules filed under conjuncts on one path.
@@ -262,6 +266,7 @@ impl RuleIndex {
                 };
                 bucket.all.push(i);
                 bucket.stateful |= rule.is_stateful();
+                bucket.profile |= rule.reads_profile();
                 match filed {
                     Some(p) => {
                         let field = match bucket.fields.iter().position(|f| f.path == p.path) {
@@ -349,6 +354,14 @@ impl RuleIndex {
         ids
     }
 
+    /// Whether some rule this event can meet reads profile traits (`traits.*`): only then does
+    /// the edge load the person's stored profile. One name lookup; events of names without
+    /// such rules pay nothing more.
+    pub fn needs_profile(&self, event: &Event) -> bool {
+        self.buckets(&event_key(event))
+            .is_some_and(|bs| bs.iter().flatten().any(|b| b.profile))
+    }
+
     /// Whether any per-user (stateful) rule may react to this event.
     pub fn needs_state(&self, event: &Event) -> bool {
         let key = event_key(event);
@@ -391,6 +404,18 @@ impl RuleIndex {
     /// encoded it for the queue): the conditions read that text, so the event is not encoded
     /// a second time. `json` must be `serde_json::to_string(event)`.
     pub fn route_encoded(&self, event: &Event, json: Option<&str>, now: i64) -> Routed {
+        self.route_profiled(event, json, None, now)
+    }
+
+    /// [`RuleIndex::route_encoded`] with the person's stored profile traits, which conditions
+    /// see beneath the event's own ([`Subject::with_profile`]: the event's keys win).
+    pub fn route_profiled(
+        &self,
+        event: &Event,
+        json: Option<&str>,
+        profile: Option<&Map<String, Value>>,
+        now: i64,
+    ) -> Routed {
         let key = event_key(event);
         let Some(buckets) = self.buckets(&key) else {
             return Routed::default();
@@ -399,9 +424,12 @@ impl RuleIndex {
             Some(text) => Subject::from_json(text),
             None => Subject::new(event),
         };
-        let Some(subject) = subject else {
+        let Some(mut subject) = subject else {
             return Routed::default();
         };
+        if let Some(p) = profile {
+            subject = subject.with_profile(p);
+        }
         let mut out = Routed::default();
         for rule in self
             .matched(buckets, &subject)
@@ -434,14 +462,28 @@ impl RuleIndex {
         event: &Event,
         now: i64,
     ) -> Vec<Firing> {
+        self.apply_event_profiled(states, event, None, now)
+    }
+
+    /// [`RuleIndex::apply_event`] with the person's stored profile traits beneath the event's.
+    pub fn apply_event_profiled(
+        &self,
+        states: &mut BTreeMap<String, RuleState>,
+        event: &Event,
+        profile: Option<&Map<String, Value>>,
+        now: i64,
+    ) -> Vec<Firing> {
         let key = event_key(event);
         let mut out = Vec::new();
         let Some(buckets) = self.buckets(&key) else {
             return out;
         };
-        let Some(subject) = Subject::new(event) else {
+        let Some(mut subject) = Subject::new(event) else {
             return out;
         };
+        if let Some(p) = profile {
+            subject = subject.with_profile(p);
+        }
         let s = &subject;
         for rule in self
             .matched(buckets, s)
@@ -504,6 +546,59 @@ mod tests {
         serde_json::from_value(json!({"messageId": "m1", "type": "track", "event": name, "userId": "u",
             "properties": {"price": 60}, "timestamp": "2024-05-01T12:00:00Z", "receivedAt": "2024-05-01T12:00:00Z"}))
         .unwrap()
+    }
+
+    #[test]
+    fn profile_traits_reach_stateless_and_stateful_rules_only_when_read() {
+        let msg = json!([{"type": "message", "title": "t", "body": "b"}]);
+        let pro = json!({"==": [{"var": "traits.plan"}, "pro"]});
+        let rules = vec![
+            rule(
+                json!({"id": "pro", "trigger": {"events": ["A"], "condition": pro}, "actions": msg}),
+            ),
+            rule(
+                json!({"id": "pro2", "trigger": {"events": ["A"], "condition": pro}, "window": {"count": 2, "within": "1h"}, "actions": msg}),
+            ),
+            rule(
+                json!({"id": "price", "trigger": {"events": ["B"], "condition": {">": [{"var": "properties.price"}, 50]}}, "actions": msg}),
+            ),
+        ];
+        let index = RuleIndex::build(rules, 1);
+        assert!(index.needs_profile(&event("A")));
+        assert!(
+            !index.needs_profile(&event("B")),
+            "B's rules read no traits"
+        );
+        assert!(!index.needs_profile(&event("C")), "no rule names C");
+        let mut profile = serde_json::Map::new();
+        profile.insert("plan".into(), json!("pro"));
+        let now = 1_714_564_800_000;
+        let a = event("A");
+        // Without the profile the event alone (no traits) does not match; with it, it does,
+        // though the rule is filed in the index under traits.plan.
+        assert!(index.route(&a, now).firings.is_empty());
+        let routed = index.route_profiled(&a, None, Some(&profile), now);
+        assert_eq!(routed.firings.len(), 1);
+        assert!(routed.needs_state);
+        let mut states = BTreeMap::new();
+        assert!(index
+            .apply_event_profiled(&mut states, &a, Some(&profile), now)
+            .is_empty());
+        let mut second = event("A");
+        second.message_id = "m2".into();
+        let fired = index.apply_event_profiled(&mut states, &second, Some(&profile), now + 1);
+        assert_eq!(
+            fired.len(),
+            1,
+            "the window rule counts both profiled events"
+        );
+        // The event's own traits win over the stored profile's.
+        let mut free = event("A");
+        free.traits.insert("plan".into(), json!("free"));
+        assert!(index
+            .route_profiled(&free, None, Some(&profile), now)
+            .firings
+            .is_empty());
     }
 
     #[test]

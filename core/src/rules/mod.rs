@@ -35,7 +35,7 @@ pub use actions::{
 };
 pub use compile::{compile, compile_json, compile_value, event_key, parse, CompiledRule, Kind};
 pub use error::{RuleError, RuleErrorKind};
-pub use fanout::{by_user, route, route_with, Fanout, Routing};
+pub use fanout::{by_user, profile_of, route, route_with, Fanout, Profiles, Routing};
 pub use index::{next_deadline, Routed, RuleIndex};
 pub use model::{Action, Duration, EmailAction, Rule};
 pub use payload::{messages, InAppMessage, WebhookBody};

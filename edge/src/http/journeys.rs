@@ -180,6 +180,7 @@ pub async fn enter(mut req: Request, env: &Env, id: &str) -> Result<Response, Ap
             journey: id.to_owned(),
             context,
         }),
+        profile: None,
     };
     let answer = user_state::deliver(env, &delivery).await?;
     let entered = answer.entered.unwrap_or_default();

@@ -6,7 +6,8 @@
 //! it (the object applies each `messageId` once), so a stateful rule still sees them.
 
 use futures_util::future::join_all;
-use spur_core::rules::{route_with, InAppMessage, RuleIndex};
+use spur_core::journeys::JourneyIndex;
+use spur_core::rules::{route_with, InAppMessage, Profiles, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
@@ -15,6 +16,7 @@ use crate::http::error::ApiError;
 use crate::objects::user_state::{self, Delivery};
 use crate::queues::firings::{self as actions, prepare, ActionWork};
 use crate::storage::journeys as journey_set;
+use crate::storage::profiles;
 use crate::storage::rules as rule_set;
 
 /// Most users whose objects one ingest request calls itself; the rest go through the queue (a
@@ -54,9 +56,16 @@ async fn run(
         return Ok(Vec::new());
     }
     let journeys_version = journeys.as_ref().map_or(0, |j| j.version());
-    let routing = route_with(&index, events, encoded, now_ms(), MAX_INLINE_USERS, |e| {
-        journeys.as_ref().is_some_and(|j| j.needs(e))
-    });
+    let profiles = profiles_for(env, &index, journeys.as_deref(), events).await;
+    let routing = route_with(
+        &index,
+        events,
+        encoded,
+        &profiles,
+        now_ms(),
+        MAX_INLINE_USERS,
+        |e| journeys.as_ref().is_some_and(|j| j.needs(e)),
+    );
     let mut messages = Vec::new();
     let mut work = Vec::new();
     for (e, firings) in routing.firings {
@@ -77,6 +86,7 @@ async fn run(
             respond: true,
             journeys: journeys_version,
             enter: None,
+            profile: profiles.get(user).cloned(),
         };
         async move {
             let result = user_state::deliver(env, &delivery).await;
@@ -100,6 +110,31 @@ async fn run(
     );
     actions::enqueue(env, work).await?;
     Ok(messages)
+}
+
+/// The stored profiles of the people whose events meet a rule or journey that reads
+/// `traits.*` — none at all (no D1 read) when no such condition applies. A failed read is
+/// logged and the conditions see the events' own traits only.
+async fn profiles_for(
+    env: &Env,
+    index: &RuleIndex,
+    journeys: Option<&JourneyIndex>,
+    events: &[Event],
+) -> Profiles {
+    let mut ids: Vec<&str> = events
+        .iter()
+        .filter(|e| index.needs_profile(e) || journeys.is_some_and(|j| j.needs_profile(e)))
+        .filter_map(|e| e.user_id.as_deref())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    match profiles::load(env, &ids).await {
+        Ok(p) => p,
+        Err(e) => {
+            console_error!("profiles unavailable for this request's conditions: {e:?}");
+            Profiles::new()
+        }
+    }
 }
 
 fn user_work(index: &RuleIndex, user: String, events: Vec<Event>) -> ActionWork {

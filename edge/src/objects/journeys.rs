@@ -79,18 +79,21 @@ fn extend(into: &mut Output, more: Output) {
     into.ticks.extend(more.ticks);
 }
 
-/// Runs the fresh events, an optional API entry, then due timers, at `at`.
+/// Runs the fresh events (their matchers seeing `profile` beneath the events' traits), an
+/// optional API entry, then due timers, at `at`.
 pub fn step(
     index: &JourneyIndex,
     person: &mut PersonJourneys,
     user: &str,
     events: &[&Event],
     enter: Option<&EnterRequest>,
+    profile: Option<&serde_json::Map<String, Value>>,
     at: i64,
 ) -> (Output, Option<Entered>) {
     let mut out = Output::default();
     for e in events {
-        extend(&mut out, journeys::on_event(index, person, user, e, at));
+        let o = journeys::on_event_profiled(index, person, user, e, profile, at);
+        extend(&mut out, o);
     }
     let entered = enter.map(|req| {
         match journeys::enter(

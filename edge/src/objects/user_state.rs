@@ -23,6 +23,7 @@ use crate::http::error::ApiError;
 use crate::objects::journeys::{self as person_journeys, EnterRequest, Entered};
 use crate::queues::firings::{self as actions, prepare};
 use crate::storage::journeys as journey_set;
+use crate::storage::profiles;
 use crate::storage::rules as rule_set;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
@@ -62,6 +63,10 @@ pub struct Delivery {
     /// An API entry into a journey.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enter: Option<EnterRequest>,
+    /// The person's stored profile traits, when the sender read them for a condition that
+    /// names `traits.*` (`None`: the object reads them itself if a condition needs them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The object's answer.
@@ -174,6 +179,23 @@ impl UserState {
             journey_set::at_version(&self.env, d.journeys).await?
         };
         let at = now_ms();
+        // Loaded before the synchronous stretch (an await), and only when some condition the
+        // events meet reads `traits.*`.
+        let profile = match d.profile {
+            Some(p) => Some(p),
+            None => {
+                let wanted = d.events.iter().find(|e| {
+                    e.user_id.is_some() && (index.needs_profile(e) || journeys.needs_profile(e))
+                });
+                match wanted.and_then(|e| e.user_id.as_deref()) {
+                    Some(id) => profiles::one(&self.env, id).await.unwrap_or_else(|e| {
+                        console_error!("profile unavailable for conditions: {e:?}");
+                        None
+                    }),
+                    None => None,
+                }
+            }
+        };
         // Read, transition, write: synchronous, so no other request interleaves.
         let sql = self.sql();
         set_meta(&sql, "user", &d.user)?;
@@ -183,7 +205,7 @@ impl UserState {
         let mut fresh = Vec::new();
         for e in &d.events {
             if first_sight(&sql, &e.message_id, at)? {
-                firings.extend(index.apply_event(&mut states, e, at));
+                firings.extend(index.apply_event_profiled(&mut states, e, profile.as_ref(), at));
                 fresh.push(e);
             }
         }
@@ -198,6 +220,7 @@ impl UserState {
             &d.user,
             &fresh,
             d.enter.as_ref(),
+            profile.as_ref(),
             at,
         );
         person_journeys::save(&sql, &people_before, &person)?;
@@ -237,7 +260,7 @@ impl UserState {
         let user = get_meta(&sql, "user")?.unwrap_or_default();
         let people_before = person_journeys::load(&sql)?;
         let mut person = people_before.clone();
-        let (jout, _) = person_journeys::step(&journeys, &mut person, &user, &[], None, at);
+        let (jout, _) = person_journeys::step(&journeys, &mut person, &user, &[], None, None, at);
         person_journeys::save(&sql, &people_before, &person)?;
         let alarm = earliest(next_deadline(&states), person.next_wake());
         self.dispatch(&index, firings, &user, "alarm", false)

@@ -127,6 +127,7 @@ async fn process(env: &Env, work: ActionWork) -> Result<Next, ApiError> {
                 respond: false,
                 journeys: 0,
                 enter: None,
+                profile: None,
             };
             user_state::deliver(env, &delivery).await?;
             Ok(Next::Done)
