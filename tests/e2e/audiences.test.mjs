@@ -50,8 +50,8 @@ test("a track event without traits fires a rule on the profile's traits.plan; a 
     { type: "identify", userId: pro, traits: { plan: "pro", email: "p@example.com" }, messageId: uid("m") },
     { type: "identify", userId: free, traits: { plan: "free" }, messageId: uid("m") },
   );
-  await profileStored(pro, "pro");
-  await profileStored(free, "free");
+  assert.ok(await profileStored(pro, "pro"));
+  assert.ok(await profileStored(free, "free"));
   const view = (userId) => ({ type: "track", event: "Viewed Pricing", userId, messageId: uid("m") });
   const hit = await send(view(pro));
   const rules = (hit.messages ?? []).map((m) => m.rule).sort();
