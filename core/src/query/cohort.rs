@@ -1,0 +1,340 @@
+//! Engagement by cohort: an insight or funnel broken down by a property of the *person* rather
+//! than of the event — the week (or day) they were first seen, or a profile trait.
+//!
+//! Invariant: a person's cohort is one value for the whole query, the same on both stores, and
+//! nobody is dropped: a person without the trait is in the `null` group. It feeds the same
+//! top-N + "other" grouping as a field breakdown (`bd` in SQLite, `bk`/`bn`/`bs` in ClickHouse),
+//! so the answer's shape is the breakdown's.
+//!
+//! - First seen: the person's earliest stored event of any kind, over all time (not only the
+//!   query range), resolved through the same identity mapping as every analysis. Its period is
+//!   the local day or the local ISO week (Monday 00:00) in the query's `timezone`; the group key
+//!   is that local midnight and the answer labels it with its instant (RFC 3339). Zone offsets
+//!   are known from [`limits::COHORT_ZONE_LOOKBACK_DAYS`] before the range; earlier first
+//!   sightings use the earliest offset known (an hour's difference at most, and none in UTC).
+//! - Trait: the profile's trait (D1 `users.traits`), else the latest `identify` event carrying
+//!   it — the rule segments use. Profiles live in D1 only, so on ClickHouse the Worker first
+//!   reads the profiles that have the trait from D1 ([`Cohort::profile_sql`], at most
+//!   [`limits::MAX_COHORT_PROFILES`]) and passes them into the ClickHouse statement as literal
+//!   arrays through the one encoder ([`TraitMap`]); the identify fallback is read in ClickHouse.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::clickhouse::{literal, KIND_NUMBER, KIND_TEXT};
+use super::field::json_path;
+use super::sql::{Params, Sql, EVENTS_WITH_ALIASES, PERSON};
+use super::time_range::{format_instant, TimeRange, DAY_MS};
+use super::zone::ZoneTable;
+use super::{limits, QueryError};
+use crate::journeys::Zones;
+
+/// `{"by": "first_seen", "period": "week"}` or `{"by": "trait", "trait": "plan"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Cohort {
+    /// The period of the person's first stored event.
+    FirstSeen {
+        /// `week` (default, local Monday 00:00) or `day`.
+        #[serde(default)]
+        period: CohortPeriod,
+    },
+    /// A profile trait (dotted path inside the traits object).
+    Trait {
+        /// The trait's name, e.g. `plan` or `company.size`.
+        #[serde(rename = "trait")]
+        name: String,
+    },
+}
+
+/// The period of a first-seen cohort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CohortPeriod {
+    /// Local calendar day.
+    Day,
+    /// Local ISO week, from Monday 00:00.
+    #[default]
+    Week,
+}
+
+/// A validated cohort: what the SQL of either store needs.
+#[derive(Debug, Clone)]
+pub(crate) enum Plan {
+    FirstSeen {
+        period: CohortPeriod,
+        zone: ZoneTable,
+    },
+    Trait {
+        /// SQLite JSON path (`$."plan"`).
+        path: String,
+    },
+}
+
+/// One profile's trait value, as read from D1 by [`Cohort::profile_sql`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProfileTrait {
+    /// The user id (a person id: profiles are keyed by user id).
+    pub person: String,
+    /// The trait's value as `json_extract` returns it.
+    #[serde(default)]
+    pub value: Value,
+}
+
+/// Profile trait values passed into a ClickHouse statement (profiles stay in D1).
+#[derive(Debug, Clone, Default)]
+pub struct TraitMap {
+    rows: Vec<ProfileTrait>,
+}
+
+impl TraitMap {
+    /// The map from [`Cohort::profile_sql`]'s rows; more than
+    /// [`limits::MAX_COHORT_PROFILES`] is refused (the statement would be too large).
+    pub fn new(rows: Vec<ProfileTrait>) -> Result<Self, QueryError> {
+        if rows.len() > limits::MAX_COHORT_PROFILES {
+            return Err(QueryError::value(
+                "cohort",
+                format!(
+                    "more than {} profiles carry this trait; on ClickHouse a trait cohort \
+                     reads at most that many profiles",
+                    limits::MAX_COHORT_PROFILES
+                ),
+            ));
+        }
+        Ok(TraitMap { rows })
+    }
+}
+
+impl Cohort {
+    /// Validates the cohort; `timezone` and the scanned `range` decide first-seen periods.
+    pub(crate) fn plan(
+        &self,
+        zones: &dyn Zones,
+        timezone: Option<&str>,
+        range: TimeRange,
+    ) -> Result<Plan, QueryError> {
+        Ok(match self {
+            Cohort::FirstSeen { period } => {
+                let zone = match timezone {
+                    Some(z) => ZoneTable::probe(
+                        zones,
+                        z,
+                        range
+                            .from
+                            .saturating_sub(limits::COHORT_ZONE_LOOKBACK_DAYS * DAY_MS),
+                        range.to,
+                    )?,
+                    None => ZoneTable::utc(),
+                };
+                Plan::FirstSeen {
+                    period: *period,
+                    zone,
+                }
+            }
+            Cohort::Trait { name } => Plan::Trait {
+                path: trait_path(name)?,
+            },
+        })
+    }
+
+    /// For a trait cohort on ClickHouse: the D1 statement reading the profiles that have the
+    /// trait (rows [`ProfileTrait`]); `None` for a first-seen cohort. It asks for one row more
+    /// than [`limits::MAX_COHORT_PROFILES`] so [`TraitMap::new`] can tell "too many".
+    pub fn profile_sql(&self) -> Result<Option<Sql>, QueryError> {
+        let Cohort::Trait { name } = self else {
+            return Ok(None);
+        };
+        let path = trait_path(name)?;
+        let mut p = Params::default();
+        let t = p.text(&path);
+        let text = format!(
+            "SELECT user_id AS person, json_extract(traits, {t}) AS value FROM users \
+             WHERE json_extract(traits, {t}) IS NOT NULL ORDER BY user_id LIMIT {}",
+            limits::MAX_COHORT_PROFILES + 1
+        );
+        Ok(Some(p.finish(text)?))
+    }
+}
+
+/// The SQLite JSON path of a trait name, refused as `traits.<name>` when invalid.
+fn trait_path(name: &str) -> Result<String, QueryError> {
+    json_path(name).map_err(|why| QueryError::Field {
+        field: format!(
+            "traits.{}",
+            name.chars()
+                .take(limits::MAX_VALUE_CHARS)
+                .collect::<String>()
+        ),
+        why,
+    })
+}
+
+/// Refuses `breakdown` and `cohort` together: one query has one grouping.
+pub(crate) fn exclusive(
+    breakdown: Option<&String>,
+    cohort: Option<&Cohort>,
+) -> Result<(), QueryError> {
+    if breakdown.is_some() && cohort.is_some() {
+        return Err(QueryError::value(
+            "cohort",
+            "give either `breakdown` (an event field) or `cohort` (a person's), not both",
+        ));
+    }
+    Ok(())
+}
+
+/// The SQLite pieces: a CTE (`coh`), the joins that reach it from an `events e` row, and the
+/// person's cohort value as an expression over them.
+pub(crate) struct SqliteCohort {
+    /// `coh AS MATERIALIZED (…)`, to put first in a `WITH`.
+    pub cte: String,
+    /// Joins after `events e LEFT JOIN aliases a …`.
+    pub joins: String,
+    /// The cohort value.
+    pub value: String,
+}
+
+/// A period key over the local-time expression `local` (ms): the local midnight starting its
+/// day or week. Times are positive, so integer division is floor on both stores.
+fn period_key(local: &str, period: CohortPeriod, clickhouse: bool) -> String {
+    let day = if clickhouse {
+        format!("intDiv({local}, {DAY_MS})")
+    } else {
+        format!("({local} / {DAY_MS})")
+    };
+    match period {
+        CohortPeriod::Day => format!("{day} * {DAY_MS}"),
+        // 1970-01-01 was a Thursday: (day + 3) % 7 is the number of days since Monday.
+        CohortPeriod::Week => format!("({day} - ({day} + 3) % 7) * {DAY_MS}"),
+    }
+}
+
+impl Plan {
+    /// The SQLite pieces (values bound in `p`).
+    pub(crate) fn sqlite(&self, p: &mut Params) -> SqliteCohort {
+        match self {
+            Plan::FirstSeen { period, zone } => {
+                let local = if zone.is_utc() {
+                    "coh.v".to_string()
+                } else {
+                    format!("(coh.v + {})", zone.sqlite_offset("coh.v"))
+                };
+                SqliteCohort {
+                    cte: format!(
+                        "coh AS MATERIALIZED (SELECT {PERSON} AS person, MIN(e.ts_ms) AS v \
+                         FROM {EVENTS_WITH_ALIASES} GROUP BY 1)"
+                    ),
+                    joins: format!(" LEFT JOIN coh ON coh.person = {PERSON}"),
+                    value: period_key(&local, *period, false),
+                }
+            }
+            Plan::Trait { path } => {
+                let t = p.text(path);
+                SqliteCohort {
+                    cte: format!(
+                        "coh AS MATERIALIZED (SELECT {PERSON} AS person, \
+                         MAX(printf('%015d', e.ts_ms) || (e.traits -> {t})) AS tv \
+                         FROM {EVENTS_WITH_ALIASES} WHERE e.type = 'identify' \
+                         AND (e.traits ->> {t}) IS NOT NULL GROUP BY 1)"
+                    ),
+                    joins: format!(
+                        " LEFT JOIN coh ON coh.person = {PERSON} \
+                         LEFT JOIN users cu ON cu.user_id = {PERSON}"
+                    ),
+                    value: format!(
+                        "COALESCE(json_extract(cu.traits, {t}), substr(coh.tv, 16) ->> '$')"
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The ClickHouse pieces: a join to append to a subquery that has a `person` column, and
+    /// the `bk`/`bn`/`bs` columns (the typed cohort value) over the joined row.
+    pub(crate) fn clickhouse(&self, traits: &TraitMap) -> Result<(String, String), QueryError> {
+        let person = format!(
+            "(SELECT {} AS person, ts_ms FROM events ANY LEFT JOIN {} USING anonymous_id)",
+            super::clickhouse::PERSON,
+            super::clickhouse::ALIASES
+        );
+        match self {
+            Plan::FirstSeen { period, zone } => {
+                let local = if zone.is_utc() {
+                    "fs".to_string()
+                } else {
+                    format!("(fs + {})", zone.clickhouse_offset("fs"))
+                };
+                let key = period_key(&local, *period, true);
+                // min() needs no dedup: a repeated message_id has the same time.
+                Ok((
+                    format!(
+                        " ANY LEFT JOIN (SELECT person, toFloat64({key}) AS cn FROM \
+                         (SELECT person, min(ts_ms) AS fs FROM {person} GROUP BY person)) USING person"
+                    ),
+                    format!("toUInt8(if(cn = 0, 0, {KIND_NUMBER})) AS bk, cn AS bn, '' AS bs"),
+                ))
+            }
+            Plan::Trait { path } => {
+                let key = literal::string(
+                    super::clickhouse::field_key(super::field::JsonColumn::Traits, path).as_bytes(),
+                );
+                let i = format!("indexOf(f_key, {key})");
+                let identify = format!(
+                    "(SELECT person, argMax(tuple(tk, tn, tsv), ts_ms) AS ct FROM \
+                     (SELECT {} AS person, ts_ms, tk, tn, tsv FROM \
+                     (SELECT message_id, user_id, anonymous_id, ts_ms, f_kind[{i}] AS tk, \
+                     f_num[{i}] AS tn, f_str[{i}] AS tsv FROM events WHERE type = 'identify' \
+                     AND f_kind[{i}] IN ({KIND_NUMBER}, {KIND_TEXT}) LIMIT 1 BY message_id) \
+                     ANY LEFT JOIN {} USING anonymous_id) GROUP BY person)",
+                    super::clickhouse::PERSON,
+                    super::clickhouse::ALIASES
+                );
+                let (mut ids, mut ks, mut ns, mut ss) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for r in &traits.rows {
+                    let (k, n, s) = match &r.value {
+                        Value::Null => continue,
+                        Value::Bool(b) => (KIND_NUMBER, f64::from(u8::from(*b)), String::new()),
+                        Value::Number(n) => (KIND_NUMBER, n.as_f64().unwrap_or(0.0), String::new()),
+                        Value::String(s) => (KIND_TEXT, 0.0, s.clone()),
+                        other => (KIND_TEXT, 0.0, other.to_string()),
+                    };
+                    ids.push(literal::string(r.person.as_bytes()));
+                    ks.push(k.to_string());
+                    ns.push(literal::float(n)?);
+                    ss.push(literal::string(s.as_bytes()));
+                }
+                let ck = "toUInt8(tupleElement(ct, 1))";
+                let cn = "toFloat64(tupleElement(ct, 2))";
+                let cs = "toString(tupleElement(ct, 3))";
+                let cols = if ids.is_empty() {
+                    format!("{ck} AS bk, {cn} AS bn, {cs} AS bs")
+                } else {
+                    let at = format!("indexOf([{}], person)", ids.join(", "));
+                    format!(
+                        "if({at} > 0, toUInt8(arrayElement([{}], {at})), {ck}) AS bk, \
+                         if({at} > 0, toFloat64(arrayElement([{}], {at})), {cn}) AS bn, \
+                         if({at} > 0, toString(arrayElement([{}], {at})), {cs}) AS bs",
+                        ks.join(", "),
+                        ns.join(", "),
+                        ss.join(", ")
+                    )
+                };
+                Ok((format!(" ANY LEFT JOIN {identify} USING person"), cols))
+            }
+        }
+    }
+
+    /// The answer's label of a group key: a first-seen period's start instant (RFC 3339); a
+    /// trait value as it is.
+    pub(crate) fn label(&self, key: Value) -> Value {
+        match self {
+            Plan::FirstSeen { zone, .. } => match key.as_f64() {
+                #[allow(clippy::cast_possible_truncation)] // ms keys are integral and < 2^53
+                Some(k) => Value::String(format_instant(zone.utc_of_local(k as i64))),
+                None => key,
+            },
+            Plan::Trait { .. } => key,
+        }
+    }
+}
