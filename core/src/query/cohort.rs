@@ -338,3 +338,186 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{FunnelQuery, InsightQuery};
+    use serde_json::json;
+
+    fn insight(cohort: Value) -> InsightQuery {
+        serde_json::from_value(json!({"from": "2026-11-01T00:00:00Z",
+            "to": "2026-11-15T00:00:00Z", "cohort": cohort}))
+        .unwrap()
+    }
+
+    fn funnel(cohort: Value) -> FunnelQuery {
+        serde_json::from_value(json!({"steps": [{"event": "A"}, {"event": "B"}],
+            "from": "2026-11-01T00:00:00Z", "to": "2026-11-15T00:00:00Z", "cohort": cohort}))
+        .unwrap()
+    }
+
+    #[test]
+    fn shapes_parse_and_unknown_ones_are_refused() {
+        let c: Cohort = serde_json::from_value(json!({"by": "first_seen"})).unwrap();
+        assert_eq!(
+            c,
+            Cohort::FirstSeen {
+                period: CohortPeriod::Week
+            }
+        );
+        let c: Cohort = serde_json::from_value(json!({"by": "trait", "trait": "plan"})).unwrap();
+        assert_eq!(c, Cohort::Trait { name: "plan".into() });
+        for bad in [
+            json!({"by": "last_seen"}),
+            json!({"by": "first_seen", "period": "month"}),
+            json!({"by": "first_seen", "trait": "plan"}),
+            json!({"by": "trait"}),
+            json!({"trait": "plan"}),
+        ] {
+            let body = serde_json::to_vec(&json!({"from": "2026-11-01T00:00:00Z",
+                "to": "2026-11-02T00:00:00Z", "cohort": bad}))
+            .unwrap();
+            let e = crate::query::parse::<InsightQuery>(&body).unwrap_err();
+            assert_eq!(e.code(), "invalid_query", "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_breakdown_with_cohort_and_bad_trait_names() {
+        let mut q = insight(json!({"by": "trait", "trait": "plan"}));
+        q.breakdown = Some("properties.plan".into());
+        let e = q.plan().unwrap_err();
+        assert_eq!(e.code(), "invalid_value");
+        assert!(e.to_string().contains("either `breakdown`"), "{e}");
+        let mut f = funnel(json!({"by": "first_seen"}));
+        f.breakdown = Some("properties.plan".into());
+        assert_eq!(f.plan().unwrap_err().code(), "invalid_value");
+        for name in ["", "a..b"] {
+            let e = insight(json!({"by": "trait", "trait": name})).plan().unwrap_err();
+            assert_eq!(e.code(), "invalid_field", "{name}");
+            let e = funnel(json!({"by": "trait", "trait": name}))
+                .plan()
+                .unwrap_err();
+            assert_eq!(e.code(), "invalid_field", "{name}");
+        }
+    }
+
+    #[test]
+    fn sqlite_binds_the_trait_and_groups_by_the_persons_value() {
+        let plan = insight(json!({"by": "trait", "trait": "pl'an"})).plan().unwrap();
+        let text = &plan.sql.text;
+        assert!(!text.contains("pl'an"), "{text}");
+        assert!(plan
+            .sql
+            .params
+            .contains(&crate::query::SqlValue::Text("$.\"pl'an\"".into())));
+        assert!(text.starts_with("WITH coh AS MATERIALIZED"), "{text}");
+        assert!(text.contains("LEFT JOIN users cu ON cu.user_id = COALESCE("), "{text}");
+        assert!(text.contains("r AS (SELECT bd, ROW_NUMBER()"), "{text}");
+        let f = funnel(json!({"by": "trait", "trait": "plan"})).plan().unwrap();
+        assert!(f.sql.text.starts_with("WITH coh AS MATERIALIZED"));
+        assert!(f.sql.text.contains("THEN COALESCE(json_extract(cu.traits"));
+    }
+
+    #[test]
+    fn first_seen_weeks_start_on_local_mondays() {
+        let utc = insight(json!({"by": "first_seen"})).plan().unwrap();
+        assert!(
+            utc.sql
+                .text
+                .contains("((coh.v / 86400000) - ((coh.v / 86400000) + 3) % 7) * 86400000"),
+            "{}",
+            utc.sql.text
+        );
+        let day = insight(json!({"by": "first_seen", "period": "day"}))
+            .plan()
+            .unwrap();
+        assert!(day.sql.text.contains("(coh.v / 86400000) * 86400000"));
+        // The key is a local midnight; the label is its instant. 2026-11-02 is a Monday.
+        let monday = 1_793_577_600_000; // 2026-11-02T00:00:00Z
+        let plan = Plan::FirstSeen {
+            period: CohortPeriod::Week,
+            zone: ZoneTable::from_cuts(-5 * 3_600_000, &[]),
+        };
+        assert_eq!(plan.label(json!(monday)), json!("2026-11-02T05:00:00Z"));
+        assert_eq!(plan.label(json!(monday as f64)), json!("2026-11-02T05:00:00Z"));
+        // Weeks are Monday-aligned: 1970-01-05 was a Monday, the Thursday epoch is 3 days in.
+        let week = |d: i64| (d - (d + 3) % 7) * DAY_MS;
+        assert_eq!(week(monday / DAY_MS), monday);
+        assert_eq!(week(monday / DAY_MS + 6), monday);
+        assert_eq!(week(monday / DAY_MS + 7), monday + 7 * DAY_MS);
+        // A zone's offsets are read from before the range: first sightings predate it.
+        let ny = insight(json!({"by": "first_seen"}));
+        let mut ny = ny;
+        ny.timezone = Some("-05:00".into());
+        let text = ny.plan().unwrap().sql.text;
+        assert!(text.contains("(coh.v + -18000000)"), "{text}");
+    }
+
+    #[test]
+    fn clickhouse_passes_profiles_through_the_encoder() {
+        let q = insight(json!({"by": "trait", "trait": "plan"}));
+        let traits = TraitMap::new(vec![
+            ProfileTrait {
+                person: "o'x".into(),
+                value: json!("pro"),
+            },
+            ProfileTrait {
+                person: "u2".into(),
+                value: json!(3),
+            },
+        ])
+        .unwrap();
+        let text = q
+            .plan_clickhouse(&crate::journeys::FixedZones, &traits)
+            .unwrap()
+            .sql
+            .text;
+        assert!(text.contains(r"indexOf(['o\'x', 'u2'], person)"), "{text}");
+        assert!(text.contains(r#"indexOf(f_key, 'traits$."plan"')"#), "{text}");
+        assert!(text.contains("type = 'identify'"), "{text}");
+        let empty = q
+            .plan_clickhouse(&crate::journeys::FixedZones, &TraitMap::default())
+            .unwrap()
+            .sql
+            .text;
+        assert!(!empty.contains("indexOf(["), "{empty}");
+        let f = funnel(json!({"by": "first_seen"}))
+            .plan_clickhouse(&crate::journeys::FixedZones, &TraitMap::default())
+            .unwrap()
+            .sql
+            .text;
+        assert!(f.contains("min(ts_ms) AS fs"), "{f}");
+    }
+
+    #[test]
+    fn profile_reads_are_bounded_at_the_limit() {
+        let sql = Cohort::Trait {
+            name: "plan".into(),
+        }
+        .profile_sql()
+        .unwrap()
+        .unwrap();
+        assert!(sql
+            .text
+            .ends_with(&format!("LIMIT {}", limits::MAX_COHORT_PROFILES + 1)));
+        assert!(Cohort::FirstSeen {
+            period: CohortPeriod::Week
+        }
+        .profile_sql()
+        .unwrap()
+        .is_none());
+        let rows = |n: usize| {
+            (0..n)
+                .map(|i| ProfileTrait {
+                    person: format!("u{i}"),
+                    value: json!("pro"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(TraitMap::new(rows(limits::MAX_COHORT_PROFILES)).is_ok());
+        let e = TraitMap::new(rows(limits::MAX_COHORT_PROFILES + 1)).unwrap_err();
+        assert_eq!(e.code(), "invalid_value");
+    }
+}
