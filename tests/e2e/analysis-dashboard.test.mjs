@@ -158,7 +158,9 @@ test("insight and funnel panels break down by a person's trait and first-seen we
   await page.waitForSelector("#funnel[data-loaded=true]");
   await page.waitForSelector("#insight[data-loaded=true]");
   const rows = (sel) =>
-    page.$$eval(`${sel} tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+    page.$$eval(`${sel} tbody tr`, (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
+    );
   const person = personOf(data.aliases);
   const plan = referenceCohort(data, { by: "trait", trait: "plan" });
   const track = (n) => (e) => e.type === "track" && e.event === n;
@@ -179,7 +181,8 @@ test("insight and funnel panels break down by a person's trait and first-seen we
   assert.deepEqual(funnelRows.sort(), expected.sort());
 
   // Insight by plan, then switched to first-seen week: rows of totals per group.
-  const insightRows = async () => (await rows("#insight-groups")).map(([k, ev, users]) => [k, Number(ev), Number(users)]);
+  const insightRows = async () =>
+    (await rows("#insight-groups")).map(([k, ev, users]) => [k, Number(ev), Number(users)]);
   const byPlan = referenceInsight(data, {
     match: track("Product Viewed"),
     from: T0,

@@ -265,16 +265,28 @@ for (const store of ["d1", "clickhouse"]) {
         to = T0 + 12 * DAY;
       const cases = [
         // First-seen week in New York (the range spans its 25 h day; weeks start Monday 00:00 local).
-        { cohort: { by: "first_seen", period: "week" }, of: referenceCohort(data, { by: "first_seen", zone: NY }), limit: 2 },
+        {
+          cohort: { by: "first_seen", period: "week" },
+          of: referenceCohort(data, { by: "first_seen", zone: NY }),
+          limit: 2,
+        },
         // A trait from D1 profiles, else identify events; people without it form the null group.
-        { cohort: { by: "trait", trait: "plan" }, of: referenceCohort(data, { by: "trait", trait: "plan" }), limit: 5 },
+        {
+          cohort: { by: "trait", trait: "plan" },
+          of: referenceCohort(data, { by: "trait", trait: "plan" }),
+          limit: 5,
+        },
       ];
       for (const { cohort, of, limit } of cases) {
         const weeks = cohort.by === "first_seen";
         const key = (k) => (weeks && k !== null ? Date.parse(k) : k);
         const bd = (e) => of(person(e));
         const noTies = (counts) =>
-          assert.equal(new Set(counts.slice(0, limit + 1)).size, Math.min(counts.length, limit + 1), `no ties ${counts}`);
+          assert.equal(
+            new Set(counts.slice(0, limit + 1)).size,
+            Math.min(counts.length, limit + 1),
+            `no ties ${counts}`,
+          );
 
         const r = await api("/v1/query/insight", {
           event: "Product Viewed",
@@ -303,7 +315,11 @@ for (const store of ["d1", "clickhouse"]) {
         if (weeks) {
           assert.ok(ref.series.length === limit + 1 && ref.series[limit].other, "top weeks then other");
           for (const s of r.body.series.filter((s) => !s.other))
-            assert.equal((Date.parse(s.key) + zoneOffset(NY, Date.parse(s.key))) % (7 * DAY), 4 * DAY, "a local Monday");
+            assert.equal(
+              (Date.parse(s.key) + zoneOffset(NY, Date.parse(s.key))) % (7 * DAY),
+              4 * DAY,
+              "a local Monday",
+            );
         } else {
           assert.deepEqual(r.body.series.map((s) => s.key).sort(), ["free", "pro", null].sort());
         }
@@ -333,13 +349,20 @@ for (const store of ["d1", "clickhouse"]) {
           rest.length ? [...top, null] : top,
         );
         for (const [i, k] of top.entries())
-          assert.deepEqual(strip(f.body.breakdown[i].steps), fr.summarize(fr.people.filter((p) => p.key === k)));
+          assert.deepEqual(
+            strip(f.body.breakdown[i].steps),
+            fr.summarize(fr.people.filter((p) => p.key === k)),
+          );
         if (rest.length) assert.deepEqual(strip(f.body.breakdown[top.length].steps), fr.summarize(rest));
       }
 
       // Refused with stable reasons: both groupings at once, a bad trait name, an unknown kind.
       const q = { from: iso(from), to: iso(to) };
-      const both = await api("/v1/query/insight", { ...q, breakdown: "properties.category", cohort: { by: "trait", trait: "plan" } });
+      const both = await api("/v1/query/insight", {
+        ...q,
+        breakdown: "properties.category",
+        cohort: { by: "trait", trait: "plan" },
+      });
       assert.equal(both.status, 400);
       assert.equal(both.body.reason, "invalid_value");
       assert.match(both.body.detail, /either `breakdown`/);

@@ -140,9 +140,8 @@ function groupRows(sel, rows) {
   table.hidden = !rows;
   table.querySelector("tbody").replaceChildren(
     ...(rows ?? []).map((cells) => {
-      const tr = el("tr", { className: "group" });
-      cells.forEach((c, i) => tr.append(el("td", { className: i ? "num" : "key", textContent: String(c) })));
-      return tr;
+      const tds = cells.map((c, i) => el("td", { className: i ? "num" : "key", textContent: String(c) }));
+      return el("tr", { className: "group" }, ...tds);
     }),
   );
 }
@@ -242,7 +241,10 @@ async function runInsight() {
     },
     options: { scales: { y: { beginAtZero: true } } },
   });
-  groupRows("#insight-groups", bd ? r.series.map((s) => [groupLabel(body, s.key, s.other), s.totalEvents, s.totalUsers]) : null);
+  groupRows(
+    "#insight-groups",
+    bd ? r.series.map((s) => [groupLabel(body, s.key, s.other), s.totalEvents, s.totalUsers]) : null,
+  );
   $("#insight").dataset.loaded = "true";
 }
 

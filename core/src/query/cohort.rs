@@ -367,7 +367,12 @@ mod tests {
             }
         );
         let c: Cohort = serde_json::from_value(json!({"by": "trait", "trait": "plan"})).unwrap();
-        assert_eq!(c, Cohort::Trait { name: "plan".into() });
+        assert_eq!(
+            c,
+            Cohort::Trait {
+                name: "plan".into()
+            }
+        );
         for bad in [
             json!({"by": "last_seen"}),
             json!({"by": "first_seen", "period": "month"}),
@@ -394,7 +399,9 @@ mod tests {
         f.breakdown = Some("properties.plan".into());
         assert_eq!(f.plan().unwrap_err().code(), "invalid_value");
         for name in ["", "a..b"] {
-            let e = insight(json!({"by": "trait", "trait": name})).plan().unwrap_err();
+            let e = insight(json!({"by": "trait", "trait": name}))
+                .plan()
+                .unwrap_err();
             assert_eq!(e.code(), "invalid_field", "{name}");
             let e = funnel(json!({"by": "trait", "trait": name}))
                 .plan()
@@ -405,7 +412,9 @@ mod tests {
 
     #[test]
     fn sqlite_binds_the_trait_and_groups_by_the_persons_value() {
-        let plan = insight(json!({"by": "trait", "trait": "pl'an"})).plan().unwrap();
+        let plan = insight(json!({"by": "trait", "trait": "pl'an"}))
+            .plan()
+            .unwrap();
         let text = &plan.sql.text;
         assert!(!text.contains("pl'an"), "{text}");
         assert!(plan
@@ -413,9 +422,14 @@ mod tests {
             .params
             .contains(&crate::query::SqlValue::Text("$.\"pl'an\"".into())));
         assert!(text.starts_with("WITH coh AS MATERIALIZED"), "{text}");
-        assert!(text.contains("LEFT JOIN users cu ON cu.user_id = COALESCE("), "{text}");
+        assert!(
+            text.contains("LEFT JOIN users cu ON cu.user_id = COALESCE("),
+            "{text}"
+        );
         assert!(text.contains("r AS (SELECT bd, ROW_NUMBER()"), "{text}");
-        let f = funnel(json!({"by": "trait", "trait": "plan"})).plan().unwrap();
+        let f = funnel(json!({"by": "trait", "trait": "plan"}))
+            .plan()
+            .unwrap();
         assert!(f.sql.text.starts_with("WITH coh AS MATERIALIZED"));
         assert!(f.sql.text.contains("THEN COALESCE(json_extract(cu.traits"));
     }
@@ -441,7 +455,10 @@ mod tests {
             zone: ZoneTable::from_cuts(-5 * 3_600_000, &[]),
         };
         assert_eq!(plan.label(json!(monday)), json!("2026-11-02T05:00:00Z"));
-        assert_eq!(plan.label(json!(monday as f64)), json!("2026-11-02T05:00:00Z"));
+        assert_eq!(
+            plan.label(json!(monday as f64)),
+            json!("2026-11-02T05:00:00Z")
+        );
         // Weeks are Monday-aligned: 1970-01-05 was a Monday, the Thursday epoch is 3 days in.
         let week = |d: i64| (d - (d + 3) % 7) * DAY_MS;
         assert_eq!(week(monday / DAY_MS), monday);
@@ -475,7 +492,10 @@ mod tests {
             .sql
             .text;
         assert!(text.contains(r"indexOf(['o\'x', 'u2'], person)"), "{text}");
-        assert!(text.contains(r#"indexOf(f_key, 'traits$."plan"')"#), "{text}");
+        assert!(
+            text.contains(r#"indexOf(f_key, 'traits$."plan"')"#),
+            "{text}"
+        );
         assert!(text.contains("type = 'identify'"), "{text}");
         let empty = q
             .plan_clickhouse(&crate::journeys::FixedZones, &TraitMap::default())

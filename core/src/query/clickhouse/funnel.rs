@@ -115,18 +115,19 @@ pub(crate) fn attempts(
         &format!("{prefilter}({})", conds.join(" OR ")),
     );
     let ms: Vec<String> = (1..n).map(|k| format!(", m{k}")).collect();
-    let mut joined = format!(
-        "(SELECT {PERSON} AS person, ts_ms, s0{}, bk, bn, bs FROM {events} \
-         ANY LEFT JOIN {ALIASES} USING anonymous_id)",
-        ms.concat()
-    );
-    // A cohort is the person's: joined on after identity resolution, replacing bk/bn/bs.
-    if let Some((join, cols)) = cohort {
-        joined = format!(
-            "(SELECT person, ts_ms, s0{}, {cols} FROM {joined}{join})",
+    let joined = match cohort {
+        None => format!(
+            "(SELECT {PERSON} AS person, ts_ms, s0{}, bk, bn, bs FROM {events} \
+             ANY LEFT JOIN {ALIASES} USING anonymous_id)",
             ms.concat()
-        );
-    }
+        ),
+        // A cohort is the person's: joined on after identity resolution, giving bk/bn/bs.
+        Some((join, cols)) => format!(
+            "(SELECT person, ts_ms, s0{m}, {cols} FROM (SELECT {PERSON} AS person, ts_ms, s0{m} \
+             FROM {events} ANY LEFT JOIN {ALIASES} USING anonymous_id){join})",
+            m = ms.concat()
+        ),
+    };
     let arrays: Vec<String> = (1..n)
         .map(|k| format!(", groupArray(m{k}) AS am{k}"))
         .collect();
