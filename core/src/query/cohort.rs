@@ -289,20 +289,37 @@ impl Plan {
                     super::clickhouse::PERSON,
                     super::clickhouse::ALIASES
                 );
-                let (mut ids, mut ks, mut ns, mut ss) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                // Each profile is its id and the index of its value among the distinct values,
+                // so the statement grows by about one id per profile.
+                let (mut ids, mut idx, mut values): (Vec<String>, Vec<String>, Vec<Value>) =
+                    (Vec::new(), Vec::new(), Vec::new());
                 for r in &traits.rows {
-                    let (k, n, s) = match &r.value {
-                        Value::Null => continue,
+                    if r.value.is_null() {
+                        continue;
+                    }
+                    let i = match values.iter().position(|v| *v == r.value) {
+                        Some(i) => i,
+                        None => {
+                            values.push(r.value.clone());
+                            values.len() - 1
+                        }
+                    };
+                    ids.push(literal::string(r.person.as_bytes()));
+                    idx.push((i + 1).to_string());
+                }
+                let mut tuples = Vec::with_capacity(values.len());
+                for v in &values {
+                    let (k, n, s) = match v {
                         Value::Bool(b) => (KIND_NUMBER, f64::from(u8::from(*b)), String::new()),
                         Value::Number(n) => (KIND_NUMBER, n.as_f64().unwrap_or(0.0), String::new()),
                         Value::String(s) => (KIND_TEXT, 0.0, s.clone()),
                         other => (KIND_TEXT, 0.0, other.to_string()),
                     };
-                    ids.push(literal::string(r.person.as_bytes()));
-                    ks.push(k.to_string());
-                    ns.push(literal::float(n)?);
-                    ss.push(literal::string(s.as_bytes()));
+                    tuples.push(format!(
+                        "(toUInt8({k}), {}, {})",
+                        literal::float(n)?,
+                        literal::string(s.as_bytes())
+                    ));
                 }
                 let ck = "toUInt8(tupleElement(ct, 1))";
                 let cn = "toFloat64(tupleElement(ct, 2))";
@@ -310,14 +327,15 @@ impl Plan {
                 let cols = if ids.is_empty() {
                     format!("{ck} AS bk, {cn} AS bn, {cs} AS bs")
                 } else {
-                    let at = format!("indexOf([{}], person)", ids.join(", "));
                     format!(
-                        "if({at} > 0, toUInt8(arrayElement([{}], {at})), {ck}) AS bk, \
-                         if({at} > 0, toFloat64(arrayElement([{}], {at})), {cn}) AS bn, \
-                         if({at} > 0, toString(arrayElement([{}], {at})), {cs}) AS bs",
-                        ks.join(", "),
-                        ns.join(", "),
-                        ss.join(", ")
+                        "arrayElement([{}], indexOf([{}], person)) AS pi, \
+                         arrayElement([{}], pi) AS pv, \
+                         if(pi > 0, tupleElement(pv, 1), {ck}) AS bk, \
+                         if(pi > 0, tupleElement(pv, 2), {cn}) AS bn, \
+                         if(pi > 0, tupleElement(pv, 3), {cs}) AS bs",
+                        idx.join(", "),
+                        ids.join(", "),
+                        tuples.join(", ")
                     )
                 };
                 Ok((format!(" ANY LEFT JOIN {identify} USING person"), cols))
@@ -492,6 +510,7 @@ mod tests {
             .sql
             .text;
         assert!(text.contains(r"indexOf(['o\'x', 'u2'], person)"), "{text}");
+        assert!(text.contains("arrayElement([1, 2], indexOf("), "{text}");
         assert!(
             text.contains(r#"indexOf(f_key, 'traits$."plan"')"#),
             "{text}"
