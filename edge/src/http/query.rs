@@ -5,7 +5,8 @@
 //! `spur_core::query` for validated SQL, has [`crate::storage::queries`] run it and returns
 //! what core makes of the rows — from D1, or from ClickHouse when the deployment keeps its
 //! events there (`EVENTS_STORE`); a refused definition answers with its own
-//! [`spur_core::query::QueryError`] code.
+//! [`spur_core::query::QueryError`] code. A trait cohort on ClickHouse first reads the
+//! profiles carrying the trait from D1 (where profiles live) and hands them to core.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
