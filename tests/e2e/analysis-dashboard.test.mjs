@@ -10,6 +10,9 @@ import {
   referenceFunnel,
   referenceRetention,
   referenceDrivers,
+  referenceInsight,
+  referenceCohort,
+  personOf,
   DAY,
 } from "../helpers/generate.mjs";
 import { trackerReady } from "../helpers/tracker.mjs";
@@ -137,6 +140,84 @@ test("dashboard asks for the token once, shows the seeded funnel exactly, saves 
   await page.reload();
   await page.waitForSelector("#funnel[data-loaded=true]");
   assert.equal(await page.evaluate(() => document.querySelector("#login").open), false);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("insight and funnel panels break down by a person's trait and first-seen week (issue 13)", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  const steps = ["Product Viewed", "Added To Cart", "Order Completed"];
+  await page.goto(
+    `${spur.url}/dashboard/?from=2026-11-01&to=2026-11-12&window=1d&event=Product%20Viewed` +
+      `&by=trait&trait=plan&steps=${encodeURIComponent(steps.join(","))}`,
+  );
+  await page.fill("#token", ADMIN_TOKEN);
+  await page.click("#login-form button[type=submit]");
+  await page.waitForSelector("#funnel[data-loaded=true]");
+  await page.waitForSelector("#insight[data-loaded=true]");
+  const rows = (sel) =>
+    page.$$eval(`${sel} tbody tr`, (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
+    );
+  const person = personOf(data.aliases);
+  const plan = referenceCohort(data, { by: "trait", trait: "plan" });
+  const track = (n) => (e) => e.type === "track" && e.event === n;
+
+  // Funnel by plan: one row per plan (and "(none)" for people without one), entered → converted.
+  const f = referenceFunnel(data, {
+    steps: steps.map(track),
+    from: T0,
+    to: T0 + 12 * DAY,
+    window: DAY,
+    breakdown: (e) => plan(person(e)),
+  });
+  const expected = ["free", "pro", null].map((k) => {
+    const s = f.summarize(f.people.filter((p) => p.key === k));
+    return [`plan: ${k ?? "(none)"}`, String(s[0].entered), String(s[2].entered)];
+  });
+  const funnelRows = (await rows("#funnel-groups")).map((r) => r.slice(0, 3));
+  assert.deepEqual(funnelRows.sort(), expected.sort());
+
+  // Insight by plan, then switched to first-seen week: rows of totals per group.
+  const insightRows = async () =>
+    (await rows("#insight-groups")).map(([k, ev, users]) => [k, Number(ev), Number(users)]);
+  const byPlan = referenceInsight(data, {
+    match: track("Product Viewed"),
+    from: T0,
+    to: T0 + 12 * DAY,
+    interval: DAY,
+    breakdown: (e) => plan(person(e)),
+  });
+  assert.deepEqual(
+    (await insightRows()).sort(),
+    byPlan.series.map((s) => [`plan: ${s.key ?? "(none)"}`, s.totalEvents, s.totalUsers]).sort(),
+  );
+  await page.selectOption("#insight-by", "first_seen");
+  await page.click("#insight-form button[type=submit]");
+  await page.waitForFunction(() =>
+    document.querySelector("#insight-groups tbody tr td")?.textContent.startsWith("first seen week of"),
+  );
+  const week = referenceCohort(data, { by: "first_seen" });
+  const byWeek = referenceInsight(data, {
+    match: track("Product Viewed"),
+    from: T0,
+    to: T0 + 12 * DAY,
+    interval: DAY,
+    breakdown: (e) => week(person(e)),
+  });
+  assert.ok(byWeek.series.length >= 2, "people first seen in more than one week");
+  assert.deepEqual(
+    (await insightRows()).sort(),
+    byWeek.series
+      .map((s) => [
+        s.other ? "other" : `first seen week of ${new Date(s.key).toISOString().slice(0, 10)}`,
+        s.totalEvents,
+        s.totalUsers,
+      ])
+      .sort(),
+  );
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -20,6 +20,8 @@ import {
   referenceSegment,
   referenceDrivers,
   referenceOdds,
+  referenceCohort,
+  personOf,
   zoneOffset,
   DAY,
   HOUR,
@@ -76,6 +78,8 @@ for (const store of ["d1", "clickhouse"]) {
           secrets: { ADMIN_TOKEN: TOKEN, CLICKHOUSE_URL: ch.url },
           vars: { EVENTS_STORE: "clickhouse" },
         });
+        // Profiles stay in D1 whichever store holds the events (trait cohorts read them there).
+        await insertAll(spur.db, { users: data.users });
       }
     });
     after(async () => {
@@ -253,6 +257,125 @@ for (const store of ["d1", "clickhouse"]) {
       const refAll = referenceInsight(data, { match: () => true, from: T0, to: T0 + DAY, interval: HOUR });
       assert.deepEqual(hourly.body.series, refAll.series);
       assert.equal(hourly.body.buckets.length, 24);
+    });
+
+    test(`${store}: engagement by cohort: insight and funnel by first-seen week and by a trait match the reference`, async () => {
+      const person = personOf(data.aliases);
+      const from = T0,
+        to = T0 + 12 * DAY;
+      const cases = [
+        // First-seen week in New York (the range spans its 25 h day; weeks start Monday 00:00 local).
+        {
+          cohort: { by: "first_seen", period: "week" },
+          of: referenceCohort(data, { by: "first_seen", zone: NY }),
+          limit: 2,
+        },
+        // A trait from D1 profiles, else identify events; people without it form the null group.
+        {
+          cohort: { by: "trait", trait: "plan" },
+          of: referenceCohort(data, { by: "trait", trait: "plan" }),
+          limit: 5,
+        },
+      ];
+      for (const { cohort, of, limit } of cases) {
+        const weeks = cohort.by === "first_seen";
+        const key = (k) => (weeks && k !== null ? Date.parse(k) : k);
+        const bd = (e) => of(person(e));
+        const noTies = (counts) =>
+          assert.equal(
+            new Set(counts.slice(0, limit + 1)).size,
+            Math.min(counts.length, limit + 1),
+            `no ties ${counts}`,
+          );
+
+        const r = await api("/v1/query/insight", {
+          event: "Product Viewed",
+          from: iso(from),
+          to: iso(to),
+          timezone: NY,
+          cohort,
+          breakdownLimit: limit,
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        const ref = referenceInsight(data, {
+          match: track("Product Viewed"),
+          from,
+          to,
+          interval: DAY,
+          zone: NY,
+          breakdown: bd,
+          limit,
+        });
+        noTies(ref.ranked.map(([, n]) => n));
+        assert.deepEqual(
+          r.body.series.map((s) => ({ ...s, key: key(s.key) })),
+          ref.series,
+        );
+        assert.equal(r.body.totalUsers, ref.totalUsers);
+        if (weeks) {
+          assert.ok(ref.series.length === limit + 1 && ref.series[limit].other, "top weeks then other");
+          for (const s of r.body.series.filter((s) => !s.other))
+            assert.equal(
+              (Date.parse(s.key) + zoneOffset(NY, Date.parse(s.key))) % (7 * DAY),
+              4 * DAY,
+              "a local Monday",
+            );
+        } else {
+          assert.deepEqual(r.body.series.map((s) => s.key).sort(), ["free", "pro", null].sort());
+        }
+
+        const names = ["Product Viewed", "Added To Cart", "Order Completed"];
+        const f = await api("/v1/query/funnel", {
+          steps: names.map((event) => ({ event })),
+          from: iso(from),
+          to: iso(to),
+          window: "1d",
+          timezone: NY,
+          cohort,
+          breakdownLimit: limit,
+        });
+        assert.equal(f.status, 200, JSON.stringify(f.body));
+        const fr = referenceFunnel(data, { steps: names.map(track), from, to, window: DAY, breakdown: bd });
+        const strip = (steps) => steps.map(({ index, event, ...rest }) => rest);
+        assert.deepEqual(strip(f.body.steps), fr.steps);
+        const counts = new Map();
+        for (const p of fr.people) counts.set(p.key, (counts.get(p.key) ?? 0) + 1);
+        const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+        noTies(ranked.map(([, n]) => n));
+        const top = ranked.slice(0, limit).map(([k]) => k);
+        const rest = fr.people.filter((p) => !top.includes(p.key));
+        assert.deepEqual(
+          f.body.breakdown.map((b) => key(b.key)),
+          rest.length ? [...top, null] : top,
+        );
+        for (const [i, k] of top.entries())
+          assert.deepEqual(
+            strip(f.body.breakdown[i].steps),
+            fr.summarize(fr.people.filter((p) => p.key === k)),
+          );
+        if (rest.length) assert.deepEqual(strip(f.body.breakdown[top.length].steps), fr.summarize(rest));
+      }
+
+      // Refused with stable reasons: both groupings at once, a bad trait name, an unknown kind.
+      const q = { from: iso(from), to: iso(to) };
+      const both = await api("/v1/query/insight", {
+        ...q,
+        breakdown: "properties.category",
+        cohort: { by: "trait", trait: "plan" },
+      });
+      assert.equal(both.status, 400);
+      assert.equal(both.body.reason, "invalid_value");
+      assert.match(both.body.detail, /either `breakdown`/);
+      const badTrait = await api("/v1/query/funnel", {
+        ...q,
+        steps: [{ event: "A" }, { event: "B" }],
+        cohort: { by: "trait", trait: "" },
+      });
+      assert.equal(badTrait.status, 400);
+      assert.equal(badTrait.body.reason, "invalid_field");
+      const kind = await api("/v1/query/insight", { ...q, cohort: { by: "last_seen" } });
+      assert.equal(kind.status, 400);
+      assert.equal(kind.body.reason, "invalid_query");
     });
 
     test(`${store}: retention edge cases: boundaries, first vs every occurrence, returns before the cohort`, async () => {

@@ -627,3 +627,35 @@ export function referenceSegment({ events, aliases, users }, pred) {
 }
 
 export { HOUR, DAY };
+
+/**
+ * Reference cohorts (issue 13, engagement by cohort): a function person id → cohort key.
+ * `firstSeen`: the local Monday 00:00 (or midnight for `period: "day"`) of the person's
+ * earliest event of any kind, as an instant in ms, in `zone` (UTC when absent);
+ * `trait`: the users row's trait, else the latest identify event carrying it, else null.
+ */
+export function referenceCohort({ events, aliases, users }, { by, period = "week", trait, zone }) {
+  const person = personOf(aliases);
+  if (by === "first_seen") {
+    const first = new Map();
+    for (const e of events) {
+      const p = person(e);
+      if (!first.has(p) || e.ts_ms < first.get(p)) first.set(p, e.ts_ms);
+    }
+    const off = (t) => (zone ? zoneOffset(zone, t) : 0);
+    return (p) => {
+      const t = first.get(p);
+      const day = Math.floor((t + off(t)) / DAY);
+      const l = (period === "week" ? day - ((day + 3) % 7) : day) * DAY;
+      return l - off(l - off(l));
+    };
+  }
+  const people = byPerson(events, person);
+  const table = new Map(users.map((u) => [u.user_id, u.traits]));
+  return (p) => {
+    const t = table.get(p);
+    if (t && t[trait] !== undefined) return t[trait];
+    const ids = (people.get(p) ?? []).filter((e) => e.type === "identify" && e.traits[trait] !== undefined);
+    return ids.length ? ids[ids.length - 1].traits[trait] : null;
+  };
+}

@@ -115,12 +115,41 @@ function funnelDefinition() {
   return { steps: steps.map((event) => ({ event })), window: $("#funnel-window").value.trim() || "1d" };
 }
 
+/**
+ * The grouping a panel asks for: an event field (`breakdown`) or the person's cohort — the
+ * week they were first seen, or a profile trait named in the text box (issue 13).
+ */
+function grouping(panel) {
+  const by = $(`#${panel}-by`).value;
+  const text = $(`#${panel}-breakdown`).value.trim();
+  if (by === "first_seen") return { cohort: { by: "first_seen", period: "week" } };
+  if (by === "trait") return text ? { cohort: { by: "trait", trait: text } } : {};
+  return text ? { breakdown: text } : {};
+}
+
+/** A group's label; first-seen weeks show their start date. */
+function groupLabel(body, key, other) {
+  if (!other && body.cohort?.by === "first_seen" && key) return `first seen week of ${key.slice(0, 10)}`;
+  if (!other && body.cohort?.by === "trait") return `${body.cohort.trait}: ${key ?? "(none)"}`;
+  return label(key, other);
+}
+
+/** Fills a panel's per-group table (hidden without a grouping). */
+function groupRows(sel, rows) {
+  const table = $(sel);
+  table.hidden = !rows;
+  table.querySelector("tbody").replaceChildren(
+    ...(rows ?? []).map((cells) => {
+      const tds = cells.map((c, i) => el("td", { className: i ? "num" : "key", textContent: String(c) }));
+      return el("tr", { className: "group" }, ...tds);
+    }),
+  );
+}
+
 const runDrivers = () => drivers({ api, el, $, range, pct, showError, funnel: funnelDefinition });
 
 async function runFunnel() {
-  const body = { ...funnelDefinition(), ...range() };
-  const bd = $("#funnel-breakdown").value.trim();
-  if (bd) body.breakdown = bd;
+  const body = { ...funnelDefinition(), ...range(), ...grouping("funnel") };
   let r;
   try {
     r = await api("/v1/query/funnel", body);
@@ -149,7 +178,7 @@ async function runFunnel() {
   const labels = r.steps.map((s, i) => `${i + 1}. ${s.event}`);
   const datasets = r.breakdown
     ? r.breakdown.map((b, i) => ({
-        label: label(b.key, b.other),
+        label: groupLabel(body, b.key, b.other),
         data: b.steps.map((s) => s.entered),
         backgroundColor: COLORS[i % COLORS.length],
       }))
@@ -167,6 +196,14 @@ async function runFunnel() {
     data: { labels, datasets },
     options: { scales: { x: { stacked: !r.breakdown }, y: { stacked: !r.breakdown, beginAtZero: true } } },
   });
+  groupRows(
+    "#funnel-groups",
+    r.breakdown?.map((b) => {
+      const first = b.steps[0].entered;
+      const last = b.steps[b.steps.length - 1].entered;
+      return [groupLabel(body, b.key, b.other), first, last, pct(first ? last / first : null)];
+    }),
+  );
   $("#funnel").dataset.loaded = "true";
 }
 
@@ -176,9 +213,9 @@ async function runInsight() {
     event: $("#insight-event").value.trim() || "$any",
     ...range(),
     interval: $("#insight-interval").value,
+    ...grouping("insight"),
   };
-  const bd = $("#insight-breakdown").value.trim();
-  if (bd) body.breakdown = bd;
+  const bd = body.breakdown || body.cohort;
   let r;
   try {
     r = await api("/v1/query/insight", body);
@@ -194,7 +231,7 @@ async function runInsight() {
     data: {
       labels: r.buckets.map(fmt),
       datasets: r.series.map((s, i) => ({
-        label: bd ? label(s.key, s.other) : body.event,
+        label: bd ? groupLabel(body, s.key, s.other) : body.event,
         data: s[measure],
         borderColor: COLORS[i % COLORS.length],
         backgroundColor: COLORS[i % COLORS.length],
@@ -204,6 +241,11 @@ async function runInsight() {
     },
     options: { scales: { y: { beginAtZero: true } } },
   });
+  groupRows(
+    "#insight-groups",
+    bd ? r.series.map((s) => [groupLabel(body, s.key, s.other), s.totalEvents, s.totalUsers]) : null,
+  );
+  $("#insight").dataset.loaded = "true";
 }
 
 const runRetention = () => retention({ api, el, $, range, pct, showError });
@@ -469,6 +511,8 @@ function init() {
   $("#funnel-window").value = params.get("window") ?? "1d";
   if (params.get("event")) $("#insight-event").value = params.get("event");
   $("#insight-breakdown").value = params.get("breakdown") ?? "";
+  if (params.get("by")) $("#insight-by").value = $("#funnel-by").value = params.get("by");
+  if (params.get("trait")) $("#insight-breakdown").value = $("#funnel-breakdown").value = params.get("trait");
   if (params.get("start")) $("#retention-start").value = params.get("start");
   if (params.get("return")) $("#retention-return").value = params.get("return");
   if (params.get("cohort")) $("#retention-cohort").value = params.get("cohort");

@@ -230,6 +230,8 @@ impl DriversQuery {
             window: self.window.clone(),
             breakdown: None,
             breakdown_limit: None,
+            cohort: None,
+            timezone: None,
         }
     }
 
@@ -283,7 +285,7 @@ impl DriversQuery {
             from,
             end,
             ..
-        } = funnel.chain(&mut p)?;
+        } = funnel.chain(&mut p, None)?;
         let (fields, limit) = self.fields()?;
         let w = window.ms;
         let names: Vec<String> = self.step_names()?.iter().map(|n| p.text(n)).collect();

@@ -20,11 +20,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::cohort::{exclusive, Cohort, Plan as CohortPlan, TraitMap};
 use super::field::{event_sql, EventMatcher, Field, Filter};
 use super::insight::breakdown_limit;
 use super::sql::{de_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
 use super::time_range::{TimeRange, Window};
 use super::{limits, QueryError};
+use crate::journeys::{FixedZones, Zones};
 
 /// One funnel step as sent.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,12 @@ pub struct FunnelQuery {
     /// How many breakdown values before "other" (default 5).
     #[serde(default, alias = "breakdown_limit")]
     pub breakdown_limit: Option<usize>,
+    /// Break down by the person's cohort (first-seen period or a trait) instead of a field.
+    #[serde(default)]
+    pub cohort: Option<Cohort>,
+    /// IANA zone (or `UTC`, `+05:30`) whose local weeks first-seen cohorts follow (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// A validated funnel with its SQL.
@@ -67,6 +75,7 @@ pub struct FunnelPlan {
     window: Window,
     breakdown: bool,
     limit: usize,
+    cohort: Option<CohortPlan>,
 }
 
 /// One row of the funnel statement: a count (`kind` `n`) or a middle gap (`kind` `mid`).
@@ -155,7 +164,11 @@ pub(crate) struct Chain {
 
 impl FunnelQuery {
     /// Validates the steps, range, window and breakdown and builds the shared [`Chain`].
-    pub(crate) fn chain(&self, p: &mut Params) -> Result<Chain, QueryError> {
+    pub(crate) fn chain(
+        &self,
+        p: &mut Params,
+        cohort: Option<&CohortPlan>,
+    ) -> Result<Chain, QueryError> {
         let n = self.steps.len();
         if !(limits::MIN_FUNNEL_STEPS..=limits::MAX_FUNNEL_STEPS).contains(&n) {
             return Err(QueryError::value(
@@ -177,9 +190,16 @@ impl FunnelQuery {
         for s in &self.steps {
             conds.push(event_sql(&s.event, &s.filters, p)?);
         }
-        let bd = match &self.breakdown {
-            Some(b) => Some(Field::parse(b)?.sql(p)),
-            None => None,
+        exclusive(self.breakdown.as_ref(), self.cohort.as_ref())?;
+        let coh = cohort.map(|c| c.sqlite(p));
+        let bd = match (&self.breakdown, &coh) {
+            (Some(b), _) => Some(Field::parse(b)?.sql(p)),
+            (None, Some(c)) => Some(c.value.clone()),
+            (None, None) => None,
+        };
+        let (ctes, joins) = match &coh {
+            Some(c) => (format!("{}, ", c.cte), c.joins.as_str()),
+            None => (String::new(), ""),
         };
         // All-track funnels prefilter on `event IN (…)` so the (event, ts_ms) index serves them.
         // (Only bind the names when used: D1 refuses statements with unused parameters.)
@@ -199,7 +219,7 @@ impl FunnelQuery {
         let (c0, rest) = conds
             .split_first()
             .ok_or_else(|| QueryError::value("steps", "empty"))?;
-        let mut sql = String::from("WITH m AS (SELECT ");
+        let mut sql = format!("WITH {ctes}m AS (SELECT ");
         sql += &format!("{PERSON} AS person, e.ts_ms AS ts, CASE WHEN {c0} AND e.ts_ms < {to} THEN e.ts_ms END AS s0");
         for (k, c) in rest.iter().enumerate() {
             sql += &format!(", {c} AS m{}", k + 1);
@@ -208,7 +228,7 @@ impl FunnelQuery {
             sql += &format!(", CASE WHEN {c0} AND e.ts_ms < {to} THEN {bd} END AS b0");
         }
         sql += &format!(
-            " FROM {EVENTS_WITH_ALIASES} WHERE {prefilter}e.ts_ms >= {from} AND e.ts_ms < {end} AND ({}))",
+            " FROM {EVENTS_WITH_ALIASES}{joins} WHERE {prefilter}e.ts_ms >= {from} AND e.ts_ms < {end} AND ({}))",
             conds.join(" OR ")
         );
         // Layer k computes s{k} (attempt start) and g{k} (gap from step k-1) for step-k events.
@@ -266,16 +286,31 @@ impl FunnelQuery {
 }
 
 impl FunnelQuery {
-    /// Validates the definition and builds its SQL.
+    /// Validates the definition and builds its SQL (zones: fixed offsets only).
     pub fn plan(&self) -> Result<FunnelPlan, QueryError> {
+        self.plan_in(&FixedZones)
+    }
+
+    /// The validated cohort, its first-seen periods in `timezone` over the scanned range.
+    fn cohort_plan(&self, zones: &dyn Zones) -> Result<Option<CohortPlan>, QueryError> {
+        let Some(c) = &self.cohort else {
+            return Ok(None);
+        };
+        let range = TimeRange::parse(&self.from, &self.to)?;
+        Ok(Some(c.plan(zones, self.timezone.as_deref(), range)?))
+    }
+
+    /// Validates the definition and builds its SQL, asking `zones` about `timezone`.
+    pub fn plan_in(&self, zones: &dyn Zones) -> Result<FunnelPlan, QueryError> {
         let n = self.steps.len();
         let mut p = Params::default();
+        let cohort = self.cohort_plan(zones)?;
         let Chain {
             mut sql,
             window,
             breakdown,
             ..
-        } = self.chain(&mut p)?;
+        } = self.chain(&mut p, cohort.as_ref())?;
         let limit = breakdown_limit(self.breakdown_limit)?;
         let bd = breakdown.then_some(());
         let reached: Vec<String> = (0..n)
@@ -323,6 +358,7 @@ impl FunnelQuery {
             window,
             breakdown: bd.is_some(),
             limit,
+            cohort,
         })
     }
 }
@@ -331,12 +367,21 @@ impl FunnelQuery {
     /// Validates the definition (as [`FunnelQuery::plan`] does) and builds its ClickHouse SQL;
     /// its rows ([`super::clickhouse::funnel::GroupRow`]) go through
     /// [`FunnelPlan::finish_clickhouse`].
-    pub fn plan_clickhouse(&self) -> Result<FunnelPlan, QueryError> {
-        let mut plan = self.plan()?;
+    /// A trait cohort reads `traits`, the profiles [`Cohort::profile_sql`] found in D1.
+    pub fn plan_clickhouse(
+        &self,
+        zones: &dyn Zones,
+        traits: &TraitMap,
+    ) -> Result<FunnelPlan, QueryError> {
+        let mut plan = self.plan_in(zones)?;
         let range = TimeRange::parse(&self.from, &self.to)?;
         plan.limit = breakdown_limit(self.breakdown_limit)?;
+        let cohort = match &plan.cohort {
+            Some(c) => Some(c.clickhouse(traits)?),
+            None => None,
+        };
         plan.sql = Sql {
-            text: super::clickhouse::funnel::sql(self, range, plan.window)?,
+            text: super::clickhouse::funnel::sql(self, range, plan.window, cohort)?,
             params: Vec::new(),
         };
         Ok(plan)
@@ -426,10 +471,10 @@ impl FunnelPlan {
             list.sort_by_key(|(g, _)| if *g == 0 { i64::MAX } else { *g });
             list.into_iter()
                 .map(|(g, acc)| BreakdownResult {
-                    key: if *g == 0 {
-                        Value::Null
-                    } else {
-                        acc.label.clone()
+                    key: match (&self.cohort, *g) {
+                        (_, 0) => Value::Null,
+                        (Some(c), _) => c.label(acc.label.clone()),
+                        (None, _) => acc.label.clone(),
                     },
                     other: *g == 0,
                     steps: self.steps(acc),

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::cohort::{exclusive, Cohort, Plan as CohortPlan, TraitMap};
 use super::field::{event_sql, Field, Filter};
 use super::sql::{de_int, de_opt_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
 use super::time_range::{format_instant, Interval, TimeRange};
@@ -41,6 +42,9 @@ pub struct InsightQuery {
     /// IANA zone (or `UTC`, `+05:30`) whose local days/hours the buckets follow (default UTC).
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Break down by the person's cohort (first-seen period or a trait) instead of a field.
+    #[serde(default)]
+    pub cohort: Option<Cohort>,
 }
 
 /// A validated insight with its SQL.
@@ -52,6 +56,7 @@ pub struct InsightPlan {
     interval: Interval,
     breakdown: bool,
     zone: ZoneTable,
+    cohort: Option<CohortPlan>,
 }
 
 /// The SQL bucket key of an event at `t` (see [`bucket_keys`]): in UTC the bucket start; in a
@@ -167,13 +172,24 @@ impl InsightQuery {
             ));
         }
         let limit = breakdown_limit(self.breakdown_limit)?;
+        exclusive(self.breakdown.as_ref(), self.cohort.as_ref())?;
+        let cohort = match &self.cohort {
+            Some(c) => Some(c.plan(zones, self.timezone.as_deref(), range)?),
+            None => None,
+        };
         let mut p = Params::default();
         let (from, to) = (p.int(range.from), p.int(range.to));
         let event = self.event.as_deref().unwrap_or("$any");
         let cond = event_sql(event, &self.filters, &mut p)?;
-        let breakdown = match &self.breakdown {
-            Some(b) => Some(Field::parse(b)?.sql(&mut p)),
-            None => None,
+        let coh = cohort.as_ref().map(|c| c.sqlite(&mut p));
+        let (ctes, joins) = match &coh {
+            Some(c) => (format!("{}, ", c.cte), c.joins.as_str()),
+            None => (String::new(), ""),
+        };
+        let breakdown = match (&self.breakdown, &coh) {
+            (Some(b), _) => Some(Field::parse(b)?.sql(&mut p)),
+            (None, Some(c)) => Some(c.value.clone()),
+            (None, None) => None,
         };
         let bucket = bucket_key(&zone, iv, "e.ts_ms", &zone.sqlite_offset("e.ts_ms"));
         let text = match &breakdown {
@@ -185,8 +201,8 @@ impl InsightQuery {
                  UNION ALL SELECT 1, NULL, NULL, COUNT(*), COUNT(DISTINCT person) FROM m"
             ),
             Some(bd) => format!(
-                "WITH m AS MATERIALIZED (SELECT {PERSON} AS person, {bucket} AS bucket, \
-                 {bd} AS bd FROM {EVENTS_WITH_ALIASES} \
+                "WITH {ctes}m AS MATERIALIZED (SELECT {PERSON} AS person, {bucket} AS bucket, \
+                 {bd} AS bd FROM {EVENTS_WITH_ALIASES}{joins} \
                  WHERE e.ts_ms >= {from} AND e.ts_ms < {to} AND {cond}), \
                  r AS (SELECT bd, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, bd) AS rk FROM m GROUP BY bd), \
                  g AS MATERIALIZED (SELECT CASE WHEN r.rk <= {limit} THEN r.rk ELSE 0 END AS grp, \
@@ -204,6 +220,7 @@ impl InsightQuery {
             interval: self.interval,
             breakdown: breakdown.is_some(),
             zone,
+            cohort,
         })
     }
 }
@@ -211,9 +228,18 @@ impl InsightQuery {
 impl InsightQuery {
     /// Validates the definition (as [`InsightQuery::plan`] does) and builds its ClickHouse SQL;
     /// the plan's `finish` reads rows decoded by [`super::clickhouse::decode_rows`].
-    pub fn plan_clickhouse(&self, zones: &dyn Zones) -> Result<InsightPlan, QueryError> {
+    /// A trait cohort reads `traits`, the profiles [`Cohort::profile_sql`] found in D1.
+    pub fn plan_clickhouse(
+        &self,
+        zones: &dyn Zones,
+        traits: &TraitMap,
+    ) -> Result<InsightPlan, QueryError> {
         let mut plan = self.plan_in(zones)?;
         let limit = breakdown_limit(self.breakdown_limit)?;
+        let cohort = match &plan.cohort {
+            Some(c) => Some(c.clickhouse(traits)?),
+            None => None,
+        };
         plan.sql = Sql {
             text: super::clickhouse::insight::sql(
                 self,
@@ -221,6 +247,7 @@ impl InsightQuery {
                 self.interval.ms(),
                 limit,
                 &plan.zone,
+                cohort,
             )?,
             params: Vec::new(),
         };
@@ -264,7 +291,11 @@ impl InsightPlan {
             let pos = match groups.iter().position(|(g, _)| *g == row.grp) {
                 Some(pos) => pos,
                 None => {
-                    groups.push((row.grp, empty(row.label.clone(), row.grp == 0)));
+                    let label = match &self.cohort {
+                        Some(c) if row.grp > 0 => c.label(row.label.clone()),
+                        _ => row.label.clone(),
+                    };
+                    groups.push((row.grp, empty(label, row.grp == 0)));
                     groups.len() - 1
                 }
             };

@@ -66,3 +66,11 @@ pub const MAX_DRIVERS: usize = 100;
 pub const ZONE_PROBE_MS: i64 = 6 * 3_600_000;
 /// Most offset changes of a zone within one query's range (real zones: about 2 a year).
 pub const MAX_ZONE_CHANGES: usize = 16;
+/// How far before a query's range the zone offsets of first-seen cohorts are looked up, in
+/// days: a year covers every recent DST change; earlier first sightings use the earliest
+/// offset known.
+pub const COHORT_ZONE_LOOKBACK_DAYS: i64 = 366;
+/// Most profiles a trait cohort on ClickHouse passes into the statement (profiles live in D1;
+/// each id is a literal of the statement, repeated in each of the insight's four passes, and
+/// 18.16's default `max_query_size` is 256 KiB).
+pub const MAX_COHORT_PROFILES: usize = 1_000;

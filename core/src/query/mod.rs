@@ -1,4 +1,4 @@
-//! Analysis queries: insight, funnel, conversion drivers, retention and segment definitions, their SQL, and the pure
+//! Analysis queries: insight, funnel (either broken down by a person's cohort), conversion drivers, retention and segment definitions, their SQL, and the pure
 //! post-processing of the rows the database returns.
 //!
 //! Invariant: every definition is validated before any SQL exists, and the SQL this module
@@ -12,6 +12,7 @@
 //! anonymous id itself.
 
 pub mod clickhouse;
+pub mod cohort;
 pub mod drivers;
 pub mod field;
 pub mod funnel;
@@ -24,6 +25,7 @@ pub mod sql;
 pub mod time_range;
 pub mod zone;
 
+pub use cohort::{Cohort, CohortPeriod, ProfileTrait, TraitMap};
 pub use drivers::{DriverRow, DriversQuery, DriversResult};
 pub use field::{EventMatcher, Field, Filter, FilterOp};
 pub use funnel::{FunnelQuery, FunnelResult, FunnelRow};

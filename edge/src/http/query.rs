@@ -5,13 +5,14 @@
 //! `spur_core::query` for validated SQL, has [`crate::storage::queries`] run it and returns
 //! what core makes of the rows — from D1, or from ClickHouse when the deployment keeps its
 //! events there (`EVENTS_STORE`); a refused definition answers with its own
-//! [`spur_core::query::QueryError`] code.
+//! [`spur_core::query::QueryError`] code. A trait cohort on ClickHouse first reads the
+//! profiles carrying the trait from D1 (where profiles live) and hands them to core.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spur_core::query::{
-    self, DriversQuery, FunnelQuery, InsightQuery, RecentEvent, RecentQuery, RecentRow,
-    RetentionQuery, SegmentQuery,
+    self, Cohort, DriversQuery, FunnelQuery, InsightQuery, ProfileTrait, RecentEvent, RecentQuery,
+    RecentRow, RetentionQuery, SegmentQuery, TraitMap,
 };
 use worker::{Env, Method, Request, Response};
 
@@ -37,12 +38,14 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         match (req.method(), path) {
             (Method::Post, "/v1/query/insight") => {
                 let q: InsightQuery = parse_body(&mut req).await?;
-                let plan = q.plan_clickhouse(&IntlZones)?;
+                let traits = profile_traits(env, q.cohort.as_ref()).await?;
+                let plan = q.plan_clickhouse(&IntlZones, &traits)?;
                 return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Post, "/v1/query/funnel") => {
                 let q: FunnelQuery = parse_body(&mut req).await?;
-                let plan = q.plan_clickhouse()?;
+                let traits = profile_traits(env, q.cohort.as_ref()).await?;
+                let plan = q.plan_clickhouse(&IntlZones, &traits)?;
                 return json(&plan.finish_clickhouse(ch.query(&plan.sql.text).await?));
             }
             (Method::Post, "/v1/query/drivers") => {
@@ -86,7 +89,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         }
         (Method::Post, "/v1/query/funnel") => {
             let q: FunnelQuery = parse_body(&mut req).await?;
-            let plan = q.plan()?;
+            let plan = q.plan_in(&IntlZones)?;
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
         }
@@ -121,6 +124,16 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         }
         _ => Err(ApiError::NotFound),
     }
+}
+
+/// For a trait cohort on ClickHouse: the profiles carrying the trait, read from D1 (where
+/// profiles live) to be passed into the ClickHouse statement; empty otherwise.
+async fn profile_traits(env: &Env, cohort: Option<&Cohort>) -> Result<TraitMap, ApiError> {
+    let Some(sql) = cohort.map(Cohort::profile_sql).transpose()?.flatten() else {
+        return Ok(TraitMap::default());
+    };
+    let rows: Vec<ProfileTrait> = run(env, &sql).await?;
+    Ok(TraitMap::new(rows)?)
 }
 
 /// Reads a JSON definition through the bounded reader and parses it with core's size bound.

@@ -24,7 +24,7 @@ pub(crate) fn sql(
 ) -> Result<String, QueryError> {
     let last = q.steps.len().saturating_sub(1);
     let w = literal::int(window.ms);
-    let people = attempts(q, range, window)?;
+    let people = attempts(q, range, window, None)?;
     // `te` carries the funnel's keep-alive sum (times 0): a column of the funnel's arrays used
     // only inside a lambda would be pruned by 18.16 unless something used later needs it, and
     // `te` is needed by the span filter after the join.

@@ -31,9 +31,14 @@ pub struct GroupRow {
 }
 
 /// The statement for a validated funnel.
-pub(crate) fn sql(q: &FunnelQuery, range: TimeRange, window: Window) -> Result<String, QueryError> {
+pub(crate) fn sql(
+    q: &FunnelQuery,
+    range: TimeRange,
+    window: Window,
+    cohort: Option<(String, String)>,
+) -> Result<String, QueryError> {
     let n = q.steps.len();
-    let attempts = attempts(q, range, window)?;
+    let attempts = attempts(q, range, window, cohort)?;
     let counts: Vec<String> = std::iter::once("toInt64(count())".to_string())
         .chain((1..n).map(|k| format!("toInt64(sum(r{k}))")))
         .collect();
@@ -69,6 +74,7 @@ pub(crate) fn attempts(
     q: &FunnelQuery,
     range: TimeRange,
     window: Window,
+    cohort: Option<(String, String)>,
 ) -> Result<String, QueryError> {
     let n = q.steps.len();
     let w = literal::int(window.ms);
@@ -109,11 +115,19 @@ pub(crate) fn attempts(
         &format!("{prefilter}({})", conds.join(" OR ")),
     );
     let ms: Vec<String> = (1..n).map(|k| format!(", m{k}")).collect();
-    let joined = format!(
-        "(SELECT {PERSON} AS person, ts_ms, s0{}, bk, bn, bs FROM {events} \
-         ANY LEFT JOIN {ALIASES} USING anonymous_id)",
-        ms.concat()
-    );
+    let joined = match cohort {
+        None => format!(
+            "(SELECT {PERSON} AS person, ts_ms, s0{}, bk, bn, bs FROM {events} \
+             ANY LEFT JOIN {ALIASES} USING anonymous_id)",
+            ms.concat()
+        ),
+        // A cohort is the person's: joined on after identity resolution, giving bk/bn/bs.
+        Some((join, cols)) => format!(
+            "(SELECT person, ts_ms, s0{m}, {cols} FROM (SELECT {PERSON} AS person, ts_ms, s0{m} \
+             FROM {events} ANY LEFT JOIN {ALIASES} USING anonymous_id){join})",
+            m = ms.concat()
+        ),
+    };
     let arrays: Vec<String> = (1..n)
         .map(|k| format!(", groupArray(m{k}) AS am{k}"))
         .collect();

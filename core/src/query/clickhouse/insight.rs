@@ -20,6 +20,7 @@ pub(crate) fn sql(
     iv: i64,
     limit: usize,
     zone: &ZoneTable,
+    cohort: Option<(String, String)>,
 ) -> Result<String, QueryError> {
     let bucket = if zone.is_utc() {
         format!("intDiv(ts_ms, {iv}) * {iv}")
@@ -43,20 +44,25 @@ pub(crate) fn sql(
     };
     let events = dedup_events(&cols, range.from, range.to, &cond);
     let extra = if bd.is_some() { ", bk, bn, bs" } else { "" };
-    let base = format!(
+    let mut base = format!(
         "(SELECT {PERSON} AS person, toInt64({bucket}) AS bucket{extra} \
          FROM {events} ANY LEFT JOIN {ALIASES} USING anonymous_id)"
     );
+    // A cohort is the person's, so it is joined on after identity resolution.
+    let grouped_by = bd.is_some() || cohort.is_some();
+    if let Some((join, cols)) = cohort {
+        base = format!("(SELECT person, bucket, {cols} FROM {base}{join})");
+    }
     let null_bucket = "CAST(NULL AS Nullable(Int64))";
     let no_label = "toUInt8(0) AS label_k, '' AS label_s, toFloat64(0) AS label_n";
-    Ok(match bd {
-        None => format!(
+    Ok(match grouped_by {
+        false => format!(
             "SELECT toInt64(1) AS grp, {no_label}, toNullable(bucket) AS bucket, count() AS events, \
              uniqExact(person) AS users FROM {base} GROUP BY bucket \
              UNION ALL SELECT toInt64(1), toUInt8(0), '', toFloat64(0), {null_bucket}, count(), \
              uniqExact(person) FROM {base}"
         ),
-        Some(_) => {
+        true => {
             let top = format!(
                 "(SELECT groupArray((bk, bn, bs)) FROM (SELECT bk, bn, bs, count() AS c FROM {base} \
                  GROUP BY bk, bn, bs ORDER BY c DESC, bk, bn, bs LIMIT {limit}))"
