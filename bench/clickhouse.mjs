@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
 import { startClickHouse } from "../tests/helpers/clickhouse.mjs";
 import { generate, insertAll } from "../tests/helpers/generate.mjs";
+import { CLICKHOUSE_QUERIES as QUERIES, T0 } from "./analysis-queries.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -17,74 +18,6 @@ const arg = (name, dflt) => {
 const SIZES = arg("sizes", "100000,1000000").split(",").map(Number);
 const RUNS = Number(arg("runs", "3"));
 const EVENTS_PER_USER = 8.2;
-const T0 = Date.UTC(2026, 10, 1);
-const DAY = 86_400_000;
-const iso = (ms) => new Date(ms).toISOString();
-const STEPS = [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }];
-const QUERIES = {
-  "funnel: 3 track steps, 1d window": [
-    "/v1/query/funnel",
-    { steps: STEPS, from: iso(T0), to: iso(T0 + 14 * DAY), window: "1d" },
-  ],
-  "funnel: + breakdown by category": [
-    "/v1/query/funnel",
-    { steps: STEPS, from: iso(T0), to: iso(T0 + 14 * DAY), window: "1d", breakdown: "properties.category" },
-  ],
-  "retention: new visitors back to buy, daily": [
-    "/v1/query/retention",
-    {
-      start: { event: "$pageview" },
-      return: { event: "Order Completed" },
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "day",
-    },
-  ],
-  "retention: every week with a view, viewing again": [
-    "/v1/query/retention",
-    {
-      start: { event: "Product Viewed" },
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "week",
-      cohort: "every",
-    },
-  ],
-  "drivers: viewed → bought, events + category": [
-    "/v1/query/drivers",
-    {
-      steps: [{ event: "Product Viewed" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      window: "1d",
-      properties: ["properties.category"],
-    },
-  ],
-  "insight: Product Viewed per day, America/New_York": [
-    "/v1/query/insight",
-    {
-      event: "Product Viewed",
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "day",
-      timezone: "America/New_York",
-    },
-  ],
-  "insight: Product Viewed per day by category": [
-    "/v1/query/insight",
-    {
-      event: "Product Viewed",
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "day",
-      breakdown: "properties.category",
-    },
-  ],
-  "insight: all events per hour": [
-    "/v1/query/insight",
-    { from: iso(T0), to: iso(T0 + 7 * DAY), interval: "hour" },
-  ],
-};
 
 // The consumer's row encoder, release build (cargo builds it once).
 const root = new URL("..", import.meta.url).pathname;

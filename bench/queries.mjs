@@ -5,6 +5,7 @@
 import os from "node:os";
 import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
 import { generate, insertAll } from "../tests/helpers/generate.mjs";
+import { QUERIES, T0 } from "./analysis-queries.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -13,123 +14,6 @@ const arg = (name, dflt) => {
 const SIZES = arg("sizes", "100000,1000000").split(",").map(Number);
 const RUNS = Number(arg("runs", "3"));
 const EVENTS_PER_USER = 8.2; // measured mean of generate()
-const T0 = Date.UTC(2026, 10, 1);
-const iso = (ms) => new Date(ms).toISOString();
-const DAY = 86_400_000;
-
-const QUERIES = {
-  "funnel: 3 track steps, 1d window": [
-    "/v1/query/funnel",
-    {
-      steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      window: "1d",
-    },
-  ],
-  "funnel: + breakdown by category": [
-    "/v1/query/funnel",
-    {
-      steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      window: "1d",
-      breakdown: "properties.category",
-    },
-  ],
-  "funnel: $pageview step + property filters": [
-    "/v1/query/funnel",
-    {
-      steps: [
-        { event: "$pageview", filters: [{ field: "properties.path", value: "/" }] },
-        { event: "Product Viewed", filters: [{ field: "properties.price", op: "gte", value: 50 }] },
-        { event: "Order Completed" },
-      ],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      window: "6h",
-    },
-  ],
-  "retention: new visitors back to buy, daily": [
-    "/v1/query/retention",
-    {
-      start: { event: "$pageview" },
-      return: { event: "Order Completed" },
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "day",
-    },
-  ],
-  "retention: every week with a view, viewing again": [
-    "/v1/query/retention",
-    {
-      start: { event: "Product Viewed" },
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "week",
-      cohort: "every",
-    },
-  ],
-  "drivers: viewed → bought, events + category": [
-    "/v1/query/drivers",
-    {
-      steps: [{ event: "Product Viewed" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      window: "1d",
-      properties: ["properties.category"],
-    },
-  ],
-  "insight: Product Viewed per day, America/New_York": [
-    "/v1/query/insight",
-    {
-      event: "Product Viewed",
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "day",
-      timezone: "America/New_York",
-    },
-  ],
-  "segment: viewed ≥3× in 7d and never bought": [
-    "/v1/query/segment",
-    {
-      asOf: iso(T0 + 14 * DAY),
-      limit: 100,
-      where: {
-        and: [
-          { did: { event: "Product Viewed", min: 3, within: "7d" } },
-          { not: { did: { event: "Order Completed" } } },
-        ],
-      },
-    },
-  ],
-  "segment: trait plan=pro or last seen >10d ago": [
-    "/v1/query/segment",
-    {
-      asOf: iso(T0 + 14 * DAY),
-      limit: 100,
-      where: { or: [{ trait: { name: "plan", value: "pro" } }, { lastSeen: { before: "10d" } }] },
-    },
-  ],
-  "insight: Product Viewed per day by category": [
-    "/v1/query/insight",
-    {
-      event: "Product Viewed",
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
-      interval: "day",
-      breakdown: "properties.category",
-    },
-  ],
-  "insight: all events per hour": [
-    "/v1/query/insight",
-    {
-      from: iso(T0),
-      to: iso(T0 + 7 * DAY),
-      interval: "hour",
-    },
-  ],
-};
 
 async function time(spur, path, body) {
   const times = [];
