@@ -6,7 +6,7 @@
 //! Durable Object, which runs one request at a time — is exact under concurrency. A refused send
 //! is never dropped silently: the caller records it with [`Skip::code`] as the reason.
 //!
-//! Decisions (documented in the README):
+//! Decisions:
 //! - Channels counted: `in_app`, `push`, `email` — messages a person sees. Webhooks and
 //!   forwards go to systems, not people, and are never capped.
 //! - The day is the calendar day in the policy's `zone` (UTC by default); counts reset at local
