@@ -7,12 +7,19 @@
 // ({id, rule, title, body, url, userId | anonymousId}, decrypted by the browser) and reports
 // `$message_shown`; a click opens `url` and reports `$message_clicked`; closing it reports
 // `$message_dismissed`. Reports are Segment `track` calls to `/v1/track` whose properties carry
-// the message id, the rule (or `journey:<id>`) and `channel: "push"`; their messageId is
+// the message id, the rule (or `journey:<id>`) as `rule` and as `ruleId` / `journeyId` (the names
+// email's campaign events use) and `channel: "push"`; their messageId is
 // derived from the message id, so a report is never counted twice.
 
 const params = new URL(self.location.href).searchParams;
 const WRITE_KEY = params.get("writeKey") || "";
 const API = (params.get("api") || self.location.origin).replace(/\/+$/, "");
+
+/** `ruleId` or `journeyId`, named as in every other channel's campaign events (email's). */
+function sender(rule) {
+  if (typeof rule !== "string" || rule === "") return {};
+  return rule.startsWith("journey:") ? { journeyId: rule.slice("journey:".length) } : { ruleId: rule };
+}
 
 /** Sends one report; `text/plain` needs no CORS preflight. Failures are dropped (best effort). */
 function report(event, message) {
@@ -22,7 +29,13 @@ function report(event, message) {
     event,
     writeKey: WRITE_KEY,
     messageId: `${message.id}:${event}`,
-    properties: { messageId: message.id, rule: message.rule, channel: "push", url: message.url },
+    properties: {
+      messageId: message.id,
+      rule: message.rule,
+      ...sender(message.rule),
+      channel: "push",
+      url: message.url,
+    },
   };
   if (message.userId) body.userId = message.userId;
   if (message.anonymousId) body.anonymousId = message.anonymousId;

@@ -72,6 +72,7 @@ test("the service worker shows a pushed notification, reports $message_shown, an
   assert.deepEqual(JSON.parse(row.properties), {
     messageId: message.id,
     rule: "welcome",
+    ruleId: "welcome",
     channel: "push",
     url: "/cart.html",
   });
@@ -158,6 +159,7 @@ test("the service worker shows a pushed notification, reports $message_shown, an
   assert.deepEqual(JSON.parse(clicked.properties), {
     messageId: message.id,
     rule: "welcome",
+    ruleId: "welcome",
     channel: "push",
     url: "/cart.html",
   });
