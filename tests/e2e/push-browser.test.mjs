@@ -19,6 +19,12 @@ test("the service worker shows a pushed notification, reports $message_shown, an
   const cdp = await context.newCDPSession(page);
   const registrations = [];
   cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations: r }) => registrations.push(...r));
+  // The worker's life (start, stop, errors), for a failure message.
+  const life = [];
+  cdp.on("ServiceWorker.workerVersionUpdated", ({ versions }) =>
+    life.push(...versions.map((v) => `${v.runningStatus}/${v.status}`)),
+  );
+  cdp.on("ServiceWorker.workerErrorReported", ({ errorMessage: e }) => life.push(`error: ${e.errorMessage}`));
   await cdp.send("ServiceWorker.enable");
   await page.goto(`${spur.url}/index.html`);
 
@@ -42,11 +48,32 @@ test("the service worker shows a pushed notification, reports $message_shown, an
     url: "/cart.html",
     userId: user,
   };
-  await cdp.send("ServiceWorker.deliverPushMessage", {
-    origin: spur.url,
-    registrationId: registration.registrationId,
-    data: JSON.stringify(message),
-  });
+  // Push services deliver at least once and the worker is idempotent per message (the
+  // notification's tag replaces, the report's messageId deduplicates), so a push that shows
+  // nothing within a few seconds is delivered again, as a push service would retry: under load
+  // a delivery to a worker being started has been seen to vanish (once in many runs).
+  const deliver = async (msg) => {
+    for (let attempt = 1; ; attempt++) {
+      await cdp.send("ServiceWorker.deliverPushMessage", {
+        origin: spur.url,
+        registrationId: registration.registrationId,
+        data: JSON.stringify(msg),
+      });
+      const shownNow = await eventually(
+        () =>
+          page.evaluate(async (tag) => {
+            const list = await (await navigator.serviceWorker.ready).getNotifications({ tag });
+            return list.length > 0;
+          }, msg.id),
+        { timeoutMs: 5_000, message: `notification ${msg.id}` },
+      ).catch(() => false);
+      if (shownNow) return;
+      if (attempt === 4) {
+        assert.fail(`push ${msg.id} not shown after ${attempt} deliveries; worker: ${life.join(", ")}`);
+      }
+    }
+  };
+  await deliver(message);
 
   const shown = await eventually(
     () =>
@@ -61,13 +88,15 @@ test("the service worker shows a pushed notification, reports $message_shown, an
   );
   assert.deepEqual(shown, [{ title: message.title, body: message.body, tag: message.id, data: message }]);
 
-  const [row] = await eventually(
+  const shownRows = await eventually(
     () =>
       spur
         .rows("SELECT * FROM events WHERE user_id = ? AND event = '$message_shown'", user)
         .then((r) => r.length > 0 && r),
     { message: "$message_shown stored" },
   );
+  assert.equal(shownRows.length, 1, "one $message_shown however often the push was delivered");
+  const [row] = shownRows;
   assert.equal(row.message_id, `${message.id}:$message_shown`);
   assert.deepEqual(JSON.parse(row.properties), {
     messageId: message.id,
@@ -78,34 +107,22 @@ test("the service worker shows a pushed notification, reports $message_shown, an
   });
   assert.equal(row.write_key, DEMO_WRITE_KEY);
 
-  // A push that is not Spur's JSON shows nothing: the SW handles pushes in order, so once the
-  // next valid one is shown, the bad one has been handled too.
-  await cdp.send("ServiceWorker.deliverPushMessage", {
-    origin: spur.url,
-    registrationId: registration.registrationId,
-    data: "not json",
-  });
+  // A second message shows beside the first (each is tagged with its own id). Every push the
+  // browser delivers here shows a notification: a push that shows none is what Chromium's
+  // userVisibleOnly enforcement acts on (in 1 of 4 clean-clone runs, after one, every notification
+  // of the origin was gone), so the non-Spur pushes are dispatched on the worker's global below.
   const second = { ...message, id: `firing-${user}:1`, title: "Second" };
-  await cdp.send("ServiceWorker.deliverPushMessage", {
-    origin: spur.url,
-    registrationId: registration.registrationId,
-    data: JSON.stringify(second),
-  });
-  // Generous: once (in 1 of 3 clean-clone runs) the second delivery did not show within 10 s; what was
-  // shown by then goes into the failure message.
-  let seen = [];
+  await deliver(second);
   const titles = await eventually(
     async () => {
-      seen = await page.evaluate(async () => {
+      const seen = await page.evaluate(async () => {
         const list = await (await navigator.serviceWorker.ready).getNotifications();
         return list.map((n) => n.title).sort();
       });
       return seen.includes("Second") && seen;
     },
-    { timeoutMs: 30_000, message: "the second notification" },
-  ).catch((e) => {
-    throw new Error(`${e.message}; shown: ${JSON.stringify(seen)}`);
-  });
+    { message: "the second notification" },
+  );
   assert.deepEqual(titles, ["Second", "Welcome back"]);
 
   // The click. Headless Chromium has no notification UI to click and the DevTools protocol no
@@ -164,5 +181,43 @@ test("the service worker shows a pushed notification, reports $message_shown, an
     url: "/cart.html",
   });
   assert.equal(clicked.write_key, DEMO_WRITE_KEY);
+
+  // Pushes that are not Spur's (no payload, not JSON, JSON without a title) show nothing and
+  // report nothing: dispatched as PushEvents on the worker's own global, with showNotification
+  // and fetch wrapped to observe calls (the push listener returns before either when it refuses
+  // a payload, so dispatchEvent returning means the handler has run).
+  const foreign = await worker.evaluate((user) => {
+    const calls = [];
+    const show = self.registration.showNotification;
+    const fetchFn = self.fetch;
+    self.registration.showNotification = (...args) => {
+      calls.push(["showNotification", args[0]]);
+      return show.apply(self.registration, args);
+    };
+    self.fetch = (...args) => {
+      calls.push(["fetch", String(args[0])]);
+      return fetchFn.apply(self, args);
+    };
+    try {
+      for (const init of [
+        undefined,
+        { data: "not json" },
+        { data: JSON.stringify({ id: "x", body: "no title" }) },
+      ]) {
+        self.dispatchEvent(new PushEvent("push", init));
+      }
+      // The wrapping itself works: a Spur payload is seen by both wrappers' callers.
+      self.dispatchEvent(
+        new PushEvent("push", {
+          data: JSON.stringify({ id: `probe-${user}`, title: "Probe", userId: user }),
+        }),
+      );
+    } finally {
+      self.registration.showNotification = show;
+      self.fetch = fetchFn;
+    }
+    return calls;
+  }, user);
+  assert.deepEqual(foreign, [["showNotification", "Probe"]]);
   await context.close();
 });
