@@ -61,7 +61,8 @@ export function verifyVapid(authorization) {
 
 /**
  * A loopback push service: `respond(req, n)` picks the status of the n-th request to a path
- * (default 201). Returns {url, hits(path?), close}; each hit keeps the raw body.
+ * (default 201). Returns {url, hits(path?), close}; each hit keeps the raw body and its arrival
+ * time (`at`, ms).
  */
 export async function startPushService({ respond = () => 201 } = {}) {
   const hits = [];
@@ -79,6 +80,7 @@ export async function startPushService({ respond = () => 201 } = {}) {
         headers: req.headers,
         body: Buffer.concat(chunks),
         status,
+        at: Date.now(),
       });
       res.writeHead(status);
       res.end();
