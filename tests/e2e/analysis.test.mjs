@@ -919,5 +919,104 @@ for (const store of ["d1", "clickhouse"]) {
         "userId",
       ]);
     });
+
+    // Last in the suite: it adds its own events (days 20-23, after every range above).
+    test(`${store}: campaign results count a rule's messages per channel and conversions through aliases`, async () => {
+      const C0 = T0 + 20 * DAY;
+      let n = 0;
+      const ev = (person, event, ts, properties = {}, anonymous = false) => ({
+        message_id: `camp-${n++}`,
+        type: "track",
+        event,
+        name: null,
+        user_id: anonymous ? null : person,
+        anonymous_id: anonymous ? person : null,
+        ts_ms: ts,
+        properties,
+        traits: {},
+        context: {},
+      });
+      const msg = (channel, sender = { ruleId: "cr1" }) => ({ channel, messageId: `m-${n}`, ...sender });
+      const events = [
+        // Reached by email, converts within the day.
+        ev("camp-u1", "$message_sent", C0 + HOUR, msg("email")),
+        ev("camp-u1", "Order Completed", C0 + 2 * HOUR),
+        // Shown and clicked while anonymous, buys after login: one person through the alias.
+        ev("camp-a2", "$message_shown", C0 + HOUR, msg("push"), true),
+        ev("camp-a2", "$message_clicked", C0 + HOUR + 5000, msg("push"), true),
+        ev("camp-u2", "Order Completed", C0 + 3 * HOUR),
+        // Buys three days later: outside the 1-day window.
+        ev("camp-u3", "$message_shown", C0 + HOUR, msg("push")),
+        ev("camp-u3", "Order Completed", C0 + 3 * DAY),
+        // A failed send reaches nobody.
+        ev("camp-u4", "$message_failed", C0 + HOUR, msg("email")),
+        ev("camp-u4", "Order Completed", C0 + 2 * HOUR),
+        // Another rule's message, and this rule's before the range: not counted.
+        ev("camp-u5", "$message_shown", C0 + HOUR, msg("push", { ruleId: "other" })),
+        ev("camp-u6", "$message_shown", C0 - HOUR, msg("push")),
+        // Bought before the message: not a conversion.
+        ev("camp-u7", "Order Completed", C0 + HOUR),
+        ev("camp-u7", "$message_sent", C0 + 2 * HOUR, msg("email")),
+        // A journey's message.
+        ev("camp-u8", "$message_sent", C0 + HOUR, msg("email", { journeyId: "cj1", journeyNode: "n1" })),
+      ];
+      const aliases = [{ anonymous_id: "camp-a2", user_id: "camp-u2" }];
+      if (store === "d1") await insertAll(spur.db, { events, aliases });
+      else await ch.load({ events, aliases });
+
+      const range = { from: iso(C0), to: iso(C0 + 2 * DAY) };
+      const r = await api("/v1/query/campaign", {
+        rule: "cr1",
+        ...range,
+        goal: { events: ["Order Completed"], within: "1d" },
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const zero = { events: 0, people: 0 };
+      const channel = (name, counts, clickRate) => ({
+        channel: name,
+        sent: zero,
+        delivered: zero,
+        shown: zero,
+        clicked: zero,
+        dismissed: zero,
+        failed: zero,
+        ...counts,
+        clickRate,
+      });
+      assert.deepEqual(r.body, {
+        sender: { rule: "cr1" },
+        from: range.from.replace(".000Z", "Z"),
+        to: range.to.replace(".000Z", "Z"),
+        channels: [
+          channel("email", { sent: { events: 2, people: 2 }, failed: { events: 1, people: 1 } }, null),
+          channel("push", { shown: { events: 2, people: 2 }, clicked: { events: 1, people: 1 } }, 0.5),
+        ],
+        reached: 4,
+        goal: { events: ["Order Completed"], withinMs: DAY, converted: 2, conversionRate: 0.5 },
+      });
+
+      // A journey's results; with no goal of its own (no such journey here), no conversions.
+      const j = await api("/v1/query/campaign", { journey: "cj1", ...range });
+      assert.equal(j.status, 200, JSON.stringify(j.body));
+      assert.deepEqual(j.body.channels, [channel("email", { sent: { events: 1, people: 1 } }, null)]);
+      assert.equal(j.body.reached, 1);
+      assert.equal(j.body.goal, null);
+
+      for (const [bad, reason] of [
+        [{ ...range }, "invalid_value"],
+        [{ rule: "cr1", journey: "cj1", ...range }, "invalid_value"],
+        [{ rule: "cr1", ...range, goal: { events: [], within: "1d" } }, "invalid_value"],
+        [{ rule: "cr1", ...range, goal: { events: ["x"], within: "soon" } }, "invalid_value"],
+        [{ rule: "cr1", ...range, extra: 1 }, "invalid_query"],
+      ]) {
+        const res = await api("/v1/query/campaign", bad);
+        assert.equal(res.status, 400, JSON.stringify([bad, res.body]));
+        assert.equal(res.body.reason, reason, JSON.stringify([bad, res.body]));
+      }
+      assert.equal(
+        (await api("/v1/query/campaign", { rule: "cr1", ...range }, { token: "wrong" })).status,
+        401,
+      );
+    });
   });
 }

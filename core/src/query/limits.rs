@@ -25,6 +25,8 @@ pub const MAX_WINDOW_DAYS: i64 = 366;
 pub const MAX_BREAKDOWN_LIMIT: usize = 25;
 /// Default breakdown groups.
 pub const DEFAULT_BREAKDOWN_LIMIT: usize = 5;
+/// Most event names in a campaign results goal.
+pub const MAX_GOAL_EVENTS: usize = 10;
 /// Most property filters on one step or condition.
 pub const MAX_FILTERS: usize = 10;
 /// Most values in an `in` filter.

@@ -11,6 +11,7 @@
 //! the anonymous id: the user id, else the user the anonymous id was aliased to, else the
 //! anonymous id itself.
 
+pub mod campaign;
 pub mod clickhouse;
 pub mod cohort;
 pub mod drivers;
@@ -25,6 +26,7 @@ pub mod sql;
 pub mod time_range;
 pub mod zone;
 
+pub use campaign::{CampaignQuery, CampaignResult, CampaignRow, Goal as CampaignGoalSpec};
 pub use cohort::{Cohort, CohortPeriod, ProfileTrait, TraitMap};
 pub use drivers::{DriverRow, DriversQuery, DriversResult};
 pub use field::{EventMatcher, Field, Filter, FilterOp};

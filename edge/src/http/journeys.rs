@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use spur_core::journeys::Zones;
 use spur_core::journeys::{self, compile, Journey, JourneyError, JourneyErrorKind};
 use spur_core::limits::{MAX_JOURNEYS, MAX_JOURNEY_CONTEXT_BYTES};
+use spur_core::query::CampaignGoalSpec;
 use worker::{Env, Request, Response};
 
 use crate::http::body;
@@ -335,4 +336,18 @@ pub async fn dry_run(mut req: Request, env: &Env, id: &str) -> Result<Response, 
         "events": events.len(), "truncated": truncated,
         "result": result,
     }))?)
+}
+
+/// The published (else draft) goal of journey `id`, as campaign results count it; `None` when
+/// the journey is gone or has no goal.
+pub async fn goal_of(env: &Env, id: &str) -> Result<Option<CampaignGoalSpec>, ApiError> {
+    let Some(stored) = journey_set::get(env, id).await? else {
+        return Ok(None);
+    };
+    let text = stored.published.as_deref().unwrap_or(&stored.draft);
+    let journey: Option<Journey> = serde_json::from_str(text).ok();
+    Ok(journey.and_then(|j| j.goal).map(|g| CampaignGoalSpec {
+        events: g.events,
+        within_ms: g.within.as_ms_i64(),
+    }))
 }

@@ -1,4 +1,4 @@
-//! The read side: `/v1/query/{insight,funnel,drivers,retention,segment}`, the live stream
+//! The read side: `/v1/query/{insight,funnel,drivers,retention,segment,campaign}`, the live stream
 //! (`/v1/events/recent`, `/v1/events/names`) and saved segments (`/v1/segments…`).
 //!
 //! Invariant: every route here is admin-only, and a route only parses the request, asks
@@ -11,8 +11,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spur_core::query::{
-    self, Cohort, DriversQuery, FunnelQuery, InsightQuery, ProfileTrait, RecentEvent, RecentQuery,
-    RecentRow, RetentionQuery, SegmentQuery, TraitMap,
+    self, CampaignGoalSpec, CampaignQuery, Cohort, DriversQuery, FunnelQuery, InsightQuery,
+    ProfileTrait, RecentEvent, RecentQuery, RecentRow, RetentionQuery, SegmentQuery, TraitMap,
 };
 use worker::{Env, Method, Request, Response};
 
@@ -56,6 +56,11 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             (Method::Post, "/v1/query/retention") => {
                 let q: RetentionQuery = parse_body(&mut req).await?;
                 let plan = q.plan_clickhouse(&IntlZones)?;
+                return json(&plan.finish(ch.query(&plan.sql.text).await?));
+            }
+            (Method::Post, "/v1/query/campaign") => {
+                let q: CampaignQuery = parse_body(&mut req).await?;
+                let plan = q.plan_clickhouse(default_goal(env, &q).await?)?;
                 return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Get, "/v1/events/recent") => {
@@ -105,6 +110,12 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             let rows = run(env, &plan.sql).await?;
             json(&plan.finish(rows))
         }
+        (Method::Post, "/v1/query/campaign") => {
+            let q: CampaignQuery = parse_body(&mut req).await?;
+            let plan = q.plan(default_goal(env, &q).await?)?;
+            let rows = run(env, &plan.sql).await?;
+            json(&plan.finish(rows))
+        }
         (Method::Post, "/v1/query/segment") => {
             let q: SegmentQuery = parse_body(&mut req).await?;
             segments::run(env, &q).await
@@ -123,6 +134,16 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             segments::handle(req, env, p).await
         }
         _ => Err(ApiError::NotFound),
+    }
+}
+
+/// A journey's own goal for its campaign results, when the query names none (checked first,
+/// so a bad query is refused before any read).
+async fn default_goal(env: &Env, q: &CampaignQuery) -> Result<Option<CampaignGoalSpec>, ApiError> {
+    q.sender()?;
+    match (&q.journey, &q.goal) {
+        (Some(id), None) => crate::http::journeys::goal_of(env, id).await,
+        _ => Ok(None),
     }
 }
 

@@ -17,6 +17,7 @@
 //! every query reads events through `LIMIT 1 BY message_id`, so a redelivered queue message (or
 //! a client retry with the same `messageId`) never counts twice, merged or not.
 
+pub mod campaign;
 pub mod drivers;
 pub mod funnel;
 pub mod insight;
