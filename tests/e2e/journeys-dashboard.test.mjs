@@ -177,3 +177,77 @@ test("a journey is written, published, followed and explained from the dashboard
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("campaign results show under a journey and a rule, from campaign events sent through the Segment API", async () => {
+  const journey = {
+    id: "dash-camp",
+    name: "Campaign journey",
+    enabled: true,
+    trigger: { type: "event", events: ["Dash Camp Never"] },
+    start: "end",
+    nodes: [{ id: "end", type: "exit" }],
+    goal: { events: ["Dash Bought"], within: "1d" },
+  };
+  const put = await spur.admin("/v1/journeys/dash-camp", { method: "PUT", body: JSON.stringify(journey) });
+  assert.ok(put.status === 200 || put.status === 201, await put.text());
+  assert.equal((await spur.admin("/v1/journeys/dash-camp/publish", { method: "POST" })).status, 200);
+  const rule = {
+    id: "dash-rule",
+    trigger: { events: ["Dash Rule Never"] },
+    actions: [{ type: "message", title: "Hi", body: "Hello." }],
+  };
+  const putRule = await spur.admin("/v1/rules/dash-rule", { method: "PUT", body: JSON.stringify(rule) });
+  assert.ok(putRule.status === 200 || putRule.status === 201, await putRule.text());
+
+  // Reports as spur-sw.js sends them, and a purchase a minute after the first message.
+  const at = (msAgo) => new Date(Date.now() - msAgo).toISOString();
+  const report = (userId, event, props, msAgo) => ({
+    ...track(userId, event),
+    properties: { channel: "push", messageId: `m-${userId}`, ...props },
+    timestamp: at(msAgo),
+  });
+  const batch = [
+    report("camp-a", "$message_shown", { journeyId: "dash-camp" }, 180_000),
+    report("camp-a", "$message_clicked", { journeyId: "dash-camp" }, 170_000),
+    { ...track("camp-a", "Dash Bought"), timestamp: at(120_000) },
+    report("camp-b", "$message_shown", { journeyId: "dash-camp" }, 180_000),
+    report("camp-c", "$message_shown", { ruleId: "dash-rule" }, 180_000),
+    report("camp-c", "$message_dismissed", { ruleId: "dash-rule" }, 170_000),
+  ];
+  assert.equal((await spur.post("/v1/batch", { batch }, basic)).status, 200);
+  await eventually(
+    async () => (await spur.rows("SELECT 1 FROM events WHERE user_id LIKE 'camp-%'")).length === batch.length,
+    { message: "the campaign events stored" },
+  );
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  await page.addInitScript((t) => sessionStorage.setItem("spur.adminToken", t), ADMIN_TOKEN);
+  await page.goto(`${spur.url}/dashboard/`);
+  await page.waitForSelector("#journeys[data-loaded=true]");
+  await page.click('#journeys-list tr[data-journey="dash-camp"] button');
+  await page.waitForSelector('#journey-detail[data-journey="dash-camp"] #journey-campaign[data-loaded=true]');
+  const cells = (sel) =>
+    page.$$eval(sel, (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+  // Channel, sent, delivered, shown, clicked, dismissed, failed (people), click rate.
+  assert.deepEqual(await cells("#journey-campaign tbody tr"), [
+    ["push", "0", "0", "2", "1", "0", "0", "50.0%"],
+  ]);
+  assert.equal(
+    await page.textContent("#journey-campaign .campaign-summary"),
+    "2 people reached · 1 converted (50.0%) with Dash Bought within 24 h of the first message",
+  );
+
+  await page.click('#rules-body li[data-rule="dash-rule"] button');
+  await page.waitForSelector('#rules-body li[data-rule="dash-rule"] .rule-results[data-loaded=true]');
+  assert.deepEqual(await cells('#rules-body li[data-rule="dash-rule"] tbody tr'), [
+    ["push", "0", "0", "1", "0", "1", "0", "0.0%"],
+  ]);
+  assert.equal(
+    await page.textContent('#rules-body li[data-rule="dash-rule"] .campaign-summary'),
+    "1 person reached",
+  );
+  assert.deepEqual(errors, []);
+  await page.close();
+});

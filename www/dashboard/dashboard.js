@@ -4,6 +4,7 @@ import { mountJourneys } from "./journeys.js";
 import { mountLive } from "./live.js";
 import { retention } from "./retention.js";
 import { drivers } from "./drivers.js";
+import { showCampaign } from "./campaign.js";
 
 const TOKEN_KEY = "spur.adminToken";
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -445,9 +446,17 @@ function loadRules() {
       return el(
         "ul",
         { className: "list" },
-        ...rules.map((x) =>
-          el("li", { textContent: `${x.name ?? x.id} — ${x.firings} firings in the last 24 h` }),
-        ),
+        ...rules.map((x) => {
+          // Campaign results of the rule's messages in the date range, on demand.
+          const box = el("div", { className: "rule-results" });
+          const button = el("button", { className: "btn subtle", type: "button", textContent: "Results" });
+          button.addEventListener("click", () =>
+            showCampaign({ api, el, box, sender: { rule: x.id }, range: range(), Unauthorized }),
+          );
+          const li = el("li", {}, `${x.name ?? x.id} — ${x.firings} firings in the last 24 h `, button, box);
+          li.dataset.rule = x.id;
+          return li;
+        }),
       );
     },
     "No rules yet.",
@@ -505,7 +514,7 @@ async function start() {
 let journeys;
 function init() {
   initRange();
-  journeys = mountJourneys({ api, el, $, Unauthorized });
+  journeys = mountJourneys({ api, el, $, Unauthorized, range });
   const steps = (params.get("steps") ?? "$pageview,Product Viewed,Added To Cart,Order Completed").split(",");
   for (const s of steps) addStep(s.trim());
   $("#funnel-window").value = params.get("window") ?? "1d";

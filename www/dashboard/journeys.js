@@ -37,11 +37,12 @@ const tagged = (el, tag, data, ...children) => {
   return e;
 };
 import { drawGraph, edges, flowOrder, summary } from "./journey-graph.js";
+import { showCampaign } from "./campaign.js";
 
 const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)}%`);
 const compact = (v) => JSON.stringify(v);
 
-export function mountJourneys({ api, el, $, Unauthorized }) {
+export function mountJourneys({ api, el, $, Unauthorized, range }) {
   let current = null; // { id, stored, stats, dry }
   let edited = false; // the editor holds text the reader typed and has not saved
 
@@ -132,6 +133,15 @@ export function mountJourneys({ api, el, $, Unauthorized }) {
     }
     renderFlow();
     $("#journey-detail").dataset.journey = id;
+    // Its messages' campaign results in the dashboard's date range (conversions by its own goal).
+    await showCampaign({
+      api,
+      el,
+      box: $("#journey-campaign"),
+      sender: { journey: id },
+      range: range(),
+      Unauthorized,
+    });
   }
 
   function renderFlow() {
