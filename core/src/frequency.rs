@@ -548,6 +548,10 @@ mod tests {
             p.records[1].actions[1].detail.as_deref(),
             Some("frequency_capped: 1 messages per day reached")
         );
-        assert_eq!(status(1, 0), ActionStatus::Queued, "webhooks are never capped");
+        assert_eq!(
+            status(1, 0),
+            ActionStatus::Queued,
+            "webhooks are never capped"
+        );
     }
 }

@@ -126,7 +126,10 @@ pub async fn admit(
     init.with_method(Method::Post)
         .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
     let req = Request::new_with_init("https://user-state/admit", &init)?;
-    let stub = env.durable_object(USER_STATE)?.id_from_name(user)?.get_stub()?;
+    let stub = env
+        .durable_object(USER_STATE)?
+        .id_from_name(user)?
+        .get_stub()?;
     let mut resp = stub.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
         return Err(ApiError::Internal(format!(
@@ -491,11 +494,7 @@ fn admit_all(
                     .map(|s| frequency::skip_record(s, policy, ask.channel));
                 sql.exec(
                     "INSERT INTO admitted (key, skip, at) VALUES (?, ?, ?)",
-                    vec![
-                        ask.key.as_str().into(),
-                        skip.clone().into(),
-                        at.into(),
-                    ],
+                    vec![ask.key.as_str().into(), skip.clone().into(), at.into()],
                 )?;
                 skip
             }

@@ -18,8 +18,8 @@ use worker::{console_error, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::clock::now_ms;
 use crate::queues::actions::Gate;
-use spur_core::frequency::Channel;
 use crate::storage::email as suppressions;
+use spur_core::frequency::Channel;
 
 /// The provider's HTTP API endpoint (var or secret); the JSON body is
 /// `spur_core::email::ProviderRequest`.
