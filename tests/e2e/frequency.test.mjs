@@ -164,7 +164,12 @@ test("the cap spans rules and journeys; webhooks and forwards are never counted"
     trigger: { type: "event", events: [`${j} Go`] },
     start: "say",
     nodes: [
-      { id: "say", type: "action", action: { type: "message", title: "J", body: "from a journey" }, next: "end" },
+      {
+        id: "say",
+        type: "action",
+        action: { type: "message", title: "J", body: "from a journey" },
+        next: "end",
+      },
       { id: "end", type: "exit" },
     ],
   };
@@ -198,7 +203,11 @@ test("the cap spans rules and journeys; webhooks and forwards are never counted"
 test("a per-channel cap stops the second push; the push service sees one request", async () => {
   await setPolicy({ perDay: 10, perChannel: { push: 1 } });
   const id = `push-${seq++}`;
-  await putRule({ id, trigger: { events: [`${id} Go`] }, actions: [{ type: "push", title: "t", body: "b" }] });
+  await putRule({
+    id,
+    trigger: { events: [`${id} Go`] },
+    actions: [{ type: "push", title: "t", body: "b" }],
+  });
   const user = uid("p");
   const path = `/ok/${user}`;
   const res = await fetch(`${spur.url}/v1/push/subscriptions`, {
