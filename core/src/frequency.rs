@@ -1,6 +1,9 @@
 //! One frequency cap across channels: at most N messages per person per local day, per channel
 //! and overall, and no messages in quiet hours.
 //!
+//! The policy is saved with `PUT /v1/frequency` (see the README, "Frequency cap"); unset or
+//! empty, nothing is counted and no send pays a hop to the person's object.
+//!
 //! Invariant: [`admit`] is a pure function of (policy, the person's [`Tally`], channel, zone
 //! offset, now); it counts a send only when it admits it, so a person's tally — kept in their
 //! Durable Object, which runs one request at a time — is exact under concurrency. A refused send
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::journeys::window::Zones;
 use crate::limits::MAX_FREQUENCY_PER_DAY;
+use crate::rules::actions::{ActionStatus, Prepared};
 
 const DAY_MS: i64 = 86_400_000;
 const MINUTE_MS: i64 = 60_000;
@@ -39,6 +43,17 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// The channel an action kind (`message`, `push`, `email`) reaches a person on; `None` for
+    /// webhooks and forwards, which are never capped.
+    pub fn of_action(kind: &str) -> Option<Self> {
+        match kind {
+            "message" => Some(Channel::InApp),
+            "push" => Some(Channel::Push),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
+    }
+
     /// The stable name (as in the configuration and reason details).
     pub fn code(self) -> &'static str {
         match self {
@@ -59,7 +74,7 @@ pub struct QuietHours {
     pub to: String,
 }
 
-/// The operator's policy (`"frequency"` in the configuration), e.g.
+/// The operator's policy (`PUT /v1/frequency`), e.g.
 /// `{"zone": "Europe/Berlin", "perDay": 5, "perChannel": {"email": 1}, "quietHours": {"from": "21:00", "to": "08:00"}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -82,6 +97,19 @@ pub struct FrequencyPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError(pub String);
 
+impl PolicyError {
+    /// The stable reason code an admin sees.
+    pub const fn code(&self) -> &'static str {
+        "invalid_frequency_policy"
+    }
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl FrequencyPolicy {
     /// Whether the policy limits anything (no policy: no per-person counting at all).
     pub fn is_active(&self) -> bool {
@@ -91,6 +119,14 @@ impl FrequencyPolicy {
     /// The zone the day is reckoned in.
     pub fn zone(&self) -> &str {
         self.zone.as_deref().unwrap_or("UTC")
+    }
+
+    /// Parses and checks a policy document (`zones` answers for the zone).
+    pub fn from_json(text: &str, zones: &dyn Zones) -> Result<Self, PolicyError> {
+        let policy: FrequencyPolicy =
+            serde_json::from_str(text).map_err(|e| PolicyError(e.to_string()))?;
+        policy.check(zones)?;
+        Ok(policy)
     }
 
     /// Checks bounds, the quiet hours' times and that `zones` knows the zone.
@@ -176,6 +212,72 @@ impl Skip {
                 Some(q) => format!("quiet hours {}–{} {}", q.from, q.to, policy.zone()),
                 None => "quiet hours".into(),
             },
+        }
+    }
+}
+
+/// The detail a skipped action is recorded with: `"<code>: <human detail>"` (the code first,
+/// as other skips such as `suppressed: …` are written).
+pub fn skip_record(skip: Skip, policy: &FrequencyPolicy, channel: Channel) -> String {
+    format!("{}: {}", skip.code(), skip.detail(policy, channel))
+}
+
+/// Reason code of an in-app message skipped because the person's object could not be asked
+/// (the cap is never exceeded by a failure: the message is not shown).
+pub const UNAVAILABLE: &str = "frequency_unavailable";
+
+/// One send the person's object is asked to admit: the action's id (its idempotency key, so a
+/// redelivered ask gets the first answer and is counted once) and its channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ask {
+    /// The action id (`<firing id>:<index>`, a journey step's key, an in-app message id).
+    pub key: String,
+    /// The channel it goes out on.
+    pub channel: Channel,
+}
+
+/// The answer to one [`Ask`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The ask's key.
+    pub key: String,
+    /// `None`: admitted (and counted); else the skip as [`skip_record`] wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+}
+
+/// The asks for a prepared batch's in-app messages (decided when they are made: they are
+/// returned or parked at once).
+pub fn in_app_asks(prepared: &Prepared) -> Vec<Ask> {
+    prepared
+        .messages
+        .iter()
+        .map(|m| Ask {
+            key: m.id.clone(),
+            channel: Channel::InApp,
+        })
+        .collect()
+}
+
+/// Applies verdicts to a prepared batch: a skipped in-app message is not shown, and its
+/// outcome becomes `skipped` with the verdict's reason. Messages without a verdict stay.
+pub fn apply_in_app(prepared: &mut Prepared, verdicts: &[Verdict]) {
+    let skipped = |id: &str| {
+        verdicts
+            .iter()
+            .find(|v| v.key == id)
+            .and_then(|v| v.skip.clone())
+    };
+    prepared.messages.retain(|m| skipped(&m.id).is_none());
+    for rec in &mut prepared.records {
+        for o in &mut rec.actions {
+            if o.kind != "message" {
+                continue;
+            }
+            if let Some(detail) = o.target.as_deref().and_then(skipped) {
+                o.status = ActionStatus::Skipped;
+                o.detail = Some(detail);
+            }
         }
     }
 }
@@ -346,6 +448,110 @@ mod tests {
         assert!(
             serde_json::from_value::<FrequencyPolicy>(json!({"perChannel": {"webhook": 1}}))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn action_kinds_map_to_channels_and_hooks_are_never_counted() {
+        assert_eq!(Channel::of_action("message"), Some(Channel::InApp));
+        assert_eq!(Channel::of_action("push"), Some(Channel::Push));
+        assert_eq!(Channel::of_action("email"), Some(Channel::Email));
+        assert_eq!(Channel::of_action("webhook"), None);
+        assert_eq!(Channel::of_action("forward"), None);
+    }
+
+    #[test]
+    fn policies_parse_with_a_reason_code() {
+        let ok = FrequencyPolicy::from_json(
+            r#"{"perDay": 2, "perChannel": {"push": 1}, "quietHours": {"from": "21:00", "to": "08:00"}, "zone": "+03:00"}"#,
+            &FixedZones,
+        )
+        .unwrap();
+        assert_eq!(ok.per_day, Some(2));
+        assert!(ok.is_active());
+        for bad in [
+            "not json",
+            r#"{"perDay": -1}"#,
+            r#"{"perday": 2}"#,
+            r#"{"perDay": 1001}"#,
+            r#"{"zone": "Nowhere"}"#,
+        ] {
+            let e = FrequencyPolicy::from_json(bad, &FixedZones).unwrap_err();
+            assert_eq!(e.code(), "invalid_frequency_policy", "{bad}");
+            assert!(!e.to_string().is_empty());
+        }
+        let empty = FrequencyPolicy::from_json("{}", &FixedZones).unwrap();
+        assert!(!empty.is_active());
+    }
+
+    #[test]
+    fn skips_are_recorded_code_first() {
+        let p = policy(json!({"perDay": 2, "quietHours": {"from": "21:00", "to": "08:00"}}));
+        let capped = skip_record(
+            Skip::FrequencyCapped { channel_cap: false },
+            &p,
+            Channel::Push,
+        );
+        assert_eq!(capped, "frequency_capped: 2 messages per day reached");
+        let quiet = skip_record(Skip::QuietHours, &p, Channel::InApp);
+        assert!(quiet.starts_with("quiet_hours: "), "{quiet}");
+    }
+
+    #[test]
+    fn skipped_in_app_messages_are_not_shown_and_their_outcome_says_why() {
+        use crate::rules::actions::prepare;
+        use crate::rules::{parse, Firing, RuleIndex};
+        let rule = json!({"id": "r", "trigger": {"events": ["Buy"]}, "actions": [
+            {"type": "webhook", "url": "https://hooks.example.com/a"},
+            {"type": "message", "title": "Hi", "body": "there"}]});
+        let idx = RuleIndex::build([parse(&rule.to_string()).unwrap()], 1);
+        let firing = Firing {
+            rule: "r".into(),
+            at: T0,
+            events: vec!["m1".into()],
+            event: None,
+            capped: false,
+        };
+        let mut n = 0;
+        let mut ids = || {
+            n += 1;
+            format!("f{n}")
+        };
+        let mut p = prepare(
+            &idx,
+            vec![firing.clone(), firing],
+            "u1",
+            "ingest",
+            true,
+            &mut ids,
+        );
+        let asks = in_app_asks(&p);
+        assert_eq!(asks.len(), 2);
+        assert!(asks.iter().all(|a| a.channel == Channel::InApp));
+        let verdicts = vec![
+            Verdict {
+                key: asks[0].key.clone(),
+                skip: None,
+            },
+            Verdict {
+                key: asks[1].key.clone(),
+                skip: Some("frequency_capped: 1 messages per day reached".into()),
+            },
+        ];
+        apply_in_app(&mut p, &verdicts);
+        assert_eq!(p.messages.len(), 1);
+        assert_eq!(p.messages[0].id, asks[0].key);
+        let status = |r: usize, a: usize| p.records[r].actions[a].status;
+        assert_eq!(status(0, 1), ActionStatus::Returned);
+        assert_eq!(status(1, 1), ActionStatus::Skipped);
+        assert_eq!(
+            p.records[1].actions[1].detail.as_deref(),
+            Some("frequency_capped: 1 messages per day reached")
+        );
+        assert_eq!(
+            status(1, 0),
+            ActionStatus::Queued,
+            "webhooks are never capped"
         );
     }
 }

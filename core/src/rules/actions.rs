@@ -40,7 +40,9 @@ pub enum ActionStatus {
     Forwarded,
     /// An attempt failed in a way no retry fixes (no secret, no such binding, a hard bounce).
     Failed,
-    /// An email to a suppressed address (unsubscribed or hard-bounced): never sent.
+    /// Never sent: an email to a suppressed address (unsubscribed or hard-bounced), or a
+    /// message the person's frequency cap or quiet hours refused (`crate::frequency`); the
+    /// detail starts with the reason code.
     Skipped,
     /// The queue gave up while the action was still open.
     DeadLettered,
@@ -110,6 +112,9 @@ pub enum Attempt {
     EmailSuppressed(String),
     /// The email could not be built (its render error code) or no transport is configured.
     EmailUnsendable(String),
+    /// The person's frequency cap or quiet hours refused the send (the detail, reason code
+    /// first: `frequency_capped: …`, `quiet_hours: …`).
+    NotAdmitted(String),
 }
 
 /// What the push service answered for each subscription in one attempt.
@@ -183,6 +188,7 @@ impl Attempt {
                 (ActionStatus::Skipped, format!("suppressed: {reason}"))
             }
             Attempt::EmailUnsendable(code) => (ActionStatus::Failed, code.clone()),
+            Attempt::NotAdmitted(detail) => (ActionStatus::Skipped, detail.clone()),
             Attempt::Pushed(t) => {
                 let detail = format!(
                     "delivered {}, gone {}, retrying {}, rejected {}{}",

@@ -505,3 +505,16 @@ fn a_firings_emails_share_one_size_budget() {
         .unwrap()
         .starts_with("email_too_large"));
 }
+
+#[test]
+fn a_send_the_frequency_cap_refused_is_skipped_with_its_reason() {
+    for kind in ["push", "email"] {
+        let mut o = outcome(kind, ActionStatus::Queued);
+        o.record(&Attempt::NotAdmitted(
+            "quiet_hours: quiet hours 21:00–08:00 UTC".into(),
+        ));
+        assert_eq!(o.status, ActionStatus::Skipped);
+        assert!(!o.is_open(), "a skipped send is never retried");
+        assert!(o.detail.as_deref().unwrap().starts_with("quiet_hours"));
+    }
+}

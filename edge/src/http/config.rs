@@ -1,12 +1,16 @@
-//! Admin: the ingest configuration (sources, GPC policy) and the tracking plan.
+//! Admin: the ingest configuration (sources, GPC policy), the tracking plan and the frequency
+//! policy.
 //!
-//! Invariant: nothing is saved unless it compiles into a working pipeline; a refused document
-//! gets a 400 whose `reason` names the problem (`invalid_config`, `invalid_schema`,
-//! `invalid_source`) and whose `detail` says where.
+//! Invariant: nothing is saved unless it compiles into a working pipeline (or, for the
+//! frequency policy, `spur_core::frequency` accepts it with the platform's zones); a refused
+//! document gets a 400 whose `reason` names the problem (`invalid_config`, `invalid_schema`,
+//! `invalid_source`, `invalid_frequency_policy`) and whose `detail` says where.
 
+use spur_core::frequency::FrequencyPolicy;
 use spur_core::{Config, Source};
 use worker::{Env, Request, Response};
 
+use crate::clock::IntlZones;
 use crate::http::body;
 use crate::http::error::ApiError;
 use crate::storage::settings;
@@ -82,4 +86,23 @@ pub async fn put_plan(mut req: Request, env: &Env) -> Result<Response, ApiError>
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Response::from_json(&value)?)
+}
+
+/// `GET /v1/frequency`: the saved policy (`{}` when none: nothing is limited).
+pub async fn get_frequency(env: &Env) -> Result<Response, ApiError> {
+    Ok(Response::from_json(&*settings::frequency(env).await?)?)
+}
+
+/// `PUT /v1/frequency` with a policy (`{}` removes every limit).
+pub async fn put_frequency(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let text = body::read_text(&mut req).await?;
+    let policy = FrequencyPolicy::from_json(&text, &IntlZones).map_err(ApiError::Frequency)?;
+    settings::save_frequency(env, &policy).await?;
+    Ok(Response::from_json(&policy)?)
+}
+
+/// `DELETE /v1/frequency`: no cap, no quiet hours.
+pub async fn delete_frequency(env: &Env) -> Result<Response, ApiError> {
+    settings::save_frequency(env, &FrequencyPolicy::default()).await?;
+    Ok(Response::empty()?.with_status(204))
 }

@@ -23,6 +23,8 @@ pub enum ApiError {
     AdminDisabled,
     /// A configuration or tracking plan an admin tried to save is invalid.
     Config(ConfigError),
+    /// A frequency policy an admin tried to save is invalid.
+    Frequency(spur_core::frequency::PolicyError),
     /// A trigger rule an admin tried to save is invalid.
     Rule(RuleError),
     /// A journey that does not validate.
@@ -91,6 +93,7 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::AdminDisabled => 403,
             ApiError::Config(_)
+            | ApiError::Frequency(_)
             | ApiError::Rule(_)
             | ApiError::Journey(_)
             | ApiError::Query(_)
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
             ApiError::Config(e) => e.code(),
+            ApiError::Frequency(e) => e.code(),
             ApiError::Rule(e) => e.code(),
             ApiError::Journey(e) => e.code(),
             ApiError::Query(e) => e.code(),
@@ -134,6 +138,7 @@ impl ApiError {
             ApiError::Unauthorized => "missing or wrong `Authorization: Bearer` admin token".into(),
             ApiError::AdminDisabled => "admin API disabled: no ADMIN_TOKEN secret is set".into(),
             ApiError::Config(e) => e.to_string(),
+            ApiError::Frequency(e) => e.to_string(),
             ApiError::Rule(e) => e.to_string(),
             ApiError::Journey(e) => e.to_string(),
             ApiError::Query(e) => e.to_string(),

@@ -3,11 +3,17 @@
 //!
 //! Invariant: rules never cost the sender an event — every failure here is logged and the
 //! request still answers `accepted`; events a user's object could not take now are queued for
-//! it (the object applies each `messageId` once), so a stateful rule still sees them.
+//! it (the object applies each `messageId` once), so a stateful rule still sees them. When a
+//! frequency policy is active, the stateless rules' in-app messages are admitted by each
+//! person's object before they are returned (one call per person); one it could not ask about
+//! is not shown and is recorded as `frequency_unavailable` — the cap is never exceeded.
+
+use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
+use spur_core::frequency::{self, Ask, Verdict};
 use spur_core::journeys::JourneyIndex;
-use spur_core::rules::{route_with, InAppMessage, Profiles, RuleIndex};
+use spur_core::rules::{route_with, InAppMessage, Prepared, Profiles, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
@@ -18,6 +24,7 @@ use crate::queues::firings::{self as actions, prepare, ActionWork};
 use crate::storage::journeys as journey_set;
 use crate::storage::profiles;
 use crate::storage::rules as rule_set;
+use crate::storage::settings;
 
 /// Most users whose objects one ingest request calls itself; the rest go through the queue (a
 /// server-side batch can hold many users, and each call is a subrequest).
@@ -68,8 +75,13 @@ async fn run(
     );
     let mut messages = Vec::new();
     let mut work = Vec::new();
-    for (e, firings) in routing.firings {
-        let p = prepare(&index, firings, e.identity(), "ingest", true);
+    let mut prepared: Vec<Prepared> = routing
+        .firings
+        .into_iter()
+        .map(|(e, firings)| prepare(&index, firings, e.identity(), "ingest", true))
+        .collect();
+    gate_in_app(env, &mut prepared).await;
+    for p in prepared {
         messages.extend(p.messages);
         work.extend(
             p.records
@@ -110,6 +122,54 @@ async fn run(
     );
     actions::enqueue(env, work).await?;
     Ok(messages)
+}
+
+/// Admits the stateless rules' in-app messages under the frequency policy (nothing to do, and
+/// no hop, when it is inactive): one call per person to their object.
+async fn gate_in_app(env: &Env, prepared: &mut [Prepared]) {
+    let mut asks: BTreeMap<String, Vec<Ask>> = BTreeMap::new();
+    for p in prepared.iter() {
+        for (m, ask) in p.messages.iter().zip(frequency::in_app_asks(p)) {
+            asks.entry(m.user.clone()).or_default().push(ask);
+        }
+    }
+    if asks.is_empty() {
+        return;
+    }
+    let active = match settings::frequency(env).await {
+        Ok(policy) => policy.is_active(),
+        Err(e) => {
+            console_error!("frequency policy unavailable: {e:?}");
+            true
+        }
+    };
+    if !active {
+        return;
+    }
+    let calls = asks.iter().map(|(user, asks)| async move {
+        match user_state::admit(env, user, asks).await {
+            Ok(v) => v,
+            Err(e) => {
+                console_error!(
+                    "{} in-app messages not shown: frequency cap unavailable: {e:?}",
+                    asks.len()
+                );
+                asks.iter()
+                    .map(|a| Verdict {
+                        key: a.key.clone(),
+                        skip: Some(format!(
+                            "{}: the person's frequency tally could not be reached",
+                            frequency::UNAVAILABLE
+                        )),
+                    })
+                    .collect()
+            }
+        }
+    });
+    let verdicts: Vec<Verdict> = join_all(calls).await.into_iter().flatten().collect();
+    for p in prepared.iter_mut() {
+        frequency::apply_in_app(p, &verdicts);
+    }
 }
 
 /// The stored profiles of the people whose events meet a rule or journey that reads

@@ -7,24 +7,31 @@
 //! interleave a half-update), keeps its alarm at the earliest deadline, and hands firings to the
 //! actions queue. A `messageId` is applied at most once, so a retried hand-over is harmless.
 //! One alarm serves both: it is set to the earliest of the rule deadlines and journey wake-ups.
+//! It also keeps the person's frequency-cap [`Tally`] (`spur_core::frequency`): every in-app,
+//! push or email send is admitted here — read, decided, written in one synchronous stretch —
+//! so the count is exact however many requests race; each ask is remembered by its action id
+//! for [`ADMITTED_TTL_MS`], so a redelivered ask gets its first answer and is counted once.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use spur_core::rules::{next_deadline, Firing, InAppMessage, RuleIndex, RuleState};
+use spur_core::frequency::{self, Ask, FrequencyPolicy, Tally, Verdict};
+use spur_core::journeys::Zones;
+use spur_core::rules::{next_deadline, Firing, InAppMessage, Prepared, RuleIndex, RuleState};
 use spur_core::Event;
 use worker::{
     console_error, durable_object, DurableObject, Env, Method, Request, RequestInit, Response,
     Result, SqlStorage, State,
 };
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, IntlZones};
 use crate::http::error::ApiError;
 use crate::objects::journeys::{self as person_journeys, EnterRequest, Entered};
 use crate::queues::firings::{self as actions, prepare};
 use crate::storage::journeys as journey_set;
 use crate::storage::profiles;
 use crate::storage::rules as rule_set;
+use crate::storage::settings;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
 pub const USER_STATE: &str = "USER_STATE";
@@ -38,13 +45,20 @@ const LAST_ALARM: &str = "last_alarm";
 pub const MAX_OUTBOX: usize = 20;
 /// How long a waiting in-app message stays worth showing.
 pub const OUTBOX_TTL_MS: i64 = 86_400_000;
+/// How long a frequency verdict is remembered by action id (longer than the actions queue
+/// retries a message), so a retried send is never counted twice.
+pub const ADMITTED_TTL_MS: i64 = 2 * 86_400_000;
+/// Meta key: the person's frequency [`Tally`] (JSON).
+const FREQUENCY_TALLY: &str = "frequency_tally";
 
 const SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS rule_state (rule_id TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
 CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, message TEXT NOT NULL, at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS admitted (key TEXT PRIMARY KEY, skip TEXT, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS admitted_at ON admitted (at);";
 
 /// What the ingest request (or the actions consumer) sends.
 #[derive(Debug, Serialize, Deserialize)]
@@ -100,6 +114,32 @@ pub async fn deliver(env: &Env, delivery: &Delivery) -> std::result::Result<Answ
     Ok(resp.json().await?)
 }
 
+/// Asks the person's object to admit sends under the frequency policy (call only when the
+/// policy is active: it costs a hop). One verdict per ask, in order.
+pub async fn admit(
+    env: &Env,
+    user: &str,
+    asks: &[Ask],
+) -> std::result::Result<Vec<Verdict>, ApiError> {
+    let body = serde_json::to_string(asks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://user-state/admit", &init)?;
+    let stub = env
+        .durable_object(USER_STATE)?
+        .id_from_name(user)?
+        .get_stub()?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    if resp.status_code() != 200 {
+        return Err(ApiError::Internal(format!(
+            "user state answered {} to admit",
+            resp.status_code()
+        )));
+    }
+    Ok(resp.json().await?)
+}
+
 /// Reads the object's state (for explain).
 pub async fn inspect(env: &Env, user: &str) -> std::result::Result<serde_json::Value, ApiError> {
     let stub = env
@@ -149,6 +189,13 @@ impl DurableObject for UserState {
                     .events(d)
                     .await
                     .and_then(|a| Ok(Response::from_json(&a)?)),
+                Err(e) => Err(ApiError::Invalid(e.to_string())),
+            },
+            (Method::Post, "/admit") => match req.json::<Vec<Ask>>().await {
+                Ok(asks) => self
+                    .admit_asks(&asks)
+                    .await
+                    .and_then(|v| Ok(Response::from_json(&v)?)),
                 Err(e) => Err(ApiError::Invalid(e.to_string())),
             },
             (Method::Get, "/state") => self.snapshot().await,
@@ -269,6 +316,37 @@ impl UserState {
         self.schedule(alarm, at).await
     }
 
+    /// Answers asks from the ingest request or the actions consumer.
+    async fn admit_asks(&self, asks: &[Ask]) -> std::result::Result<Vec<Verdict>, ApiError> {
+        let policy = settings::frequency(&self.env).await?;
+        if !policy.is_active() {
+            return Ok(asks
+                .iter()
+                .map(|a| Verdict {
+                    key: a.key.clone(),
+                    skip: None,
+                })
+                .collect());
+        }
+        admit_all(&self.sql(), &policy, asks, now_ms())
+    }
+
+    /// Admits the in-app messages this object is about to return or park (no hop: the tally
+    /// is here); a refused message is not shown and its outcome records why.
+    async fn gate_in_app(&self, prepared: &mut Prepared) -> std::result::Result<(), ApiError> {
+        let asks = frequency::in_app_asks(prepared);
+        if asks.is_empty() {
+            return Ok(());
+        }
+        let policy = settings::frequency(&self.env).await?;
+        if !policy.is_active() {
+            return Ok(());
+        }
+        let verdicts = admit_all(&self.sql(), &policy, &asks, now_ms())?;
+        frequency::apply_in_app(prepared, &verdicts);
+        Ok(())
+    }
+
     /// Queues the firings' records; messages are returned or parked in the outbox.
     async fn dispatch(
         &self,
@@ -281,7 +359,8 @@ impl UserState {
         if firings.is_empty() {
             return Ok(Answer::default());
         }
-        let prepared = prepare(index, firings, user, source, respond);
+        let mut prepared = prepare(index, firings, user, source, respond);
+        self.gate_in_app(&mut prepared).await?;
         if !respond {
             park(&self.sql(), &prepared.messages, now_ms())?;
         }
@@ -322,7 +401,9 @@ impl UserState {
             )
             .await?;
         }
-        let prepared = spur_core::journeys::deliver::prepare(&out.effects, user, source, respond);
+        let mut prepared =
+            spur_core::journeys::deliver::prepare(&out.effects, user, source, respond);
+        self.gate_in_app(&mut prepared).await?;
         if !respond {
             park(&self.sql(), &prepared.messages, now_ms())?;
         }
@@ -368,8 +449,66 @@ impl UserState {
             "journeys": person_journeys::load(&sql)?,
             "alarm": alarm,
             "outbox": waiting,
+            "frequency": get_meta(&sql, FREQUENCY_TALLY)?
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
         }))?)
     }
+}
+
+#[derive(Deserialize)]
+struct AdmittedRow {
+    skip: Option<String>,
+}
+
+/// Decides each ask under `policy` at `at`: a key already answered gets the same answer (not
+/// counted again); a new one is decided by `frequency::admit` and remembered. Synchronous —
+/// read, decide, write with no await — so concurrent requests cannot both take the last slot.
+fn admit_all(
+    sql: &SqlStorage,
+    policy: &FrequencyPolicy,
+    asks: &[Ask],
+    at: i64,
+) -> std::result::Result<Vec<Verdict>, ApiError> {
+    let offset = IntlZones.offset_ms(policy.zone(), at).unwrap_or(0);
+    sql.exec(
+        "DELETE FROM admitted WHERE at < ?",
+        vec![(at - ADMITTED_TTL_MS).into()],
+    )?;
+    let before: Tally = get_meta(sql, FREQUENCY_TALLY)?
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let mut tally = before.clone();
+    let mut verdicts = Vec::with_capacity(asks.len());
+    for ask in asks {
+        let known: Vec<AdmittedRow> = sql
+            .exec(
+                "SELECT skip FROM admitted WHERE key = ?",
+                vec![ask.key.as_str().into()],
+            )?
+            .to_array()?;
+        let skip = match known.into_iter().next() {
+            Some(row) => row.skip,
+            None => {
+                let skip = frequency::admit(policy, &mut tally, ask.channel, offset, at)
+                    .err()
+                    .map(|s| frequency::skip_record(s, policy, ask.channel));
+                sql.exec(
+                    "INSERT INTO admitted (key, skip, at) VALUES (?, ?, ?)",
+                    vec![ask.key.as_str().into(), skip.clone().into(), at.into()],
+                )?;
+                skip
+            }
+        };
+        verdicts.push(Verdict {
+            key: ask.key.clone(),
+            skip,
+        });
+    }
+    if tally != before {
+        let text = serde_json::to_string(&tally).map_err(|e| ApiError::Internal(e.to_string()))?;
+        set_meta(sql, FREQUENCY_TALLY, &text)?;
+    }
+    Ok(verdicts)
 }
 
 fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {

@@ -5,11 +5,14 @@
 //! Invariant: a firing row is inserted once (by firing id) and each webhook is POSTed until it
 //! answers 2xx — skipped on later retries once delivered —, retried with exponential backoff,
 //! and marked `dead_lettered` when the queue gives up; an outcome is always written back to
-//! `rule_firings`, so an operator can see what happened to every action.
+//! `rule_firings`, so an operator can see what happened to every action. A push or email goes
+//! out only after the person's object admitted it under the frequency policy ([`Gate`]; no
+//! hop when no policy is active); a refused one is recorded `skipped` with its reason.
 
 use std::collections::BTreeMap;
 
 use futures_util::future::{join, join_all};
+use spur_core::frequency::{Ask, Channel};
 use spur_core::push::{self as web_push, Answer, Entropy, PushError, VapidKey};
 use spur_core::rules::actions::{self, backoff, Attempt, Outcome, PushSpec, PushTally};
 use spur_core::rules::sign::{sign, SIGNATURE_HEADER};
@@ -28,6 +31,7 @@ use crate::queues::firings::{
 };
 use crate::storage::firings;
 use crate::storage::push as push_store;
+use crate::storage::settings;
 
 /// The secret that signs webhooks.
 pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
@@ -147,12 +151,20 @@ async fn run(env: &Env, rec: &FiringRecord) -> Result<Next, ApiError> {
         serde_json::to_string(&rec.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
     let attempts = attempts + u32::from(actions::counts_attempt(&outcomes));
     let before: Vec<_> = outcomes.iter().map(|o| o.status).collect();
+    let counted = outcomes
+        .iter()
+        .any(|o| o.attemptable() && Channel::of_action(&o.kind).is_some());
+    let gate = Gate {
+        env,
+        user: &rec.user,
+        active: counted && settings::frequency(env).await?.is_active(),
+    };
     for o in outcomes.iter_mut().filter(|o| o.attemptable()) {
         let target = o.target.clone().unwrap_or_default();
         let attempt = match o.kind.as_str() {
             "webhook" => post(env, &target, rec, &body).await,
-            "push" => push(env, rec, &target, &mut o.done).await,
-            "email" => email::send(env, rec, &target).await,
+            "push" => push(env, rec, &target, &mut o.done, &gate).await,
+            "email" => email::send(env, rec, &target, &gate).await,
             _ => forward(env, &target, &body).await,
         };
         o.record(&attempt);
@@ -164,6 +176,37 @@ async fn run(env: &Env, rec: &FiringRecord) -> Result<Next, ApiError> {
     } else {
         Next::Done
     })
+}
+
+/// The frequency cap of one firing's person: asks their Durable Object (which keeps the tally)
+/// only when a policy is active.
+pub struct Gate<'a> {
+    env: &'a Env,
+    user: &'a str,
+    active: bool,
+}
+
+impl Gate<'_> {
+    /// Asks right before a send, once nothing else stops it (so a send that could not go out
+    /// is not counted). Keyed by the action id: a retry gets the first answer, counted once.
+    /// `Some` is the attempt that records the refusal (or a failed ask, retried).
+    pub async fn check(&self, key: &str, channel: Channel) -> Option<Attempt> {
+        if !self.active {
+            return None;
+        }
+        let ask = Ask {
+            key: key.to_owned(),
+            channel,
+        };
+        match user_state::admit(self.env, self.user, &[ask]).await {
+            Ok(v) => v
+                .into_iter()
+                .next()
+                .and_then(|v| v.skip)
+                .map(Attempt::NotAdmitted),
+            Err(e) => Some(Attempt::RequestFailed(format!("frequency check: {e:?}"))),
+        }
+    }
 }
 
 /// The configured first retry delay (seconds).
@@ -221,7 +264,13 @@ async fn forward(env: &Env, binding: &str, body: &str) -> Attempt {
 /// Sends push action `target` of `rec` to each of the person's subscriptions not in `done`,
 /// adding those answered for good to `done`; a subscription whose push service says 404/410
 /// is deleted.
-async fn push(env: &Env, rec: &FiringRecord, target: &str, done: &mut Vec<String>) -> Attempt {
+async fn push(
+    env: &Env,
+    rec: &FiringRecord,
+    target: &str,
+    done: &mut Vec<String>,
+    gate: &Gate<'_>,
+) -> Attempt {
     let Ok((vapid, subject)) = crate::http::push::vapid(env) else {
         return Attempt::NoVapid;
     };
@@ -238,6 +287,11 @@ async fn push(env: &Env, rec: &FiringRecord, target: &str, done: &mut Vec<String
         .into_iter()
         .filter(|s| !done.contains(&s.endpoint))
         .collect();
+    if !todo.is_empty() {
+        if let Some(refused) = gate.check(target, Channel::Push).await {
+            return refused;
+        }
+    }
     for s in &todo {
         let (answer, what) = push_one(&vapid, &subject, rec, spec, s).await;
         if answer == Answer::Gone {

@@ -17,7 +17,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::clock::now_ms;
+use crate::queues::actions::Gate;
 use crate::storage::email as suppressions;
+use spur_core::frequency::Channel;
 
 /// The provider's HTTP API endpoint (var or secret); the JSON body is
 /// `spur_core::email::ProviderRequest`.
@@ -74,8 +76,8 @@ fn transport(env: &Env) -> Option<Transport> {
     }
 }
 
-/// Sends email action `target` of `rec` (one attempt).
-pub async fn send(env: &Env, rec: &FiringRecord, target: &str) -> Attempt {
+/// Sends email action `target` of `rec` (one attempt), once the frequency `gate` admits it.
+pub async fn send(env: &Env, rec: &FiringRecord, target: &str, gate: &Gate<'_>) -> Attempt {
     let Some(spec) = rec.emails.iter().find(|e| e.id == target) else {
         return Attempt::EmailUnsendable("no_email_spec: the firing has no rendered email".into());
     };
@@ -106,6 +108,9 @@ pub async fn send(env: &Env, rec: &FiringRecord, target: &str) -> Attempt {
             "email_not_configured: no sender (set EMAIL_FROM or the action's from)".into(),
         );
     };
+    if let Some(refused) = gate.check(&spec.id, Channel::Email).await {
+        return refused;
+    }
     // Signed as of the firing (not the attempt), so every retry sends the same bytes.
     let t = token::sign(
         secret.as_bytes(),

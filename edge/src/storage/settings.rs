@@ -6,11 +6,15 @@
 //! compiled [`Pipeline`] is reused for [`CACHE_TTL_MS`] per isolate; after that only the
 //! documents' version (bumped with every save, in the same batch) is read, and the pipeline is
 //! compiled again only when it moved. An admin write through this isolate refreshes it at once.
+//! The frequency policy (`frequency`, see `spur_core::frequency`) is saved and cached the same
+//! way, apart from the pipeline, so the Durable Objects and the actions consumer that need only
+//! it never compile a tracking plan.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::Deserialize;
+use spur_core::frequency::FrequencyPolicy;
 use spur_core::{CompiledPlan, Config, ConfigError, Pipeline};
 use wasm_bindgen::JsValue;
 use worker::Env;
@@ -30,11 +34,15 @@ pub const CACHE_TTL_MS: i64 = 10_000;
 const KEY_CONFIG: &str = "config";
 const KEY_PLAN: &str = "tracking_plan";
 const KEY_VERSION: &str = "config_version";
+const KEY_FREQUENCY: &str = "frequency";
 
 thread_local! {
     static CACHE: IsolateCache<Pipeline> = const { IsolateCache::new() };
     /// The documents' version the cached pipeline was compiled from.
     static VERSION: Cell<Option<u64>> = const { Cell::new(None) };
+    static FREQUENCY: IsolateCache<FrequencyPolicy> = const { IsolateCache::new() };
+    /// The documents' version the cached frequency policy was read at.
+    static FREQUENCY_VERSION: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// The stored documents, as JSON text.
@@ -71,10 +79,47 @@ pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
     Ok(CACHE.with(|c| c.put(now, pipeline)))
 }
 
-/// Forgets the cached pipeline (after an admin write).
+/// Forgets the cached pipeline and frequency policy (after an admin write).
 pub fn invalidate() {
     CACHE.with(IsolateCache::clear);
     VERSION.with(|v| v.set(None));
+    FREQUENCY.with(IsolateCache::clear);
+    FREQUENCY_VERSION.with(|v| v.set(None));
+}
+
+/// The frequency policy (cached per isolate like the pipeline); unset: the empty policy,
+/// which limits nothing ([`FrequencyPolicy::is_active`] is false).
+pub async fn frequency(env: &Env) -> Result<Rc<FrequencyPolicy>, ApiError> {
+    let now = now_ms();
+    if let Some(p) = FREQUENCY.with(|c| c.fresh(now, CACHE_TTL_MS)) {
+        return Ok(p);
+    }
+    let version = version(env).await?;
+    if FREQUENCY_VERSION.with(Cell::get) == Some(version) {
+        if let Some(p) = FREQUENCY.with(|c| c.renew(now)) {
+            return Ok(p);
+        }
+    }
+    let row: Option<Row> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT key, value FROM settings WHERE key = ?1")
+        .bind(&[KEY_FREQUENCY.into()])?
+        .first(None)
+        .await?;
+    // Saved only after `FrequencyPolicy::from_json` accepted it.
+    let policy = match row {
+        Some(r) => serde_json::from_str(&r.value)
+            .map_err(|e| ApiError::Internal(format!("stored frequency policy: {e}")))?,
+        None => FrequencyPolicy::default(),
+    };
+    FREQUENCY_VERSION.with(|v| v.set(Some(version)));
+    Ok(FREQUENCY.with(|c| c.put(now, policy)))
+}
+
+/// Saves a checked frequency policy (the empty policy removes every limit).
+pub async fn save_frequency(env: &Env, policy: &FrequencyPolicy) -> Result<(), ApiError> {
+    let json = serde_json::to_string(policy).map_err(|e| ApiError::Internal(e.to_string()))?;
+    save(env, KEY_FREQUENCY, &json).await
 }
 
 /// The documents' version: 0 until the first save.
