@@ -41,7 +41,19 @@ let seq = 0;
 const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 const track = (userId, event) => ({ type: "track", event, userId, properties: {}, messageId: uid("m") });
 
+/**
+ * A fixed-offset zone whose local time is now within half an hour of noon, so a test's sends
+ * never straddle the local midnight that resets the daily counts (no wall-clock luck).
+ */
+function noonZone() {
+  const now = new Date();
+  const o = Math.round(12 - (now.getUTCHours() + now.getUTCMinutes() / 60));
+  return o === 0 ? "UTC" : o > 0 ? `Etc/GMT-${o}` : `Etc/GMT+${-o}`;
+}
+
+/** Sets the policy; a policy without a zone gets {@link noonZone}'s. */
 async function setPolicy(policy) {
+  policy = { zone: noonZone(), ...policy };
   const res = await spur.admin("/v1/frequency", { method: "PUT", body: JSON.stringify(policy) });
   const body = await res.json();
   assert.equal(res.status, 200, JSON.stringify(body));
