@@ -44,7 +44,12 @@ mod tests {
     use super::*;
     use crate::limits::{ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_FAN_IN};
 
-    fn event(kind: MessageType, user: Option<&str>, anon: Option<&str>, prev: Option<&str>) -> Event {
+    fn event(
+        kind: MessageType,
+        user: Option<&str>,
+        anon: Option<&str>,
+        prev: Option<&str>,
+    ) -> Event {
         let mut e: Event = serde_json::from_value(serde_json::json!({
             "messageId": "m",
             "type": kind.as_str(),

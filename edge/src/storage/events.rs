@@ -6,11 +6,11 @@
 //! leaves the database as processing it once would.
 
 use serde_json::{Map, Value};
-use spur_core::rules::replay::MAX_REPLAY_EVENTS;
-use spur_core::rules::CompiledRule;
 use spur_core::identity::alias_links;
 use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_FAN_IN};
 use spur_core::query::clickhouse::AliasRootRow;
+use spur_core::rules::replay::MAX_REPLAY_EVENTS;
+use spur_core::rules::CompiledRule;
 use spur_core::{Event, MessageType};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
