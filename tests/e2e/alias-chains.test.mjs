@@ -171,7 +171,12 @@ for (const store of ["d1", "clickhouse"]) {
 
     test(`${store}: a funnel across a 4-id chain counts one person per chain`, async () => {
       const r = await api("/v1/query/funnel", {
-        steps: [{ event: "Chain Viewed" }, { event: "Chain Added" }, { event: "Chain Paid" }, { event: "Chain Done" }],
+        steps: [
+          { event: "Chain Viewed" },
+          { event: "Chain Added" },
+          { event: "Chain Paid" },
+          { event: "Chain Done" },
+        ],
         ...range,
         window: "1d",
       });
