@@ -168,3 +168,13 @@ const _: () =
 pub const MAX_PROFILE_LOOKUP: usize = 50;
 /// Largest frequency cap (messages per person per day, per channel or overall) a policy may set.
 pub const MAX_FREQUENCY_PER_DAY: u32 = 1_000;
+
+/// Most alias rows one new link may re-point. Linking id X to a person re-points every id that
+/// pointed at X (so chains stay one hop); a link that would move more is not stored (as a
+/// later conflicting link is not), which bounds the consumer's work per link.
+pub const MAX_ALIAS_FAN_IN: usize = 1_000;
+/// Most alias rows mirrored to ClickHouse per page; larger than any one link's rows
+/// ([`MAX_ALIAS_FAN_IN`] + 1), so every page completes at least one revision.
+pub const ALIAS_SYNC_PAGE_ROWS: usize = 4 * (MAX_ALIAS_FAN_IN + 1);
+/// Most pages mirrored per consumer run; the rest follow in the next run.
+pub const MAX_ALIAS_SYNC_PAGES: usize = 8;

@@ -171,18 +171,25 @@ test("a rule's email reaches the provider rendered, escaped and with one-click u
   );
   assert.equal(o.type, "email");
   assert.equal(o.target, req.headers["idempotency-key"]);
+  // One $message_sent and one $message_delivered (the provider accepted it), same properties.
   const events = await eventually(
     async () => {
       const rows = await campaignEvents(user);
-      return rows.length === 1 && rows;
+      return rows.length === 2 && rows;
     },
-    { message: "the $message_sent event" },
+    { message: "the $message_sent and $message_delivered events" },
   );
-  assert.equal(events[0].event, "$message_sent");
-  const props = JSON.parse(events[0].properties);
-  assert.equal(props.channel, "email");
-  assert.equal(props.ruleId, id);
-  assert.equal(props.messageId, o.target);
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["$message_delivered", "$message_sent"],
+  );
+  for (const e of events) {
+    const props = JSON.parse(e.properties);
+    assert.equal(props.channel, "email");
+    assert.equal(props.ruleId, id);
+    assert.equal(props.messageId, o.target);
+    assert.equal(props.status, "delivered");
+  }
 });
 
 test("email templates are checked on save", async () => {
@@ -265,10 +272,15 @@ test("one-click unsubscribe suppresses later sends; tampered tokens are refused"
   const events = await eventually(
     async () => {
       const rows = await campaignEvents(user);
-      return rows.length === 2 && rows;
+      return rows.length === 3 && rows;
     },
-    { message: "both campaign events" },
+    { message: "the campaign events of both sends" },
   );
+  assert.deepEqual(events.map((e) => e.event).sort(), [
+    "$message_delivered",
+    "$message_failed",
+    "$message_sent",
+  ]);
   const failed = events.find((e) => e.event === "$message_failed");
   assert.equal(JSON.parse(failed.properties).status, "skipped");
 });
@@ -295,6 +307,18 @@ test("a provider 503 is retried and exactly one email is accepted", async () => 
   assert.equal(all[0].headers["idempotency-key"], all[1].headers["idempotency-key"]);
   assert.deepEqual(all[0].body, all[1].body, "the retry sends the same email");
   assert.equal(o.target, all[0].headers["idempotency-key"]);
+  // One delivery after a failed attempt: one $message_delivered (and one $message_sent).
+  const events = await eventually(
+    async () => {
+      const rows = await campaignEvents(user);
+      return rows.length === 2 && rows;
+    },
+    { message: "the campaign events of the retried send" },
+  );
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["$message_delivered", "$message_sent"],
+  );
 });
 
 test("a hard bounce suppresses the address", async () => {
@@ -383,15 +407,20 @@ test("a journey's email step renders journey variables and reaches the provider"
   const events = await eventually(
     async () => {
       const rows = await campaignEvents(user);
-      return rows.length === 1 && rows;
+      return rows.length === 2 && rows;
     },
-    { message: "the journey's $message_sent" },
+    { message: "the journey's $message_sent and $message_delivered" },
   );
-  const props = JSON.parse(events[0].properties);
-  assert.equal(events[0].event, "$message_sent");
-  assert.equal(props.journeyId, journey.id);
-  assert.equal(props.journeyNode, "send");
-  assert.equal(props.channel, "email");
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["$message_delivered", "$message_sent"],
+  );
+  for (const e of events) {
+    const props = JSON.parse(e.properties);
+    assert.equal(props.journeyId, journey.id);
+    assert.equal(props.journeyNode, "send");
+    assert.equal(props.channel, "email");
+  }
 
   // An invalid template in a journey is refused on save with the node's place.
   const bad = structuredClone(journey);

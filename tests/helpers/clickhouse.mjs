@@ -40,7 +40,8 @@ export async function startClickHouse() {
     },
     /** Drops the tables and applies the migrations (the documented command). */
     async reset() {
-      for (const t of ["events", "aliases", "spur_migrations"]) await ch.query(`DROP TABLE IF EXISTS ${t}`);
+      for (const t of ["events", "aliases", "alias_roots", "spur_migrations"])
+        await ch.query(`DROP TABLE IF EXISTS ${t}`);
       execFileSync("bash", ["scripts/clickhouse-migrate"], {
         cwd: root,
         env: { ...process.env, CLICKHOUSE_URL: url },

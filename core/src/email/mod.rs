@@ -35,6 +35,9 @@ pub const CHANNEL: &str = "email";
 pub const SENT_EVENT: &str = "$message_sent";
 /// The event recorded when an email was not sent (failed, bounced, suppressed, undeliverable).
 pub const FAILED_EVENT: &str = "$message_failed";
+/// The campaign event stored when the provider (or the `send_email` binding) accepted the
+/// email; recorded with `$message_sent`, under its own `messageId`.
+pub const DELIVERED_EVENT: &str = "$message_delivered";
 
 /// Why an email could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -462,7 +465,7 @@ pub struct Sender<'a> {
     pub node: Option<&'a str>,
 }
 
-/// A campaign event (`$message_sent` or `$message_failed`) for one email action: its
+/// A campaign event (`$message_sent`, `$message_delivered` or `$message_failed`) for one email action: its
 /// `messageId` is `<action id>:<name>`, so re-recording the same outcome stores it once; it is
 /// a `track` event of the person the firing belongs to, at `at_ms`, with properties
 /// `channel`, `messageId` (the action id), `status`, `reason`, and `ruleId` or

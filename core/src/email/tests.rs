@@ -308,3 +308,36 @@ fn tokens_verify_and_refuse_tampering_and_expiry() {
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+
+#[test]
+fn a_delivery_is_its_own_event_with_the_sent_events_properties() {
+    let sender = Sender {
+        owner: "r1",
+        node: None,
+    };
+    let sent = campaign_event(SENT_EVENT, "f:0", &sender, "u1", 1_000, "delivered", None);
+    let delivered = campaign_event(
+        DELIVERED_EVENT,
+        "f:0",
+        &sender,
+        "u1",
+        1_000,
+        "delivered",
+        None,
+    );
+    assert_eq!(delivered.message_id, "f:0:$message_delivered");
+    assert_ne!(delivered.message_id, sent.message_id);
+    assert_eq!(delivered.event.as_deref(), Some("$message_delivered"));
+    assert_eq!(delivered.properties, sent.properties);
+    // A retried delivery builds the same messageId, so the store keeps one.
+    let again = campaign_event(
+        DELIVERED_EVENT,
+        "f:0",
+        &sender,
+        "u1",
+        9_000,
+        "delivered",
+        None,
+    );
+    assert_eq!(again.message_id, delivered.message_id);
+}

@@ -253,8 +253,10 @@ impl Plan {
     /// the `bk`/`bn`/`bs` columns (the typed cohort value) over the joined row.
     pub(crate) fn clickhouse(&self, traits: &TraitMap) -> Result<(String, String), QueryError> {
         let person = format!(
-            "(SELECT {} AS person, ts_ms FROM events ANY LEFT JOIN {} USING anonymous_id)",
+            "(SELECT {} AS person, ts_ms FROM (SELECT user_id, anonymous_id, {}, ts_ms FROM events) \
+             ANY LEFT JOIN {} USING link)",
             super::clickhouse::PERSON,
+            super::clickhouse::LINK,
             super::clickhouse::ALIASES
         );
         match self {
@@ -282,11 +284,12 @@ impl Plan {
                 let identify = format!(
                     "(SELECT person, argMax(tuple(tk, tn, tsv), ts_ms) AS ct FROM \
                      (SELECT {} AS person, ts_ms, tk, tn, tsv FROM \
-                     (SELECT message_id, user_id, anonymous_id, ts_ms, f_kind[{i}] AS tk, \
+                     (SELECT message_id, user_id, anonymous_id, {}, ts_ms, f_kind[{i}] AS tk, \
                      f_num[{i}] AS tn, f_str[{i}] AS tsv FROM events WHERE type = 'identify' \
                      AND f_kind[{i}] IN ({KIND_NUMBER}, {KIND_TEXT}) LIMIT 1 BY message_id) \
-                     ANY LEFT JOIN {} USING anonymous_id) GROUP BY person)",
+                     ANY LEFT JOIN {} USING link) GROUP BY person)",
                     super::clickhouse::PERSON,
+                    super::clickhouse::LINK,
                     super::clickhouse::ALIASES
                 );
                 // Each profile is its id and the index of its value among the distinct values,

@@ -7,9 +7,10 @@
 //! lengths, limits) and fixed column names are written into the text. A query also never
 //! binds more than [`limits::MAX_SQL_PARAMS`] parameters (D1's cap).
 //!
-//! A *person* is `COALESCE(e.user_id, a.user_id, e.anonymous_id)` with `aliases a` joined on
-//! the anonymous id: the user id, else the user the anonymous id was aliased to, else the
-//! anonymous id itself.
+//! A *person* is `COALESCE(a.user_id, e.user_id, e.anonymous_id)` with `aliases a` joined on
+//! the event's own id (user id, else anonymous id): the root of the alias chain that id
+//! belongs to, else the id itself. The events consumer keeps every alias row pointing at its
+//! chain's root (`edge/src/storage/events.rs`), so chains of any length resolve in one join.
 
 pub mod campaign;
 pub mod clickhouse;

@@ -82,12 +82,16 @@ impl Params {
     }
 }
 
-/// The person an event belongs to (needs `events e LEFT JOIN aliases a`).
-pub(crate) const PERSON: &str = "COALESCE(e.user_id, a.user_id, e.anonymous_id)";
+/// The person an event belongs to (needs [`EVENTS_WITH_ALIASES`]): the root its id links to,
+/// else the user id, else the anonymous id. The consumer keeps every `aliases` row pointing at
+/// the root of its chain, so one lookup resolves a chain of any length.
+pub(crate) const PERSON: &str = "COALESCE(a.user_id, e.user_id, e.anonymous_id)";
 
-/// The events table joined with alias resolution.
+/// The events table joined with alias resolution: the event's own id (the user id, else the
+/// anonymous id) looked up once in `aliases` (its primary key). A user id is looked up too,
+/// because `alias` links a former user id to a newer one.
 pub(crate) const EVENTS_WITH_ALIASES: &str =
-    "events e LEFT JOIN aliases a ON a.anonymous_id = e.anonymous_id";
+    "events e LEFT JOIN aliases a ON a.anonymous_id = COALESCE(e.user_id, e.anonymous_id)";
 
 /// Reads an integer column that D1 may hand over as a JS number (so as a float).
 pub(crate) fn de_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {

@@ -9,7 +9,8 @@
 //! `spur_core::email`.
 
 use spur_core::email::{
-    campaign_event, token, Answer, ProviderRequest, Sender, FAILED_EVENT, SENT_EVENT,
+    campaign_event, token, Answer, ProviderRequest, Sender, DELIVERED_EVENT, FAILED_EVENT,
+    SENT_EVENT,
 };
 use spur_core::limits::MAX_EMAIL_PROVIDER_ANSWER_BYTES;
 use spur_core::rules::actions::{ActionStatus, Attempt, FiringRecord, Outcome};
@@ -218,8 +219,10 @@ async fn binding(env: &Env, request: &ProviderRequest) -> (Answer, String) {
 }
 
 /// The campaign events for email outcomes that closed since `before` (the statuses before
-/// this attempt): `$message_sent` when delivered, `$message_failed` otherwise (failed,
-/// skipped, dead-lettered) with the detail as its reason.
+/// this attempt): `$message_sent` and `$message_delivered` when the provider or binding
+/// accepted it, `$message_failed` otherwise (failed, skipped, dead-lettered) with the detail
+/// as its reason. Each has its own `messageId` (`<action id>:<name>`), so a retry stores none
+/// twice.
 pub fn campaign_events(
     rec: &FiringRecord,
     before: &[ActionStatus],
@@ -238,13 +241,18 @@ pub fn campaign_events(
         .iter()
         .zip(before)
         .filter(|(o, was)| o.kind == "email" && was.is_open() && !o.is_open())
-        .map(|(o, _)| {
+        .flat_map(|(o, _)| {
             let id = o.target.as_deref().unwrap_or(&rec.id);
-            let (name, reason) = match o.status {
-                ActionStatus::Delivered => (SENT_EVENT, None),
-                _ => (FAILED_EVENT, o.detail.as_deref()),
+            let (names, reason): (&[&str], _) = match o.status {
+                ActionStatus::Delivered => (&[SENT_EVENT, DELIVERED_EVENT], None),
+                _ => (&[FAILED_EVENT], o.detail.as_deref()),
             };
-            campaign_event(name, id, &sender, &rec.user, at, o.status.code(), reason)
+            names
+                .iter()
+                .map(|name| {
+                    campaign_event(name, id, &sender, &rec.user, at, o.status.code(), reason)
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }

@@ -17,6 +17,8 @@ use crate::queues::send::send;
 use crate::storage::clickhouse::{self, ClickHouse};
 use crate::storage::events::Store;
 
+use spur_core::identity::synced_through;
+use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_SYNC_PAGES};
 use spur_core::work::joins_store_run;
 pub use spur_core::work::{bad_rows, split};
 use spur_core::{BadRow, Work};
@@ -146,6 +148,25 @@ async fn store_group(store: &Store, env: &Env, group: Vec<Stored>) {
     }
 }
 
+/// Mirrors D1's changed alias rows to ClickHouse, a page at a time, and only then advances
+/// the high-water mark: a failed insert leaves the rows for the retry (or any later run).
+/// Rows of the revision a full page may have cut are re-read with the next page.
+async fn mirror_aliases(store: &Store, ch: &ClickHouse) -> Result<(), ApiError> {
+    for _ in 0..MAX_ALIAS_SYNC_PAGES {
+        let rows = store.aliases_to_mirror().await?;
+        let revs: Vec<i64> = rows.iter().map(|r| r.rev).collect();
+        let Some(through) = synced_through(&revs, ALIAS_SYNC_PAGE_ROWS) else {
+            return Ok(());
+        };
+        ch.insert_alias_roots(&rows).await?;
+        store.mark_aliases_mirrored(through).await?;
+        if rows.len() < ALIAS_SYNC_PAGE_ROWS {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// A queue message's work; an undecodable one is an error for its message (it retries and
 /// reaches the dead-letter queue, whose consumer records it).
 fn decode(body: &str) -> Result<Work, Result<(), ApiError>> {
@@ -161,9 +182,11 @@ async fn process(store: &Store, env: &Env, work: Work, id: &str) -> Result<(), A
                 // ClickHouse cannot say which rows were new, so the whole message is archived;
                 // the object key is the message id, so a redelivery overwrites, not adds.
                 store.insert_profiles(&events).await?;
-                ClickHouse::open(env)?
-                    .insert_events(&events, write_key.as_deref())
-                    .await?;
+                let ch = ClickHouse::open(env)?;
+                // Alias rows first: a person must never be resolved without its link once
+                // the events count.
+                mirror_aliases(store, &ch).await?;
+                ch.insert_events(&events, write_key.as_deref()).await?;
                 injected_store_fault(env, FAULT_AFTER_STORE, &events, id)?;
                 archive(env, events.iter(), id).await?;
                 live::publish(env, &events.iter().collect::<Vec<_>>()).await;

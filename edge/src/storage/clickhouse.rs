@@ -8,7 +8,7 @@
 //! the URL (which servers log).
 
 use serde::de::DeserializeOwned;
-use spur_core::query::clickhouse::{alias_rows, decode_rows, event_row};
+use spur_core::query::clickhouse::{decode_rows, event_row, AliasRootRow};
 use spur_core::Event;
 use wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
@@ -104,8 +104,9 @@ impl ClickHouse {
         }
     }
 
-    /// Inserts events (and the alias links they carry) in one request per table. Idempotent:
-    /// a retried message inserts identical rows, which queries never count twice.
+    /// Inserts events in one request. Idempotent: a retried message inserts identical rows,
+    /// which queries never count twice. The alias links they carry reach ClickHouse through
+    /// [`ClickHouse::insert_alias_roots`] (D1 flattens chains first), before the events.
     pub async fn insert_events(
         &self,
         events: &[Event],
@@ -115,25 +116,31 @@ impl ClickHouse {
             return Ok(());
         }
         let mut rows = String::new();
-        let mut aliases = String::new();
         for e in events {
             rows += &json(&event_row(e, write_key))?;
             rows.push('\n');
-            for a in alias_rows(e) {
-                aliases += &json(&a)?;
-                aliases.push('\n');
-            }
-        }
-        // Aliases first: a person must never be resolved without its link once events count.
-        if !aliases.is_empty() {
-            self.post(
-                "query=INSERT%20INTO%20aliases%20FORMAT%20JSONEachRow",
-                aliases,
-            )
-            .await?;
         }
         self.post("query=INSERT%20INTO%20events%20FORMAT%20JSONEachRow", rows)
             .await?;
+        Ok(())
+    }
+
+    /// Mirrors D1's alias rows into `alias_roots`. Idempotent and order-free: queries take the
+    /// highest revision per id.
+    pub async fn insert_alias_roots(&self, rows: &[AliasRootRow]) -> Result<(), ApiError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut body = String::new();
+        for r in rows {
+            body += &json(r)?;
+            body.push('\n');
+        }
+        self.post(
+            "query=INSERT%20INTO%20alias_roots%20FORMAT%20JSONEachRow",
+            body,
+        )
+        .await?;
         Ok(())
     }
 

@@ -6,6 +6,9 @@
 //! leaves the database as processing it once would.
 
 use serde_json::{Map, Value};
+use spur_core::identity::alias_links;
+use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_FAN_IN};
+use spur_core::query::clickhouse::AliasRootRow;
 use spur_core::rules::replay::MAX_REPLAY_EVENTS;
 use spur_core::rules::CompiledRule;
 use spur_core::{Event, MessageType};
@@ -35,9 +38,33 @@ const UPSERT_GROUP: &str = "INSERT INTO groups (group_id, traits, first_seen, la
 const INSERT_MEMBER: &str =
     "INSERT INTO group_members (group_id, member_id, joined_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
-// The first link of an anonymous id wins; a later, different userId does not re-point history.
-const INSERT_ALIAS: &str =
-    "INSERT INTO aliases (anonymous_id, user_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+// Links id ?1 to the root of ?2's chain (rows always point at a root, so one lookup finds it).
+// The first link of an id wins; a later, different user id does not re-point history. Not
+// stored: a link whose target's root is ?1 itself (it would close a cycle: A -> B, then B -> A)
+// and one that would re-point more than ?4 rows (MAX_ALIAS_FAN_IN; the count reads at most
+// ?4 + 1 index entries). `rev` takes the next revision for the ClickHouse mirror.
+const LINK_ALIAS: &str = "INSERT INTO aliases (anonymous_id, user_id, created_at, rev) \
+     SELECT ?1, r.root, ?3, (SELECT COALESCE(MAX(rev), 0) + 1 FROM aliases) \
+     FROM (SELECT COALESCE((SELECT user_id FROM aliases WHERE anonymous_id = ?2), ?2) AS root) AS r \
+     WHERE r.root != ?1 AND NOT EXISTS (SELECT 1 FROM aliases WHERE anonymous_id = ?1) \
+     AND (SELECT COUNT(*) FROM (SELECT 1 FROM aliases WHERE user_id = ?1 \
+     LIMIT CAST(?4 AS INTEGER) + 1)) <= CAST(?4 AS INTEGER) \
+     ON CONFLICT DO NOTHING";
+
+// Once ?1 is linked, the rows that pointed at ?1 (it was their root) point at ?1's root, with
+// ?1's revision. Runs right after LINK_ALIAS in the same transaction; a no-op otherwise,
+// because a linked id is nobody's root.
+const REPOINT_ALIASES: &str = "UPDATE aliases SET (user_id, rev) = \
+     (SELECT a.user_id, a.rev FROM aliases a WHERE a.anonymous_id = ?1) \
+     WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM aliases a WHERE a.anonymous_id = ?1)";
+
+// Alias rows changed since the last mirror to ClickHouse, oldest revision first.
+const ALIASES_TO_MIRROR: &str = "SELECT anonymous_id AS id, user_id AS root, rev FROM aliases \
+     WHERE rev > COALESCE((SELECT rev FROM alias_sync WHERE id = 1), 0) ORDER BY rev LIMIT ?1";
+
+// The mirror's high-water mark only moves forward (two consumers may mirror concurrently).
+const MARK_ALIASES_MIRRORED: &str = "INSERT INTO alias_sync (id, rev) VALUES (1, ?1) \
+     ON CONFLICT(id) DO UPDATE SET rev = max(alias_sync.rev, excluded.rev)";
 
 const INSERT_BAD_ROW: &str =
     "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, detail, message_id, payload, request, payload_truncated) \
@@ -157,20 +184,15 @@ impl Store {
                 json(traits)?.into(),
                 at.clone(),
             ])?);
-            if let Some(anon) = e.anonymous_id.as_deref() {
-                out.push(self.db.prepare(INSERT_ALIAS).bind(&[
-                    anon.into(),
-                    uid.into(),
-                    at.clone(),
-                ])?);
-            }
-            if let (MessageType::Alias, Some(prev)) = (e.kind, e.previous_id.as_deref()) {
-                out.push(self.db.prepare(INSERT_ALIAS).bind(&[
-                    prev.into(),
-                    uid.into(),
-                    at.clone(),
-                ])?);
-            }
+        }
+        for (id, to) in alias_links(e) {
+            out.push(self.db.prepare(LINK_ALIAS).bind(&[
+                id.into(),
+                to.into(),
+                at.clone(),
+                JsValue::from_f64(MAX_ALIAS_FAN_IN as f64),
+            ])?);
+            out.push(self.db.prepare(REPOINT_ALIASES).bind(&[id.into()])?);
         }
         if let (MessageType::Group, Some(gid)) = (e.kind, e.group_id.as_deref()) {
             out.push(self.db.prepare(UPSERT_GROUP).bind(&[
@@ -184,6 +206,28 @@ impl Store {
                 at,
             ])?);
         }
+        Ok(())
+    }
+
+    /// The next page of alias rows ClickHouse's `alias_roots` does not have yet (at most
+    /// [`ALIAS_SYNC_PAGE_ROWS`], oldest revision first).
+    pub async fn aliases_to_mirror(&self) -> Result<Vec<AliasRootRow>, ApiError> {
+        Ok(self
+            .db
+            .prepare(ALIASES_TO_MIRROR)
+            .bind(&[JsValue::from_f64(ALIAS_SYNC_PAGE_ROWS as f64)])?
+            .all()
+            .await?
+            .results()?)
+    }
+
+    /// Records that ClickHouse has every alias row through revision `rev`.
+    pub async fn mark_aliases_mirrored(&self, rev: i64) -> Result<(), ApiError> {
+        self.db
+            .prepare(MARK_ALIASES_MIRRORED)
+            .bind(&[js_ms(rev)])?
+            .run()
+            .await?;
         Ok(())
     }
 

@@ -66,7 +66,7 @@ pub(crate) fn sql(
     );
     let joined = format!(
         "(SELECT {PERSON} AS person, ts_ms, items FROM {events} \
-         ANY LEFT JOIN {ALIASES} USING anonymous_id)"
+         ANY LEFT JOIN {ALIASES} USING link)"
     );
     Ok(format!(
         "SELECT key, label_k, label_s, label_n, toInt64(count()) AS people, \

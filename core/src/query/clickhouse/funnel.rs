@@ -118,13 +118,13 @@ pub(crate) fn attempts(
     let joined = match cohort {
         None => format!(
             "(SELECT {PERSON} AS person, ts_ms, s0{}, bk, bn, bs FROM {events} \
-             ANY LEFT JOIN {ALIASES} USING anonymous_id)",
+             ANY LEFT JOIN {ALIASES} USING link)",
             ms.concat()
         ),
         // A cohort is the person's: joined on after identity resolution, giving bk/bn/bs.
         Some((join, cols)) => format!(
             "(SELECT person, ts_ms, s0{m}, {cols} FROM (SELECT {PERSON} AS person, ts_ms, s0{m} \
-             FROM {events} ANY LEFT JOIN {ALIASES} USING anonymous_id){join})",
+             FROM {events} ANY LEFT JOIN {ALIASES} USING link){join})",
             m = ms.concat()
         ),
     };

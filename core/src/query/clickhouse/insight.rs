@@ -46,7 +46,7 @@ pub(crate) fn sql(
     let extra = if bd.is_some() { ", bk, bn, bs" } else { "" };
     let mut base = format!(
         "(SELECT {PERSON} AS person, toInt64({bucket}) AS bucket{extra} \
-         FROM {events} ANY LEFT JOIN {ALIASES} USING anonymous_id)"
+         FROM {events} ANY LEFT JOIN {ALIASES} USING link)"
     );
     // A cohort is the person's, so it is joined on after identity resolution.
     let grouped_by = bd.is_some() || cohort.is_some();

@@ -26,7 +26,7 @@ pub mod retention;
 pub mod row;
 
 pub use literal::literal;
-pub use row::{alias_rows, decode_rows, event_row, AliasRow, EventRow};
+pub use row::{alias_rows, decode_rows, event_row, AliasRootRow, AliasRow, EventRow};
 
 use serde_json::Value;
 
@@ -215,19 +215,28 @@ pub(crate) fn event_cond(event: &str, filters: &[Filter]) -> Result<String, Quer
     Ok(format!("({})", parts.join(" AND ")))
 }
 
-/// The person of an event row joined with [`ALIASES`]: the user id, else the user the
-/// anonymous id was aliased to, else the anonymous id ('' is absent: columns are not Nullable).
+/// The person of an event row joined with [`ALIASES`]: the root of the alias chain its own id
+/// belongs to, else the user id, else the anonymous id ('' is absent: columns are not Nullable).
 pub(crate) const PERSON: &str =
-    "if(user_id != '', user_id, if(a_user != '', a_user, anonymous_id))";
+    "if(a_user != '', a_user, if(user_id != '', user_id, anonymous_id))";
 
-/// Alias resolution, joined `ANY LEFT JOIN … USING anonymous_id`: the earliest link wins.
-pub(crate) const ALIASES: &str = "(SELECT anonymous_id, argMin(user_id, created_ms) AS a_user \
-     FROM aliases GROUP BY anonymous_id)";
+/// The id an event row is looked up by in [`ALIASES`]: its user id, else its anonymous id
+/// (`alias` links a former user id to a newer one, so user ids are looked up too).
+pub(crate) const LINK: &str = "if(user_id != '', user_id, anonymous_id) AS link";
+
+/// Alias resolution, joined `ANY LEFT JOIN … USING link` (the left side selects [`LINK`]).
+/// `alias_roots` mirrors D1's flattened `aliases` (every id → the root of its chain); the row
+/// with the highest `rev` is the current one. The older `aliases` table (links as seen, before
+/// chains were flattened) still answers for ids `alias_roots` does not know, its earliest link
+/// winning: `-created_ms` is negative, so any `rev` (≥ 1) outranks it.
+pub(crate) const ALIASES: &str = "(SELECT link, argMax(user_id, v) AS a_user FROM \
+     (SELECT anonymous_id AS link, user_id, -created_ms AS v FROM aliases \
+     UNION ALL SELECT id AS link, root AS user_id, rev AS v FROM alias_roots) GROUP BY link)";
 
 /// The events in `[from, to)` matching `cond`, each `message_id` once, with `cols` selected.
 pub(crate) fn dedup_events(cols: &str, from: i64, to: i64, cond: &str) -> String {
     format!(
-        "(SELECT message_id, user_id, anonymous_id, ts_ms{cols} FROM events \
+        "(SELECT message_id, user_id, anonymous_id, {LINK}, ts_ms{cols} FROM events \
          WHERE ts_ms >= {} AND ts_ms < {} AND {cond} LIMIT 1 BY message_id)",
         literal::int(from),
         literal::int(to)
@@ -243,8 +252,8 @@ pub fn recent_sql(q: &super::RecentQuery) -> String {
         "SELECT message_id, type, nullIf(event, '') AS event, nullIf(name, '') AS name, \
          {PERSON} AS person, nullIf(user_id, '') AS user_id, nullIf(anonymous_id, '') AS anonymous_id, \
          '' AS timestamp, ts_ms, properties, nullIf(f_str[indexOf(f_key, {path})], '') AS path \
-         FROM (SELECT * FROM events ORDER BY ts_ms DESC LIMIT 1 BY message_id LIMIT {limit}) \
-         ANY LEFT JOIN {ALIASES} USING anonymous_id ORDER BY ts_ms DESC LIMIT {limit}"
+         FROM (SELECT *, {LINK} FROM events ORDER BY ts_ms DESC LIMIT 1 BY message_id LIMIT {limit}) \
+         ANY LEFT JOIN {ALIASES} USING link ORDER BY ts_ms DESC LIMIT {limit}"
     )
 }
 

@@ -28,7 +28,7 @@ pub(crate) fn sql(
     // Each event of a kind with its person; `lo` bounds the scan from below.
     let people = |cond: &str, lo: i64| {
         format!(
-            "(SELECT {PERSON} AS person, ts_ms FROM {} ANY LEFT JOIN {ALIASES} USING anonymous_id)",
+            "(SELECT {PERSON} AS person, ts_ms FROM {} ANY LEFT JOIN {ALIASES} USING link)",
             dedup_events("", lo, range.to, cond)
         )
     };

@@ -69,6 +69,19 @@ pub struct AliasRow {
     pub created_ms: i64,
 }
 
+/// One row of the ClickHouse `alias_roots` table: D1's flattened alias row (an id and the
+/// root of its chain) at revision `rev`; the highest revision per id is current.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct AliasRootRow {
+    /// The linked id (an anonymous id or a former user id).
+    pub id: String,
+    /// The person it resolves to.
+    pub root: String,
+    /// D1's revision of the row (increasing with every change).
+    #[serde(deserialize_with = "crate::query::sql::de_int")]
+    pub rev: i64,
+}
+
 /// The row for an event.
 pub fn event_row(e: &Event, write_key: Option<&str>) -> EventRow {
     let s = |v: &Option<String>| v.clone().unwrap_or_default();

@@ -1,0 +1,216 @@
+// Issue 12, identity in analysis: alias chains of any length. A person who browses anonymously
+// (A), signs up (identify A -> B), is renamed (alias B -> C) and renamed again (alias C -> D) is
+// ONE person in insight, funnels, segments and retention — on D1 and on a real ClickHouse
+// (EVENTS_STORE = "clickhouse", alias rows mirrored from D1). Everything goes through the real
+// Segment API and the real queue consumer. The links of a second person arrive in reverse order,
+// one request each, and resolve the same; a cycle (E -> F, then F -> E) is answered 200, stores
+// its events and does not split or hang anything.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startClickHouse } from "../helpers/clickhouse.mjs";
+
+const TOKEN = "test-admin-token";
+const MIN = 60_000;
+const DAY = 86_400_000;
+const auth = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
+const iso = (ms) => new Date(ms).toISOString();
+
+for (const store of ["d1", "clickhouse"]) {
+  describe(`alias chains on ${store}`, () => {
+    let spur, ch;
+    const T0 = Date.now() - 60 * MIN;
+    const range = { from: iso(T0 - DAY), to: iso(T0 + DAY) };
+    let seq = 0;
+    const msg = (fields, minute) => ({
+      messageId: `chain-${store}-${process.pid}-${seq++}`,
+      timestamp: iso(T0 + minute * MIN),
+      ...fields,
+    });
+    const step = (event, ids, minute) => msg({ type: "track", event, ...ids }, minute);
+
+    async function api(path, body) {
+      const res = await fetch(`${spur.url}${path}`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null };
+    }
+
+    async function ingest(batch) {
+      const res = await spur.post("/v1/batch", { batch }, auth);
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).accepted, batch.length);
+    }
+
+    const stored = async () =>
+      store === "d1"
+        ? (await spur.rows("SELECT COUNT(*) AS n FROM events WHERE message_id LIKE 'chain-%'"))[0].n
+        : Number(await ch.query("SELECT uniqExact(message_id) FROM events WHERE message_id LIKE 'chain-%'"));
+
+    before(async () => {
+      if (store === "clickhouse") {
+        ch = await startClickHouse();
+        spur = await startSpur({
+          secrets: { ADMIN_TOKEN: TOKEN, CLICKHOUSE_URL: ch.url },
+          vars: { EVENTS_STORE: "clickhouse" },
+        });
+      } else {
+        spur = await startSpur({ secrets: { ADMIN_TOKEN: TOKEN } });
+      }
+      const p = process.pid;
+      const [A, B, C, D] = ["a", "b", "c", "d"].map((x) => `${x}-${p}`);
+      // Person 1: the chain A -> B -> C -> D in one batch, in order.
+      const total = [];
+      const one = [
+        step("Chain Viewed", { anonymousId: A }, 0),
+        msg({ type: "identify", anonymousId: A, userId: B, traits: { plan: "free" } }, 1),
+        step("Chain Added", { userId: B }, 2),
+        msg({ type: "alias", previousId: B, userId: C }, 3),
+        step("Chain Paid", { userId: C }, 4),
+        msg({ type: "alias", previousId: C, userId: D }, 5),
+        step("Chain Done", { userId: D }, 6),
+      ];
+      // Person 2: the same chain, its links sent last-first, one request each.
+      const [W, X, Y, Z] = ["w", "x", "y", "z"].map((x) => `${x}-${p}`);
+      const two = [
+        step("Chain Viewed", { anonymousId: W }, 10),
+        step("Chain Added", { userId: X }, 12),
+        step("Chain Paid", { userId: Y }, 14),
+        step("Chain Done", { userId: Z }, 16),
+      ];
+      const links = [
+        msg({ type: "alias", previousId: Y, userId: Z }, 15),
+        msg({ type: "alias", previousId: X, userId: Y }, 13),
+        msg({ type: "identify", anonymousId: W, userId: X }, 11),
+      ];
+      // Person 3: a cycle (E -> F, then F -> E); the first link wins.
+      const [E, F] = ["e", "f"].map((x) => `${x}-${p}`);
+      const three = [
+        step("Chain Viewed", { anonymousId: E }, 20),
+        msg({ type: "identify", anonymousId: E, userId: F }, 21),
+        msg({ type: "alias", previousId: F, userId: E }, 22),
+        step("Chain Added", { userId: E }, 23),
+        step("Chain Paid", { userId: F }, 24),
+      ];
+      await ingest(one);
+      await ingest(two);
+      for (const l of links) {
+        await ingest([l]);
+        // Each link is stored before the next is sent, so they really arrive last-first.
+        await eventually(async () => (await stored()) >= one.length + two.length + links.indexOf(l) + 1, {
+          timeoutMs: 30_000,
+          message: "link stored",
+        });
+      }
+      await ingest(three);
+      total.push(...one, ...two, ...links, ...three);
+      const n = await eventually(async () => ((await stored()) >= total.length ? stored() : null), {
+        timeoutMs: 30_000,
+        message: "every event stored",
+      });
+      assert.equal(n, total.length);
+    });
+    after(async () => {
+      await spur?.close();
+      ch?.close();
+    });
+
+    test(`${store}: every id of a chain resolves to its last user id`, async () => {
+      const r = await api("/v1/query/insight", { event: "$any", ...range, interval: "day" });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      // Three people: the two chains and the cycle (E and F are one person, F's root).
+      assert.equal(r.body.totalUsers, 3);
+      for (const event of ["Chain Viewed", "Chain Added", "Chain Paid", "Chain Done"]) {
+        const q = await api("/v1/query/insight", { event, ...range });
+        assert.equal(q.status, 200, JSON.stringify(q.body));
+        assert.equal(q.body.totalUsers, event === "Chain Done" ? 2 : 3, event);
+      }
+      if (store === "d1") {
+        const p = process.pid;
+        const rows = await spur.rows(
+          "SELECT anonymous_id, user_id FROM aliases WHERE anonymous_id LIKE ? ORDER BY anonymous_id",
+          `%-${p}`,
+        );
+        assert.deepEqual(
+          rows.map((x) => [x.anonymous_id, x.user_id]),
+          [
+            [`a-${p}`, `d-${p}`],
+            [`b-${p}`, `d-${p}`],
+            [`c-${p}`, `d-${p}`],
+            [`e-${p}`, `f-${p}`],
+            [`w-${p}`, `z-${p}`],
+            [`x-${p}`, `z-${p}`],
+            [`y-${p}`, `z-${p}`],
+          ],
+        );
+      } else {
+        // The mirror holds the same roots.
+        const p = process.pid;
+        const text = await ch.query(
+          `SELECT id, argMax(root, rev) FROM alias_roots WHERE id LIKE '%-${p}' GROUP BY id ORDER BY id FORMAT TabSeparated`,
+        );
+        assert.equal(
+          text.trim(),
+          [
+            [`a-${p}`, `d-${p}`],
+            [`b-${p}`, `d-${p}`],
+            [`c-${p}`, `d-${p}`],
+            [`e-${p}`, `f-${p}`],
+            [`w-${p}`, `z-${p}`],
+            [`x-${p}`, `z-${p}`],
+            [`y-${p}`, `z-${p}`],
+          ]
+            .map((r) => r.join("\t"))
+            .join("\n"),
+        );
+      }
+    });
+
+    test(`${store}: a funnel across a 4-id chain counts one person per chain`, async () => {
+      const r = await api("/v1/query/funnel", {
+        steps: [
+          { event: "Chain Viewed" },
+          { event: "Chain Added" },
+          { event: "Chain Paid" },
+          { event: "Chain Done" },
+        ],
+        ...range,
+        window: "1d",
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      // Both chains convert end to end; the cycle's person reaches step 3 and stops.
+      assert.deepEqual(
+        r.body.steps.map((s) => s.entered),
+        [3, 3, 3, 2],
+      );
+    });
+
+    test(`${store}: retention follows the person across the chain`, async () => {
+      const r = await api("/v1/query/retention", {
+        start: { event: "Chain Viewed" },
+        return: { event: "Chain Paid" },
+        ...range,
+        interval: "day",
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      // Each person starts once (first seen anonymously, as A / W / E): three, not more.
+      const sum = (xs) => xs.reduce((n, x) => n + x, 0);
+      assert.equal(sum(r.body.cohorts.map((c) => c.size)), 3, JSON.stringify(r.body));
+    });
+
+    if (store === "d1") {
+      test("d1: a segment over the chain finds one person per chain", async () => {
+        const r = await api("/v1/query/segment", {
+          where: { and: [{ did: { event: "Chain Viewed" } }, { did: { event: "Chain Done" } }] },
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(r.body.count, 2, JSON.stringify(r.body));
+        const p = process.pid;
+        assert.deepEqual(r.body.users.sort(), [`d-${p}`, `z-${p}`]);
+      });
+    }
+  });
+}
