@@ -40,7 +40,7 @@ pub(crate) fn sql(
     let reached = names(["$message_sent", "$message_delivered", "$message_shown"]);
     let m = format!(
         "(SELECT {PERSON} AS person, event, {channel} AS channel, ts_ms AS t FROM {} \
-         ANY LEFT JOIN {ALIASES} USING anonymous_id)",
+         ANY LEFT JOIN {ALIASES} USING link)",
         dedup_events(
             ", event, f_key, f_kind, f_str, f_num",
             range.from,
@@ -66,7 +66,7 @@ pub(crate) fn sql(
             " UNION ALL SELECT 'converted', '', '', toInt64(0), toInt64(count()) FROM \
              (SELECT person FROM (SELECT person, min(t) AS t0 FROM {m} WHERE event IN ({reached}) \
              GROUP BY person) ALL INNER JOIN (SELECT {PERSON} AS person, ts_ms AS g FROM {goals} \
-             ANY LEFT JOIN {ALIASES} USING anonymous_id) USING person \
+             ANY LEFT JOIN {ALIASES} USING link) USING person \
              WHERE g > t0 AND g <= t0 + {within} GROUP BY person)"
         ));
     }
