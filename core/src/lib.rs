@@ -42,6 +42,7 @@ pub mod error;
 pub mod event;
 pub mod frequency;
 pub mod gzip;
+pub mod identity;
 pub mod ingest;
 pub mod instant;
 pub mod journeys;

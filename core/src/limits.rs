@@ -168,3 +168,13 @@ const _: () =
 pub const MAX_PROFILE_LOOKUP: usize = 50;
 /// Largest frequency cap (messages per person per day, per channel or overall) a policy may set.
 pub const MAX_FREQUENCY_PER_DAY: u32 = 1_000;
+
+/// Most in-app messages a person's Durable Object keeps waiting for pickup (the oldest are
+/// dropped first), also after an identity merge unites two people's waiting messages.
+pub const MAX_PENDING_MESSAGES: usize = 20;
+/// Most times an event or a merge is forwarded along `merged_into` links (an anonymous id
+/// merged into a user who was later aliased again); past it the object keeps what it got.
+pub const MAX_MERGE_HOPS: u32 = 4;
+/// Most identity merges (identify with both ids, alias) one ingest request performs itself;
+/// the rest go through the actions queue.
+pub const MAX_INLINE_MERGES: usize = 4;
