@@ -178,3 +178,6 @@ pub const MAX_MERGE_HOPS: u32 = 4;
 /// Most identity merges (identify with both ids, alias) one ingest request performs itself;
 /// the rest go through the actions queue.
 pub const MAX_INLINE_MERGES: usize = 4;
+/// Most anonymous ids whose hand-over a person's object remembers (the import's idempotency
+/// keys); the oldest are forgotten first.
+pub const MAX_MERGE_SOURCES: usize = 1_000;

@@ -312,6 +312,9 @@ pub enum ActionWork {
         /// The events.
         events: Vec<Event>,
     },
+    /// An identity merge (`identify` with both ids, or `alias`) the ingest request could not
+    /// perform itself; performing it again is a no-op (see [`crate::identity`]).
+    Merge(crate::identity::Link),
 }
 
 /// A firing as stored in `rule_firings`, plus the payload its webhooks and forwards send.
