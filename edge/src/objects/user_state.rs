@@ -16,8 +16,8 @@ use spur_core::limits::{MAX_MERGE_HOPS, MAX_MERGE_SOURCES};
 use spur_core::rules::{next_deadline, Firing, InAppMessage, RuleIndex, RuleState};
 use spur_core::Event;
 use worker::{
-    console_error, console_warn, durable_object, DurableObject, Env, Method, Request, RequestInit, Response,
-    Result, SqlStorage, State,
+    console_error, console_warn, durable_object, DurableObject, Env, Method, Request, RequestInit,
+    Response, Result, SqlStorage, State,
 };
 
 use crate::clock::now_ms;
@@ -40,6 +40,8 @@ const LAST_ALARM: &str = "last_alarm";
 pub const MAX_OUTBOX: usize = spur_core::limits::MAX_PENDING_MESSAGES;
 /// Meta key: the person this (anonymous) person was merged into; set once, by the hand-over.
 const MERGED_INTO: &str = "merged_into";
+/// Meta key: how many merges arrived again after their source was already imported.
+const MERGE_REPEATS: &str = "merge_repeats";
 /// Meta key: what the hand-over exported (returned again when a merge is retried).
 const HANDOVER: &str = "handover";
 /// How long a waiting in-app message stays worth showing.
@@ -152,7 +154,10 @@ async fn post<T: Serialize, R: serde::de::DeserializeOwned>(
     init.with_method(Method::Post)
         .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
     let req = Request::new_with_init(&format!("https://user-state{path}"), &init)?;
-    let stub = env.durable_object(USER_STATE)?.id_from_name(user)?.get_stub()?;
+    let stub = env
+        .durable_object(USER_STATE)?
+        .id_from_name(user)?
+        .get_stub()?;
     let mut resp = stub.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
         return Err(ApiError::Internal(format!(
@@ -278,7 +283,10 @@ impl UserState {
                 d.hops += 1;
                 return deliver(&self.env, &d).await;
             }
-            console_warn!("merge chain longer than {MAX_MERGE_HOPS}: events kept at {}", d.user);
+            console_warn!(
+                "merge chain longer than {MAX_MERGE_HOPS}: events kept at {}",
+                d.user
+            );
         }
         let index = rule_set::at_version(&self.env, d.version).await?;
         let journeys = if d.journeys == 0 {
@@ -404,7 +412,10 @@ impl UserState {
                 imp.into = next.clone();
                 return post(&self.env, &next, "/import", &imp).await;
             }
-            console_warn!("merge chain longer than {MAX_MERGE_HOPS}: import kept at {}", imp.into);
+            console_warn!(
+                "merge chain longer than {MAX_MERGE_HOPS}: import kept at {}",
+                imp.into
+            );
         }
         let index = rule_set::current(&self.env).await?;
         let at = now_ms();
@@ -417,6 +428,11 @@ impl UserState {
             )?
             .to_array()?;
         if !known.is_empty() {
+            // A retried merge: counted (explain shows it), nothing else changes.
+            let n = get_meta(&sql, MERGE_REPEATS)?
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            set_meta(&sql, MERGE_REPEATS, &(n + 1).to_string())?;
             return Ok(Imported::default());
         }
         sql.exec(
@@ -452,7 +468,8 @@ impl UserState {
         }
         let alarm = earliest(next_deadline(&states), person.next_wake());
         let fired = firings.len();
-        self.dispatch(&index, firings, &user, "merge", false).await?;
+        self.dispatch(&index, firings, &user, "merge", false)
+            .await?;
         self.schedule(alarm, at).await?;
         Ok(Imported {
             merged: true,
@@ -576,6 +593,12 @@ impl UserState {
             .filter_map(|r| serde_json::from_str(&r.value).ok())
             .collect();
         let alarm = self.state.storage().get_alarm().await?;
+        let merged_from: Vec<String> = sql
+            .exec("SELECT id AS value FROM merged_from ORDER BY at", None)?
+            .to_array::<TextRow>()?
+            .into_iter()
+            .map(|r| r.value)
+            .collect();
         let last_alarm = get_meta(&sql, LAST_ALARM)?.and_then(|v| {
             let (due, ran) = v.split_once(' ')?;
             Some(serde_json::json!({ "dueMs": due.parse::<i64>().ok()?, "ranMs": ran.parse::<i64>().ok()? }))
@@ -583,7 +606,13 @@ impl UserState {
         Ok(Response::from_json(&serde_json::json!({
             "lastAlarm": last_alarm,
             "user": get_meta(&sql, "user")?,
-            "mergedInto": get_meta(&sql, MERGED_INTO)?,
+            "identity": {
+                "mergedInto": get_meta(&sql, MERGED_INTO)?,
+                "mergedFrom": merged_from,
+                "repeats": get_meta(&sql, MERGE_REPEATS)?
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0),
+            },
             "rules": states,
             "journeys": person_journeys::load(&sql)?,
             "alarm": alarm,
