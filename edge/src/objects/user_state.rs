@@ -267,27 +267,6 @@ impl UserState {
     }
 
     async fn events(&self, mut d: Delivery) -> std::result::Result<Answer, ApiError> {
-        // A person merged into another: what still arrives here (in-flight events, other
-        // tabs) goes on to the identified person's object, minus what was applied here before.
-        if let Some(into) = get_meta(&self.sql(), MERGED_INTO)? {
-            if d.hops < MAX_MERGE_HOPS {
-                let sql = self.sql();
-                let mut fresh = Vec::with_capacity(d.events.len());
-                for e in std::mem::take(&mut d.events) {
-                    if !applied(&sql, &e.message_id)? {
-                        fresh.push(e);
-                    }
-                }
-                d.events = fresh;
-                d.user = into;
-                d.hops += 1;
-                return deliver(&self.env, &d).await;
-            }
-            console_warn!(
-                "merge chain longer than {MAX_MERGE_HOPS}: events kept at {}",
-                d.user
-            );
-        }
         let index = rule_set::at_version(&self.env, d.version).await?;
         let journeys = if d.journeys == 0 {
             journey_set::current(&self.env).await?
@@ -297,7 +276,7 @@ impl UserState {
         let at = now_ms();
         // Loaded before the synchronous stretch (an await), and only when some condition the
         // events meet reads `traits.*`.
-        let profile = match d.profile {
+        let profile = match d.profile.take() {
             Some(p) => Some(p),
             None => {
                 let wanted = d.events.iter().find(|e| {
@@ -312,6 +291,29 @@ impl UserState {
                 }
             }
         };
+        // Checked after the awaits above, so a hand-over that ran meanwhile is seen. A person
+        // merged into another: what still arrives here (in-flight events, other
+        // tabs) goes on to the identified person's object, minus what was applied here before.
+        if let Some(into) = get_meta(&self.sql(), MERGED_INTO)? {
+            if d.hops < MAX_MERGE_HOPS {
+                let sql = self.sql();
+                let mut fresh = Vec::with_capacity(d.events.len());
+                for e in std::mem::take(&mut d.events) {
+                    if !applied(&sql, &e.message_id)? {
+                        fresh.push(e);
+                    }
+                }
+                d.events = fresh;
+                d.user = into;
+                d.hops += 1;
+                d.profile = profile;
+                return deliver(&self.env, &d).await;
+            }
+            console_warn!(
+                "merge chain longer than {MAX_MERGE_HOPS}: events kept at {}",
+                d.user
+            );
+        }
         // Read, transition, write: synchronous, so no other request interleaves.
         let sql = self.sql();
         set_meta(&sql, "user", &d.user)?;
@@ -406,6 +408,8 @@ impl UserState {
     /// Takes in another person's hand-over, once per source id: the merge, its firings and
     /// the alarm for moved deadlines and wake-ups.
     async fn import(&self, mut imp: Import) -> std::result::Result<Imported, ApiError> {
+        let index = rule_set::current(&self.env).await?;
+        // After the await: a hand-over of this object that ran meanwhile is seen.
         if let Some(next) = get_meta(&self.sql(), MERGED_INTO)? {
             if imp.hops < MAX_MERGE_HOPS {
                 imp.hops += 1;
@@ -417,7 +421,6 @@ impl UserState {
                 imp.into
             );
         }
-        let index = rule_set::current(&self.env).await?;
         let at = now_ms();
         // Read, merge, write: synchronous, so no event interleaves with the merge.
         let sql = self.sql();
