@@ -101,7 +101,7 @@ test("an in-app message pending for the anonymous id reaches the logged-in user"
     timeoutMs: 15_000,
     message: "message parked for the anonymous id",
   });
-  const [row] = await firings("mp");
+  const [row] = await eventually(async () => ((await firings("mp")).length ? firings("mp") : null));
   assert.equal(row.user_id, anon.anonymousId);
   const first = await send(identify(anon.anonymousId, userId));
   const next = await send(track({ userId, anonymousId: anon.anonymousId }, "mp Opened App"));
