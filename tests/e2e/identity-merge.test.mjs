@@ -21,7 +21,13 @@ const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toStri
 let seq = 0;
 const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 /** A track event from an anonymous visitor (anonymousId only) or a logged-in one. */
-const track = (who, event, properties = {}) => ({ type: "track", event, properties, messageId: uid("m"), ...who });
+const track = (who, event, properties = {}) => ({
+  type: "track",
+  event,
+  properties,
+  messageId: uid("m"),
+  ...who,
+});
 const identify = (anonymousId, userId) => ({ type: "identify", anonymousId, userId, messageId: uid("i") });
 async function send(...events) {
   const res = await spur.post("/v1/batch", { batch: events }, basic);
@@ -54,7 +60,11 @@ test("a count begun anonymously finishes after login: 2 views anonymous, identif
   assert.equal((await send(track(anon, "mw Viewed Product"))).messages, undefined);
   assert.equal((await send(track(anon, "mw Viewed Product"))).messages, undefined);
   assert.equal((await live("mw", anon.anonymousId)).state.hits.length, 2);
-  assert.equal((await send(identify(anon.anonymousId, user.userId))).messages, undefined, "2 of 3 do not fire");
+  assert.equal(
+    (await send(identify(anon.anonymousId, user.userId))).messages,
+    undefined,
+    "2 of 3 do not fire",
+  );
   const moved = await live("mw", user.userId);
   assert.equal(moved.state?.hits?.length, 2, "the anonymous views now count for the user");
   assert.equal(moved.identity.mergedFrom.length, 1);
@@ -117,7 +127,10 @@ test("a redelivered merge does not double count (queue redelivery and a repeated
   await putRule(views("md"));
   const anon = uid("anon");
   const userId = uid("user");
-  await send(track({ anonymousId: anon }, "md Viewed Product"), track({ anonymousId: anon }, "md Viewed Product"));
+  await send(
+    track({ anonymousId: anon }, "md Viewed Product"),
+    track({ anonymousId: anon }, "md Viewed Product"),
+  );
   await send(identify(anon, userId));
   // The same merge again: twice through the actions queue (as a redelivery would) and once
   // more inline through a second identify and an alias.
