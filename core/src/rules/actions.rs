@@ -313,8 +313,8 @@ pub enum ActionWork {
         events: Vec<Event>,
     },
     /// An identity merge (`identify` with both ids, or `alias`) the ingest request could not
-    /// perform itself; performing it again is a no-op (see [`crate::identity`]).
-    Merge(crate::identity::Link),
+    /// perform itself; performing it again is a no-op (see [`crate::merge`]).
+    Merge(crate::merge::Link),
 }
 
 /// A firing as stored in `rule_firings`, plus the payload its webhooks and forwards send.

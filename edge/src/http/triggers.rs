@@ -61,7 +61,7 @@ async fn run(
     // Identity merges first, so this request's events already meet the merged state (and an
     // anonymous object merged now forwards what reaches it). A merge that fails here, or one
     // past the inline bound, goes through the actions queue; merging again is a no-op.
-    let links = spur_core::identity::links(events);
+    let links = spur_core::merge::links(events);
     let mut deferred = Vec::new();
     for (i, link) in links.into_iter().enumerate() {
         if i >= MAX_INLINE_MERGES {

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use spur_core::identity::{self, Handover, Link, Pending};
 use spur_core::limits::{MAX_MERGE_HOPS, MAX_MERGE_SOURCES};
+use spur_core::merge::{self, Handover, Link, Pending};
 use spur_core::rules::{next_deadline, Firing, InAppMessage, RuleIndex, RuleState};
 use spur_core::Event;
 use worker::{
@@ -453,7 +453,7 @@ impl UserState {
         let people_before = person_journeys::load(&sql)?;
         let mut person = people_before.clone();
         let outbox = load_outbox(&sql, at)?;
-        let (outbox, mut firings, dropped) = identity::merge(
+        let (outbox, mut firings, dropped) = merge::merge(
             &index,
             &user,
             &mut states,

@@ -283,5 +283,5 @@ pub fn merge(
 }
 
 #[cfg(test)]
-#[path = "identity_tests.rs"]
+#[path = "merge_tests.rs"]
 mod tests;
