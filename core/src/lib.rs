@@ -47,6 +47,7 @@ pub mod ingest;
 pub mod instant;
 pub mod journeys;
 pub mod limits;
+pub mod merge;
 pub mod plan;
 pub mod push;
 pub mod query;

@@ -178,3 +178,15 @@ pub const MAX_ALIAS_FAN_IN: usize = 1_000;
 pub const ALIAS_SYNC_PAGE_ROWS: usize = 4 * (MAX_ALIAS_FAN_IN + 1);
 /// Most pages mirrored per consumer run; the rest follow in the next run.
 pub const MAX_ALIAS_SYNC_PAGES: usize = 8;
+/// Most in-app messages a person's Durable Object keeps waiting for pickup (the oldest are
+/// dropped first), also after an identity merge unites two people's waiting messages.
+pub const MAX_PENDING_MESSAGES: usize = 20;
+/// Most times an event or a merge is forwarded along `merged_into` links (an anonymous id
+/// merged into a user who was later aliased again); past it the object keeps what it got.
+pub const MAX_MERGE_HOPS: u32 = 4;
+/// Most identity merges (identify with both ids, alias) one ingest request performs itself;
+/// the rest go through the actions queue.
+pub const MAX_INLINE_MERGES: usize = 4;
+/// Most anonymous ids whose hand-over a person's object remembers (the import's idempotency
+/// keys); the oldest are forgotten first.
+pub const MAX_MERGE_SOURCES: usize = 1_000;

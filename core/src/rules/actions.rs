@@ -318,6 +318,9 @@ pub enum ActionWork {
         /// The events.
         events: Vec<Event>,
     },
+    /// An identity merge (`identify` with both ids, or `alias`) the ingest request could not
+    /// perform itself; performing it again is a no-op (see [`crate::merge`]).
+    Merge(crate::merge::Link),
 }
 
 /// A firing as stored in `rule_firings`, plus the payload its webhooks and forwards send.

@@ -194,7 +194,7 @@ pub fn on_event(
 }
 
 /// A firing, counted against the cap (or suppressed by it).
-fn fire(
+pub(crate) fn fire(
     rule: &CompiledRule,
     state: &mut RuleState,
     at: i64,

@@ -182,6 +182,7 @@ pub async fn enter(mut req: Request, env: &Env, id: &str) -> Result<Response, Ap
             context,
         }),
         profile: None,
+        hops: 0,
     };
     let answer = user_state::deliver(env, &delivery).await?;
     let entered = answer.entered.unwrap_or_default();

@@ -181,7 +181,8 @@ pub async fn explain_route(req: &Request, env: &Env, id: &str) -> Result<Respons
     let live = user_state::inspect(env, &user).await.ok().map(|s| {
         let pick = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
         let state = s.get("rules").and_then(|r| r.get(id)).cloned();
-        json!({ "state": state, "alarm": pick("alarm"), "outbox": pick("outbox") })
+        json!({ "state": state, "alarm": pick("alarm"), "outbox": pick("outbox"),
+            "identity": pick("identity") })
     });
     Ok(Response::from_json(&json!({
         "rule": id, "user": user, "enabled": enabled,

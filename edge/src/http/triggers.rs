@@ -17,6 +17,8 @@ use spur_core::rules::{route_with, InAppMessage, Prepared, Profiles, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
+use spur_core::limits::MAX_INLINE_MERGES;
+
 use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::objects::user_state::{self, Delivery};
@@ -63,6 +65,21 @@ async fn run(
         return Ok(Vec::new());
     }
     let journeys_version = journeys.as_ref().map_or(0, |j| j.version());
+    // Identity merges first, so this request's events already meet the merged state (and an
+    // anonymous object merged now forwards what reaches it). A merge that fails here, or one
+    // past the inline bound, goes through the actions queue; merging again is a no-op.
+    let links = spur_core::merge::links(events);
+    let mut deferred = Vec::new();
+    for (i, link) in links.into_iter().enumerate() {
+        if i >= MAX_INLINE_MERGES {
+            deferred.push(ActionWork::Merge(link));
+            continue;
+        }
+        if let Err(e) = user_state::merge(env, &link).await {
+            console_warn!("identity merge deferred to the queue: {e:?}");
+            deferred.push(ActionWork::Merge(link));
+        }
+    }
     let profiles = profiles_for(env, &index, journeys.as_deref(), events).await;
     let routing = route_with(
         &index,
@@ -74,7 +91,7 @@ async fn run(
         |e| journeys.as_ref().is_some_and(|j| j.needs(e)),
     );
     let mut messages = Vec::new();
-    let mut work = Vec::new();
+    let mut work = deferred;
     let mut prepared: Vec<Prepared> = routing
         .firings
         .into_iter()
@@ -99,6 +116,7 @@ async fn run(
             journeys: journeys_version,
             enter: None,
             profile: profiles.get(user).cloned(),
+            hops: 0,
         };
         async move {
             let result = user_state::deliver(env, &delivery).await;

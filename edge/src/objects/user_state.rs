@@ -17,11 +17,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use spur_core::frequency::{self, Ask, FrequencyPolicy, Tally, Verdict};
 use spur_core::journeys::Zones;
+use spur_core::limits::{MAX_MERGE_HOPS, MAX_MERGE_SOURCES};
+use spur_core::merge::{self, Handover, Link, Pending};
 use spur_core::rules::{next_deadline, Firing, InAppMessage, Prepared, RuleIndex, RuleState};
 use spur_core::Event;
 use worker::{
-    console_error, durable_object, DurableObject, Env, Method, Request, RequestInit, Response,
-    Result, SqlStorage, State,
+    console_error, console_warn, durable_object, DurableObject, Env, Method, Request, RequestInit,
+    Response, Result, SqlStorage, State,
 };
 
 use crate::clock::{now_ms, IntlZones};
@@ -42,7 +44,13 @@ const ALARM_DUE: &str = "alarm_due";
 /// Meta key: `"<due> <ran>"` of the last alarm that rang (ms since 1970).
 const LAST_ALARM: &str = "last_alarm";
 /// Most in-app messages waiting for pickup (oldest dropped first).
-pub const MAX_OUTBOX: usize = 20;
+pub const MAX_OUTBOX: usize = spur_core::limits::MAX_PENDING_MESSAGES;
+/// Meta key: the person this (anonymous) person was merged into; set once, by the hand-over.
+const MERGED_INTO: &str = "merged_into";
+/// Meta key: how many merges arrived again after their source was already imported.
+const MERGE_REPEATS: &str = "merge_repeats";
+/// Meta key: what the hand-over exported (returned again when a merge is retried).
+const HANDOVER: &str = "handover";
 /// How long a waiting in-app message stays worth showing.
 pub const OUTBOX_TTL_MS: i64 = 86_400_000;
 /// How long a frequency verdict is remembered by action id (longer than the actions queue
@@ -58,7 +66,8 @@ CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
 CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, message TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS admitted (key TEXT PRIMARY KEY, skip TEXT, at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS admitted_at ON admitted (at);";
+CREATE INDEX IF NOT EXISTS admitted_at ON admitted (at);
+CREATE TABLE IF NOT EXISTS merged_from (id TEXT PRIMARY KEY, at INTEGER NOT NULL);";
 
 /// What the ingest request (or the actions consumer) sends.
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,6 +90,40 @@ pub struct Delivery {
     /// names `traits.*` (`None`: the object reads them itself if a condition needs them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How often this delivery was forwarded along `merged_into` links.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hops: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// What the merge coordinator asks the identified person's object to take in.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Import {
+    /// The identified person (the object's own id).
+    pub into: String,
+    /// What the anonymous person's object handed over.
+    pub handover: Handover,
+    /// How often this import was forwarded along `merged_into` links.
+    #[serde(default)]
+    pub hops: u32,
+}
+
+/// What an import came to.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Imported {
+    /// False when this source was already merged (a retried merge): nothing changed.
+    pub merged: bool,
+    /// Rule firings the union completed.
+    pub fired: usize,
+    /// What the merge left behind.
+    #[serde(default)]
+    pub dropped_runs: usize,
+    /// Pending messages past the bound.
+    #[serde(default)]
+    pub dropped_messages: usize,
 }
 
 /// The object's answer.
@@ -121,11 +164,21 @@ pub async fn admit(
     user: &str,
     asks: &[Ask],
 ) -> std::result::Result<Vec<Verdict>, ApiError> {
-    let body = serde_json::to_string(asks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    post(env, user, "/admit", &asks).await
+}
+
+/// POSTs `body` as JSON to `path` of `user`'s object and reads its JSON answer.
+async fn post<T: Serialize, R: serde::de::DeserializeOwned>(
+    env: &Env,
+    user: &str,
+    path: &str,
+    body: &T,
+) -> std::result::Result<R, ApiError> {
+    let body = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-    let req = Request::new_with_init("https://user-state/admit", &init)?;
+    let req = Request::new_with_init(&format!("https://user-state{path}"), &init)?;
     let stub = env
         .durable_object(USER_STATE)?
         .id_from_name(user)?
@@ -133,11 +186,24 @@ pub async fn admit(
     let mut resp = stub.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
         return Err(ApiError::Internal(format!(
-            "user state answered {} to admit",
+            "user state {path} answered {}",
             resp.status_code()
         )));
     }
     Ok(resp.json().await?)
+}
+
+/// Merges `link.from`'s state into `link.into`'s object, exactly once: the anonymous object
+/// hands over (and from then on forwards what reaches it), the identified one imports keyed
+/// by the anonymous id. Both steps repeat harmlessly, so a failed merge is simply retried.
+pub async fn merge(env: &Env, link: &Link) -> std::result::Result<Imported, ApiError> {
+    let handover: Handover = post(env, &link.from, "/handover", link).await?;
+    let import = Import {
+        into: link.into.clone(),
+        handover,
+        hops: 0,
+    };
+    post(env, &link.into, "/import", &import).await
 }
 
 /// Reads the object's state (for explain).
@@ -198,6 +264,20 @@ impl DurableObject for UserState {
                     .and_then(|v| Ok(Response::from_json(&v)?)),
                 Err(e) => Err(ApiError::Invalid(e.to_string())),
             },
+            (Method::Post, "/handover") => match req.json::<Link>().await {
+                Ok(l) => self
+                    .handover(&l)
+                    .await
+                    .and_then(|h| Ok(Response::from_json(&h)?)),
+                Err(e) => Err(ApiError::Invalid(e.to_string())),
+            },
+            (Method::Post, "/import") => match req.json::<Import>().await {
+                Ok(i) => self
+                    .import(i)
+                    .await
+                    .and_then(|a| Ok(Response::from_json(&a)?)),
+                Err(e) => Err(ApiError::Invalid(e.to_string())),
+            },
             (Method::Get, "/state") => self.snapshot().await,
             _ => Err(ApiError::NotFound),
         };
@@ -218,7 +298,7 @@ impl UserState {
         self.state.storage().sql()
     }
 
-    async fn events(&self, d: Delivery) -> std::result::Result<Answer, ApiError> {
+    async fn events(&self, mut d: Delivery) -> std::result::Result<Answer, ApiError> {
         let index = rule_set::at_version(&self.env, d.version).await?;
         let journeys = if d.journeys == 0 {
             journey_set::current(&self.env).await?
@@ -228,7 +308,7 @@ impl UserState {
         let at = now_ms();
         // Loaded before the synchronous stretch (an await), and only when some condition the
         // events meet reads `traits.*`.
-        let profile = match d.profile {
+        let profile = match d.profile.take() {
             Some(p) => Some(p),
             None => {
                 let wanted = d.events.iter().find(|e| {
@@ -243,6 +323,29 @@ impl UserState {
                 }
             }
         };
+        // Checked after the awaits above, so a hand-over that ran meanwhile is seen. A person
+        // merged into another: what still arrives here (in-flight events, other
+        // tabs) goes on to the identified person's object, minus what was applied here before.
+        if let Some(into) = get_meta(&self.sql(), MERGED_INTO)? {
+            if d.hops < MAX_MERGE_HOPS {
+                let sql = self.sql();
+                let mut fresh = Vec::with_capacity(d.events.len());
+                for e in std::mem::take(&mut d.events) {
+                    if !applied(&sql, &e.message_id)? {
+                        fresh.push(e);
+                    }
+                }
+                d.events = fresh;
+                d.user = into;
+                d.hops += 1;
+                d.profile = profile;
+                return deliver(&self.env, &d).await;
+            }
+            console_warn!(
+                "merge chain longer than {MAX_MERGE_HOPS}: events kept at {}",
+                d.user
+            );
+        }
         // Read, transition, write: synchronous, so no other request interleaves.
         let sql = self.sql();
         set_meta(&sql, "user", &d.user)?;
@@ -288,6 +391,127 @@ impl UserState {
         answer.messages.extend(shown);
         answer.entered = entered;
         Ok(answer)
+    }
+
+    /// Exports this person's state for `link.into`, once: the first call snapshots and clears
+    /// the state and records `merged_into` (one synchronous stretch); a retry returns the same
+    /// snapshot. A person already merged into someone else hands over nothing (first wins).
+    async fn handover(&self, link: &Link) -> std::result::Result<Handover, ApiError> {
+        let sql = self.sql();
+        let empty = Handover {
+            from: link.from.clone(),
+            ..Handover::default()
+        };
+        if let Some(into) = get_meta(&sql, MERGED_INTO)? {
+            if into != link.into {
+                console_warn!(
+                    "merge of {} into {} refused: already merged into {into}",
+                    link.from,
+                    link.into
+                );
+                return Ok(empty);
+            }
+            return Ok(get_meta(&sql, HANDOVER)?
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(empty));
+        }
+        let at = now_ms();
+        let handover = Handover {
+            from: link.from.clone(),
+            rules: load(&sql)?,
+            journeys: person_journeys::load(&sql)?,
+            outbox: load_outbox(&sql, at)?,
+        };
+        let text =
+            serde_json::to_string(&handover).map_err(|e| ApiError::Internal(e.to_string()))?;
+        set_meta(&sql, HANDOVER, &text)?;
+        set_meta(&sql, MERGED_INTO, &link.into)?;
+        sql.exec("DELETE FROM rule_state", None)?;
+        sql.exec("DELETE FROM outbox", None)?;
+        person_journeys::save(
+            &sql,
+            &handover.journeys,
+            &spur_core::journeys::PersonJourneys::default(),
+        )?;
+        self.state.storage().delete_alarm().await?;
+        Ok(handover)
+    }
+
+    /// Takes in another person's hand-over, once per source id: the merge, its firings and
+    /// the alarm for moved deadlines and wake-ups.
+    async fn import(&self, mut imp: Import) -> std::result::Result<Imported, ApiError> {
+        let index = rule_set::current(&self.env).await?;
+        // After the await: a hand-over of this object that ran meanwhile is seen.
+        if let Some(next) = get_meta(&self.sql(), MERGED_INTO)? {
+            if imp.hops < MAX_MERGE_HOPS {
+                imp.hops += 1;
+                imp.into = next.clone();
+                return post(&self.env, &next, "/import", &imp).await;
+            }
+            console_warn!(
+                "merge chain longer than {MAX_MERGE_HOPS}: import kept at {}",
+                imp.into
+            );
+        }
+        let at = now_ms();
+        // Read, merge, write: synchronous, so no event interleaves with the merge.
+        let sql = self.sql();
+        let known: Vec<serde_json::Value> = sql
+            .exec(
+                "SELECT 1 AS hit FROM merged_from WHERE id = ?",
+                vec![imp.handover.from.as_str().into()],
+            )?
+            .to_array()?;
+        if !known.is_empty() {
+            // A retried merge: counted (explain shows it), nothing else changes.
+            let n = get_meta(&sql, MERGE_REPEATS)?
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            set_meta(&sql, MERGE_REPEATS, &(n + 1).to_string())?;
+            return Ok(Imported::default());
+        }
+        sql.exec(
+            "INSERT INTO merged_from (id, at) VALUES (?, ?)",
+            vec![imp.handover.from.as_str().into(), at.into()],
+        )?;
+        sql.exec(
+            "DELETE FROM merged_from WHERE id NOT IN (SELECT id FROM merged_from ORDER BY at DESC LIMIT ?)",
+            vec![i64::try_from(MAX_MERGE_SOURCES).unwrap_or(1_000).into()],
+        )?;
+        let user = get_meta(&sql, "user")?.unwrap_or_else(|| imp.into.clone());
+        set_meta(&sql, "user", &user)?;
+        let before = load(&sql)?;
+        let mut states = before.clone();
+        let people_before = person_journeys::load(&sql)?;
+        let mut person = people_before.clone();
+        let outbox = load_outbox(&sql, at)?;
+        let (outbox, mut firings, dropped) = merge::merge(
+            &index,
+            &user,
+            &mut states,
+            &mut person,
+            outbox,
+            imp.handover,
+            at,
+        );
+        firings.extend(index.apply_time(&mut states, at));
+        save(&sql, &before, &states)?;
+        person_journeys::save(&sql, &people_before, &person)?;
+        write_outbox(&sql, &outbox)?;
+        if dropped.runs + dropped.messages + dropped.rules > 0 {
+            console_warn!("merge into {user} left behind {dropped:?}");
+        }
+        let alarm = earliest(next_deadline(&states), person.next_wake());
+        let fired = firings.len();
+        self.dispatch(&index, firings, &user, "merge", false)
+            .await?;
+        self.schedule(alarm, at).await?;
+        Ok(Imported {
+            merged: true,
+            fired,
+            dropped_runs: dropped.runs,
+            dropped_messages: dropped.messages,
+        })
     }
 
     async fn ring(&self) -> std::result::Result<(), ApiError> {
@@ -438,6 +662,12 @@ impl UserState {
             .filter_map(|r| serde_json::from_str(&r.value).ok())
             .collect();
         let alarm = self.state.storage().get_alarm().await?;
+        let merged_from: Vec<String> = sql
+            .exec("SELECT id AS value FROM merged_from ORDER BY at", None)?
+            .to_array::<TextRow>()?
+            .into_iter()
+            .map(|r| r.value)
+            .collect();
         let last_alarm = get_meta(&sql, LAST_ALARM)?.and_then(|v| {
             let (due, ran) = v.split_once(' ')?;
             Some(serde_json::json!({ "dueMs": due.parse::<i64>().ok()?, "ranMs": ran.parse::<i64>().ok()? }))
@@ -445,6 +675,13 @@ impl UserState {
         Ok(Response::from_json(&serde_json::json!({
             "lastAlarm": last_alarm,
             "user": get_meta(&sql, "user")?,
+            "identity": {
+                "mergedInto": get_meta(&sql, MERGED_INTO)?,
+                "mergedFrom": merged_from,
+                "repeats": get_meta(&sql, MERGE_REPEATS)?
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0),
+            },
             "rules": states,
             "journeys": person_journeys::load(&sql)?,
             "alarm": alarm,
@@ -545,6 +782,56 @@ fn save(
             "INSERT INTO rule_state (rule_id, state) VALUES (?, ?) \
              ON CONFLICT(rule_id) DO UPDATE SET state = excluded.state",
             vec![id.as_str().into(), text.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether the id was applied here (within the de-duplication window).
+fn applied(sql: &SqlStorage, id: &str) -> std::result::Result<bool, ApiError> {
+    let known: Vec<serde_json::Value> = sql
+        .exec(
+            "SELECT 1 AS hit FROM seen WHERE message_id = ?",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    Ok(!known.is_empty())
+}
+
+#[derive(Deserialize)]
+struct OutboxRow {
+    message: String,
+    at: i64,
+}
+
+/// The messages waiting for pickup, still worth showing, oldest first.
+fn load_outbox(sql: &SqlStorage, at: i64) -> std::result::Result<Vec<Pending>, ApiError> {
+    let rows: Vec<OutboxRow> = sql
+        .exec(
+            "SELECT message, at FROM outbox WHERE at >= ? ORDER BY at",
+            vec![(at - OUTBOX_TTL_MS).into()],
+        )?
+        .to_array()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(Pending {
+                message: serde_json::from_str(&r.message).ok()?,
+                at: r.at,
+            })
+        })
+        .collect())
+}
+
+/// Replaces the outbox with `pending`.
+fn write_outbox(sql: &SqlStorage, pending: &[Pending]) -> std::result::Result<(), ApiError> {
+    sql.exec("DELETE FROM outbox", None)?;
+    for p in pending {
+        let text =
+            serde_json::to_string(&p.message).map_err(|e| ApiError::Internal(e.to_string()))?;
+        sql.exec(
+            "INSERT INTO outbox (id, message, at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            vec![p.message.id.as_str().into(), text.into(), p.at.into()],
         )?;
     }
     Ok(())

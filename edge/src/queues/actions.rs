@@ -132,8 +132,13 @@ async fn process(env: &Env, work: ActionWork) -> Result<Next, ApiError> {
                 journeys: 0,
                 enter: None,
                 profile: None,
+                hops: 0,
             };
             user_state::deliver(env, &delivery).await?;
+            Ok(Next::Done)
+        }
+        ActionWork::Merge(link) => {
+            user_state::merge(env, &link).await?;
             Ok(Next::Done)
         }
     }
@@ -374,6 +379,14 @@ async fn dead_letter(env: &Env, work: ActionWork) -> Result<(), ApiError> {
             console_error!(
                 "{} events of {user} dead-lettered (rules missed them)",
                 events.len()
+            );
+            return Ok(());
+        }
+        ActionWork::Merge(link) => {
+            console_error!(
+                "merge of {} into {} dead-lettered (state stays with the anonymous id)",
+                link.from,
+                link.into
             );
             return Ok(());
         }

@@ -1,0 +1,200 @@
+// Issue 12 (Identity): identify and alias merge the anonymous person's state into the identified
+// person's Durable Object exactly once — against real workerd (D1, Queues, Durable Objects +
+// alarms) and a real loopback HTTP receiver for journey webhooks. Journey waits use 1 h timeouts
+// so no outcome depends on how fast this machine is; every wait is an asserted eventually().
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startReceiver } from "../helpers/receiver.mjs";
+
+let spur, hooks;
+before(async () => {
+  hooks = await startReceiver();
+  spur = await startSpur({ secrets: { WEBHOOK_SECRET: "test-webhook-secret" } });
+});
+after(async () => {
+  await spur?.close();
+  await hooks?.close();
+});
+
+const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
+let seq = 0;
+const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
+/** A track event from an anonymous visitor (anonymousId only) or a logged-in one. */
+const track = (who, event, properties = {}) => ({
+  type: "track",
+  event,
+  properties,
+  messageId: uid("m"),
+  ...who,
+});
+const identify = (anonymousId, userId) => ({ type: "identify", anonymousId, userId, messageId: uid("i") });
+async function send(...events) {
+  const res = await spur.post("/v1/batch", { batch: events }, basic);
+  assert.equal(res.status, 200);
+  return res.json();
+}
+async function putRule(rule) {
+  const res = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
+  const body = await res.json();
+  assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
+}
+/** The user's live rule state as the rule's explain shows it. */
+async function live(rule, user) {
+  const res = await spur.admin(`/v1/rules/${rule}/explain?user=${encodeURIComponent(user)}`);
+  assert.equal(res.status, 200);
+  return (await res.json()).live;
+}
+const firings = (rule) => spur.rows("SELECT * FROM rule_firings WHERE rule_id = ? ORDER BY fired_ms", rule);
+const views = (id) => ({
+  id,
+  trigger: { events: [`${id} Viewed Product`] },
+  window: { count: 3, within: "1h" },
+  actions: [{ type: "message", title: `${id} fired`, body: "3 product views" }],
+});
+
+test("a count begun anonymously finishes after login: 2 views anonymous, identify, 1 view as the user", async () => {
+  await putRule(views("mw"));
+  const anon = { anonymousId: uid("anon") };
+  const user = { userId: uid("user"), anonymousId: anon.anonymousId };
+  assert.equal((await send(track(anon, "mw Viewed Product"))).messages, undefined);
+  assert.equal((await send(track(anon, "mw Viewed Product"))).messages, undefined);
+  assert.equal((await live("mw", anon.anonymousId)).state.hits.length, 2);
+  assert.equal(
+    (await send(identify(anon.anonymousId, user.userId))).messages,
+    undefined,
+    "2 of 3 do not fire",
+  );
+  const moved = await live("mw", user.userId);
+  assert.equal(moved.state?.hits?.length, 2, "the anonymous views now count for the user");
+  assert.equal(moved.identity.mergedFrom.length, 1);
+  const gone = await live("mw", anon.anonymousId);
+  assert.equal(gone.state, null, "nothing stays on the anonymous object");
+  assert.equal(gone.identity.mergedInto, user.userId);
+  const third = await send(track(user, "mw Viewed Product"));
+  assert.equal(third.messages?.length, 1, JSON.stringify(third));
+  assert.equal(third.messages[0].user, user.userId);
+  const rows = await eventually(async () => ((await firings("mw")).length ? firings("mw") : null));
+  assert.equal(rows.length, 1, "the rule fired once");
+  assert.equal(rows[0].user_id, user.userId);
+  assert.equal(JSON.parse(rows[0].message_ids).length, 3);
+});
+
+test("an anonymous tab's event after the merge is forwarded and counts for the user", async () => {
+  await putRule(views("mf"));
+  const anon = { anonymousId: uid("anon") };
+  const userId = uid("user");
+  await send(track(anon, "mf Viewed Product"));
+  await send(identify(anon.anonymousId, userId));
+  await send(track({ userId, anonymousId: anon.anonymousId }, "mf Viewed Product"));
+  // Another tab still sends with the anonymous id only: the anonymous object forwards it.
+  const late = await send(track(anon, "mf Viewed Product"));
+  assert.equal(late.messages?.length, 1, JSON.stringify(late));
+  assert.equal(late.messages[0].user, userId);
+  const rows = await eventually(async () => ((await firings("mf")).length ? firings("mf") : null));
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].user_id, userId);
+});
+
+test("an in-app message pending for the anonymous id reaches the logged-in user", async () => {
+  await putRule({
+    id: "mp",
+    trigger: { events: ["mp Added Widget"] },
+    absence: { events: ["mp Bought Widget"], within: "1s" },
+    actions: [{ type: "message", title: "Forgot something?", body: "Your widget is waiting." }],
+  });
+  const anon = { anonymousId: uid("anon") };
+  const userId = uid("user");
+  await send(track(anon, "mp Added Widget"));
+  // The absence fires by alarm with no request in flight: the message waits in the outbox.
+  await eventually(async () => (await live("mp", anon.anonymousId)).outbox?.length === 1, {
+    timeoutMs: 15_000,
+    message: "message parked for the anonymous id",
+  });
+  const [row] = await eventually(async () => ((await firings("mp")).length ? firings("mp") : null));
+  assert.equal(row.user_id, anon.anonymousId);
+  const first = await send(identify(anon.anonymousId, userId));
+  const next = await send(track({ userId, anonymousId: anon.anonymousId }, "mp Opened App"));
+  const got = [...(first.messages ?? []), ...(next.messages ?? [])];
+  assert.equal(got.length, 1, JSON.stringify({ first, next }));
+  assert.equal(got[0].title, "Forgot something?");
+  assert.equal(got[0].user, userId, "addressed to the logged-in user");
+  assert.equal((await send(track({ userId }, "mp Opened App"))).messages, undefined, "picked up once");
+  assert.deepEqual((await live("mp", anon.anonymousId)).outbox, [], "nothing left for the anonymous id");
+});
+
+test("a redelivered merge does not double count (queue redelivery and a repeated identify)", async () => {
+  await putRule(views("md"));
+  const anon = uid("anon");
+  const userId = uid("user");
+  await send(
+    track({ anonymousId: anon }, "md Viewed Product"),
+    track({ anonymousId: anon }, "md Viewed Product"),
+  );
+  await send(identify(anon, userId));
+  // The same merge again: twice through the actions queue (as a redelivery would) and once
+  // more inline through a second identify and an alias.
+  const merge = JSON.stringify({ kind: "merge", from: anon, into: userId });
+  await spur.env.ACTIONS_QUEUE.send(merge);
+  await spur.env.ACTIONS_QUEUE.send(merge);
+  await send(identify(anon, userId), { type: "alias", previousId: anon, userId, messageId: uid("a") });
+  const seen = await eventually(
+    async () => {
+      const l = await live("md", userId);
+      return l.identity.repeats >= 3 ? l : null;
+    },
+    { message: "the repeated merges reached the user's object" },
+  );
+  assert.equal(seen.state.hits.length, 2, "still 2 views, not 4 or 8");
+  assert.equal((await firings("md")).length, 0, "no firing from a double count");
+  const third = await send(track({ userId }, "md Viewed Product"));
+  assert.equal(third.messages?.length, 1, JSON.stringify(third));
+  const rows = await eventually(async () => ((await firings("md")).length ? firings("md") : null));
+  assert.equal(rows.length, 1);
+});
+
+const hook = (path) => ({ type: "webhook", url: `${hooks.url}${path}` });
+test("a journey run waiting for the anonymous id continues as the user", async () => {
+  const id = "mj";
+  const journey = {
+    id,
+    trigger: { type: "event", events: [`${id} Added`] },
+    start: "wait",
+    nodes: [
+      {
+        id: "wait",
+        type: "wait_until",
+        events: [`${id} Ordered`],
+        match: "properties.cart_id",
+        timeout: "1h",
+        next: "arrived",
+        onTimeout: "late",
+      },
+      { id: "arrived", type: "action", action: hook(`/${id}/arrived`), next: "bye" },
+      { id: "late", type: "action", action: hook(`/${id}/late`), next: "bye" },
+      { id: "bye", type: "exit" },
+    ],
+  };
+  const put = await spur.admin(`/v1/journeys/${id}`, { method: "PUT", body: JSON.stringify(journey) });
+  assert.ok(put.status === 200 || put.status === 201, await put.text());
+  const pub = await spur.admin(`/v1/journeys/${id}/publish`, { method: "POST" });
+  assert.equal(pub.status, 200, await pub.text());
+  const explain = async (user) => {
+    const res = await spur.admin(`/v1/journeys/${id}/explain?user=${encodeURIComponent(user)}`);
+    assert.equal(res.status, 200);
+    return res.json();
+  };
+  const anon = uid("anon");
+  const userId = uid("user");
+  await send(track({ anonymousId: anon }, `${id} Added`, { cart_id: "c1" }));
+  assert.equal((await explain(anon)).active?.node, "wait");
+  await send(identify(anon, userId));
+  const moved = await explain(userId);
+  assert.equal(moved.active?.node, "wait", JSON.stringify(moved));
+  assert.ok(moved.alarm > Date.now() + 30 * 60_000, "the wait's alarm is set on the user's object");
+  assert.equal((await explain(anon)).active, null, "the run left the anonymous object");
+  await send(track({ userId }, `${id} Ordered`, { cart_id: "c1" }));
+  const [hit] = await eventually(() => hooks.hits(`/${id}/arrived`).length && hooks.hits(`/${id}/arrived`));
+  assert.equal(JSON.parse(hit.body).user, userId);
+  assert.equal(hooks.hits(`/${id}/late`).length, 0);
+});
