@@ -265,10 +265,10 @@ test("a rule's push action reaches the push service encrypted and VAPID-signed",
   ]);
   const after = await campaignEventsOf(user, 4, "the marker's campaign events after the redelivery");
   assert.deepEqual(after.map((e) => [e.event, e.props.ruleId]).sort(), [
-    ["$message_delivered", marker],
     ["$message_delivered", rule],
-    ["$message_sent", marker],
+    ["$message_delivered", marker],
     ["$message_sent", rule],
+    ["$message_sent", marker],
   ]);
   assert.equal(service.hits(path).length, 2, "the redelivered push was not sent again (one marker push)");
   assert.deepEqual(await pushResults(rule), { sent: 1, delivered: 1, failed: 0, reached: 1 });
