@@ -495,7 +495,10 @@ mod tests {
         assert_eq!(push["sent"], json!({"events": 5, "people": 5}));
         assert_eq!(push["delivered"], json!({"events": 5, "people": 5}));
         assert_eq!(push["failed"], json!({"events": 2, "people": 2}));
-        assert_eq!(v["channels"][0]["delivered"], json!({"events": 0, "people": 0}));
+        assert_eq!(
+            v["channels"][0]["delivered"],
+            json!({"events": 0, "people": 0})
+        );
         assert_eq!(push["clickRate"], 0.25);
         assert_eq!(v["channels"][0]["clickRate"], serde_json::Value::Null);
         for c in v["channels"].as_array().unwrap() {

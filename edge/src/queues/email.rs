@@ -13,7 +13,7 @@ use spur_core::email::{token, Answer, ProviderRequest};
 use spur_core::limits::MAX_EMAIL_PROVIDER_ANSWER_BYTES;
 use spur_core::rules::actions::{Attempt, FiringRecord};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{console_error, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::queues::actions::Gate;
 use crate::storage::email as suppressions;
