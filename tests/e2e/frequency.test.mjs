@@ -279,6 +279,25 @@ test("a per-channel cap stops the second push; the push service sees one request
   assert.equal(outcomes[1].status, "skipped");
   assert.match(outcomes[1].detail, /^frequency_capped: 1 messages per day on push reached/);
   assert.equal(service.hits(path).length, 1, "one push request only");
+  // Like a skipped email, the capped push is a `$message_failed` event with the reason.
+  const rows = await eventually(
+    async () => {
+      const r = await spur.rows(
+        "SELECT event, properties FROM events WHERE user_id = ? AND event LIKE '$message_%' ORDER BY event",
+        user,
+      );
+      return r.length === 3 && r;
+    },
+    { message: "the pushes' campaign events" },
+  );
+  assert.deepEqual(
+    rows.map((r) => r.event),
+    ["$message_delivered", "$message_failed", "$message_sent"],
+  );
+  const failed = JSON.parse(rows[1].properties);
+  assert.equal(failed.channel, "push");
+  assert.equal(failed.status, "skipped");
+  assert.match(failed.reason, /^frequency_capped: /);
 });
 
 test("quiet hours skip a message due inside them (not deferred, not counted)", async () => {
