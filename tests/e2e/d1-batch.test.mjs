@@ -50,7 +50,9 @@ async function archiveLines() {
     const list = await spur.env.ARCHIVE.list({ prefix: "events/", cursor });
     for (const o of list.objects) {
       const obj = await spur.env.ARCHIVE.get(o.key);
-      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer())).toString().split("\n")) {
+      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer()))
+        .toString()
+        .split("\n")) {
         if (line) out.push(JSON.parse(line));
       }
     }
@@ -65,7 +67,11 @@ function serdeText(v) {
     Array.isArray(x)
       ? x.map(sort)
       : x && typeof x === "object"
-        ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort(x[k])]))
+        ? Object.fromEntries(
+            Object.keys(x)
+              .sort()
+              .map((k) => [k, sort(x[k])]),
+          )
         : x;
   return JSON.stringify(sort(v));
 }
@@ -102,9 +108,11 @@ test("a 100-event batch with duplicate messageIds, sent twice: one row each, fir
   const sentinel = { type: "track", event: "Sentinel", userId: `bulk-${run}`, messageId: uid("sentinel") };
   await ingest([...batch.slice(0, 99), sentinel]);
   await rowsFor([sentinel.messageId], 1);
-  await eventually(
-    async () => (await archiveLines()).some((l) => l.messageId === sentinel.messageId),
-    { timeoutMs: 20_000, message: "sentinel archived" },
+  assert.ok(
+    await eventually(async () => (await archiveLines()).some((l) => l.messageId === sentinel.messageId), {
+      timeoutMs: 20_000,
+      message: "sentinel archived",
+    }),
   );
   const counts = await spur.rows(
     `SELECT COUNT(*) AS n, COUNT(DISTINCT message_id) AS d FROM events WHERE message_id IN (${ids
@@ -144,9 +152,24 @@ test("stored columns are the per-row statement's: NULLs, INTEGER ts_ms, JSON tex
   const ids = [bare.messageId, full.messageId];
   await rowsFor(ids, 2);
   const cols = [
-    "message_id", "type", "event", "name", "user_id", "anonymous_id", "group_id", "previous_id",
-    "timestamp", "ts_ms", "received_at", "sent_at", "original_timestamp", "properties", "traits",
-    "context", "integrations", "write_key",
+    "message_id",
+    "type",
+    "event",
+    "name",
+    "user_id",
+    "anonymous_id",
+    "group_id",
+    "previous_id",
+    "timestamp",
+    "ts_ms",
+    "received_at",
+    "sent_at",
+    "original_timestamp",
+    "properties",
+    "traits",
+    "context",
+    "integrations",
+    "write_key",
   ];
   const typed = await spur.rows(
     `SELECT ${cols.map((c) => `${c}, typeof(${c}) AS t_${c}`).join(", ")} FROM events WHERE message_id = ?`,
@@ -194,15 +217,28 @@ test("two identifies for one user in one batch merge their traits in order; grou
   const user = `merge-${run}`;
   const group = `grp-${run}`;
   const batch = [
-    { type: "identify", userId: user, messageId: uid("id1"), traits: { plan: "free", a: 1, nested: { x: 1, y: 1 } } },
+    {
+      type: "identify",
+      userId: user,
+      messageId: uid("id1"),
+      traits: { plan: "free", a: 1, nested: { x: 1, y: 1 } },
+    },
     { type: "track", event: "Between", userId: user, messageId: uid("t") },
-    { type: "identify", userId: user, messageId: uid("id2"), traits: { plan: "pro", b: 2, nested: { y: 2 } } },
+    {
+      type: "identify",
+      userId: user,
+      messageId: uid("id2"),
+      traits: { plan: "pro", b: 2, nested: { y: 2 } },
+    },
     { type: "group", userId: user, groupId: group, messageId: uid("g1"), traits: { name: "Old", size: 1 } },
     { type: "group", userId: user, groupId: group, messageId: uid("g2"), traits: { name: "New" } },
     { type: "identify", userId: user, messageId: uid("id3"), traits: { a: null } },
   ];
   await ingest(batch);
-  await rowsFor(batch.map((e) => e.messageId), batch.length);
+  await rowsFor(
+    batch.map((e) => e.messageId),
+    batch.length,
+  );
   const [u] = await spur.rows("SELECT traits FROM users WHERE user_id = ?", user);
   // json_patch applied first to last: later values win, nested objects merge, null deletes.
   assert.deepEqual(JSON.parse(u.traits), { plan: "pro", b: 2, nested: { x: 1, y: 2 } });
