@@ -6,8 +6,7 @@
 // identify traits merged in event order.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { gunzipSync } from "node:zlib";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, archiveLines, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
 
 let spur;
 before(async () => {
@@ -41,24 +40,6 @@ async function rowsFor(ids, n) {
     },
     { timeoutMs: 30_000, message: `${n} rows stored` },
   );
-}
-
-async function archiveLines() {
-  const out = [];
-  let cursor;
-  do {
-    const list = await spur.env.ARCHIVE.list({ prefix: "events/", cursor });
-    for (const o of list.objects) {
-      const obj = await spur.env.ARCHIVE.get(o.key);
-      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer()))
-        .toString()
-        .split("\n")) {
-        if (line) out.push(JSON.parse(line));
-      }
-    }
-    cursor = list.truncated ? list.cursor : undefined;
-  } while (cursor);
-  return out;
 }
 
 /** JSON text as serde_json writes a map (keys sorted, compact). */
@@ -96,7 +77,7 @@ test("a 100-event batch with duplicate messageIds, sent twice: one row each, fir
   for (const r of rows) assert.equal(JSON.parse(r.properties).copy, "first", r.message_id);
   const archived = await eventually(
     async () => {
-      const seen = (await archiveLines()).filter((l) => ids.includes(l.messageId));
+      const seen = (await archiveLines(spur)).filter((l) => ids.includes(l.messageId));
       return seen.length >= ids.length ? seen : null;
     },
     { timeoutMs: 20_000, message: "first delivery archived" },
@@ -109,7 +90,7 @@ test("a 100-event batch with duplicate messageIds, sent twice: one row each, fir
   await ingest([...batch.slice(0, 99), sentinel]);
   await rowsFor([sentinel.messageId], 1);
   assert.ok(
-    await eventually(async () => (await archiveLines()).some((l) => l.messageId === sentinel.messageId), {
+    await eventually(async () => (await archiveLines(spur)).some((l) => l.messageId === sentinel.messageId), {
       timeoutMs: 20_000,
       message: "sentinel archived",
     }),
@@ -123,7 +104,7 @@ test("a 100-event batch with duplicate messageIds, sent twice: one row each, fir
   assert.deepEqual(counts, [{ n: 90, d: 90 }]);
   const again = await rowsFor(ids, ids.length);
   for (const r of again) assert.equal(JSON.parse(r.properties).copy, "first", r.message_id);
-  const lines = (await archiveLines()).filter((l) => ids.includes(l.messageId));
+  const lines = (await archiveLines(spur)).filter((l) => ids.includes(l.messageId));
   assert.equal(lines.length, 90, "a redelivered event is not archived again");
   // One alias link for the pair the 100 events repeat.
   const links = await spur.rows("SELECT user_id FROM aliases WHERE anonymous_id = ?", `bulk-anon-${run}`);

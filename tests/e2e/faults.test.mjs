@@ -9,8 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, archiveLines, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
 
 const MARKER = "__spur_fault__";
 let spur;
@@ -87,7 +86,7 @@ test("a D1 write that fails then recovers: the queue retries and every event is 
   // Archived once each, although the message was delivered `failures + 1` times.
   const lines = await eventually(
     async () => {
-      const seen = (await archiveLines()).filter((l) => ids.includes(l.messageId));
+      const seen = (await archiveLines(spur)).filter((l) => ids.includes(l.messageId));
       return seen.length >= ids.length ? seen : null;
     },
     { timeoutMs: 20_000, message: "events archived" },
@@ -117,7 +116,7 @@ test("many 1-event requests stored together: each event once, and a failing one 
   );
   const lines = await eventually(
     async () => {
-      const seen = (await archiveLines()).filter((l) => ids.includes(l.messageId));
+      const seen = (await archiveLines(spur)).filter((l) => ids.includes(l.messageId));
       return seen.length >= ids.length ? seen : null;
     },
     { timeoutMs: 20_000, message: "events archived" },
@@ -168,21 +167,3 @@ test("a poison message reaches the dead-letter queue and becomes storage_failed 
   );
   console.log(`FAULTS ${JSON.stringify(figures)}`);
 });
-
-async function archiveLines() {
-  const out = [];
-  let cursor;
-  do {
-    const list = await spur.env.ARCHIVE.list({ prefix: "events/", cursor });
-    for (const o of list.objects) {
-      const obj = await spur.env.ARCHIVE.get(o.key);
-      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer()))
-        .toString()
-        .split("\n")) {
-        if (line) out.push(JSON.parse(line));
-      }
-    }
-    cursor = list.truncated ? list.cursor : undefined;
-  } while (cursor);
-  return out;
-}

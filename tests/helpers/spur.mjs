@@ -3,6 +3,7 @@
 import { createTestHarness } from "wrangler";
 import { chromium } from "playwright-core";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -126,4 +127,23 @@ export async function eventually(fn, { timeoutMs = 10_000, intervalMs = 100, mes
     shown = String(last);
   }
   throw new Error(`eventually: ${message} not met within ${timeoutMs} ms (last value: ${shown})`);
+}
+
+/** Every event line in the R2 archive (gzip JSON lines under `events/`), in listing order. */
+export async function archiveLines(spur) {
+  const out = [];
+  let cursor;
+  do {
+    const list = await spur.env.ARCHIVE.list({ prefix: "events/", cursor });
+    for (const o of list.objects) {
+      const obj = await spur.env.ARCHIVE.get(o.key);
+      for (const line of gunzipSync(Buffer.from(await obj.arrayBuffer()))
+        .toString()
+        .split("\n")) {
+        if (line) out.push(JSON.parse(line));
+      }
+    }
+    cursor = list.truncated ? list.cursor : undefined;
+  } while (cursor);
+  return out;
 }
