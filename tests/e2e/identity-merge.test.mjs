@@ -246,3 +246,27 @@ test("an event forwarded along MAX_MERGE_HOPS merges counts at the end; one hop 
   assert.equal((await live("mh", ids[4])).state?.hits?.length, 1, "kept at the object 4 hops along");
   assert.equal((await live("mh", ids[5])).state?.hits?.length, 1, "not forwarded a 5th hop");
 });
+
+// MAX_MERGE_SOURCES (1,000) at its boundary: a person's object remembers the hand-overs of
+// exactly 1,000 anonymous ids; the 1,001st is remembered and the oldest forgotten.
+test("a person remembers MAX_MERGE_SOURCES merged ids; one more forgets the oldest", async () => {
+  await putRule(views("ms"));
+  const SOURCES = 1000; // MAX_MERGE_SOURCES
+  const userId = uid("user");
+  const anons = Array.from({ length: SOURCES + 1 }, () => uid("src"));
+  const mergedFrom = async () => (await live("ms", userId)).identity.mergedFrom;
+  await send(...anons.slice(0, SOURCES).map((a) => identify(a, userId)));
+  const full = await eventually(async () => ((await mergedFrom()).length === SOURCES ? mergedFrom() : null), {
+    timeoutMs: 180_000,
+    intervalMs: 500,
+    message: "1,000 merges imported",
+  });
+  assert.deepEqual([...full].sort(), anons.slice(0, SOURCES).sort(), "all 1,000 remembered");
+  await send(identify(anons[SOURCES], userId));
+  const after = await eventually(async () => {
+    const m = await mergedFrom();
+    return m.includes(anons[SOURCES]) ? m : null;
+  });
+  assert.equal(after.length, SOURCES, "still 1,000: the oldest is forgotten");
+  assert.equal(after.at(-1), anons[SOURCES], "the newest is the last");
+});
