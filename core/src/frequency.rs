@@ -331,6 +331,23 @@ pub fn admit(
     Ok(())
 }
 
+impl Tally {
+    /// Takes in another person's tally when their identities merge: on the same local day the
+    /// sends add up (one person received both), a later day replaces an earlier one, and an
+    /// earlier day is dropped (its counts no longer cap anything).
+    pub fn absorb(&mut self, other: Tally) {
+        if other.day > self.day {
+            *self = other;
+        } else if other.day == self.day {
+            self.total = self.total.saturating_add(other.total);
+            for (channel, n) in other.by_channel {
+                let mine = self.by_channel.entry(channel).or_insert(0);
+                *mine = mine.saturating_add(n);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,5 +570,37 @@ mod tests {
             ActionStatus::Queued,
             "webhooks are never capped"
         );
+    }
+
+    #[test]
+    fn merged_tallies_add_on_the_same_day_and_the_later_day_wins() {
+        let p = policy(json!({"perDay": 3, "perChannel": {"push": 1}}));
+        let day = 20_000 * DAY_MS + 12 * HOUR;
+        let (mut anon, mut user) = (Tally::default(), Tally::default());
+        assert!(admit(&p, &mut anon, Channel::Push, 0, day).is_ok());
+        assert!(admit(&p, &mut user, Channel::InApp, 0, day).is_ok());
+        assert!(admit(&p, &mut user, Channel::InApp, 0, day).is_ok());
+        let mut merged = user.clone();
+        merged.absorb(anon.clone());
+        assert_eq!(merged.total, 3);
+        assert_eq!(merged.by_channel.get(&Channel::Push), Some(&1));
+        assert_eq!(merged.by_channel.get(&Channel::InApp), Some(&2));
+        // The anonymous push used the person's push slot and the third of three for the day.
+        assert_eq!(
+            admit(&p, &mut merged, Channel::Email, 0, day + HOUR),
+            Err(Skip::FrequencyCapped { channel_cap: false })
+        );
+        // A tally from an earlier day caps nothing; a later one replaces it.
+        let mut yesterday = Tally::default();
+        assert!(admit(&p, &mut yesterday, Channel::Push, 0, day - DAY_MS).is_ok());
+        let mut today = anon.clone();
+        today.absorb(yesterday.clone());
+        assert_eq!(today, anon);
+        yesterday.absorb(anon.clone());
+        assert_eq!(yesterday, anon);
+        // Nothing to take in: unchanged.
+        let mut same = user.clone();
+        same.absorb(Tally::default());
+        assert_eq!(same, user);
     }
 }

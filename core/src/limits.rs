@@ -62,6 +62,11 @@ pub const SEND_BATCH_BYTES: usize = 200 * 1024;
 /// one each, while a transaction stays a few thousand statements at most.
 pub const STORE_BATCH_EVENTS: usize = 500;
 
+/// Most bytes of the one JSON parameter that carries many rows into a D1 statement (the
+/// events consumer writes a batch's events a chunk per statement, not one statement each):
+/// half of D1's 2 MB largest string, so a chunk never nears it; the SQL text itself is constant.
+pub const D1_ROWS_PARAM_BYTES: usize = 1024 * 1024;
+
 /// Most bytes of a rejected message kept in its bad row (JSON-escaped); longer payloads are
 /// cut and flagged `payload_truncated`.
 pub const MAX_BAD_ROW_PAYLOAD_BYTES: usize = 16 * 1024;

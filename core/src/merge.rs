@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::frequency::Tally;
 use crate::journeys::PersonJourneys;
 use crate::limits::{MAX_ID_CHARS, MAX_PENDING_MESSAGES};
 use crate::rules::compile::{CompiledRule, Kind};
@@ -77,6 +78,9 @@ pub struct Handover {
     /// In-app messages waiting for pickup.
     #[serde(default)]
     pub outbox: Vec<Pending>,
+    /// Messages sent today under the frequency cap ([`Tally::absorb`] merges it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<Tally>,
 }
 
 /// What a merge had to leave behind (logged and counted by the caller).

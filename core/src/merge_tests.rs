@@ -241,6 +241,7 @@ fn whole_merge_twice_equals_once() {
         rules: one(hits(&[("a", T0), ("b", T0 + 1)])),
         journeys,
         outbox: vec![pending("m1", T0, "anon")],
+        tally: None,
     };
     let mut rules = one(hits(&[("c", T0 + 2)]));
     let mut pj = PersonJourneys::default();

@@ -2,7 +2,7 @@
 //!
 //! Invariant: every accepted event and every bad row given to [`split`] is in exactly one
 //! message, in order; every message is at most [`limits::WORK_MESSAGE_BYTES`] when each event
-//! is at most [`limits::MAX_STORED_EVENT_BYTES`] (which [`crate::ingest`] guarantees) and each
+//! is at most [`limits::MAX_STORED_EVENT_BYTES`] (which [`crate::ingest()`] guarantees) and each
 //! bad row went through [`BadRow::bounded`]; [`send_batches`] groups messages into `sendBatch`
 //! calls of at most [`limits::QUEUE_BATCH_MESSAGES`] messages and [`limits::SEND_BATCH_BYTES`]
 //! bytes. Sizes are the UTF-8 bytes of the JSON text, sent as `text` queue messages, which is
@@ -129,7 +129,7 @@ pub enum Work {
 /// Packs events (each already encoded as JSON, see [`crate::Outcome::encoded`]) and bad rows
 /// into queue messages, greedily and in order. Bad rows are bounded here
 /// ([`BadRow::bounded`]). A lone item that could not fit a message on its own still gets one
-/// (never dropped); [`crate::ingest`] makes that impossible for events by rejecting any over
+/// (never dropped); [`crate::ingest()`] makes that impossible for events by rejecting any over
 /// [`limits::MAX_STORED_EVENT_BYTES`].
 pub fn split(write_key: Option<&str>, events: &[String], rows: Vec<BadRow>) -> Vec<String> {
     let mut out = Vec::new();
@@ -150,7 +150,7 @@ pub fn split(write_key: Option<&str>, events: &[String], rows: Vec<BadRow>) -> V
     out
 }
 
-/// Encodes events for [`split`] (for events that did not come from [`crate::ingest`], e.g. a
+/// Encodes events for [`split`] (for events that did not come from [`crate::ingest()`], e.g. a
 /// dead-lettered message's). An event that cannot be encoded is impossible (every field is a
 /// JSON value or a string); it would be skipped, so callers compare lengths.
 pub fn encode_events(events: &[Event]) -> Vec<String> {

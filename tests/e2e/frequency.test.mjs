@@ -161,6 +161,32 @@ test("at most perDay messages per person: the third is skipped as frequency_capp
   assert.equal(ob.status, "returned");
 });
 
+test("messages sent to the anonymous id count toward the person's cap after identify merges them", async () => {
+  await setPolicy({ perDay: 2 });
+  const id = `fm-${seq++}`;
+  await putRule(inApp(id));
+  const [anon, user] = [uid("anon"), uid("user")];
+  const before = await send({
+    type: "track",
+    event: `${id} Go`,
+    anonymousId: anon,
+    properties: {},
+    messageId: uid("m"),
+  });
+  assert.equal(before.length, 1, "the anonymous visitor gets the first message of the day");
+  // identify with both ids merges the anonymous object (and its tally) into the user's, inline.
+  await send({ type: "identify", anonymousId: anon, userId: user, traits: {}, messageId: uid("i") });
+  const after = [];
+  for (let i = 0; i < 2; i++) after.push((await send(track(user, `${id} Go`))).length);
+  assert.deepEqual(after, [1, 0], "one more after login, then the cap of 2 is reached");
+  const outcomes = await recorded(id, user, 2);
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    ["returned", "skipped"],
+  );
+  assert.match(outcomes[1].detail, /^frequency_capped: 2 messages per day reached/);
+});
+
 test("the cap spans rules and journeys; webhooks and forwards are never counted", async () => {
   await setPolicy({ perDay: 2 });
   const [r1, r2, j] = [`span-a-${seq++}`, `span-b-${seq++}`, `span-j-${seq++}`];
@@ -253,6 +279,25 @@ test("a per-channel cap stops the second push; the push service sees one request
   assert.equal(outcomes[1].status, "skipped");
   assert.match(outcomes[1].detail, /^frequency_capped: 1 messages per day on push reached/);
   assert.equal(service.hits(path).length, 1, "one push request only");
+  // Like a skipped email, the capped push is a `$message_failed` event with the reason.
+  const rows = await eventually(
+    async () => {
+      const r = await spur.rows(
+        "SELECT event, properties FROM events WHERE user_id = ? AND event LIKE '$message_%' ORDER BY event",
+        user,
+      );
+      return r.length === 3 && r;
+    },
+    { message: "the pushes' campaign events" },
+  );
+  assert.deepEqual(
+    rows.map((r) => r.event),
+    ["$message_delivered", "$message_failed", "$message_sent"],
+  );
+  const failed = JSON.parse(rows[1].properties);
+  assert.equal(failed.channel, "push");
+  assert.equal(failed.status, "skipped");
+  assert.match(failed.reason, /^frequency_capped: /);
 });
 
 test("quiet hours skip a message due inside them (not deferred, not counted)", async () => {

@@ -215,9 +215,12 @@ test("campaign results show under a journey and a rule, from campaign events sen
     report("camp-c", "$message_dismissed", { ruleId: "dash-rule" }, 170_000),
   ];
   assert.equal((await spur.post("/v1/batch", { batch }, basic)).status, 200);
-  await eventually(
-    async () => (await spur.rows("SELECT 1 FROM events WHERE user_id LIKE 'camp-%'")).length === batch.length,
-    { message: "the campaign events stored" },
+  assert.ok(
+    await eventually(
+      async () =>
+        (await spur.rows("SELECT 1 FROM events WHERE user_id LIKE 'camp-%'")).length === batch.length,
+      { message: "the campaign events stored" },
+    ),
   );
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });

@@ -43,7 +43,7 @@ async function open(path, config = {}) {
 test("the default load never fetches push.js; spur.push.state() does, once; spur.push([..]) still queues", async () => {
   const { context, page, paths } = await open("/__test/push-lazy");
   await page.evaluate(() => spur.track("Before Push").flush());
-  await eventually(() => paths().includes("/v1/batch"), { message: "the first batch" });
+  assert.ok(await eventually(() => paths().includes("/v1/batch"), { message: "the first batch" }));
   assert.ok(paths().includes("/tracker/spur.js"));
   assert.ok(!paths().includes("/tracker/push.js"), `default load: ${paths()}`);
 

@@ -1,6 +1,8 @@
 // Issue 12, Web Push: subscriptions, a rule's and a journey's `push` action delivered through
 // the actions queue to a real loopback push service, checked by independent implementations
-// (http_ece decrypts the RFC 8291 body; node crypto verifies the RFC 8292 VAPID JWT).
+// (http_ece decrypts the RFC 8291 body; node crypto verifies the RFC 8292 VAPID JWT); the
+// Worker's campaign events of each push ($message_sent/$message_delivered/$message_failed) and
+// the campaign query's push counts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
@@ -53,6 +55,42 @@ async function send(...events) {
 const track = (userId, event) => ({ type: "track", event, userId, properties: {}, messageId: uid("m") });
 const subscriptionsOf = (user) =>
   spur.rows("SELECT * FROM push_subscriptions WHERE user_id = ? OR anonymous_id = ?", user, user);
+/** The person's campaign events, `[{event, props}]` in messageId order. */
+async function campaignEvents(user) {
+  const rows = await spur.rows(
+    "SELECT event, properties FROM events WHERE user_id = ? AND event LIKE '$message_%' ORDER BY message_id",
+    user,
+  );
+  return rows.map((r) => ({ event: r.event, props: JSON.parse(r.properties) }));
+}
+/** Waits until the person has exactly `n` campaign events, and returns them. */
+const campaignEventsOf = (user, n, message) =>
+  eventually(
+    async () => {
+      const rows = await campaignEvents(user);
+      return rows.length === n && rows;
+    },
+    { message },
+  );
+/** The push channel of `POST /v1/query/campaign` for one rule (`{sent, delivered, …}`). */
+async function pushResults(rule) {
+  const hour = 3_600_000;
+  const res = await spur.admin("/v1/query/campaign", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      rule,
+      from: new Date(Date.now() - hour).toISOString(),
+      to: new Date(Date.now() + hour).toISOString(),
+    }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  const push = body.channels.find((c) => c.channel === "push");
+  assert.ok(push, JSON.stringify(body));
+  const n = (k) => push[k].events;
+  return { sent: n("sent"), delivered: n("delivered"), failed: n("failed"), reached: body.reached };
+}
 async function firingOf(rule) {
   const rows = await spur.rows("SELECT actions FROM rule_firings WHERE rule_id = ?", rule);
   return rows.length === 1 ? JSON.parse(rows[0].actions) : null;
@@ -191,6 +229,49 @@ test("a rule's push action reaches the push service encrypted and VAPID-signed",
   assert.equal(outcome[0].target, payload.id);
   assert.equal(outcome[0].delivered, 1);
   assert.equal(service.hits(path).length, 1, "delivered once");
+
+  // The Worker recorded one $message_sent and one $message_delivered (the push service said
+  // 201), with email's properties and the messageId the service worker reports back.
+  const events = await campaignEventsOf(user, 2, "the $message_sent and $message_delivered events");
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["$message_delivered", "$message_sent"],
+  );
+  for (const { props } of events) {
+    assert.deepEqual(props, { channel: "push", messageId: payload.id, status: "delivered", ruleId: rule });
+  }
+
+  // The very record redelivered (as the queue would after a lost ack), then a marker firing of
+  // another rule: the push is not sent again and no campaign event is stored twice.
+  const [row] = await spur.rows("SELECT id FROM rule_firings WHERE rule_id = ?", rule);
+  const record = (id, ruleId) => ({
+    kind: "fired",
+    id,
+    rule: ruleId,
+    user,
+    at_ms: Date.now(),
+    message_ids: [],
+    source: "ingest",
+    capped: false,
+    actions: [{ type: "push", target: `${id}:0`, status: "queued" }],
+    payload: { id, rule: ruleId, user, firedAt: new Date().toISOString(), messageIds: [] },
+    pushes: [{ id: `${id}:0`, title: "t", body: "b", ttl: 60, urgency: "normal" }],
+  });
+  assert.equal(`${row.id}:0`, payload.id);
+  const marker = `${rule}-marker`;
+  await spur.env.ACTIONS_QUEUE.sendBatch([
+    { body: JSON.stringify(record(row.id, rule)), contentType: "text" },
+    { body: JSON.stringify(record(`${row.id}-marker`, marker)), contentType: "text" },
+  ]);
+  const after = await campaignEventsOf(user, 4, "the marker's campaign events after the redelivery");
+  assert.deepEqual(after.map((e) => [e.event, e.props.ruleId]).sort(), [
+    ["$message_delivered", rule],
+    ["$message_delivered", marker],
+    ["$message_sent", rule],
+    ["$message_sent", marker],
+  ]);
+  assert.equal(service.hits(path).length, 2, "the redelivered push was not sent again (one marker push)");
+  assert.deepEqual(await pushResults(rule), { sent: 1, delivered: 1, failed: 0, reached: 1 });
 });
 
 test("a 410 deletes the subscription; a 503 is retried", async () => {
@@ -239,6 +320,51 @@ test("a 410 deletes the subscription; a 503 is retried", async () => {
     left.map((s) => s.endpoint),
     [`${service.url}/flaky/${user}`],
   );
+  // One action reached one subscription after a retry: one $message_sent, one
+  // $message_delivered, no $message_failed (the gone subscription is in the outcome's detail).
+  const events = await campaignEventsOf(user, 2, "the campaign events of the retried push");
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["$message_delivered", "$message_sent"],
+  );
+  assert.deepEqual(await pushResults(rule), { sent: 1, delivered: 1, failed: 0, reached: 1 });
+});
+
+test("a push whose only subscription is gone (410) is a $message_failed with the reason", async () => {
+  const user = uid("u");
+  const res = await subscribe({
+    writeKey: DEMO_WRITE_KEY,
+    userId: user,
+    subscription: { endpoint: `${service.url}/gone/${user}`, keys: browserKeys().keys },
+  });
+  assert.equal(res.status, 201);
+  const rule = `push-${seq++}`;
+  await putRule({
+    id: rule,
+    trigger: { events: [`${rule} Go`] },
+    actions: [{ type: "push", title: "t", body: "b" }],
+  });
+  await send(track(user, `${rule} Go`));
+  const outcome = await eventually(
+    async () => {
+      const a = await firingOf(rule);
+      return a?.[0]?.status === "failed" && a;
+    },
+    { message: "the failed outcome" },
+  );
+  assert.equal(service.hits(`/gone/${user}`).length, 1);
+  assert.equal((await subscriptionsOf(user)).length, 0, "the gone subscription is deleted");
+  const [failed] = await campaignEventsOf(user, 1, "the $message_failed event");
+  assert.equal(failed.event, "$message_failed");
+  assert.deepEqual(failed.props, {
+    channel: "push",
+    messageId: outcome[0].target,
+    status: "failed",
+    reason: outcome[0].detail,
+    ruleId: rule,
+  });
+  assert.match(failed.props.reason, /gone 1.*HTTP 410/);
+  assert.deepEqual(await pushResults(rule), { sent: 0, delivered: 0, failed: 1, reached: 0 });
 });
 
 test("a push to a person with no subscription fails with a reason", async () => {
@@ -248,7 +374,8 @@ test("a push to a person with no subscription fails with a reason", async () => 
     trigger: { events: [`${rule} Go`] },
     actions: [{ type: "push", title: "t", body: "b" }],
   });
-  await send(track(uid("nobody"), `${rule} Go`));
+  const user = uid("nobody");
+  await send(track(user, `${rule} Go`));
   const outcome = await eventually(
     async () => {
       const a = await firingOf(rule);
@@ -257,6 +384,11 @@ test("a push to a person with no subscription fails with a reason", async () => 
     { message: "the failed outcome" },
   );
   assert.equal(outcome[0].detail, "no push subscription for this person");
+  const [failed] = await campaignEventsOf(user, 1, "the $message_failed event");
+  assert.equal(failed.event, "$message_failed");
+  assert.equal(failed.props.reason, "no push subscription for this person");
+  assert.equal(failed.props.channel, "push");
+  assert.equal(failed.props.ruleId, rule);
 });
 
 test("a journey's push action node sends a push", async () => {
@@ -308,6 +440,20 @@ test("a journey's push action node sends a push", async () => {
   assert.equal(payload.rule, `journey:${journey.id}`);
   assert.equal(payload.userId, user);
   assert.equal(verifyVapid(hit.headers.authorization).claims.aud, service.url);
+  const events = await campaignEventsOf(user, 2, "the journey push's campaign events");
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["$message_delivered", "$message_sent"],
+  );
+  for (const { props } of events) {
+    assert.deepEqual(props, {
+      channel: "push",
+      messageId: payload.id,
+      status: "delivered",
+      journeyId: journey.id,
+      journeyNode: "send",
+    });
+  }
 });
 
 test("a person keeps at most 10 subscriptions", async () => {

@@ -80,11 +80,13 @@ test("the edge answers ?debug=1 with one verdict per message, and nothing extra 
 test("?spur_debug=1 loads the debug build, which logs events, sends and a mistyped property's violation", async () => {
   const { context, page, logs, files } = await open("/__test/debug?spur_debug=1");
   await page.evaluate(() => spur.track("Order Completed", { total: "12", order_id: "o-1" }).flush());
-  await eventually(
-    () => logs.some((l) => l.type === "warning" && l.text.includes("Order Completed: /properties/total")),
-    {
-      message: "the violation is logged as a warning",
-    },
+  assert.ok(
+    await eventually(
+      () => logs.some((l) => l.type === "warning" && l.text.includes("Order Completed: /properties/total")),
+      {
+        message: "the violation is logged as a warning",
+      },
+    ),
   );
   const lines = spurLines(logs).map((l) => l.text);
   assert.ok(
@@ -128,19 +130,23 @@ test("?spur_debug=1 loads the debug build, which logs events, sends and a mistyp
 test("without debug nothing is logged and the debug build is never fetched; spur.debug(true) sticks until debug(false)", async () => {
   const { context, page, logs, files } = await open("/__test/plain");
   await page.evaluate(() => spur.track("Plain Event").flush());
-  await eventually(() => files.includes("/v1/batch"), { message: "a batch was sent" });
+  assert.ok(await eventually(() => files.includes("/v1/batch"), { message: "a batch was sent" }));
   assert.deepEqual(spurLines(logs), []);
   assert.ok(!files.some((f) => f.startsWith("/tracker/debug/")), `${files}`);
 
   await page.evaluate(() => spur.debug(true));
   await page.reload();
   await trackerReady(page);
-  await eventually(() => files.includes("/tracker/debug/spur_tracker_bg.wasm"), {
-    message: "debug build after reload",
-  });
-  await eventually(() => spurLines(logs).some((l) => l.text.startsWith("spur: developer mode")), {
-    message: "developer mode announced",
-  });
+  assert.ok(
+    await eventually(() => files.includes("/tracker/debug/spur_tracker_bg.wasm"), {
+      message: "debug build after reload",
+    }),
+  );
+  assert.ok(
+    await eventually(() => spurLines(logs).some((l) => l.text.startsWith("spur: developer mode")), {
+      message: "developer mode announced",
+    }),
+  );
 
   await page.evaluate(() => spur.debug(false));
   files.length = 0;

@@ -31,6 +31,8 @@ use crate::Event;
 pub const DEFAULT_TO: &str = "{{ traits.email }}";
 /// The channel name campaign events carry.
 pub const CHANNEL: &str = "email";
+/// The channel name push's campaign events carry (the Worker's and `spur-sw.js`'s alike).
+pub const PUSH_CHANNEL: &str = "push";
 /// The event recorded when a provider (or the `send_email` binding) accepted an email.
 pub const SENT_EVENT: &str = "$message_sent";
 /// The event recorded when an email was not sent (failed, bounced, suppressed, undeliverable).
@@ -456,19 +458,22 @@ impl Answer {
     }
 }
 
-/// Who sent an email, for its campaign events: a rule or a journey's node.
+/// Who sent a message, for its campaign events: a rule or a journey's node, on a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender<'a> {
+    /// The channel the events carry: [`CHANNEL`] (`email`) or [`PUSH_CHANNEL`] (`push`).
+    pub channel: &'a str,
     /// The firing's owner: a rule id, or `journey:<id>`.
     pub owner: &'a str,
     /// For a journey: the node id.
     pub node: Option<&'a str>,
 }
 
-/// A campaign event (`$message_sent`, `$message_delivered` or `$message_failed`) for one email action: its
-/// `messageId` is `<action id>:<name>`, so re-recording the same outcome stores it once; it is
-/// a `track` event of the person the firing belongs to, at `at_ms`, with properties
-/// `channel`, `messageId` (the action id), `status`, `reason`, and `ruleId` or
+/// A campaign event (`$message_sent`, `$message_delivered` or `$message_failed`) for one email
+/// or push action: its `messageId` is `<action id>:<name>`, so re-recording the same outcome
+/// stores it once; it is a `track` event of the person the firing belongs to, at `at_ms`, with
+/// properties `channel` (the sender's), `messageId` (the action id — for push the id the
+/// service worker reports back, so both sides join), `status`, `reason`, and `ruleId` or
 /// `journeyId` + `journeyNode`.
 pub fn campaign_event(
     name: &str,
@@ -480,7 +485,7 @@ pub fn campaign_event(
     reason: Option<&str>,
 ) -> Event {
     let mut props = Map::new();
-    props.insert("channel".into(), CHANNEL.into());
+    props.insert("channel".into(), sender.channel.into());
     props.insert("messageId".into(), action_id.into());
     props.insert("status".into(), status.into());
     if let Some(r) = reason {
@@ -517,6 +522,59 @@ pub fn campaign_event(
         sent_at: None,
         received_at: at,
     }
+}
+
+/// The campaign events of a firing's email and push outcomes that closed in one attempt
+/// (`before` holds the statuses before it, in the same order as `after`): `$message_sent` and
+/// `$message_delivered` when the provider, binding or push service accepted it (for push: at
+/// least one subscription answered 2xx), `$message_failed` otherwise (failed — no
+/// subscription, gone, rejected —, skipped by the suppression list or the frequency policy,
+/// dead-lettered once retries ran out) with the outcome's detail as `reason`. An action closes
+/// once, and each event's `messageId` is `<action id>:<name>`, so a redelivered message or a
+/// re-recorded outcome stores none twice.
+pub fn outcome_events(
+    rec: &crate::rules::actions::FiringRecord,
+    before: &[crate::rules::actions::ActionStatus],
+    after: &[crate::rules::actions::Outcome],
+    at_ms: i64,
+) -> Vec<Event> {
+    use crate::rules::actions::ActionStatus;
+    let node = rec
+        .rule
+        .starts_with("journey:")
+        .then_some(rec.payload.rule_name.as_deref())
+        .flatten();
+    after
+        .iter()
+        .zip(before)
+        .filter(|(o, was)| was.is_open() && !o.is_open())
+        .filter_map(|(o, _)| {
+            let channel = match o.kind.as_str() {
+                "email" => CHANNEL,
+                "push" => PUSH_CHANNEL,
+                _ => return None,
+            };
+            let sender = Sender {
+                channel,
+                owner: &rec.rule,
+                node,
+            };
+            let id = o.target.as_deref().unwrap_or(&rec.id);
+            let (names, reason): (&[&str], _) = match o.status {
+                ActionStatus::Delivered => (&[SENT_EVENT, DELIVERED_EVENT], None),
+                _ => (&[FAILED_EVENT], o.detail.as_deref()),
+            };
+            Some(
+                names
+                    .iter()
+                    .map(|name| {
+                        campaign_event(name, id, &sender, &rec.user, at_ms, o.status.code(), reason)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect()
 }
 
 #[cfg(test)]

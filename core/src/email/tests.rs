@@ -220,6 +220,7 @@ fn campaign_events_name_their_sender() {
         SENT_EVENT,
         "j1:0:n1:u1",
         &Sender {
+            channel: CHANNEL,
             owner: "journey:j1",
             node: Some("n1"),
         },
@@ -236,6 +237,7 @@ fn campaign_events_name_their_sender() {
         FAILED_EVENT,
         "f:0",
         &Sender {
+            channel: CHANNEL,
             owner: "r1",
             node: None,
         },
@@ -312,6 +314,7 @@ use base64::Engine;
 #[test]
 fn a_delivery_is_its_own_event_with_the_sent_events_properties() {
     let sender = Sender {
+        channel: CHANNEL,
         owner: "r1",
         node: None,
     };

@@ -1,7 +1,7 @@
 //! The journey document, as admins write it (JSON, camelCase) and as D1 stores it.
 //!
 //! Invariant: this is only the shape; a [`Journey`] that deserialized is not yet known to be
-//! valid. [`super::compile`] checks everything else (ids, edges, acyclicity, durations,
+//! valid. [`super::compile()`] checks everything else (ids, edges, acyclicity, durations,
 //! conditions, actions), so nothing downstream sees an unchecked journey.
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,8 @@
 //! Campaign results: what one rule's or one journey's messages did, read from the campaign
 //! events stored like every other event — `$message_sent`, `$message_delivered`,
 //! `$message_shown`, `$message_clicked`, `$message_dismissed`, `$message_failed`, whose
-//! properties carry `channel` and `ruleId` or `journeyId` (email's events from the Worker,
-//! push's reports from `spur-sw.js`).
+//! properties carry `channel` and `ruleId` or `journeyId` (sends, deliveries and failures of
+//! email and push from the Worker, push's shows, clicks and dismissals from `spur-sw.js`).
 //!
 //! Invariant: one statement answers the whole result — per (event, channel) the events and
 //! distinct people; the people *reached* (any sent, delivered or shown message); and, with a
@@ -470,6 +470,10 @@ mod tests {
         let result = plan.finish(vec![
             row("message", Some("$message_shown"), Some("push"), 4, 4),
             row("message", Some("$message_clicked"), Some("push"), 2, 1),
+            // The Worker's push events (issue 12): sends, deliveries, failures.
+            row("message", Some("$message_sent"), Some("push"), 5, 5),
+            row("message", Some("$message_delivered"), Some("push"), 5, 5),
+            row("message", Some("$message_failed"), Some("push"), 2, 2),
             row("message", Some("$message_sent"), Some("email"), 3, 3),
             row("message", Some("$message_sent"), None, 1, 1),
             row("message", Some("$not_ours"), Some("push"), 9, 9),
@@ -488,7 +492,13 @@ mod tests {
         let push = &v["channels"][1];
         assert_eq!(push["shown"], json!({"events": 4, "people": 4}));
         assert_eq!(push["clicked"], json!({"events": 2, "people": 1}));
-        assert_eq!(push["sent"], json!({"events": 0, "people": 0}));
+        assert_eq!(push["sent"], json!({"events": 5, "people": 5}));
+        assert_eq!(push["delivered"], json!({"events": 5, "people": 5}));
+        assert_eq!(push["failed"], json!({"events": 2, "people": 2}));
+        assert_eq!(
+            v["channels"][0]["delivered"],
+            json!({"events": 0, "people": 0})
+        );
         assert_eq!(push["clickRate"], 0.25);
         assert_eq!(v["channels"][0]["clickRate"], serde_json::Value::Null);
         for c in v["channels"].as_array().unwrap() {

@@ -1,6 +1,6 @@
 //! A SQL statement with its bound parameters.
 //!
-//! Invariant: every value from a request reaches SQL through [`Params::bind`], which returns a
+//! Invariant: every value from a request reaches SQL through `Params::bind`, which returns a
 //! numbered placeholder; the count is checked against [`super::limits::MAX_SQL_PARAMS`].
 
 use serde::Serialize;

@@ -518,3 +518,77 @@ fn a_send_the_frequency_cap_refused_is_skipped_with_its_reason() {
         assert!(o.detail.as_deref().unwrap().starts_with("quiet_hours"));
     }
 }
+
+#[test]
+fn closed_push_outcomes_leave_campaign_events_once() {
+    use crate::email::outcome_events;
+    use crate::push::Answer;
+    let rule = json!({"id": "p", "trigger": {"events": ["Buy"]}, "actions": [
+        {"type": "push", "title": "Hi", "body": "there"},
+        {"type": "push", "title": "Again", "body": "b"},
+        {"type": "webhook", "url": "https://hooks.example.com/a"}]});
+    let idx = index(&[rule]);
+    let mut new_id = || "f1".to_owned();
+    let firing = Firing {
+        rule: "p".into(),
+        at: T0,
+        events: vec!["m1".into()],
+        event: None,
+        capped: false,
+    };
+    let prepared = prepare(&idx, vec![firing], "u1", "ingest", true, &mut new_id);
+    let rec = &prepared.records[0];
+    let mut outcomes = rec.actions.clone();
+    let before: Vec<_> = outcomes.iter().map(|o| o.status).collect();
+    // Push 0: one subscription accepted it (201); push 1: its only subscription is gone (410).
+    let mut ok = PushTally::default();
+    ok.add(Answer::Delivered, "HTTP 201".into());
+    outcomes[0].record(&Attempt::Pushed(ok));
+    let mut gone = PushTally::default();
+    gone.add(Answer::Gone, "HTTP 410".into());
+    outcomes[1].record(&Attempt::Pushed(gone));
+    outcomes[2].record(&Attempt::Answered(200));
+    let events = outcome_events(rec, &before, &outcomes, T0);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.message_id.as_str(), e.properties["channel"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("f1:0:$message_sent", Some("push")),
+            ("f1:0:$message_delivered", Some("push")),
+            ("f1:1:$message_failed", Some("push")),
+        ]
+    );
+    assert_eq!(events[0].properties["messageId"], "f1:0");
+    assert_eq!(events[0].properties["ruleId"], "p");
+    assert_eq!(events[0].user_id.as_deref(), Some("u1"));
+    let reason = events[2].properties["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("gone 1") && reason.contains("HTTP 410"),
+        "{reason}"
+    );
+    // Recorded again (a redelivered queue message): nothing closes a second time.
+    let now: Vec<_> = outcomes.iter().map(|o| o.status).collect();
+    assert!(outcome_events(rec, &now, &outcomes, T0 + 1).is_empty());
+
+    // A push still retrying leaves nothing; dead-lettered, it fails with its last detail.
+    let mut outcomes = rec.actions.clone();
+    let mut later = PushTally::default();
+    later.add(Answer::Retry, "HTTP 503".into());
+    outcomes[0].record(&Attempt::Pushed(later));
+    assert!(outcome_events(rec, &before, &outcomes, T0).is_empty());
+    let retrying: Vec<_> = outcomes.iter().map(|o| o.status).collect();
+    dead_letter(&mut outcomes);
+    let events = outcome_events(rec, &retrying, &outcomes, T0);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].event.as_deref(), Some("$message_failed"));
+    assert_eq!(events[0].properties["status"], "dead_lettered");
+    // A skip by the frequency policy is a failure with its reason code, like email's.
+    let mut outcomes = rec.actions.clone();
+    outcomes[0].record(&Attempt::NotAdmitted("quiet_hours: 22:00-07:00".into()));
+    let events = outcome_events(rec, &before, &outcomes, T0);
+    assert_eq!(events[0].properties["status"], "skipped");
+    assert_eq!(events[0].properties["reason"], "quiet_hours: 22:00-07:00");
+}

@@ -26,9 +26,10 @@ use serde_json::{Map, Value};
 use crate::rules::condition::Engine;
 
 use super::compile::{compile, event_key, CompiledRule, Kind};
-use super::condition::{indexable_parts, Cmp, EqKey, Indexable, Predicate, Subject};
+use super::condition::Subject;
 use super::error::RuleError;
 use super::model::Rule;
+use super::predicate::{indexable_parts, Cmp, EqKey, Indexable, Predicate};
 use super::state::{on_event, on_time, Firing, RuleState};
 use crate::Event;
 

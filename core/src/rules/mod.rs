@@ -25,6 +25,7 @@ pub mod index;
 pub mod logic;
 pub mod model;
 pub mod payload;
+pub mod predicate;
 pub mod replay;
 pub mod sign;
 pub mod state;

@@ -1,7 +1,7 @@
 //! The rule document, as admins write it (JSON, camelCase) and as D1 stores it.
 //!
 //! Invariant: this is only the shape; a [`Rule`] that deserialized is not yet known to be valid.
-//! [`super::compile`] checks everything else, so nothing downstream sees an unchecked rule.
+//! [`super::compile()`] checks everything else, so nothing downstream sees an unchecked rule.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -421,6 +421,7 @@ impl UserState {
             rules: load(&sql)?,
             journeys: person_journeys::load(&sql)?,
             outbox: load_outbox(&sql, at)?,
+            tally: get_meta(&sql, FREQUENCY_TALLY)?.and_then(|t| serde_json::from_str(&t).ok()),
         };
         let text =
             serde_json::to_string(&handover).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -428,6 +429,10 @@ impl UserState {
         set_meta(&sql, MERGED_INTO, &link.into)?;
         sql.exec("DELETE FROM rule_state", None)?;
         sql.exec("DELETE FROM outbox", None)?;
+        sql.exec(
+            "DELETE FROM meta WHERE key = ?",
+            vec![FREQUENCY_TALLY.into()],
+        )?;
         person_journeys::save(
             &sql,
             &handover.journeys,
@@ -485,6 +490,16 @@ impl UserState {
         let people_before = person_journeys::load(&sql)?;
         let mut person = people_before.clone();
         let outbox = load_outbox(&sql, at)?;
+        if let Some(theirs) = imp.handover.tally.take() {
+            // The messages sent to the anonymous id today count toward the person's cap.
+            let mut tally: Tally = get_meta(&sql, FREQUENCY_TALLY)?
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            tally.absorb(theirs);
+            let text =
+                serde_json::to_string(&tally).map_err(|e| ApiError::Internal(e.to_string()))?;
+            set_meta(&sql, FREQUENCY_TALLY, &text)?;
+        }
         let (outbox, mut firings, dropped) = merge::merge(
             &index,
             &user,

@@ -7,7 +7,8 @@
 //! and marked `dead_lettered` when the queue gives up; an outcome is always written back to
 //! `rule_firings`, so an operator can see what happened to every action. A push or email goes
 //! out only after the person's object admitted it under the frequency policy ([`Gate`]; no
-//! hop when no policy is active); a refused one is recorded `skipped` with its reason.
+//! hop when no policy is active); a refused one is recorded `skipped` with its reason. An
+//! email or push outcome that closes leaves its campaign events ([`campaign`]).
 
 use std::collections::BTreeMap;
 
@@ -25,10 +26,10 @@ use worker::{
 use crate::clock::{now, random_bytes};
 use crate::http::error::ApiError;
 use crate::objects::user_state::{self, Delivery};
-use crate::queues::email;
 use crate::queues::firings::{
     ActionWork, FiringRecord, ACTIONS_DEAD_LETTER_QUEUE, ACTIONS_QUEUE_NAME,
 };
+use crate::queues::{campaign, email};
 use crate::storage::firings;
 use crate::storage::push as push_store;
 use crate::storage::settings;
@@ -175,7 +176,7 @@ async fn run(env: &Env, rec: &FiringRecord) -> Result<Next, ApiError> {
         o.record(&attempt);
     }
     firings::update(env, &rec.id, &outcomes, attempts).await?;
-    email::record(env, &email::campaign_events(rec, &before, &outcomes)).await;
+    campaign::record(env, rec, &before, &outcomes).await;
     Ok(if actions::wants_retry(&outcomes) {
         Next::RetryIn(backoff(retry_base(env), attempts))
     } else {
@@ -398,6 +399,6 @@ async fn dead_letter(env: &Env, work: ActionWork) -> Result<(), ApiError> {
     let before: Vec<_> = outcomes.iter().map(|o| o.status).collect();
     actions::dead_letter(&mut outcomes);
     firings::update(env, &rec.id, &outcomes, attempts).await?;
-    email::record(env, &email::campaign_events(&rec, &before, &outcomes)).await;
+    campaign::record(env, &rec, &before, &outcomes).await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Email delivery for the actions consumer: the suppression check, the signed one-click
 //! unsubscribe link, and the send through the provider's HTTP API or the `send_email`
-//! binding; plus the campaign events each closed email outcome records.
+//! binding. The campaign events a closed email outcome leaves are recorded by
+//! [`crate::queues::campaign`], like push's.
 //!
 //! Invariant: an email action is sent only when its address is not suppressed, carries
 //! `List-Unsubscribe` + `List-Unsubscribe-Post` (RFC 8058) with a token for its person and
@@ -8,16 +9,12 @@
 //! on the suppression list before the outcome is stored. What an answer means is decided in
 //! `spur_core::email`.
 
-use spur_core::email::{
-    campaign_event, token, Answer, ProviderRequest, Sender, DELIVERED_EVENT, FAILED_EVENT,
-    SENT_EVENT,
-};
+use spur_core::email::{token, Answer, ProviderRequest};
 use spur_core::limits::MAX_EMAIL_PROVIDER_ANSWER_BYTES;
-use spur_core::rules::actions::{ActionStatus, Attempt, FiringRecord, Outcome};
+use spur_core::rules::actions::{Attempt, FiringRecord};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{console_error, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
-use crate::clock::now_ms;
 use crate::queues::actions::Gate;
 use crate::storage::email as suppressions;
 use spur_core::frequency::Channel;
@@ -215,60 +212,5 @@ async fn binding(env: &Env, request: &ProviderRequest) -> (Answer, String) {
     match result {
         Ok(id) => (Answer::Sent, format!("send_email messageId {id}")),
         Err(e) => (Answer::Retry, format!("send_email failed: {e}")),
-    }
-}
-
-/// The campaign events for email outcomes that closed since `before` (the statuses before
-/// this attempt): `$message_sent` and `$message_delivered` when the provider or binding
-/// accepted it, `$message_failed` otherwise (failed, skipped, dead-lettered) with the detail
-/// as its reason. Each has its own `messageId` (`<action id>:<name>`), so a retry stores none
-/// twice.
-pub fn campaign_events(
-    rec: &FiringRecord,
-    before: &[ActionStatus],
-    after: &[Outcome],
-) -> Vec<spur_core::Event> {
-    let sender = Sender {
-        owner: &rec.rule,
-        node: rec
-            .rule
-            .starts_with("journey:")
-            .then_some(rec.payload.rule_name.as_deref())
-            .flatten(),
-    };
-    let at = now_ms();
-    after
-        .iter()
-        .zip(before)
-        .filter(|(o, was)| o.kind == "email" && was.is_open() && !o.is_open())
-        .flat_map(|(o, _)| {
-            let id = o.target.as_deref().unwrap_or(&rec.id);
-            let (names, reason): (&[&str], _) = match o.status {
-                ActionStatus::Delivered => (&[SENT_EVENT, DELIVERED_EVENT], None),
-                _ => (&[FAILED_EVENT], o.detail.as_deref()),
-            };
-            names
-                .iter()
-                .map(|name| {
-                    campaign_event(name, id, &sender, &rec.user, at, o.status.code(), reason)
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// Stores campaign events through the events queue (stored only: they never reach rules or
-/// journeys, so an email cannot trigger itself). A failure is logged: the outcome is already
-/// stored and the email sent, so the action is not retried for it.
-pub async fn record(env: &Env, events: &[spur_core::Event]) {
-    if events.is_empty() {
-        return;
-    }
-    let encoded = spur_core::work::encode_events(events);
-    if let Err(e) =
-        crate::queues::events::enqueue(env, spur_core::work::split(None, &encoded, Vec::new()))
-            .await
-    {
-        console_error!("{} email campaign events not recorded: {e:?}", events.len());
     }
 }

@@ -5,6 +5,7 @@
 //! its dead-letter queue receives, so nothing leaves the pipeline silently.
 
 pub mod actions;
+pub mod campaign;
 pub mod email;
 pub mod events;
 pub mod firings;

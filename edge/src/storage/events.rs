@@ -5,9 +5,12 @@
 //! (`ON CONFLICT DO NOTHING`), profiles by id (merge) — so a queue message processed twice
 //! leaves the database as processing it once would.
 
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use spur_core::identity::{alias_links, AliasRefusal, ALIAS_LINK_ENDPOINT};
-use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_FAN_IN};
+use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, D1_ROWS_PARAM_BYTES, MAX_ALIAS_FAN_IN};
 use spur_core::query::clickhouse::AliasRootRow;
 use spur_core::rules::replay::MAX_REPLAY_EVENTS;
 use spur_core::rules::CompiledRule;
@@ -20,23 +23,42 @@ use crate::http::error::ApiError;
 use crate::storage::{js_ms, DB_BINDING};
 use spur_core::BadRow;
 
-const INSERT_EVENT: &str = "INSERT INTO events (message_id, type, event, name, user_id, anonymous_id, \
+// Each statement below writes many rows from one bound parameter: a JSON array of rows, each
+// row an array of the columns in order, read with json_extract. D1 allows 100 bound parameters
+// per statement, so multi-row VALUES would take at most 5 events; one parameter takes a chunk of
+// up to D1_ROWS_PARAM_BYTES. Strings and NULLs read back as TEXT and NULL, whole numbers as
+// INTEGER, and JSON columns are carried as JSON strings holding the same text the per-row
+// statement bound, so the stored values are the same. Rows are applied in array order
+// (`ORDER BY key`), as the per-row statements were: a duplicate `message_id` keeps the first,
+// and two upserts of one id merge in order. `WHERE true` keeps `ON` from parsing as a join.
+const INSERT_EVENTS: &str = "INSERT INTO events (message_id, type, event, name, user_id, anonymous_id, \
      group_id, previous_id, timestamp, ts_ms, received_at, sent_at, original_timestamp, properties, \
      traits, context, integrations, write_key) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
-     ON CONFLICT(message_id) DO NOTHING";
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+     json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+     json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]'), \
+     json_extract(value, '$[9]'), json_extract(value, '$[10]'), json_extract(value, '$[11]'), \
+     json_extract(value, '$[12]'), json_extract(value, '$[13]'), json_extract(value, '$[14]'), \
+     json_extract(value, '$[15]'), json_extract(value, '$[16]'), json_extract(value, '$[17]') \
+     FROM json_each(?1) WHERE true ORDER BY key \
+     ON CONFLICT(message_id) DO NOTHING RETURNING message_id";
 
 // Traits merge with json_patch (RFC 7396): newer identify calls win key by key.
-const UPSERT_USER: &str = "INSERT INTO users (user_id, traits, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) \
+const UPSERT_USERS: &str = "INSERT INTO users (user_id, traits, first_seen, last_seen) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+     json_extract(value, '$[2]') FROM json_each(?1) WHERE true ORDER BY key \
      ON CONFLICT(user_id) DO UPDATE SET traits = json_patch(users.traits, excluded.traits), \
      first_seen = min(users.first_seen, excluded.first_seen), last_seen = max(users.last_seen, excluded.last_seen)";
 
-const UPSERT_GROUP: &str = "INSERT INTO groups (group_id, traits, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) \
+const UPSERT_GROUPS: &str = "INSERT INTO groups (group_id, traits, first_seen, last_seen) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+     json_extract(value, '$[2]') FROM json_each(?1) WHERE true ORDER BY key \
      ON CONFLICT(group_id) DO UPDATE SET traits = json_patch(groups.traits, excluded.traits), \
      first_seen = min(groups.first_seen, excluded.first_seen), last_seen = max(groups.last_seen, excluded.last_seen)";
 
-const INSERT_MEMBER: &str =
-    "INSERT INTO group_members (group_id, member_id, joined_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+const INSERT_MEMBERS: &str = "INSERT INTO group_members (group_id, member_id, joined_at) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') \
+     FROM json_each(?1) WHERE true ORDER BY key ON CONFLICT DO NOTHING";
 
 // Links id ?1 to the root of ?2's chain (rows always point at a root, so one lookup finds it).
 // The first link of an id wins; a later, different user id does not re-point history. Not
@@ -105,33 +127,33 @@ impl Store {
     }
 
     /// Stores events that may come from several queue messages (each with its write key) in
-    /// one D1 batch, as [`Store::insert_events`] does for one message.
+    /// one D1 batch, as [`Store::insert_events`] does for one message. The events go in a few
+    /// statements (one per [`D1_ROWS_PARAM_BYTES`] of rows), not one each.
     pub async fn insert_keyed<'a>(
         &self,
         events: impl Iterator<Item = (&'a Event, Option<&'a str>)> + Clone,
     ) -> Result<Vec<bool>, ApiError> {
-        let mut stmts = Vec::with_capacity(events.size_hint().0 * 2);
+        let mut rows = Chunks::default();
         for (e, key) in events.clone() {
-            stmts.push(self.event_statement(e, key)?);
+            rows.push(&event_row(e, key)?)?;
         }
-        let count = stmts.len();
-        if count == 0 {
+        if rows.is_empty() {
             return Ok(Vec::new());
         }
-        for (e, _) in events {
-            self.profile_statements(e, &mut stmts)?;
-        }
+        let mut stmts = self.chunk_statements(INSERT_EVENTS, rows)?;
+        let count = stmts.len();
+        self.profile_statements(events.clone().map(|(e, _)| e), &mut stmts)?;
         let results = self.db.batch(stmts).await?;
-        Ok(results
-            .iter()
-            .take(count)
-            .map(|r| {
-                r.meta()
-                    .ok()
-                    .flatten()
-                    .and_then(|m| m.changes)
-                    .is_some_and(|n| n > 0)
-            })
+        // RETURNING names the rows this batch inserted; the first event with each id is the
+        // new one, as the first of two per-row inserts was.
+        let mut inserted = HashSet::new();
+        for r in results.iter().take(count) {
+            for row in r.results::<Inserted>()? {
+                inserted.insert(row.message_id);
+            }
+        }
+        Ok(events
+            .map(|(e, _)| inserted.remove(&e.message_id))
             .collect())
     }
 
@@ -139,95 +161,85 @@ impl Store {
     /// for a deployment whose events live in ClickHouse. Idempotent like [`Store::insert_events`].
     pub async fn insert_profiles(&self, events: &[Event]) -> Result<(), ApiError> {
         let mut stmts = Vec::new();
-        for e in events {
-            self.profile_statements(e, &mut stmts)?;
-        }
+        self.profile_statements(events.iter(), &mut stmts)?;
         if !stmts.is_empty() {
             self.db.batch(stmts).await?;
         }
         Ok(())
     }
 
-    fn event_statement(
+    /// One statement per chunk of rows.
+    fn chunk_statements(
         &self,
-        e: &Event,
-        write_key: Option<&str>,
-    ) -> Result<D1PreparedStatement, ApiError> {
-        let args = [
-            JsValue::from_str(&e.message_id),
-            JsValue::from_str(e.kind.as_str()),
-            opt(e.event.as_deref()),
-            opt(e.name.as_deref()),
-            opt(e.user_id.as_deref()),
-            opt(e.anonymous_id.as_deref()),
-            opt(e.group_id.as_deref()),
-            opt(e.previous_id.as_deref()),
-            JsValue::from_str(&rfc3339(e.timestamp)),
-            js_ms(spur_core::instant::to_ms(e.timestamp)),
-            JsValue::from_str(&rfc3339(e.received_at)),
-            opt(e.sent_at.map(rfc3339).as_deref()),
-            opt(e.original_timestamp.map(rfc3339).as_deref()),
-            JsValue::from_str(&json(&e.properties)?),
-            JsValue::from_str(&json(&e.traits)?),
-            JsValue::from_str(&json(&e.context)?),
-            JsValue::from_str(&json(&e.integrations)?),
-            opt(write_key),
-        ];
-        Ok(self.db.prepare(INSERT_EVENT).bind(&args)?)
+        sql: &str,
+        rows: Chunks,
+    ) -> Result<Vec<D1PreparedStatement>, ApiError> {
+        rows.finish()
+            .into_iter()
+            .map(|chunk| Ok(self.db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?))
+            .collect()
     }
 
-    fn profile_statements(
+    /// The profile statements for `events`: users, groups and members a few statements in
+    /// all, alias links one pair each. Tables are written in this order, each in event order;
+    /// no statement reads another's table, so the result is the per-event order's.
+    fn profile_statements<'a>(
         &self,
-        e: &Event,
+        events: impl Iterator<Item = &'a Event>,
         out: &mut Vec<D1PreparedStatement>,
     ) -> Result<(), ApiError> {
-        let at = JsValue::from_str(&rfc3339(e.timestamp));
+        let (mut users, mut groups, mut members) =
+            (Chunks::default(), Chunks::default(), Chunks::default());
+        let mut links = Vec::new();
+        let mut linked = HashSet::new();
         let empty = serde_json::Map::new();
-        if let Some(uid) = e.user_id.as_deref() {
-            let traits = if e.kind == MessageType::Identify {
-                &e.traits
-            } else {
-                &empty
-            };
-            out.push(self.db.prepare(UPSERT_USER).bind(&[
-                uid.into(),
-                json(traits)?.into(),
-                at.clone(),
-            ])?);
+        for e in events {
+            let at = rfc3339(e.timestamp);
+            if let Some(uid) = e.user_id.as_deref() {
+                let traits = if e.kind == MessageType::Identify {
+                    &e.traits
+                } else {
+                    &empty
+                };
+                users.push(&(uid, json(traits)?, &at))?;
+            }
+            for (id, to) in alias_links(e) {
+                // A pair already tried in this batch is a no-op the second time: stored, `id`
+                // is linked (nothing points at it any more); refused, it stays refused, since
+                // only linking `id` could change its fan-in or its target's root.
+                if linked.insert((id, to)) {
+                    let at = JsValue::from_str(&at);
+                    links.push(self.db.prepare(LINK_ALIAS).bind(&[
+                        id.into(),
+                        to.into(),
+                        at,
+                        JsValue::from_f64(MAX_ALIAS_FAN_IN as f64),
+                    ])?);
+                    links.push(self.db.prepare(REPOINT_ALIASES).bind(&[id.into()])?);
+                }
+                // Every event's link is judged (a refusal is one bad row per event and link).
+                links.push(self.db.prepare(RECORD_ALIAS_REFUSAL).bind(&[
+                    id.into(),
+                    to.into(),
+                    JsValue::from_str(&rfc3339(e.received_at)),
+                    JsValue::NULL,
+                    JsValue::from_str(&e.message_id),
+                    ALIAS_LINK_ENDPOINT.into(),
+                    AliasRefusal::Cycle.code().into(),
+                    AliasRefusal::Conflict.code().into(),
+                    AliasRefusal::FanIn.code().into(),
+                    MAX_ALIAS_FAN_IN.to_string().into(),
+                ])?);
+            }
+            if let (MessageType::Group, Some(gid)) = (e.kind, e.group_id.as_deref()) {
+                groups.push(&(gid, json(&e.traits)?, &at))?;
+                members.push(&(gid, e.identity(), &at))?;
+            }
         }
-        for (id, to) in alias_links(e) {
-            out.push(self.db.prepare(LINK_ALIAS).bind(&[
-                id.into(),
-                to.into(),
-                at.clone(),
-                JsValue::from_f64(MAX_ALIAS_FAN_IN as f64),
-            ])?);
-            out.push(self.db.prepare(REPOINT_ALIASES).bind(&[id.into()])?);
-            out.push(self.db.prepare(RECORD_ALIAS_REFUSAL).bind(&[
-                id.into(),
-                to.into(),
-                JsValue::from_str(&rfc3339(e.received_at)),
-                JsValue::NULL,
-                JsValue::from_str(&e.message_id),
-                ALIAS_LINK_ENDPOINT.into(),
-                AliasRefusal::Cycle.code().into(),
-                AliasRefusal::Conflict.code().into(),
-                AliasRefusal::FanIn.code().into(),
-                MAX_ALIAS_FAN_IN.to_string().into(),
-            ])?);
-        }
-        if let (MessageType::Group, Some(gid)) = (e.kind, e.group_id.as_deref()) {
-            out.push(self.db.prepare(UPSERT_GROUP).bind(&[
-                gid.into(),
-                json(&e.traits)?.into(),
-                at.clone(),
-            ])?);
-            out.push(self.db.prepare(INSERT_MEMBER).bind(&[
-                gid.into(),
-                e.identity().into(),
-                at,
-            ])?);
-        }
+        out.extend(self.chunk_statements(UPSERT_USERS, users)?);
+        out.extend(links);
+        out.extend(self.chunk_statements(UPSERT_GROUPS, groups)?);
+        out.extend(self.chunk_statements(INSERT_MEMBERS, members)?);
         Ok(())
     }
 
@@ -348,4 +360,89 @@ fn opt(v: Option<&str>) -> JsValue {
 
 fn json(v: &impl serde::Serialize) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// An events row in column order, as INSERT_EVENTS reads it: the values the per-row statement
+/// bound, with the JSON columns as their JSON text.
+#[derive(Serialize)]
+struct EventRow<'a>(
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<&'a str>,
+);
+
+fn event_row<'a>(e: &'a Event, write_key: Option<&'a str>) -> Result<EventRow<'a>, ApiError> {
+    Ok(EventRow(
+        &e.message_id,
+        e.kind.as_str(),
+        e.event.as_deref(),
+        e.name.as_deref(),
+        e.user_id.as_deref(),
+        e.anonymous_id.as_deref(),
+        e.group_id.as_deref(),
+        e.previous_id.as_deref(),
+        rfc3339(e.timestamp),
+        spur_core::instant::to_ms(e.timestamp),
+        rfc3339(e.received_at),
+        e.sent_at.map(rfc3339),
+        e.original_timestamp.map(rfc3339),
+        json(&e.properties)?,
+        json(&e.traits)?,
+        json(&e.context)?,
+        json(&e.integrations)?,
+        write_key,
+    ))
+}
+
+/// A row INSERT_EVENTS inserted (its RETURNING clause).
+#[derive(Deserialize)]
+struct Inserted {
+    message_id: String,
+}
+
+/// Rows packed into JSON arrays of at most [`D1_ROWS_PARAM_BYTES`] each (a row larger than
+/// that alone gets a chunk of its own; stored events are far smaller).
+#[derive(Default)]
+struct Chunks {
+    done: Vec<String>,
+    open: String,
+}
+
+impl Chunks {
+    fn push(&mut self, row: &impl Serialize) -> Result<(), ApiError> {
+        let row = json(row)?;
+        if !self.open.is_empty() && self.open.len() + row.len() + 2 > D1_ROWS_PARAM_BYTES {
+            let full = std::mem::take(&mut self.open);
+            self.done.push(full + "]");
+        }
+        self.open.push(if self.open.is_empty() { '[' } else { ',' });
+        self.open.push_str(&row);
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.open.is_empty()
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if !self.open.is_empty() {
+            self.done.push(self.open + "]");
+        }
+        self.done
+    }
 }

@@ -3,7 +3,7 @@
 //! Invariant: the same rows as the SQLite statement — `message` per (event, channel),
 //! `reached`, and with a goal `converted` — from the same definition. 18.16 has no CTEs, so
 //! the campaign events' subquery is written once per branch; each reads events through
-//! [`dedup_events`], so a redelivered event never counts twice.
+//! `dedup_events`, so a redelivered event never counts twice.
 
 use super::{compare, dedup_events, field, literal, ALIASES, PERSON};
 use crate::query::campaign::{Goal, Sender, CAMPAIGN_EVENTS};

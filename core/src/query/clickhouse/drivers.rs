@@ -3,7 +3,7 @@
 //! Invariant: the same rows as the SQLite statement — `(-1, null, entrants, converters)` and
 //! `(list, value, people, converters)` for the top [`limits::MAX_DRIVER_VALUES`] values of each
 //! list, ties by value in SQLite's order — from the same definition. Who entered and converted
-//! comes from the funnel's own per-person arrays ([`super::funnel::attempts`]); each event in a
+//! comes from the funnel's own per-person arrays (`funnel::attempts`); each event in a
 //! person's span becomes an array of `(valid, list, kind, text, number)` items, array-joined and
 //! made distinct per person before counting (18.16 has neither CTEs nor window functions).
 

@@ -1,7 +1,7 @@
 //! ClickHouse SQL for the same typed queries that `super` compiles to SQLite, plus the row
 //! shape the events queue consumer inserts (`JSONEachRow`).
 //!
-//! Invariant: every value from a request reaches the SQL text through [`literal`] (the single
+//! Invariant: every value from a request reaches the SQL text through [`literal()`] (the single
 //! seam); column names and functions are fixed text. The SQL keeps to what ClickHouse 18.16
 //! (Debian's package) and current servers both run — the subset is listed in README.md, "ClickHouse".
 //!

@@ -165,7 +165,7 @@ fn flatten(row: &mut EventRow, prefix: &str, obj: &Map<String, Value>, depth: us
 }
 
 /// Parses a `JSONEachRow` answer into rows. A typed value spread over `label_k`/`label_s`/
-/// `label_n` columns (see [`super::Typed`]) is put back together as the JSON `label` SQLite
+/// `label_n` columns (see `Typed`) is put back together as the JSON `label` SQLite
 /// would have returned: null, a number (an integer when integral) or a string.
 pub fn decode_rows<T: DeserializeOwned>(body: &str) -> Result<Vec<T>, serde_json::Error> {
     let mut out = Vec::new();

@@ -1,0 +1,140 @@
+//! Condition compilation, evaluation, indexable parts and explain.
+
+use super::*;
+use serde_json::json;
+
+fn event() -> Event {
+    serde_json::from_value(json!({
+        "messageId": "m1", "type": "track", "event": "Viewed Product", "userId": "u1",
+        "properties": {"category": "shoes", "price": 20, "tags": ["sale"]},
+        "context": {"geo": {"country": "US"}}, "traits": {"plan": "pro"},
+        "timestamp": "2024-05-01T12:00:00Z", "receivedAt": "2024-05-01T12:00:00Z"
+    }))
+    .unwrap()
+}
+
+#[test]
+fn compiles_once_and_evaluates() {
+    let engine = Engine::new();
+    let subject = Subject::new(&event()).unwrap();
+    let yes = json!({"and": [{"==": [{"var": "properties.category"}, "shoes"]},
+                              {"in": [{"var": "context.geo.country"}, ["US", "CA"]]}]});
+    let no = json!({">=": [{"var": "properties.price"}, 50]});
+    let iter = json!({"some": [{"var": "properties.tags"}, {"==": [{"var": ""}, "sale"]}]});
+    for (c, want) in [(yes, true), (no, false), (iter, true), (json!(true), true)] {
+        let compiled = Condition::compile(&engine, &c, "/trigger/condition").unwrap();
+        assert_eq!(compiled.eval(&engine, &subject), want, "{c}");
+        assert_eq!(compiled.eval(&engine, &subject), want, "second eval of {c}");
+    }
+}
+
+#[test]
+fn refuses_bad_conditions_with_clear_codes() {
+    let engine = Engine::new();
+    let cases = [
+        (json!({"frobnicate": [1, 2]}), "invalid_condition"),
+        (json!("properties.x"), "invalid_condition"),
+        (json!(42), "invalid_condition"),
+        (json!({"==": [{"var": "price"}, 1]}), "unknown_variable"),
+        (
+            json!({"==": [{"var": ["plan", "free"]}, 1]}),
+            "unknown_variable",
+        ),
+        (
+            json!({"in": ["x", "y".repeat(MAX_CONDITION_BYTES)]}),
+            "condition_too_large",
+        ),
+    ];
+    for (c, code) in cases {
+        let e = Condition::compile(&engine, &c, "/trigger/condition").unwrap_err();
+        assert_eq!(e.code(), code, "{c}: {e}");
+        assert_eq!(e.at, "/trigger/condition");
+    }
+    let e = Condition::compile(&engine, &json!({"==": [{"var": "price"}, 1]}), "/x").unwrap_err();
+    assert!(e.detail.contains("properties.price"), "{e}");
+}
+
+#[test]
+fn knows_which_conditions_read_profile_traits() {
+    let yes = [
+        json!({"==": [{"var": "traits.plan"}, "pro"]}),
+        json!({"and": [{"==": [{"var": "event"}, "A"]}, {"!": {"var": ["traits"]}}]}),
+        json!({"some": [{"var": "traits.tags"}, {"==": [{"var": ""}, "x"]}]}),
+        json!({"==": [{"var": ""}, 1]}),
+        json!({"==": [{"var": [{"cat": ["tra", "its.plan"]}]}, 1]}),
+    ];
+    let no = [
+        json!({"==": [{"var": "properties.plan"}, "pro"]}),
+        json!({"some": [{"var": "properties.tags"}, {"==": [{"var": "traits"}, "x"]}]}),
+        json!({"==": [{"var": "context.traits.plan"}, "pro"]}),
+        json!(true),
+    ];
+    for c in yes {
+        assert!(reads_profile(&c), "{c}");
+    }
+    for c in no {
+        assert!(!reads_profile(&c), "{c}");
+    }
+}
+
+#[test]
+fn event_traits_win_over_profile_traits_key_by_key() {
+    let engine = Engine::new();
+    let mut profile = Map::new();
+    profile.insert("plan".into(), json!("free"));
+    profile.insert("seats".into(), json!(5));
+    // The event carries plan = pro: it wins; seats shows through from the profile.
+    let subject = Subject::new(&event()).unwrap().with_profile(&profile);
+    let plan = json!({"==": [{"var": "traits.plan"}, "pro"]});
+    let seats = json!({"==": [{"var": "traits.seats"}, 5]});
+    for c in [plan, seats] {
+        let compiled = Condition::compile(&engine, &c, "/c").unwrap();
+        assert!(compiled.eval(&engine, &subject), "{c}");
+    }
+    // An event without traits sees the profile's.
+    let mut bare = event();
+    bare.traits = Map::new();
+    let subject = Subject::new(&bare).unwrap().with_profile(&profile);
+    let free = Condition::compile(
+        &engine,
+        &json!({"==": [{"var": "traits.plan"}, "free"]}),
+        "/c",
+    );
+    assert!(free.unwrap().eval(&engine, &subject));
+    // An empty profile changes nothing.
+    let subject = Subject::new(&bare).unwrap().with_profile(&Map::new());
+    let none = Condition::compile(
+        &engine,
+        &json!({"==": [{"var": "traits.plan"}, null]}),
+        "/c",
+    );
+    assert!(none.unwrap().eval(&engine, &subject));
+}
+
+#[test]
+fn explain_names_the_failing_clause_and_its_values() {
+    let engine = Engine::new();
+    let ev = serde_json::to_value(event()).unwrap();
+    let c = json!({"and": [{"==": [{"var": "properties.category"}, "shoes"]},
+                           {">=": [{"var": "properties.price"}, 50]}]});
+    let r = explain(&engine, &c, &ev);
+    assert!(!r.passed);
+    assert_eq!(r.failed.len(), 1);
+    assert_eq!(
+        r.failed[0].condition,
+        json!({">=": [{"var": "properties.price"}, 50]})
+    );
+    assert_eq!(r.failed[0].values["properties.price"], json!(20));
+    let ok = explain(
+        &engine,
+        &json!({"==": [{"var": "traits.plan"}, "pro"]}),
+        &ev,
+    );
+    assert!(ok.passed && ok.failed.is_empty());
+    let missing = explain(
+        &engine,
+        &json!({"==": [{"var": "properties.nope"}, 1]}),
+        &ev,
+    );
+    assert_eq!(missing.failed[0].values["properties.nope"], Value::Null);
+}
