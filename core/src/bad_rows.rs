@@ -53,6 +53,9 @@ pub enum ReplayRefusal {
     },
     /// Nothing in the payload was accepted, without a rejection to name.
     NothingAccepted,
+    /// The row records a refused alias link of an event that was stored: replaying it would
+    /// store the event a second time.
+    EventStored,
 }
 
 impl ReplayRefusal {
@@ -65,6 +68,7 @@ impl ReplayRefusal {
             ReplayRefusal::Request(e) => e.code(),
             ReplayRefusal::Rejected { reason, .. } => reason.code(),
             ReplayRefusal::NothingAccepted => "rejected",
+            ReplayRefusal::EventStored => "event_stored",
         }
     }
 
@@ -79,6 +83,9 @@ impl ReplayRefusal {
             ReplayRefusal::Request(e) => e.to_string(),
             ReplayRefusal::Rejected { detail, .. } => detail.clone(),
             ReplayRefusal::NothingAccepted => String::new(),
+            ReplayRefusal::EventStored => {
+                "the event was stored; only its alias link was refused".to_owned()
+            }
         }
     }
 }
@@ -88,6 +95,9 @@ pub fn replay_row(
     row: &StoredBadRow<'_>,
     pipeline: &Pipeline,
 ) -> Result<Vec<Event>, ReplayRefusal> {
+    if row.endpoint == crate::identity::ALIAS_LINK_ENDPOINT {
+        return Err(ReplayRefusal::EventStored);
+    }
     if row.payload_truncated {
         return Err(ReplayRefusal::PayloadTruncated);
     }
@@ -223,6 +233,14 @@ mod tests {
                 "unknown_write_key",
             ),
             (row(r#"{"anonymousId":"a1"}"#), "missing_field"),
+            // A refused alias link of a stored event: replay would store the event again.
+            (
+                StoredBadRow {
+                    endpoint: crate::identity::ALIAS_LINK_ENDPOINT,
+                    ..row(r#"{"id":"a1","to":"u1"}"#)
+                },
+                "event_stored",
+            ),
         ];
         for (r, code) in cases {
             let refusal = replay_row(&r, &pipeline).unwrap_err();

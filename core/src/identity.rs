@@ -10,6 +10,33 @@
 use crate::event::Event;
 use crate::MessageType;
 
+/// The `endpoint` of a bad row that records a refused link: the event itself was stored, only
+/// its link was not, so such a row is never replayed (replay would store the event twice).
+pub const ALIAS_LINK_ENDPOINT: &str = "alias_link";
+
+/// Why the events consumer did not store a link (recorded as a bad row with
+/// [`ALIAS_LINK_ENDPOINT`]; the codes are stable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasRefusal {
+    /// The target's root is the linked id itself: storing it would close a cycle.
+    Cycle,
+    /// The id is already linked to another person (the first link wins).
+    Conflict,
+    /// The link would re-point more than [`crate::limits::MAX_ALIAS_FAN_IN`] rows.
+    FanIn,
+}
+
+impl AliasRefusal {
+    /// The stable reason code.
+    pub fn code(self) -> &'static str {
+        match self {
+            AliasRefusal::Cycle => "alias_cycle",
+            AliasRefusal::Conflict => "alias_conflict",
+            AliasRefusal::FanIn => "alias_fan_in",
+        }
+    }
+}
+
 /// The `(id, user id)` links an event carries: its anonymous id to its user id, and for
 /// `alias` its `previousId` to its user id. A self-link is no link.
 pub fn alias_links(e: &Event) -> Vec<(&str, &str)> {
@@ -104,5 +131,30 @@ mod tests {
         let mut revs = vec![1; MAX_ALIAS_FAN_IN + 1];
         revs.resize(ALIAS_SYNC_PAGE_ROWS, 2);
         assert_eq!(synced_through(&revs, ALIAS_SYNC_PAGE_ROWS), Some(1));
+    }
+
+    #[test]
+    fn refusal_codes_are_stable_and_distinct() {
+        let codes = [
+            AliasRefusal::Cycle,
+            AliasRefusal::Conflict,
+            AliasRefusal::FanIn,
+        ]
+        .map(AliasRefusal::code);
+        assert_eq!(codes, ["alias_cycle", "alias_conflict", "alias_fan_in"]);
+        // The migration's unique index and the replay guard match this endpoint literally.
+        assert_eq!(ALIAS_LINK_ENDPOINT, "alias_link");
+    }
+
+    #[test]
+    fn two_largest_links_on_one_page_complete_the_first() {
+        // Two links that each moved exactly MAX_ALIAS_FAN_IN rows (plus their own) on a
+        // full page: the first revision is complete, the second may continue on the next.
+        let mut revs = vec![7; MAX_ALIAS_FAN_IN + 1];
+        revs.extend(vec![8; ALIAS_SYNC_PAGE_ROWS - revs.len()]);
+        assert_eq!(synced_through(&revs, ALIAS_SYNC_PAGE_ROWS), Some(7));
+        // One row short of a full page: everything read is complete.
+        revs.pop();
+        assert_eq!(synced_through(&revs, ALIAS_SYNC_PAGE_ROWS), Some(8));
     }
 }

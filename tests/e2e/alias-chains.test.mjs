@@ -214,3 +214,137 @@ for (const store of ["d1", "clickhouse"]) {
     }
   });
 }
+
+// Links the consumer refuses are recorded, not dropped: the event is stored once and its link
+// becomes a bad row (endpoint `alias_link`) with a stable reason. MAX_ALIAS_FAN_IN (1,000) at
+// its boundary: a root with exactly 1,000 ids is re-pointed in one link; one with 1,001 is not.
+describe("refused alias links on d1", () => {
+  let spur;
+  const p = process.pid;
+  const FAN_IN = 1000; // MAX_ALIAS_FAN_IN
+  const T = Date.now() - 60 * MIN;
+  let seq = 0;
+  const msg = (fields) => ({ messageId: `refuse-${p}-${seq++}`, timestamp: iso(T + seq), ...fields });
+  async function ingest(batch) {
+    const res = await spur.post("/v1/batch", { batch }, auth);
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).accepted, batch.length);
+  }
+  const count = async (sql, ...args) => (await spur.rows(sql, ...args))[0].n;
+  const pointingAt = (root) => count("SELECT COUNT(*) AS n FROM aliases WHERE user_id = ?", root);
+  const refusals = () =>
+    spur.rows(
+      "SELECT reason, message_id, payload, write_key, detail FROM bad_rows WHERE endpoint = 'alias_link' ORDER BY id",
+    );
+
+  before(async () => {
+    spur = await startSpur({ secrets: { ADMIN_TOKEN: TOKEN } });
+  });
+  after(async () => {
+    await spur?.close();
+  });
+
+  test("exactly MAX_ALIAS_FAN_IN ids re-point with one link; one more is refused as alias_fan_in", async () => {
+    const [X, Y, Z, W] = ["fx", "fy", "fz", "fw"].map((x) => `${x}-${p}`);
+    // X gets exactly 1,000 ids, Z 1,001 (one batch of at most 1,000 messages per request).
+    const ids = (root, n) => Array.from({ length: n }, (_, i) => msg({ type: "identify", anonymousId: `${root}-a${i}`, userId: root }));
+    await ingest(ids(X, FAN_IN));
+    await ingest(ids(Z, FAN_IN));
+    await ingest(ids(Z, 1).map((m) => ({ ...m, anonymousId: `${Z}-a${FAN_IN}` })));
+    await eventually(async () => (await pointingAt(X)) === FAN_IN && (await pointingAt(Z)) === FAN_IN + 1, {
+      timeoutMs: 60_000,
+      message: "2,001 links stored",
+    });
+    const atLimit = msg({ type: "alias", previousId: X, userId: Y });
+    const over = msg({ type: "alias", previousId: Z, userId: W });
+    await ingest([atLimit, over]);
+    const rows = await eventually(
+      async () => {
+        const r = await refusals();
+        return r.some((x) => x.message_id === over.messageId) ? r : null;
+      },
+      { timeoutMs: 30_000, message: "the refused link recorded" },
+    );
+    // At the limit: X and its 1,000 ids all point at Y now.
+    assert.equal(await pointingAt(Y), FAN_IN + 1);
+    assert.equal(await pointingAt(X), 0);
+    // One over: nothing moved, the link is recorded with its reason, the event stored once.
+    assert.equal(await pointingAt(Z), FAN_IN + 1);
+    assert.equal(await pointingAt(W), 0);
+    const mine = rows.filter((x) => x.message_id === over.messageId);
+    assert.equal(mine.length, 1);
+    assert.equal(mine[0].reason, "alias_fan_in");
+    assert.deepEqual(JSON.parse(mine[0].payload), { id: Z, to: W });
+    assert.match(mine[0].detail, /more than 1000 ids/);
+    assert.equal(rows.filter((x) => x.message_id === atLimit.messageId).length, 0, "the link at the limit is no bad row");
+    const stored = await count(
+      "SELECT COUNT(*) AS n FROM events WHERE message_id IN (?, ?)",
+      atLimit.messageId,
+      over.messageId,
+    );
+    assert.equal(stored, 2, "both alias events stored");
+  });
+
+  test("a cycle and a conflicting link are recorded as alias_cycle / alias_conflict, once each", async () => {
+    const [E, F, G, U1, U2] = ["ce", "cf", "cg", "cu1", "cu2"].map((x) => `${x}-${p}`);
+    await ingest([msg({ type: "identify", anonymousId: E, userId: F }), msg({ type: "identify", anonymousId: G, userId: U1 })]);
+    await eventually(async () => (await count("SELECT COUNT(*) AS n FROM aliases WHERE anonymous_id IN (?, ?)", E, G)) === 2, {
+      timeoutMs: 30_000,
+      message: "first links stored",
+    });
+    const cycle = msg({ type: "alias", previousId: F, userId: E });
+    const conflict = msg({ type: "identify", anonymousId: G, userId: U2 });
+    const same = msg({ type: "identify", anonymousId: G, userId: U1 }); // the link it has: no bad row
+    // The conflict twice in one batch (as a redelivery would write it again): one row.
+    await ingest([cycle, conflict, conflict, same]);
+    const rows = await eventually(
+      async () => {
+        const r = (await refusals()).filter((x) => [cycle.messageId, conflict.messageId, same.messageId].includes(x.message_id));
+        const stored = await count(
+          "SELECT COUNT(*) AS n FROM events WHERE message_id IN (?, ?, ?)",
+          cycle.messageId,
+          conflict.messageId,
+          same.messageId,
+        );
+        return r.length >= 2 && stored === 3 ? r : null;
+      },
+      { timeoutMs: 30_000, message: "refusals recorded" },
+    );
+    assert.deepEqual(
+      rows.map((x) => [x.message_id, x.reason, JSON.parse(x.payload)]),
+      [
+        [cycle.messageId, "alias_cycle", { id: F, to: E }],
+        [conflict.messageId, "alias_conflict", { id: G, to: U2 }],
+      ],
+    );
+    assert.match(rows[1].detail, new RegExp(`already linked to ${U1}`));
+    // The first links stand.
+    const links = await spur.rows("SELECT anonymous_id, user_id FROM aliases WHERE anonymous_id IN (?, ?, ?) ORDER BY anonymous_id", E, F, G);
+    assert.deepEqual(
+      links.map((x) => [x.anonymous_id, x.user_id]),
+      [
+        [E, F],
+        [G, U1],
+      ],
+    );
+    // Listed by reason; never replayed (the event was stored), and a bare replay skips them.
+    const listed = await fetch(`${spur.url}/v1/bad-rows?reason=alias_conflict`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(listed.status, 200);
+    assert.ok((await listed.json()).rows.some((r) => r.messageId === conflict.messageId && r.endpoint === "alias_link"));
+    const replay = async (body) => {
+      const res = await fetch(`${spur.url}/v1/bad-rows/replay`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 200);
+      return res.json();
+    };
+    const bare = await replay({});
+    assert.equal(bare.considered, 0, JSON.stringify(bare));
+    const ids = (await spur.rows("SELECT id FROM bad_rows WHERE message_id = ?", cycle.messageId)).map((r) => r.id);
+    const byId = await replay({ ids });
+    assert.equal(byId.replayed, 0);
+    assert.deepEqual(byId.stillRejected.map((s) => s.reason), ["event_stored"]);
+  });
+});

@@ -198,3 +198,75 @@ test("a journey run waiting for the anonymous id continues as the user", async (
   assert.equal(JSON.parse(hit.body).user, userId);
   assert.equal(hooks.hits(`/${id}/late`).length, 0);
 });
+
+// MAX_INLINE_MERGES (4) at its boundary: a batch with 5 identify merges performs 4 inline (done
+// when the request answers) and sends the 5th through the actions queue; all 5 end merged.
+test("a batch with MAX_INLINE_MERGES + 1 merges: 4 inline, the 5th through the actions queue", async () => {
+  await putRule(views("mi"));
+  const pairs = Array.from({ length: 5 }, () => [uid("anon"), uid("user")]);
+  await send(...pairs.map(([anon]) => track({ anonymousId: anon }, "mi Viewed Product")));
+  for (const [anon] of pairs) assert.equal((await live("mi", anon)).state.hits.length, 1);
+  await send(...pairs.map(([anon, user]) => identify(anon, user)));
+  // The first 4 are merged before the request answers.
+  for (const [anon, user] of pairs.slice(0, 4)) {
+    const l = await live("mi", anon);
+    assert.equal(l.identity.mergedInto, user, "merged inline");
+    assert.equal((await live("mi", user)).state?.hits?.length, 1);
+  }
+  // The 5th arrives through the queue.
+  const [anon5, user5] = pairs[4];
+  const moved = await eventually(
+    async () => {
+      const l = await live("mi", user5);
+      return l.state?.hits?.length === 1 ? l : null;
+    },
+    { timeoutMs: 30_000, message: "the queued merge reached the user's object" },
+  );
+  assert.equal(moved.identity.mergedFrom.length, 1);
+  assert.equal((await live("mi", anon5)).identity.mergedInto, user5);
+});
+
+// MAX_MERGE_HOPS (4) at its boundary: an event reaching an id merged along a chain of exactly 4
+// merges is forwarded to the end and counted there; with a 5th merge it stops after 4 hops and
+// is kept (counted) at the object it reached, as documented.
+test("an event forwarded along MAX_MERGE_HOPS merges counts at the end; one hop more keeps it", async () => {
+  await putRule(views("mh"));
+  const ids = Array.from({ length: 6 }, () => uid("hop"));
+  for (let k = 0; k < 4; k++) await send(identify(ids[k], ids[k + 1]));
+  for (let k = 0; k < 4; k++) assert.equal((await live("mh", ids[k])).identity.mergedInto, ids[k + 1]);
+  await send(track({ anonymousId: ids[0] }, "mh Viewed Product"));
+  const end = await live("mh", ids[4]);
+  assert.equal(end.state?.hits?.length, 1, "forwarded 4 hops to the end of the chain");
+  for (let k = 0; k < 4; k++) assert.equal((await live("mh", ids[k])).state, null, `nothing kept at hop ${k}`);
+  // A 5th merge: the chain is now one hop longer than an event is forwarded.
+  await send(identify(ids[4], ids[5]));
+  assert.equal((await live("mh", ids[4])).identity.mergedInto, ids[5]);
+  assert.equal((await live("mh", ids[5])).state?.hits?.length, 1, "the first view moved with the merge");
+  await send(track({ anonymousId: ids[0] }, "mh Viewed Product"));
+  assert.equal((await live("mh", ids[4])).state?.hits?.length, 1, "kept at the object 4 hops along");
+  assert.equal((await live("mh", ids[5])).state?.hits?.length, 1, "not forwarded a 5th hop");
+});
+
+// MAX_MERGE_SOURCES (1,000) at its boundary: a person's object remembers the hand-overs of
+// exactly 1,000 anonymous ids; the 1,001st is remembered and the oldest forgotten.
+test("a person remembers MAX_MERGE_SOURCES merged ids; one more forgets the oldest", async () => {
+  await putRule(views("ms"));
+  const SOURCES = 1000; // MAX_MERGE_SOURCES
+  const userId = uid("user");
+  const anons = Array.from({ length: SOURCES + 1 }, () => uid("src"));
+  const mergedFrom = async () => (await live("ms", userId)).identity.mergedFrom;
+  await send(...anons.slice(0, SOURCES).map((a) => identify(a, userId)));
+  const full = await eventually(async () => ((await mergedFrom()).length === SOURCES ? mergedFrom() : null), {
+    timeoutMs: 180_000,
+    intervalMs: 500,
+    message: "1,000 merges imported",
+  });
+  assert.deepEqual([...full].sort(), anons.slice(0, SOURCES).sort(), "all 1,000 remembered");
+  await send(identify(anons[SOURCES], userId));
+  const after = await eventually(async () => {
+    const m = await mergedFrom();
+    return m.includes(anons[SOURCES]) ? m : null;
+  });
+  assert.equal(after.length, SOURCES, "still 1,000: the oldest is forgotten");
+  assert.equal(after.at(-1), anons[SOURCES], "the newest is the last");
+});

@@ -4,6 +4,7 @@
 //! clamped numbers); a replay mark only ever raises `replay_count` and sets `replayed_at` once.
 
 use serde::{Deserialize, Serialize};
+use spur_core::identity::ALIAS_LINK_ENDPOINT;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
@@ -115,8 +116,12 @@ pub async fn unreplayed(env: &Env, pick: &Pick<'_>, limit: u32) -> Result<Vec<Ro
                 Some(r) => (" AND reason = ?1", vec![JsValue::from_str(r)]),
                 None => ("", vec![]),
             };
-            let sql =
-                format!("{SELECT} WHERE replayed_at IS NULL{filter} ORDER BY id LIMIT {limit}");
+            // Refused alias links are records of stored events, never replayed: a bare replay
+            // skips them, so they cannot crowd out the rows it is for.
+            let sql = format!(
+                "{SELECT} WHERE replayed_at IS NULL AND endpoint != '{ALIAS_LINK_ENDPOINT}'{filter} \
+                 ORDER BY id LIMIT {limit}"
+            );
             db.prepare(sql).bind(&args)?.all().await?.results()?
         }
     };

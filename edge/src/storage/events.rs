@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use spur_core::identity::alias_links;
+use spur_core::identity::{alias_links, AliasRefusal, ALIAS_LINK_ENDPOINT};
 use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, D1_ROWS_PARAM_BYTES, MAX_ALIAS_FAN_IN};
 use spur_core::query::clickhouse::AliasRootRow;
 use spur_core::rules::replay::MAX_REPLAY_EVENTS;
@@ -64,7 +64,8 @@ const INSERT_MEMBERS: &str = "INSERT INTO group_members (group_id, member_id, jo
 // The first link of an id wins; a later, different user id does not re-point history. Not
 // stored: a link whose target's root is ?1 itself (it would close a cycle: A -> B, then B -> A)
 // and one that would re-point more than ?4 rows (MAX_ALIAS_FAN_IN; the count reads at most
-// ?4 + 1 index entries). `rev` takes the next revision for the ClickHouse mirror.
+// ?4 + 1 index entries); RECORD_ALIAS_REFUSAL records either, and a conflict, with its reason.
+// `rev` takes the next revision for the ClickHouse mirror.
 const LINK_ALIAS: &str = "INSERT INTO aliases (anonymous_id, user_id, created_at, rev) \
      SELECT ?1, r.root, ?3, (SELECT COALESCE(MAX(rev), 0) + 1 FROM aliases) \
      FROM (SELECT COALESCE((SELECT user_id FROM aliases WHERE anonymous_id = ?2), ?2) AS root) AS r \
@@ -79,6 +80,15 @@ const LINK_ALIAS: &str = "INSERT INTO aliases (anonymous_id, user_id, created_at
 const REPOINT_ALIASES: &str = "UPDATE aliases SET (user_id, rev) = \
      (SELECT a.user_id, a.rev FROM aliases a WHERE a.anonymous_id = ?1) \
      WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM aliases a WHERE a.anonymous_id = ?1)";
+
+// A link LINK_ALIAS did not store is recorded as a bad row (endpoint ?6 = ALIAS_LINK_ENDPOINT,
+// reason ?7 cycle / ?8 conflict / ?9 fan-in; no write key ?4: the row is never replayed). Runs after LINK_ALIAS and REPOINT_ALIASES in the
+// same transaction, so it sees their outcome: the link stands when ?1 now points at ?2's root
+// (just linked, or linked so before — a redelivery), and then nothing is inserted. Otherwise ?1
+// is linked to another person (conflict), or unlinked because ?2's root is ?1 (cycle) or
+// because too many rows point at ?1 (fan-in). Two index lookups, no insert, for a stored link.
+// The unique index bad_rows_alias_link (message id + link) keeps a redelivery to one row.
+const RECORD_ALIAS_REFUSAL: &str = "INSERT INTO bad_rows (received_at, write_key, endpoint, reason,      detail, message_id, payload)      SELECT ?3, ?4, ?6, CASE WHEN c.linked IS NOT NULL THEN ?8 WHEN c.root = ?1 THEN ?7 ELSE ?9 END,      CASE WHEN c.linked IS NOT NULL THEN ?1 || ' is already linked to ' || c.linked      WHEN c.root = ?1 THEN ?2 || ' already resolves to ' || ?1 || ': the link would close a cycle'      ELSE 'linking ' || ?1 || ' would re-point more than ' || ?10 || ' ids' END,      ?5, json_object('id', ?1, 'to', ?2)      FROM (SELECT (SELECT user_id FROM aliases WHERE anonymous_id = ?1) AS linked,      COALESCE((SELECT user_id FROM aliases WHERE anonymous_id = ?2), ?2) AS root) AS c      WHERE c.linked IS NULL OR c.linked != c.root      ON CONFLICT DO NOTHING";
 
 // Alias rows changed since the last mirror to ClickHouse, oldest revision first.
 const ALIASES_TO_MIRROR: &str = "SELECT anonymous_id AS id, user_id AS root, rev FROM aliases \
@@ -197,17 +207,29 @@ impl Store {
                 // A pair already tried in this batch is a no-op the second time: stored, `id`
                 // is linked (nothing points at it any more); refused, it stays refused, since
                 // only linking `id` could change its fan-in or its target's root.
-                if !linked.insert((id, to)) {
-                    continue;
+                if linked.insert((id, to)) {
+                    let at = JsValue::from_str(&at);
+                    links.push(self.db.prepare(LINK_ALIAS).bind(&[
+                        id.into(),
+                        to.into(),
+                        at,
+                        JsValue::from_f64(MAX_ALIAS_FAN_IN as f64),
+                    ])?);
+                    links.push(self.db.prepare(REPOINT_ALIASES).bind(&[id.into()])?);
                 }
-                let at = JsValue::from_str(&at);
-                links.push(self.db.prepare(LINK_ALIAS).bind(&[
+                // Every event's link is judged (a refusal is one bad row per event and link).
+                links.push(self.db.prepare(RECORD_ALIAS_REFUSAL).bind(&[
                     id.into(),
                     to.into(),
-                    at,
-                    JsValue::from_f64(MAX_ALIAS_FAN_IN as f64),
+                    JsValue::from_str(&rfc3339(e.received_at)),
+                    JsValue::NULL,
+                    JsValue::from_str(&e.message_id),
+                    ALIAS_LINK_ENDPOINT.into(),
+                    AliasRefusal::Cycle.code().into(),
+                    AliasRefusal::Conflict.code().into(),
+                    AliasRefusal::FanIn.code().into(),
+                    MAX_ALIAS_FAN_IN.to_string().into(),
                 ])?);
-                links.push(self.db.prepare(REPOINT_ALIASES).bind(&[id.into()])?);
             }
             if let (MessageType::Group, Some(gid)) = (e.kind, e.group_id.as_deref()) {
                 groups.push(&(gid, json(&e.traits)?, &at))?;
