@@ -100,10 +100,12 @@ for (const store of ["d1", "clickhouse"]) {
       for (const l of links) {
         await ingest([l]);
         // Each link is stored before the next is sent, so they really arrive last-first.
-        await eventually(async () => (await stored()) >= one.length + two.length + links.indexOf(l) + 1, {
-          timeoutMs: 30_000,
-          message: "link stored",
-        });
+        assert.ok(
+          await eventually(async () => (await stored()) >= one.length + two.length + links.indexOf(l) + 1, {
+            timeoutMs: 30_000,
+            message: "link stored",
+          }),
+        );
       }
       await ingest(three);
       total.push(...one, ...two, ...links, ...three);
@@ -247,14 +249,19 @@ describe("refused alias links on d1", () => {
   test("exactly MAX_ALIAS_FAN_IN ids re-point with one link; one more is refused as alias_fan_in", async () => {
     const [X, Y, Z, W] = ["fx", "fy", "fz", "fw"].map((x) => `${x}-${p}`);
     // X gets exactly 1,000 ids, Z 1,001 (one batch of at most 1,000 messages per request).
-    const ids = (root, n) => Array.from({ length: n }, (_, i) => msg({ type: "identify", anonymousId: `${root}-a${i}`, userId: root }));
+    const ids = (root, n) =>
+      Array.from({ length: n }, (_, i) =>
+        msg({ type: "identify", anonymousId: `${root}-a${i}`, userId: root }),
+      );
     await ingest(ids(X, FAN_IN));
     await ingest(ids(Z, FAN_IN));
     await ingest(ids(Z, 1).map((m) => ({ ...m, anonymousId: `${Z}-a${FAN_IN}` })));
-    await eventually(async () => (await pointingAt(X)) === FAN_IN && (await pointingAt(Z)) === FAN_IN + 1, {
-      timeoutMs: 60_000,
-      message: "2,001 links stored",
-    });
+    assert.ok(
+      await eventually(async () => (await pointingAt(X)) === FAN_IN && (await pointingAt(Z)) === FAN_IN + 1, {
+        timeoutMs: 60_000,
+        message: "2,001 links stored",
+      }),
+    );
     const atLimit = msg({ type: "alias", previousId: X, userId: Y });
     const over = msg({ type: "alias", previousId: Z, userId: W });
     await ingest([atLimit, over]);
@@ -276,7 +283,11 @@ describe("refused alias links on d1", () => {
     assert.equal(mine[0].reason, "alias_fan_in");
     assert.deepEqual(JSON.parse(mine[0].payload), { id: Z, to: W });
     assert.match(mine[0].detail, /more than 1000 ids/);
-    assert.equal(rows.filter((x) => x.message_id === atLimit.messageId).length, 0, "the link at the limit is no bad row");
+    assert.equal(
+      rows.filter((x) => x.message_id === atLimit.messageId).length,
+      0,
+      "the link at the limit is no bad row",
+    );
     const stored = await count(
       "SELECT COUNT(*) AS n FROM events WHERE message_id IN (?, ?)",
       atLimit.messageId,
@@ -287,11 +298,20 @@ describe("refused alias links on d1", () => {
 
   test("a cycle and a conflicting link are recorded as alias_cycle / alias_conflict, once each", async () => {
     const [E, F, G, U1, U2] = ["ce", "cf", "cg", "cu1", "cu2"].map((x) => `${x}-${p}`);
-    await ingest([msg({ type: "identify", anonymousId: E, userId: F }), msg({ type: "identify", anonymousId: G, userId: U1 })]);
-    await eventually(async () => (await count("SELECT COUNT(*) AS n FROM aliases WHERE anonymous_id IN (?, ?)", E, G)) === 2, {
-      timeoutMs: 30_000,
-      message: "first links stored",
-    });
+    await ingest([
+      msg({ type: "identify", anonymousId: E, userId: F }),
+      msg({ type: "identify", anonymousId: G, userId: U1 }),
+    ]);
+    assert.ok(
+      await eventually(
+        async () =>
+          (await count("SELECT COUNT(*) AS n FROM aliases WHERE anonymous_id IN (?, ?)", E, G)) === 2,
+        {
+          timeoutMs: 30_000,
+          message: "first links stored",
+        },
+      ),
+    );
     const cycle = msg({ type: "alias", previousId: F, userId: E });
     const conflict = msg({ type: "identify", anonymousId: G, userId: U2 });
     const same = msg({ type: "identify", anonymousId: G, userId: U1 }); // the link it has: no bad row
@@ -299,7 +319,9 @@ describe("refused alias links on d1", () => {
     await ingest([cycle, conflict, conflict, same]);
     const rows = await eventually(
       async () => {
-        const r = (await refusals()).filter((x) => [cycle.messageId, conflict.messageId, same.messageId].includes(x.message_id));
+        const r = (await refusals()).filter((x) =>
+          [cycle.messageId, conflict.messageId, same.messageId].includes(x.message_id),
+        );
         const stored = await count(
           "SELECT COUNT(*) AS n FROM events WHERE message_id IN (?, ?, ?)",
           cycle.messageId,
@@ -319,7 +341,12 @@ describe("refused alias links on d1", () => {
     );
     assert.match(rows[1].detail, new RegExp(`already linked to ${U1}`));
     // The first links stand.
-    const links = await spur.rows("SELECT anonymous_id, user_id FROM aliases WHERE anonymous_id IN (?, ?, ?) ORDER BY anonymous_id", E, F, G);
+    const links = await spur.rows(
+      "SELECT anonymous_id, user_id FROM aliases WHERE anonymous_id IN (?, ?, ?) ORDER BY anonymous_id",
+      E,
+      F,
+      G,
+    );
     assert.deepEqual(
       links.map((x) => [x.anonymous_id, x.user_id]),
       [
@@ -328,9 +355,15 @@ describe("refused alias links on d1", () => {
       ],
     );
     // Listed by reason; never replayed (the event was stored), and a bare replay skips them.
-    const listed = await fetch(`${spur.url}/v1/bad-rows?reason=alias_conflict`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const listed = await fetch(`${spur.url}/v1/bad-rows?reason=alias_conflict`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
     assert.equal(listed.status, 200);
-    assert.ok((await listed.json()).rows.some((r) => r.messageId === conflict.messageId && r.endpoint === "alias_link"));
+    assert.ok(
+      (await listed.json()).rows.some(
+        (r) => r.messageId === conflict.messageId && r.endpoint === "alias_link",
+      ),
+    );
     const replay = async (body) => {
       const res = await fetch(`${spur.url}/v1/bad-rows/replay`, {
         method: "POST",
@@ -342,9 +375,14 @@ describe("refused alias links on d1", () => {
     };
     const bare = await replay({});
     assert.equal(bare.considered, 0, JSON.stringify(bare));
-    const ids = (await spur.rows("SELECT id FROM bad_rows WHERE message_id = ?", cycle.messageId)).map((r) => r.id);
+    const ids = (await spur.rows("SELECT id FROM bad_rows WHERE message_id = ?", cycle.messageId)).map(
+      (r) => r.id,
+    );
     const byId = await replay({ ids });
     assert.equal(byId.replayed, 0);
-    assert.deepEqual(byId.stillRejected.map((s) => s.reason), ["event_stored"]);
+    assert.deepEqual(
+      byId.stillRejected.map((s) => s.reason),
+      ["event_stored"],
+    );
   });
 });

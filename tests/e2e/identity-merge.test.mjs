@@ -107,10 +107,12 @@ test("an in-app message pending for the anonymous id reaches the logged-in user"
   const userId = uid("user");
   await send(track(anon, "mp Added Widget"));
   // The absence fires by alarm with no request in flight: the message waits in the outbox.
-  await eventually(async () => (await live("mp", anon.anonymousId)).outbox?.length === 1, {
-    timeoutMs: 15_000,
-    message: "message parked for the anonymous id",
-  });
+  assert.ok(
+    await eventually(async () => (await live("mp", anon.anonymousId)).outbox?.length === 1, {
+      timeoutMs: 15_000,
+      message: "message parked for the anonymous id",
+    }),
+  );
   const [row] = await eventually(async () => ((await firings("mp")).length ? firings("mp") : null));
   assert.equal(row.user_id, anon.anonymousId);
   const first = await send(identify(anon.anonymousId, userId));
@@ -237,7 +239,8 @@ test("an event forwarded along MAX_MERGE_HOPS merges counts at the end; one hop 
   await send(track({ anonymousId: ids[0] }, "mh Viewed Product"));
   const end = await live("mh", ids[4]);
   assert.equal(end.state?.hits?.length, 1, "forwarded 4 hops to the end of the chain");
-  for (let k = 0; k < 4; k++) assert.equal((await live("mh", ids[k])).state, null, `nothing kept at hop ${k}`);
+  for (let k = 0; k < 4; k++)
+    assert.equal((await live("mh", ids[k])).state, null, `nothing kept at hop ${k}`);
   // A 5th merge: the chain is now one hop longer than an event is forwarded.
   await send(identify(ids[4], ids[5]));
   assert.equal((await live("mh", ids[4])).identity.mergedInto, ids[5]);
