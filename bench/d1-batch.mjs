@@ -35,7 +35,9 @@ const UPSERT_USER =
 
 function open() {
   const db = new DatabaseSync(":memory:");
-  for (const f of readdirSync(new URL("migrations/", root)).filter((f) => f.endsWith(".sql")).sort()) {
+  for (const f of readdirSync(new URL("migrations/", root))
+    .filter((f) => f.endsWith(".sql"))
+    .sort()) {
     db.exec(readFileSync(new URL(`migrations/${f}`, root), "utf8"));
   }
   return db;
@@ -48,20 +50,60 @@ function eventRow(i, { bare = false } = {}) {
   const ts = new Date(ms).toISOString();
   const id = `bench-${seq++}`;
   if (bare) {
-    return [id, "track", "Bare", null, null, `anon-${i}`, null, null, ts, ms, ts, null, null, "{}", "{}", "{}", "{}", null];
+    return [
+      id,
+      "track",
+      "Bare",
+      null,
+      null,
+      `anon-${i}`,
+      null,
+      null,
+      ts,
+      ms,
+      ts,
+      null,
+      null,
+      "{}",
+      "{}",
+      "{}",
+      "{}",
+      null,
+    ];
   }
   const context = JSON.stringify({
     ip: "203.0.113.9",
     library: { name: "spur.js", version: "0.1.0" },
     locale: "en-GB",
-    page: { path: "/pricing", referrer: "https://example.com/", title: "Pricing — Spur", url: "https://shop.example/pricing?utm_source=x" },
+    page: {
+      path: "/pricing",
+      referrer: "https://example.com/",
+      title: "Pricing — Spur",
+      url: "https://shop.example/pricing?utm_source=x",
+    },
     spur: { source: "demo" },
-    userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    userAgent:
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
   });
   return [
-    id, "track", "Product Viewed", null, `user-${i % 10}`, `anon-${i}`, null, null, ts, ms, ts, ts, ts,
+    id,
+    "track",
+    "Product Viewed",
+    null,
+    `user-${i % 10}`,
+    `anon-${i}`,
+    null,
+    null,
+    ts,
+    ms,
+    ts,
+    ts,
+    ts,
     JSON.stringify({ plan: "pro", price: 19.99, quote: `q"\\ ✓ 🚀\n\u2028 ${i}`, sku: `sku-${i}` }),
-    "{}", context, '{"All":true}', "spur_demo_write_key",
+    "{}",
+    context,
+    '{"All":true}',
+    "spur_demo_write_key",
   ];
 }
 const userRow = (r) => [r[4], r[14], r[8]];
@@ -90,14 +132,23 @@ function jsonEach(db, rows) {
   const b = open();
   const rows = [eventRow(0, { bare: true }), ...Array.from({ length: 98 }, (_, i) => eventRow(i + 1))];
   rows.push([...rows[5]].map((v, k) => (k === 13 ? '{"dupe":true}' : v)));
-  rows.push([...eventRow(200)].map((v, k) => (k === 4 ? "user-1" : k === 14 ? '{"plan":"max","n":null}' : v)));
+  rows.push(
+    [...eventRow(200)].map((v, k) => (k === 4 ? "user-1" : k === 14 ? '{"plan":"max","n":null}' : v)),
+  );
   perRow(a, rows);
   const inserted = jsonEach(b, rows);
   assert.equal(inserted.length, rows.length - 1, "RETURNING names each new row once");
   const dump = (db, t, k) =>
-    db.prepare(`SELECT *, ${cols(db, t)} FROM ${t} ORDER BY ${k}`).all().map((r) => ({ ...r }));
+    db
+      .prepare(`SELECT *, ${cols(db, t)} FROM ${t} ORDER BY ${k}`)
+      .all()
+      .map((r) => ({ ...r }));
   const cols = (db, t) =>
-    db.prepare(`PRAGMA table_info(${t})`).all().map((c) => `typeof(${c.name}) AS t_${c.name}`).join(", ");
+    db
+      .prepare(`PRAGMA table_info(${t})`)
+      .all()
+      .map((c) => `typeof(${c.name}) AS t_${c.name}`)
+      .join(", ");
   assert.deepEqual(dump(b, "events", "message_id"), dump(a, "events", "message_id"));
   assert.deepEqual(dump(b, "users", "user_id"), dump(a, "users", "user_id"));
 }
@@ -173,6 +224,8 @@ if (w) {
   );
   console.log("| path | statements | ms per batch | ratio |\n|---|---:|---:|---:|");
   console.log(`| per-row (baseline) | ${EVENTS * 2} | ${(w.perRow / D1_ROUNDS / 1e6).toFixed(2)} | 1.00× |`);
-  console.log(`| json_each | 2 | ${(w.jsonEach / D1_ROUNDS / 1e6).toFixed(2)} | ${(w.jsonEach / w.perRow).toFixed(2)}× |`);
+  console.log(
+    `| json_each | 2 | ${(w.jsonEach / D1_ROUNDS / 1e6).toFixed(2)} | ${(w.jsonEach / w.perRow).toFixed(2)}× |`,
+  );
   console.log();
 }
