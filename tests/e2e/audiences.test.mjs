@@ -2,7 +2,7 @@
 // beneath the event's own, against real workerd (D1 profiles, Queues, Durable Objects).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, uid } from "../helpers/spur.mjs";
 
 let spur;
 before(async () => {
@@ -12,19 +12,8 @@ after(async () => {
   await spur?.close();
 });
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
-let seq = 0;
-const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
-async function send(...events) {
-  const res = await spur.post("/v1/batch", { batch: events }, basic);
-  assert.equal(res.status, 200);
-  return res.json();
-}
-async function putRule(rule) {
-  const res = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
-  const body = await res.json();
-  assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
-}
+const send = (...events) => spur.batch(events);
+const putRule = (rule) => spur.putRule(rule);
 const profileStored = (userId, plan) =>
   eventually(async () => {
     const rows = await spur.rows("SELECT traits FROM users WHERE user_id = ?", userId);

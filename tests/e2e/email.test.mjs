@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, uid } from "../helpers/spur.mjs";
 
 const PUBLIC_URL = "https://spur.test";
 const PROVIDER_KEY = "test-provider-key";
@@ -67,19 +67,10 @@ after(async () => {
   await provider?.close();
 });
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;
-const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 
-async function putRule(rule) {
-  const res = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
-  const body = await res.json();
-  assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
-}
-async function send(...events) {
-  const res = await spur.post("/v1/batch", { batch: events }, basic);
-  assert.equal(res.status, 200);
-}
+const putRule = (rule) => spur.putRule(rule);
+const send = (...events) => spur.batch(events);
 /** A track event whose context carries the person's traits (what the rule's templates see). */
 const track = (userId, event, traits, properties = {}) => ({
   type: "track",

@@ -5,7 +5,7 @@
 // Tests run in order (one project-wide policy): each sets the policy it needs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, DEMO_WRITE_KEY, uid } from "../helpers/spur.mjs";
 import { browserKeys, startPushService } from "../helpers/push.mjs";
 
 // The dev-only key of .dev.vars.example.
@@ -36,9 +36,7 @@ after(async () => {
   await service?.close();
 });
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;
-const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 const track = (userId, event) => ({ type: "track", event, userId, properties: {}, messageId: uid("m") });
 
 /**
@@ -59,17 +57,9 @@ async function setPolicy(policy) {
   assert.equal(res.status, 200, JSON.stringify(body));
   return body;
 }
-async function putRule(rule) {
-  const res = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
-  const body = await res.json();
-  assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
-}
+const putRule = (rule) => spur.putRule(rule);
 /** Sends events; returns the in-app messages the response carries. */
-async function send(...events) {
-  const res = await spur.post("/v1/batch", { batch: events }, basic);
-  assert.equal(res.status, 200);
-  return (await res.json()).messages ?? [];
-}
+const send = async (...events) => (await spur.batch(events)).messages ?? [];
 /** Each firing's actions of a rule (or `journey:<id>`) for one person, oldest first. */
 async function actionsOf(owner, user) {
   const rows = await spur.rows(

@@ -4,7 +4,7 @@
 // so no outcome depends on how fast this machine is; every wait is an asserted eventually().
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, uid } from "../helpers/spur.mjs";
 import { startReceiver } from "../helpers/receiver.mjs";
 
 let spur, hooks;
@@ -17,9 +17,6 @@ after(async () => {
   await hooks?.close();
 });
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
-let seq = 0;
-const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 /** A track event from an anonymous visitor (anonymousId only) or a logged-in one. */
 const track = (who, event, properties = {}) => ({
   type: "track",
@@ -29,16 +26,8 @@ const track = (who, event, properties = {}) => ({
   ...who,
 });
 const identify = (anonymousId, userId) => ({ type: "identify", anonymousId, userId, messageId: uid("i") });
-async function send(...events) {
-  const res = await spur.post("/v1/batch", { batch: events }, basic);
-  assert.equal(res.status, 200);
-  return res.json();
-}
-async function putRule(rule) {
-  const res = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
-  const body = await res.json();
-  assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
-}
+const send = (...events) => spur.batch(events);
+const putRule = (rule) => spur.putRule(rule);
 /** The user's live rule state as the rule's explain shows it. */
 async function live(rule, user) {
   const res = await spur.admin(`/v1/rules/${rule}/explain?user=${encodeURIComponent(user)}`);

@@ -5,19 +5,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import {
-  startSpurWithChromium,
-  closeAll,
-  eventually,
-  ADMIN_TOKEN,
-  DEMO_WRITE_KEY,
-} from "../helpers/spur.mjs";
+import { startSpurWithChromium, closeAll, eventually, ADMIN_TOKEN, basicAuth } from "../helpers/spur.mjs";
 
 let spur, browser;
 before(async () => ({ spur, browser } = await startSpurWithChromium()));
 after(() => closeAll(browser, spur));
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
+const basic = basicAuth();
 let seq = 0;
 const track = (userId, event) => ({ type: "track", event, userId, messageId: `jd-${process.pid}-${seq++}` });
 

@@ -4,7 +4,7 @@
 // outcome depends on how fast this machine is.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, uid } from "../helpers/spur.mjs";
 import { startReceiver, verifySignature } from "../helpers/receiver.mjs";
 
 const SECRET = "test-webhook-secret";
@@ -18,9 +18,6 @@ after(async () => {
   await hooks?.close();
 });
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
-let seq = 0;
-const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 const track = (userId, event, properties = {}) => ({
   type: "track",
   event,
@@ -28,11 +25,7 @@ const track = (userId, event, properties = {}) => ({
   properties,
   messageId: uid("m"),
 });
-async function send(...events) {
-  const res = await spur.post("/v1/batch", { batch: events }, basic);
-  assert.equal(res.status, 200);
-  return res.json();
-}
+const send = (...events) => spur.batch(events);
 const json = (body) => ({
   method: "PUT",
   body: JSON.stringify(body),

@@ -5,7 +5,7 @@
 // the campaign query's push counts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, DEMO_WRITE_KEY, uid } from "../helpers/spur.mjs";
 import { browserKeys, decrypt, verifyVapid, startPushService } from "../helpers/push.mjs";
 
 // The dev-only key of .dev.vars.example.
@@ -31,9 +31,7 @@ after(async () => {
   await service?.close();
 });
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
 let seq = 0;
-const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 
 async function subscribe(body, headers = {}) {
   const res = await fetch(`${spur.url}/v1/push/subscriptions`, {
@@ -43,15 +41,8 @@ async function subscribe(body, headers = {}) {
   });
   return { status: res.status, body: await res.json() };
 }
-async function putRule(rule) {
-  const res = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
-  const body = await res.json();
-  assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
-}
-async function send(...events) {
-  const res = await spur.post("/v1/batch", { batch: events }, basic);
-  assert.equal(res.status, 200);
-}
+const putRule = (rule) => spur.putRule(rule);
+const send = (...events) => spur.batch(events);
 const track = (userId, event) => ({ type: "track", event, userId, properties: {}, messageId: uid("m") });
 const subscriptionsOf = (user) =>
   spur.rows("SELECT * FROM push_subscriptions WHERE user_id = ? OR anonymous_id = ?", user, user);

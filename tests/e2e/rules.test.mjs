@@ -2,7 +2,7 @@
 // and a real loopback HTTP receiver for webhooks.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, eventually, DEMO_WRITE_KEY } from "../helpers/spur.mjs";
+import { startSpur, eventually, uid } from "../helpers/spur.mjs";
 import { startReceiver, verifySignature } from "../helpers/receiver.mjs";
 
 const SECRET = "test-webhook-secret";
@@ -19,9 +19,6 @@ after(async () => {
   await hooks?.close();
 });
 
-const basic = { Authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}` };
-let seq = 0;
-const uid = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
 const track = (userId, event, properties = {}) => ({
   type: "track",
   event,
@@ -29,17 +26,8 @@ const track = (userId, event, properties = {}) => ({
   properties,
   messageId: uid("m"),
 });
-async function send(...events) {
-  const res = await spur.post("/v1/batch", { batch: events }, basic);
-  assert.equal(res.status, 200);
-  return res.json();
-}
-async function putRule(rule) {
-  const res = await spur.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
-  const body = await res.json();
-  assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
-  return body;
-}
+const send = (...events) => spur.batch(events);
+const putRule = (rule) => spur.putRule(rule);
 const firings = (rule) => spur.rows("SELECT * FROM rule_firings WHERE rule_id = ? ORDER BY fired_ms", rule);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,6 +4,7 @@ import { createTestHarness } from "wrangler";
 import { chromium } from "playwright-core";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
+import assert from "node:assert/strict";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -11,6 +12,15 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 export const DEMO_WRITE_KEY = "spur_demo_write_key";
 /** The admin token tests run with. */
 export const ADMIN_TOKEN = "test-admin-token";
+/** The Segment-style Basic authorization header for a write key (the demo key by default). */
+export const basicAuth = (key = DEMO_WRITE_KEY) => ({
+  Authorization: `Basic ${Buffer.from(`${key}:`).toString("base64")}`,
+});
+
+let idSeq = 0;
+/** An id unique to this test process and run (message ids, user ids, rule ids). */
+export const uid = (prefix = "m") => `${prefix}-${process.pid}-${Date.now()}-${idSeq++}`;
+
 /** The ingest configuration tests run with unless they pass their own. */
 export const TEST_CONFIG = {
   sources: {
@@ -43,7 +53,7 @@ export async function startSpur({
   const worker = server.getWorker();
   await worker.applyD1Migrations("DB");
   const env = await worker.getEnv();
-  return {
+  const harness = {
     server,
     url: new URL(url).origin,
     env,
@@ -61,6 +71,20 @@ export async function startSpur({
       const headers = { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) };
       return fetch(new URL(path, url), { ...init, headers });
     },
+    /** Sends events through `POST /v1/batch` (demo key), asserts 200 and returns the answer. */
+    async batch(events, headers = basicAuth()) {
+      const res = await harness.post("/v1/batch", { batch: events }, headers);
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      return body;
+    },
+    /** Creates or replaces a rule, asserts 200/201 and returns the answer. */
+    async putRule(rule) {
+      const res = await harness.admin(`/v1/rules/${rule.id}`, { method: "PUT", body: JSON.stringify(rule) });
+      const body = await res.json();
+      assert.ok(res.status === 200 || res.status === 201, JSON.stringify(body));
+      return body;
+    },
     /** POST a JSON (or raw) body to an ingest endpoint. */
     post(path, body, headers = {}) {
       const data = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
@@ -71,6 +95,7 @@ export async function startSpur({
       });
     },
   };
+  return harness;
 }
 
 /** Launches Debian's Chromium headless (never a downloaded browser). */
