@@ -19,7 +19,7 @@
 //!   "identify": { "traits": { "type": "object", "properties": { "email": { "type": "string", "format": "email" } } } }
 //! }
 //! ```
-//! Schemas are checked by Spur's own validator ([`schema`]): a documented subset of JSON
+//! Schemas are checked by Spur's own validator (`plan/schema.rs`): a documented subset of JSON
 //! Schema draft 2020-12 in which `format` is asserted, since a plan that says
 //! `"format": "email"` means it. A schema using a keyword outside the subset is refused when the
 //! plan is loaded or saved (`invalid_schema`, naming the keyword), never silently ignored.
