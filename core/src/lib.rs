@@ -2,8 +2,7 @@
 //!
 //! Invariant: nothing here reads a clock, a random source or the network. The caller passes
 //! `now`, ids and request facts in, so the same input always gives the same output, natively
-//! and in `wasm32-unknown-unknown`. (boon's hash maps seed themselves from `getrandom`; that
-//! changes no output: violations are sorted before they leave [`plan`].)
+//! and in `wasm32-unknown-unknown`.
 //!
 //! # Using it from the edge
 //! ```

@@ -36,6 +36,19 @@ pub const MAX_USER_AGENT_CHARS: usize = 512;
 /// Most tracking-plan violations recorded on one event in `flag` mode; the count is kept even
 /// when the list is cut.
 pub const MAX_VIOLATIONS: usize = 16;
+/// How deeply a tracking-plan schema may nest subschemas (`properties` in `items` in …);
+/// deeper schemas are refused when the plan is saved, so compiling one cannot exhaust the stack.
+pub const MAX_SCHEMA_DEPTH: usize = 32;
+/// How many subschemas one tracking-plan schema may hold (every `properties` entry, `$defs`
+/// entry, `allOf` branch … counts one); bounds a compiled plan's memory.
+pub const MAX_SCHEMA_NODES: usize = 4096;
+/// How many subschemas deep one validation may go, counting `$ref`, `allOf`/`anyOf`/`oneOf`/`not`
+/// hops as well as descents into the value; past it the value gets a `$ref` violation instead of
+/// more recursion (a chain of `$ref`s can be long without any cycle).
+pub const MAX_SCHEMA_EVAL_DEPTH: usize = 128;
+/// The longest `pattern` a tracking-plan schema may hold, in bytes (regex-lite compiles it;
+/// its own size limit bounds the compiled program too).
+pub const MAX_SCHEMA_PATTERN_BYTES: usize = 1024;
 /// Most `utm_*` keys read from one page URL into `context.campaign`.
 pub const MAX_CAMPAIGN_KEYS: usize = 16;
 /// Most brands read from a `Sec-CH-UA` header or `context.userAgentData` (browsers send 3).

@@ -19,8 +19,10 @@
 //!   "identify": { "traits": { "type": "object", "properties": { "email": { "type": "string", "format": "email" } } } }
 //! }
 //! ```
-//! Schemas default to draft 2020-12 (a `$schema` keyword picks another) and `format` is
-//! asserted, since a plan that says `"format": "email"` means it.
+//! Schemas are checked by Spur's own validator (`plan/schema.rs`): a documented subset of JSON
+//! Schema draft 2020-12 in which `format` is asserted, since a plan that says
+//! `"format": "email"` means it. A schema using a keyword outside the subset is refused when the
+//! plan is loaded or saved (`invalid_schema`, naming the keyword), never silently ignored.
 //!
 //! Outcomes: `allow` skips validation; `flag` keeps a failing event and records its violations
 //! in `context.spur.violations` (at most [`limits::MAX_VIOLATIONS`], each
@@ -29,16 +31,14 @@
 //! plan does not name is rejected with `unknown_event` when `unknownEvents` is `block`.
 //! `page`, `screen` and `alias` calls are not checked.
 //!
-//! Why boon: it is the leaner maintained validator that passes the JSON Schema suite —
-//! +477 KB gzip in a wasm32 build (measured; mostly `regex`, which it shares with nothing
-//! else in the core) against ~800 KB for `jsonschema`. Compiling this repository's plan takes
-//! ~90 µs natively once boon's metaschemas are loaded; the first compile in a wasm isolate
-//! also parses those (11–50 ms in Node 20, depending on V8's tiering), so the edge compiles
-//! once per isolate and keeps the [`CompiledPlan`].
+//! Why not a general validator: boon (the leaner maintained one) cost ≈ 160 KB gzip of the
+//! Worker, mostly the `regex` crate it shares with nothing else; the subset here uses
+//! `regex-lite` for `pattern` and is checked against boon in `core/tests/schema_diff.rs`.
+
+mod schema;
 
 use std::collections::BTreeMap;
 
-use boon::{Compiler, Draft, SchemaIndex, Schemas, SchemeUrlLoader, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -157,12 +157,11 @@ pub enum Verdict {
 
 struct Rule {
     mode: Mode,
-    schema: Option<SchemaIndex>,
+    schema: Option<schema::Schema>,
 }
 
 /// A plan with every schema compiled, ready to judge events.
 pub struct CompiledPlan {
-    schemas: Schemas,
     unknown_events: UnknownEvents,
     events: BTreeMap<String, Rule>,
     identify: Option<Rule>,
@@ -172,7 +171,14 @@ pub struct CompiledPlan {
 impl std::fmt::Debug for CompiledPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompiledPlan")
-            .field("schemas", &self.schemas.size())
+            .field(
+                "subschemas",
+                &self
+                    .rules()
+                    .filter_map(|r| r.schema.as_ref())
+                    .map(schema::Schema::size)
+                    .sum::<usize>(),
+            )
             .field("unknown_events", &self.unknown_events)
             .field("events", &self.events.keys().collect::<Vec<_>>())
             .field("identify", &self.identify.is_some())
@@ -184,33 +190,13 @@ impl std::fmt::Debug for CompiledPlan {
 impl CompiledPlan {
     /// Compiles every schema in a plan; an invalid schema is an error naming where it is.
     pub fn compile(plan: &TrackingPlan) -> Result<Self, ConfigError> {
-        let mut compiler = Compiler::new();
-        compiler.set_default_draft(Draft::V2020_12);
-        compiler.enable_format_assertions();
-        // No scheme is registered, so a `$ref` to a file or URL fails at compile time: the
-        // core never reads files or the network.
-        compiler.use_loader(Box::new(SchemeUrlLoader::new()));
-        let mut schemas = Schemas::new();
-        let mut n = 0usize;
-        let mut add =
+        let add =
             |location: String, schema: Option<&Value>, mode: Mode| -> Result<Rule, ConfigError> {
-                let Some(schema) = schema else {
-                    return Ok(Rule { mode, schema: None });
-                };
-                n += 1;
-                let url = format!("https://plan.spur.invalid/{n}.json");
-                let invalid = |e: boon::CompileError| ConfigError::InvalidSchema {
-                    location: location.clone(),
-                    detail: format!("{e:#}"),
-                };
-                compiler
-                    .add_resource(&url, schema.clone())
-                    .map_err(&invalid)?;
-                let index = compiler.compile(&url, &mut schemas).map_err(&invalid)?;
-                Ok(Rule {
-                    mode,
-                    schema: Some(index),
-                })
+                let schema = schema
+                    .map(schema::Schema::compile)
+                    .transpose()
+                    .map_err(|detail| ConfigError::InvalidSchema { location, detail })?;
+                Ok(Rule { mode, schema })
             };
         let mut events = BTreeMap::new();
         for (name, spec) in &plan.events {
@@ -244,12 +230,18 @@ impl CompiledPlan {
             })
             .transpose()?;
         Ok(CompiledPlan {
-            schemas,
             unknown_events: plan.unknown_events,
             events,
             identify,
             group,
         })
+    }
+
+    fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.events
+            .values()
+            .chain(self.identify.as_ref())
+            .chain(self.group.as_ref())
     }
 
     /// Parses and compiles a plan in one step.
@@ -285,10 +277,10 @@ impl CompiledPlan {
             },
             MessageType::Page | MessageType::Screen | MessageType::Alias => return Verdict::Pass,
         };
-        let (Some(index), Mode::Flag | Mode::Block) = (rule.schema, rule.mode) else {
+        let (Some(schema), Mode::Flag | Mode::Block) = (&rule.schema, rule.mode) else {
             return Verdict::Pass;
         };
-        let mut violations = validate_in_place(&self.schemas, index, map, field);
+        let mut violations = validate_in_place(schema, map, field);
         if violations.is_empty() {
             return Verdict::Pass;
         }
@@ -327,44 +319,13 @@ pub fn record_violations(event: &mut Event, violations: &[Violation], total: usi
     }
 }
 
-fn validate_in_place(
-    schemas: &Schemas,
-    index: SchemaIndex,
-    map: &mut Object,
-    field: &str,
-) -> Vec<Violation> {
+fn validate_in_place(schema: &schema::Schema, map: &mut Object, field: &str) -> Vec<Violation> {
     let value = Value::Object(std::mem::take(map));
-    let violations = match schemas.validate(&value, index) {
-        Ok(()) => Vec::new(),
-        Err(error) => {
-            let mut out = Vec::new();
-            collect_leaves(&error, field, &mut out);
-            out
-        }
-    };
+    let violations = schema.validate(&value, &format!("/{field}"));
     if let Value::Object(m) = value {
         *map = m;
     }
     violations
-}
-
-/// The leaves of boon's error tree are the concrete failures; inner nodes only say "a
-/// subschema failed".
-fn collect_leaves(error: &ValidationError<'_, '_>, field: &str, out: &mut Vec<Violation>) {
-    if error.causes.is_empty() {
-        out.push(Violation {
-            pointer: format!("/{field}{}", error.instance_location),
-            keyword: error
-                .kind
-                .keyword_path()
-                .map(|k| k.keyword.to_owned())
-                .unwrap_or_default(),
-            message: error.kind.to_string(),
-        });
-    }
-    for cause in &error.causes {
-        collect_leaves(cause, field, out);
-    }
 }
 
 #[cfg(test)]
