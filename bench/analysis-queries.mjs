@@ -142,12 +142,8 @@ export const QUERIES = {
 
 /**
  * The queries the ClickHouse comparison runs: not segments (they join D1 profiles with events,
- * D1 only) and not trait cohorts (on ClickHouse the Worker passes the profiles carrying the
- * trait into the statement, at most MAX_COHORT_PROFILES = 1,000: the bench's 12k+ profiles are
- * refused by design).
+ * D1 only). Trait cohorts read ClickHouse's `users` (the profile mirror), any number of them.
  */
 export const CLICKHOUSE_QUERIES = Object.fromEntries(
-  Object.entries(QUERIES).filter(
-    ([, [path, body]]) => path !== "/v1/query/segment" && body.cohort?.by !== "trait",
-  ),
+  Object.entries(QUERIES).filter(([, [path]]) => path !== "/v1/query/segment"),
 );

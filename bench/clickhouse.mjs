@@ -5,7 +5,6 @@
 // Run: `npm run bench` (scripts/bench) or `node bench/clickhouse.mjs [--sizes 100000,1000000] [--runs 3]`.
 import os from "node:os";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
 import { startClickHouse } from "../tests/helpers/clickhouse.mjs";
 import { generate, insertAll } from "../tests/helpers/generate.mjs";
@@ -22,16 +21,22 @@ const EVENTS_PER_USER = 8.2;
 // The consumer's row encoder, release build (cargo builds it once).
 const root = new URL("..", import.meta.url).pathname;
 const encoder = `${root}target/release/examples/clickhouse_rows`;
-if (!existsSync(encoder))
-  execFileSync("cargo", ["build", "-q", "--release", "-p", "spur-core", "--example", "clickhouse_rows"], {
-    cwd: root,
-    stdio: "inherit",
-  });
+// Built every run (a no-op when fresh), so an encoder older than its row kinds is never used.
+execFileSync("cargo", ["build", "-q", "--release", "-p", "spur-core", "--example", "clickhouse_rows"], {
+  cwd: root,
+  stdio: "inherit",
+});
 const encode = (events) =>
   execFileSync(encoder, ["events"], {
     input: events.map((e) => JSON.stringify(e)).join("\n"),
     encoding: "utf8",
     maxBuffer: 2 ** 31,
+  });
+const encodeUsers = (users) =>
+  execFileSync(encoder, ["users"], {
+    input: users.map((u) => JSON.stringify(u)).join("\n"),
+    encoding: "utf8",
+    maxBuffer: 1 << 30,
   });
 const encodeAliases = (aliases) =>
   execFileSync(encoder, ["aliases"], {
@@ -83,9 +88,13 @@ try {
       t = performance.now();
       const rows = encode(data.events);
       const aliasRows = encodeAliases(data.aliases);
+      // The consumer's profile mirror (trait cohorts read it); revisions only need to be
+      // distinct per user here, and every generated user is new.
+      const userRows = encodeUsers(data.users);
       chEncode += performance.now() - t;
       t = performance.now();
       await ch.query("INSERT INTO aliases FORMAT JSONEachRow", aliasRows);
+      await ch.query("INSERT INTO users FORMAT JSONEachRow", userRows);
       await ch.query("INSERT INTO events FORMAT JSONEachRow", rows);
       chInsert += performance.now() - t;
       users += n;

@@ -196,6 +196,13 @@ pub const MAX_ALIAS_FAN_IN: usize = 1_000;
 pub const ALIAS_SYNC_PAGE_ROWS: usize = 4 * (MAX_ALIAS_FAN_IN + 1);
 /// Most pages mirrored per consumer run; the rest follow in the next run.
 pub const MAX_ALIAS_SYNC_PAGES: usize = 8;
+/// Most profile rows (`users`) mirrored to ClickHouse per page. Each row has its own revision,
+/// so any page size completes its revisions; this bounds one insert's body (a row carries the
+/// profile's traits, at most `MAX_EVENT_BYTES` of JSON, twice: as text and flattened).
+pub const USER_SYNC_PAGE_ROWS: usize = 500;
+/// Most profile pages mirrored per consumer run; the rest (a backfill of the profiles D1 held
+/// before ClickHouse was selected) follow in later runs.
+pub const MAX_USER_SYNC_PAGES: usize = 8;
 /// Most in-app messages a person's Durable Object keeps waiting for pickup (the oldest are
 /// dropped first), also after an identity merge unites two people's waiting messages.
 pub const MAX_PENDING_MESSAGES: usize = 20;

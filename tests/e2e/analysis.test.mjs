@@ -78,7 +78,8 @@ for (const store of ["d1", "clickhouse"]) {
           secrets: { ADMIN_TOKEN: TOKEN, CLICKHOUSE_URL: ch.url },
           vars: { EVENTS_STORE: "clickhouse" },
         });
-        // Profiles stay in D1 whichever store holds the events (trait cohorts read them there).
+        // Profiles live in D1 whichever store holds the events; ch.load(data) also wrote them to
+        // ClickHouse's `users` (the consumer's mirror), which trait cohorts there read.
         await insertAll(spur.db, { users: data.users });
       }
     });

@@ -40,7 +40,7 @@ export async function startClickHouse() {
     },
     /** Drops the tables and applies the migrations (the documented command). */
     async reset() {
-      for (const t of ["events", "aliases", "alias_roots", "spur_migrations"])
+      for (const t of ["events", "aliases", "alias_roots", "users", "spur_migrations"])
         await ch.query(`DROP TABLE IF EXISTS ${t}`);
       execFileSync("bash", ["scripts/clickhouse-migrate"], {
         cwd: root,
@@ -48,10 +48,11 @@ export async function startClickHouse() {
       });
     },
     /**
-     * Loads generated rows (tests/helpers/generate.mjs shape) with the consumer's own row
-     * encoder (core/examples/clickhouse_rows.rs).
+     * Loads generated rows (tests/helpers/generate.mjs shape; `users` as D1 holds them, the
+     * consumer's profile mirror) with the consumer's own row encoders
+     * (core/examples/clickhouse_rows.rs).
      */
-    async load({ events = [], aliases = [] }) {
+    async load({ events = [], aliases = [], users = [] }) {
       const rows = (input, kind) =>
         execFileSync("cargo", ["run", "-q", "-p", "spur-core", "--example", "clickhouse_rows", "--", kind], {
           cwd: root,
@@ -62,7 +63,9 @@ export async function startClickHouse() {
       const ndjson = (xs) => xs.map((x) => JSON.stringify(x)).join("\n");
       const a = aliases.length ? rows(ndjson(aliases), "aliases") : "";
       const e = events.length ? rows(ndjson(events), "events") : "";
+      const u = users.length ? rows(ndjson(users), "users") : "";
       if (a) await ch.query("INSERT INTO aliases FORMAT JSONEachRow", a);
+      if (u) await ch.query("INSERT INTO users FORMAT JSONEachRow", u);
       if (e) await ch.query("INSERT INTO events FORMAT JSONEachRow", e);
     },
     close() {

@@ -13,17 +13,17 @@
 //!   are known from [`limits::COHORT_ZONE_LOOKBACK_DAYS`] before the range; earlier first
 //!   sightings use the earliest offset known (an hour's difference at most, and none in UTC).
 //! - Trait: the profile's trait (D1 `users.traits`), else the latest `identify` event carrying
-//!   it — the rule segments use. Profiles live in D1 only, so on ClickHouse the Worker first
-//!   reads the profiles that have the trait from D1 ([`Cohort::profile_sql`], at most
-//!   [`limits::MAX_COHORT_PROFILES`]) and passes them into the ClickHouse statement as literal
-//!   arrays through the one encoder ([`TraitMap`]); the identify fallback is read in ClickHouse.
+//!   it — the rule segments use. On ClickHouse the profile is read from its `users` table, the
+//!   consumer's mirror of D1's rows (merged traits, highest revision per user wins), so a trait
+//!   cohort covers any number of profiles and gives D1's answer once the mirror has caught up
+//!   (the consumer mirrors changed rows before it inserts the events of the same message).
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::clickhouse::{literal, KIND_NUMBER, KIND_TEXT};
 use super::field::json_path;
-use super::sql::{Params, Sql, EVENTS_WITH_ALIASES, PERSON};
+use super::sql::{Params, EVENTS_WITH_ALIASES, PERSON};
 use super::time_range::{format_instant, TimeRange, DAY_MS};
 use super::zone::ZoneTable;
 use super::{limits, QueryError};
@@ -47,6 +47,10 @@ pub enum Cohort {
     },
 }
 
+/// The rank of a profile's trait among a person's candidate values on ClickHouse: above any
+/// event time (ms), so the profile's value wins over every identify event.
+const PROFILE_RANK: i64 = i64::MAX;
+
 /// The period of a first-seen cohort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,40 +73,6 @@ pub(crate) enum Plan {
         /// SQLite JSON path (`$."plan"`).
         path: String,
     },
-}
-
-/// One profile's trait value, as read from D1 by [`Cohort::profile_sql`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProfileTrait {
-    /// The user id (a person id: profiles are keyed by user id).
-    pub person: String,
-    /// The trait's value as `json_extract` returns it.
-    #[serde(default)]
-    pub value: Value,
-}
-
-/// Profile trait values passed into a ClickHouse statement (profiles stay in D1).
-#[derive(Debug, Clone, Default)]
-pub struct TraitMap {
-    rows: Vec<ProfileTrait>,
-}
-
-impl TraitMap {
-    /// The map from [`Cohort::profile_sql`]'s rows; more than
-    /// [`limits::MAX_COHORT_PROFILES`] is refused (the statement would be too large).
-    pub fn new(rows: Vec<ProfileTrait>) -> Result<Self, QueryError> {
-        if rows.len() > limits::MAX_COHORT_PROFILES {
-            return Err(QueryError::value(
-                "cohort",
-                format!(
-                    "more than {} profiles carry this trait; on ClickHouse a trait cohort \
-                     reads at most that many profiles",
-                    limits::MAX_COHORT_PROFILES
-                ),
-            ));
-        }
-        Ok(TraitMap { rows })
-    }
 }
 
 impl Cohort {
@@ -135,24 +105,6 @@ impl Cohort {
                 path: trait_path(name)?,
             },
         })
-    }
-
-    /// For a trait cohort on ClickHouse: the D1 statement reading the profiles that have the
-    /// trait (rows [`ProfileTrait`]); `None` for a first-seen cohort. It asks for one row more
-    /// than [`limits::MAX_COHORT_PROFILES`] so [`TraitMap::new`] can tell "too many".
-    pub fn profile_sql(&self) -> Result<Option<Sql>, QueryError> {
-        let Cohort::Trait { name } = self else {
-            return Ok(None);
-        };
-        let path = trait_path(name)?;
-        let mut p = Params::default();
-        let t = p.text(&path);
-        let text = format!(
-            "SELECT user_id AS person, json_extract(traits, {t}) AS value FROM users \
-             WHERE json_extract(traits, {t}) IS NOT NULL ORDER BY user_id LIMIT {}",
-            limits::MAX_COHORT_PROFILES + 1
-        );
-        Ok(Some(p.finish(text)?))
     }
 }
 
@@ -251,7 +203,7 @@ impl Plan {
 
     /// The ClickHouse pieces: a join to append to a subquery that has a `person` column, and
     /// the `bk`/`bn`/`bs` columns (the typed cohort value) over the joined row.
-    pub(crate) fn clickhouse(&self, traits: &TraitMap) -> Result<(String, String), QueryError> {
+    pub(crate) fn clickhouse(&self) -> Result<(String, String), QueryError> {
         let person = format!(
             "(SELECT {} AS person, ts_ms FROM (SELECT user_id, anonymous_id, {}, ts_ms FROM events) \
              ANY LEFT JOIN {} USING link)",
@@ -281,67 +233,37 @@ impl Plan {
                     super::clickhouse::field_key(super::field::JsonColumn::Traits, path).as_bytes(),
                 );
                 let i = format!("indexOf(f_key, {key})");
+                // Candidates per person, ranked by `ord`: every identify event carrying the trait
+                // (its time), and the profile's value (above any time), so the profile wins and
+                // else the latest identify — D1's COALESCE(profile, latest identify). 18.16 joins
+                // one table per SELECT, hence one UNION ALL rather than two joins.
                 let identify = format!(
-                    "(SELECT person, argMax(tuple(tk, tn, tsv), ts_ms) AS ct FROM \
-                     (SELECT {} AS person, ts_ms, tk, tn, tsv FROM \
+                    "SELECT {} AS person, ts_ms AS ord, tk, tn, tsv FROM \
                      (SELECT message_id, user_id, anonymous_id, {}, ts_ms, f_kind[{i}] AS tk, \
                      f_num[{i}] AS tn, f_str[{i}] AS tsv FROM events WHERE type = 'identify' \
                      AND f_kind[{i}] IN ({KIND_NUMBER}, {KIND_TEXT}) LIMIT 1 BY message_id) \
-                     ANY LEFT JOIN {} USING link) GROUP BY person)",
+                     ANY LEFT JOIN {} USING link",
                     super::clickhouse::PERSON,
                     super::clickhouse::LINK,
                     super::clickhouse::ALIASES
                 );
-                // Each profile is its id and the index of its value among the distinct values,
-                // so the statement grows by about one id per profile.
-                let (mut ids, mut idx, mut values): (Vec<String>, Vec<String>, Vec<Value>) =
-                    (Vec::new(), Vec::new(), Vec::new());
-                for r in &traits.rows {
-                    if r.value.is_null() {
-                        continue;
-                    }
-                    let i = match values.iter().position(|v| *v == r.value) {
-                        Some(i) => i,
-                        None => {
-                            values.push(r.value.clone());
-                            values.len() - 1
-                        }
-                    };
-                    ids.push(literal::string(r.person.as_bytes()));
-                    idx.push((i + 1).to_string());
-                }
-                let mut tuples = Vec::with_capacity(values.len());
-                for v in &values {
-                    let (k, n, s) = match v {
-                        Value::Bool(b) => (KIND_NUMBER, f64::from(u8::from(*b)), String::new()),
-                        Value::Number(n) => (KIND_NUMBER, n.as_f64().unwrap_or(0.0), String::new()),
-                        Value::String(s) => (KIND_TEXT, 0.0, s.clone()),
-                        other => (KIND_TEXT, 0.0, other.to_string()),
-                    };
-                    tuples.push(format!(
-                        "(toUInt8({k}), {}, {})",
-                        literal::float(n)?,
-                        literal::string(s.as_bytes())
-                    ));
-                }
-                let ck = "toUInt8(tupleElement(ct, 1))";
-                let cn = "toFloat64(tupleElement(ct, 2))";
-                let cs = "toString(tupleElement(ct, 3))";
-                let cols = if ids.is_empty() {
-                    format!("{ck} AS bk, {cn} AS bn, {cs} AS bs")
-                } else {
+                let profile = format!(
+                    "SELECT person, toInt64({PROFILE_RANK}) AS ord, \
+                     toUInt8(tupleElement(pv, 1)) AS tk, toFloat64(tupleElement(pv, 2)) AS tn, \
+                     toString(tupleElement(pv, 3)) AS tsv FROM \
+                     (SELECT user_id AS person, argMax(tuple(f_kind[{i}], f_num[{i}], f_str[{i}]), rev) \
+                     AS pv FROM users GROUP BY user_id) \
+                     WHERE tupleElement(pv, 1) IN ({KIND_NUMBER}, {KIND_TEXT})"
+                );
+                Ok((
                     format!(
-                        "arrayElement([{}], indexOf([{}], person)) AS pi, \
-                         arrayElement([{}], pi) AS pv, \
-                         if(pi > 0, tupleElement(pv, 1), {ck}) AS bk, \
-                         if(pi > 0, tupleElement(pv, 2), {cn}) AS bn, \
-                         if(pi > 0, tupleElement(pv, 3), {cs}) AS bs",
-                        idx.join(", "),
-                        ids.join(", "),
-                        tuples.join(", ")
-                    )
-                };
-                Ok((format!(" ANY LEFT JOIN {identify} USING person"), cols))
+                        " ANY LEFT JOIN (SELECT person, argMax(tuple(tk, tn, tsv), ord) AS ct FROM \
+                         ({identify} UNION ALL {profile}) GROUP BY person) USING person"
+                    ),
+                    "toUInt8(tupleElement(ct, 1)) AS bk, toFloat64(tupleElement(ct, 2)) AS bn, \
+                     toString(tupleElement(ct, 3)) AS bs"
+                        .to_string(),
+                ))
             }
         }
     }
@@ -494,72 +416,28 @@ mod tests {
     }
 
     #[test]
-    fn clickhouse_passes_profiles_through_the_encoder() {
-        let q = insight(json!({"by": "trait", "trait": "plan"}));
-        let traits = TraitMap::new(vec![
-            ProfileTrait {
-                person: "o'x".into(),
-                value: json!("pro"),
-            },
-            ProfileTrait {
-                person: "u2".into(),
-                value: json!(3),
-            },
-        ])
-        .unwrap();
+    fn clickhouse_reads_profiles_from_its_users_table() {
+        let q = insight(json!({"by": "trait", "trait": "pl'an"}));
         let text = q
-            .plan_clickhouse(&crate::journeys::FixedZones, &traits)
+            .plan_clickhouse(&crate::journeys::FixedZones)
             .unwrap()
             .sql
             .text;
-        assert!(text.contains(r"indexOf(['o\'x', 'u2'], person)"), "{text}");
-        assert!(text.contains("arrayElement([1, 2], indexOf("), "{text}");
+        // The trait name reaches the statement only through the encoder.
         assert!(
-            text.contains(r#"indexOf(f_key, 'traits$."plan"')"#),
+            text.contains(r#"indexOf(f_key, 'traits$."pl\'an"')"#),
             "{text}"
         );
+        assert!(text.contains("FROM users GROUP BY user_id"), "{text}");
+        assert!(text.contains("argMax("), "{text}");
+        assert!(text.contains(&PROFILE_RANK.to_string()), "{text}");
         assert!(text.contains("type = 'identify'"), "{text}");
-        let empty = q
-            .plan_clickhouse(&crate::journeys::FixedZones, &TraitMap::default())
-            .unwrap()
-            .sql
-            .text;
-        assert!(!empty.contains("indexOf(["), "{empty}");
         let f = funnel(json!({"by": "first_seen"}))
-            .plan_clickhouse(&crate::journeys::FixedZones, &TraitMap::default())
+            .plan_clickhouse(&crate::journeys::FixedZones)
             .unwrap()
             .sql
             .text;
         assert!(f.contains("min(ts_ms) AS fs"), "{f}");
-    }
-
-    #[test]
-    fn profile_reads_are_bounded_at_the_limit() {
-        let sql = Cohort::Trait {
-            name: "plan".into(),
-        }
-        .profile_sql()
-        .unwrap()
-        .unwrap();
-        assert!(sql
-            .text
-            .ends_with(&format!("LIMIT {}", limits::MAX_COHORT_PROFILES + 1)));
-        assert!(Cohort::FirstSeen {
-            period: CohortPeriod::Week
-        }
-        .profile_sql()
-        .unwrap()
-        .is_none());
-        let rows = |n: usize| {
-            (0..n)
-                .map(|i| ProfileTrait {
-                    person: format!("u{i}"),
-                    value: json!("pro"),
-                })
-                .collect::<Vec<_>>()
-        };
-        assert!(TraitMap::new(rows(limits::MAX_COHORT_PROFILES)).is_ok());
-        let e = TraitMap::new(rows(limits::MAX_COHORT_PROFILES + 1)).unwrap_err();
-        assert_eq!(e.code(), "invalid_value");
+        assert!(!f.contains("FROM users"), "{f}");
     }
 }

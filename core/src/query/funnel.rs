@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::cohort::{exclusive, Cohort, Plan as CohortPlan, TraitMap};
+use super::cohort::{exclusive, Cohort, Plan as CohortPlan};
 use super::field::{event_sql, EventMatcher, Field, Filter};
 use super::insight::breakdown_limit;
 use super::sql::{de_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
@@ -367,17 +367,12 @@ impl FunnelQuery {
     /// Validates the definition (as [`FunnelQuery::plan`] does) and builds its ClickHouse SQL;
     /// its rows ([`super::clickhouse::funnel::GroupRow`]) go through
     /// [`FunnelPlan::finish_clickhouse`].
-    /// A trait cohort reads `traits`, the profiles [`Cohort::profile_sql`] found in D1.
-    pub fn plan_clickhouse(
-        &self,
-        zones: &dyn Zones,
-        traits: &TraitMap,
-    ) -> Result<FunnelPlan, QueryError> {
+    pub fn plan_clickhouse(&self, zones: &dyn Zones) -> Result<FunnelPlan, QueryError> {
         let mut plan = self.plan_in(zones)?;
         let range = TimeRange::parse(&self.from, &self.to)?;
         plan.limit = breakdown_limit(self.breakdown_limit)?;
         let cohort = match &plan.cohort {
-            Some(c) => Some(c.clickhouse(traits)?),
+            Some(c) => Some(c.clickhouse()?),
             None => None,
         };
         plan.sql = Sql {

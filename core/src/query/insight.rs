@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::cohort::{exclusive, Cohort, Plan as CohortPlan, TraitMap};
+use super::cohort::{exclusive, Cohort, Plan as CohortPlan};
 use super::field::{event_sql, Field, Filter};
 use super::sql::{de_int, de_opt_int, Params, Sql, EVENTS_WITH_ALIASES, PERSON};
 use super::time_range::{format_instant, Interval, TimeRange};
@@ -228,16 +228,11 @@ impl InsightQuery {
 impl InsightQuery {
     /// Validates the definition (as [`InsightQuery::plan`] does) and builds its ClickHouse SQL;
     /// the plan's `finish` reads rows decoded by [`super::clickhouse::decode_rows`].
-    /// A trait cohort reads `traits`, the profiles [`Cohort::profile_sql`] found in D1.
-    pub fn plan_clickhouse(
-        &self,
-        zones: &dyn Zones,
-        traits: &TraitMap,
-    ) -> Result<InsightPlan, QueryError> {
+    pub fn plan_clickhouse(&self, zones: &dyn Zones) -> Result<InsightPlan, QueryError> {
         let mut plan = self.plan_in(zones)?;
         let limit = breakdown_limit(self.breakdown_limit)?;
         let cohort = match &plan.cohort {
-            Some(c) => Some(c.clickhouse(traits)?),
+            Some(c) => Some(c.clickhouse()?),
             None => None,
         };
         plan.sql = Sql {

@@ -72,7 +72,3 @@ pub const MAX_ZONE_CHANGES: usize = 16;
 /// days: a year covers every recent DST change; earlier first sightings use the earliest
 /// offset known.
 pub const COHORT_ZONE_LOOKBACK_DAYS: i64 = 366;
-/// Most profiles a trait cohort on ClickHouse passes into the statement (profiles live in D1;
-/// each id is a literal of the statement, repeated in each of the insight's four passes, and
-/// 18.16's default `max_query_size` is 256 KiB).
-pub const MAX_COHORT_PROFILES: usize = 1_000;

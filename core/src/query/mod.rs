@@ -28,7 +28,7 @@ pub mod time_range;
 pub mod zone;
 
 pub use campaign::{CampaignQuery, CampaignResult, CampaignRow, Goal as CampaignGoalSpec};
-pub use cohort::{Cohort, CohortPeriod, ProfileTrait, TraitMap};
+pub use cohort::{Cohort, CohortPeriod};
 pub use drivers::{DriverRow, DriversQuery, DriversResult};
 pub use field::{EventMatcher, Field, Filter, FilterOp};
 pub use funnel::{FunnelQuery, FunnelResult, FunnelRow};

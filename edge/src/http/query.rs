@@ -5,14 +5,14 @@
 //! `spur_core::query` for validated SQL, has [`crate::storage::queries`] run it and returns
 //! what core makes of the rows — from D1, or from ClickHouse when the deployment keeps its
 //! events there (`EVENTS_STORE`); a refused definition answers with its own
-//! [`spur_core::query::QueryError`] code. A trait cohort on ClickHouse first reads the
-//! profiles carrying the trait from D1 (where profiles live) and hands them to core.
+//! [`spur_core::query::QueryError`] code. A trait cohort on ClickHouse reads profiles from
+//! ClickHouse's `users`, the events consumer's mirror of D1's profiles.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spur_core::query::{
-    self, CampaignGoalSpec, CampaignQuery, Cohort, DriversQuery, FunnelQuery, InsightQuery,
-    ProfileTrait, RecentEvent, RecentQuery, RecentRow, RetentionQuery, SegmentQuery, TraitMap,
+    self, CampaignGoalSpec, CampaignQuery, DriversQuery, FunnelQuery, InsightQuery, RecentEvent,
+    RecentQuery, RecentRow, RetentionQuery, SegmentQuery,
 };
 use worker::{Env, Method, Request, Response};
 
@@ -38,14 +38,12 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         match (req.method(), path) {
             (Method::Post, "/v1/query/insight") => {
                 let q: InsightQuery = parse_body(&mut req).await?;
-                let traits = profile_traits(env, q.cohort.as_ref()).await?;
-                let plan = q.plan_clickhouse(&IntlZones, &traits)?;
+                let plan = q.plan_clickhouse(&IntlZones)?;
                 return json(&plan.finish(ch.query(&plan.sql.text).await?));
             }
             (Method::Post, "/v1/query/funnel") => {
                 let q: FunnelQuery = parse_body(&mut req).await?;
-                let traits = profile_traits(env, q.cohort.as_ref()).await?;
-                let plan = q.plan_clickhouse(&IntlZones, &traits)?;
+                let plan = q.plan_clickhouse(&IntlZones)?;
                 return json(&plan.finish_clickhouse(ch.query(&plan.sql.text).await?));
             }
             (Method::Post, "/v1/query/drivers") => {
@@ -145,16 +143,6 @@ async fn default_goal(env: &Env, q: &CampaignQuery) -> Result<Option<CampaignGoa
         (Some(id), None) => crate::http::journeys::goal_of(env, id).await,
         _ => Ok(None),
     }
-}
-
-/// For a trait cohort on ClickHouse: the profiles carrying the trait, read from D1 (where
-/// profiles live) to be passed into the ClickHouse statement; empty otherwise.
-async fn profile_traits(env: &Env, cohort: Option<&Cohort>) -> Result<TraitMap, ApiError> {
-    let Some(sql) = cohort.map(Cohort::profile_sql).transpose()?.flatten() else {
-        return Ok(TraitMap::default());
-    };
-    let rows: Vec<ProfileTrait> = run(env, &sql).await?;
-    Ok(TraitMap::new(rows)?)
 }
 
 /// Reads a JSON definition through the bounded reader and parses it with core's size bound.

@@ -2,7 +2,8 @@
 //! request accepted or rejected.
 //!
 //! Invariant: a message is acked only after its rows are in the events store — D1, or
-//! ClickHouse when `EVENTS_STORE = "clickhouse"` (profiles then still go to D1) — and its events
+//! ClickHouse when `EVENTS_STORE = "clickhouse"` (profiles then still go to D1, and their changed
+//! alias and profile rows are mirrored to ClickHouse before its events) — and its events
 //! are archived; any
 //! failure retries the message, and after the queue's `max_retries` it reaches the dead-letter
 //! queue, whose consumer records its contents as bad rows with reason `storage_failed` — so an
@@ -18,7 +19,9 @@ use crate::storage::clickhouse::{self, ClickHouse};
 use crate::storage::events::Store;
 
 use spur_core::identity::synced_through;
-use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_SYNC_PAGES};
+use spur_core::limits::{
+    ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_SYNC_PAGES, MAX_USER_SYNC_PAGES, USER_SYNC_PAGE_ROWS,
+};
 use spur_core::work::joins_store_run;
 pub use spur_core::work::{bad_rows, split};
 use spur_core::{BadRow, Work};
@@ -167,6 +170,26 @@ async fn mirror_aliases(store: &Store, ch: &ClickHouse) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Mirrors D1's changed profile rows to ClickHouse, a page at a time, and only then advances
+/// the high-water mark: a failed insert leaves the rows for the retry (or any later run), and
+/// an insert repeated after a failed mark holds identical rows. Each row has its own revision,
+/// so a page's last revision completes it. Profiles D1 held before ClickHouse was selected
+/// are backfilled this way, [`MAX_USER_SYNC_PAGES`] pages per run.
+async fn mirror_users(store: &Store, ch: &ClickHouse) -> Result<(), ApiError> {
+    for _ in 0..MAX_USER_SYNC_PAGES {
+        let rows = store.users_to_mirror().await?;
+        let Some(through) = rows.iter().map(|r| r.rev).max() else {
+            return Ok(());
+        };
+        ch.insert_users(&rows).await?;
+        store.mark_users_mirrored(through).await?;
+        if rows.len() < USER_SYNC_PAGE_ROWS {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// A queue message's work; an undecodable one is an error for its message (it retries and
 /// reaches the dead-letter queue, whose consumer records it).
 fn decode(body: &str) -> Result<Work, Result<(), ApiError>> {
@@ -186,6 +209,8 @@ async fn process(store: &Store, env: &Env, work: Work, id: &str) -> Result<(), A
                 // Alias rows first: a person must never be resolved without its link once
                 // the events count.
                 mirror_aliases(store, &ch).await?;
+                // Profiles likewise, so trait cohorts see the traits these events set.
+                mirror_users(store, &ch).await?;
                 ch.insert_events(&events, write_key.as_deref()).await?;
                 injected_store_fault(env, FAULT_AFTER_STORE, &events, id)?;
                 archive(env, events.iter(), id).await?;

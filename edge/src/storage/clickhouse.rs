@@ -8,7 +8,7 @@
 //! the URL (which servers log).
 
 use serde::de::DeserializeOwned;
-use spur_core::query::clickhouse::{decode_rows, event_row, AliasRootRow};
+use spur_core::query::clickhouse::{decode_rows, event_row, user_row, AliasRootRow, StoredUser};
 use spur_core::Event;
 use wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
@@ -141,6 +141,22 @@ impl ClickHouse {
             body,
         )
         .await?;
+        Ok(())
+    }
+
+    /// Mirrors D1's profile rows into `users`. Idempotent and order-free: queries take the
+    /// highest revision per user, and a row is a pure function of D1's row.
+    pub async fn insert_users(&self, rows: &[StoredUser]) -> Result<(), ApiError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut body = String::new();
+        for r in rows {
+            body += &json(&user_row(r))?;
+            body.push('\n');
+        }
+        self.post("query=INSERT%20INTO%20users%20FORMAT%20JSONEachRow", body)
+            .await?;
         Ok(())
     }
 

@@ -10,8 +10,10 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use spur_core::identity::{alias_links, AliasRefusal, ALIAS_LINK_ENDPOINT};
-use spur_core::limits::{ALIAS_SYNC_PAGE_ROWS, D1_ROWS_PARAM_BYTES, MAX_ALIAS_FAN_IN};
-use spur_core::query::clickhouse::AliasRootRow;
+use spur_core::limits::{
+    ALIAS_SYNC_PAGE_ROWS, D1_ROWS_PARAM_BYTES, MAX_ALIAS_FAN_IN, USER_SYNC_PAGE_ROWS,
+};
+use spur_core::query::clickhouse::{AliasRootRow, StoredUser};
 use spur_core::rules::replay::MAX_REPLAY_EVENTS;
 use spur_core::rules::CompiledRule;
 use spur_core::{Event, MessageType};
@@ -43,11 +45,19 @@ const INSERT_EVENTS: &str = "INSERT INTO events (message_id, type, event, name, 
      FROM json_each(?1) WHERE true ORDER BY key \
      ON CONFLICT(message_id) DO NOTHING RETURNING message_id";
 
-// Traits merge with json_patch (RFC 7396): newer identify calls win key by key.
-const UPSERT_USERS: &str = "INSERT INTO users (user_id, traits, first_seen, last_seen) \
+// Traits merge with json_patch (RFC 7396): newer identify calls win key by key. A row whose
+// traits change (or a new row) takes a new revision for the ClickHouse mirror: the table's
+// highest revision before this statement (SQLite reads the source of an INSERT … SELECT on its
+// own table before writing) plus the row's position + 1, so revisions are distinct and a later
+// upsert of one user in the chunk gets the higher one. A row whose traits stay the same (any
+// event's ids, a redelivered identify) keeps its revision and is not mirrored again.
+const UPSERT_USERS: &str = "INSERT INTO users (user_id, traits, first_seen, last_seen, rev) \
      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
-     json_extract(value, '$[2]') FROM json_each(?1) WHERE true ORDER BY key \
+     json_extract(value, '$[2]'), (SELECT COALESCE(MAX(rev), 0) FROM users) + key + 1 \
+     FROM json_each(?1) WHERE true ORDER BY key \
      ON CONFLICT(user_id) DO UPDATE SET traits = json_patch(users.traits, excluded.traits), \
+     rev = CASE WHEN json_patch(users.traits, excluded.traits) IS users.traits THEN users.rev \
+     ELSE excluded.rev END, \
      first_seen = min(users.first_seen, excluded.first_seen), last_seen = max(users.last_seen, excluded.last_seen)";
 
 const UPSERT_GROUPS: &str = "INSERT INTO groups (group_id, traits, first_seen, last_seen) \
@@ -97,6 +107,14 @@ const ALIASES_TO_MIRROR: &str = "SELECT anonymous_id AS id, user_id AS root, rev
 // The mirror's high-water mark only moves forward (two consumers may mirror concurrently).
 const MARK_ALIASES_MIRRORED: &str = "INSERT INTO alias_sync (id, rev) VALUES (1, ?1) \
      ON CONFLICT(id) DO UPDATE SET rev = max(alias_sync.rev, excluded.rev)";
+
+// Profiles ClickHouse's `users` does not have yet, oldest revision first.
+const USERS_TO_MIRROR: &str = "SELECT user_id, traits, rev FROM users \
+     WHERE rev > COALESCE((SELECT rev FROM user_sync WHERE id = 1), 0) ORDER BY rev LIMIT ?1";
+
+// The profile mirror's high-water mark only moves forward.
+const MARK_USERS_MIRRORED: &str = "INSERT INTO user_sync (id, rev) VALUES (1, ?1) \
+     ON CONFLICT(id) DO UPDATE SET rev = max(user_sync.rev, excluded.rev)";
 
 const INSERT_BAD_ROW: &str =
     "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, detail, message_id, payload, request, payload_truncated) \
@@ -259,6 +277,28 @@ impl Store {
     pub async fn mark_aliases_mirrored(&self, rev: i64) -> Result<(), ApiError> {
         self.db
             .prepare(MARK_ALIASES_MIRRORED)
+            .bind(&[js_ms(rev)])?
+            .run()
+            .await?;
+        Ok(())
+    }
+
+    /// The next page of profiles ClickHouse's `users` does not have yet (at most
+    /// [`USER_SYNC_PAGE_ROWS`], oldest revision first; revisions are distinct per row).
+    pub async fn users_to_mirror(&self) -> Result<Vec<StoredUser>, ApiError> {
+        Ok(self
+            .db
+            .prepare(USERS_TO_MIRROR)
+            .bind(&[JsValue::from_f64(USER_SYNC_PAGE_ROWS as f64)])?
+            .all()
+            .await?
+            .results()?)
+    }
+
+    /// Records that ClickHouse has every profile row through revision `rev`.
+    pub async fn mark_users_mirrored(&self, rev: i64) -> Result<(), ApiError> {
+        self.db
+            .prepare(MARK_USERS_MIRRORED)
             .bind(&[js_ms(rev)])?
             .run()
             .await?;

@@ -26,7 +26,10 @@ pub mod retention;
 pub mod row;
 
 pub use literal::literal;
-pub use row::{alias_rows, decode_rows, event_row, AliasRootRow, AliasRow, EventRow};
+pub use row::{
+    alias_rows, decode_rows, event_row, user_row, AliasRootRow, AliasRow, EventRow, StoredUser,
+    UserRow,
+};
 
 use serde_json::Value;
 

@@ -4,7 +4,8 @@
 //! Invariant: [`event_row`] is a pure function of the event, so a redelivered message produces
 //! byte-identical rows (same sort key), which `ReplacingMergeTree` collapses; every JSON key
 //! path of `properties`, `context` and `traits` (to [`crate::limits::MAX_JSON_DEPTH`]) gets one
-//! `f_*` entry typed as SQLite's `json_extract` would return it.
+//! `f_*` entry typed as SQLite's `json_extract` would return it. [`user_row`] is likewise a pure
+//! function of D1's profile row (its revision included), flattened the same way.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -82,6 +83,67 @@ pub struct AliasRootRow {
     pub rev: i64,
 }
 
+/// One row of the ClickHouse `users` table: D1's profile (its merged traits) at revision
+/// `rev`, flattened like an event's traits; the highest revision per user is current.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserRow {
+    /// The user id (profiles are keyed by it).
+    pub user_id: String,
+    /// D1's revision of the row (increasing with every change of its traits).
+    pub rev: i64,
+    /// D1's traits JSON text.
+    pub traits: String,
+    /// Flattened key paths (`traits$."plan"`).
+    pub f_key: Vec<String>,
+    /// Their kinds.
+    pub f_kind: Vec<u8>,
+    /// Their text values.
+    pub f_str: Vec<String>,
+    /// Their numeric values.
+    pub f_num: Vec<f64>,
+}
+
+/// D1's `users` row as the mirror reads it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct StoredUser {
+    /// The user id.
+    pub user_id: String,
+    /// The merged traits, JSON text (anything but an object reads as no traits).
+    pub traits: String,
+    /// D1's revision.
+    #[serde(deserialize_with = "crate::query::sql::de_int")]
+    pub rev: i64,
+}
+
+/// The ClickHouse row of a stored profile: a pure function of it, so a mirror page inserted
+/// twice holds identical rows.
+pub fn user_row(u: &StoredUser) -> UserRow {
+    let traits = match serde_json::from_str::<Value>(&u.traits) {
+        Ok(Value::Object(o)) => o,
+        _ => Map::new(),
+    };
+    let mut fields = Fields::default();
+    flatten(&mut fields, "traits$", &traits, 1);
+    UserRow {
+        user_id: u.user_id.clone(),
+        rev: u.rev,
+        traits: u.traits.clone(),
+        f_key: fields.key,
+        f_kind: fields.kind,
+        f_str: fields.text,
+        f_num: fields.num,
+    }
+}
+
+/// The flattened key paths of JSON objects (the `f_*` columns).
+#[derive(Default)]
+struct Fields {
+    key: Vec<String>,
+    kind: Vec<u8>,
+    text: Vec<String>,
+    num: Vec<f64>,
+}
+
 /// The row for an event.
 pub fn event_row(e: &Event, write_key: Option<&str>) -> EventRow {
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -105,13 +167,18 @@ pub fn event_row(e: &Event, write_key: Option<&str>) -> EventRow {
         f_str: Vec::new(),
         f_num: Vec::new(),
     };
+    let mut fields = Fields::default();
     for (name, obj) in [
         ("properties", &e.properties),
         ("context", &e.context),
         ("traits", &e.traits),
     ] {
-        flatten(&mut row, &format!("{name}$"), obj, 1);
+        flatten(&mut fields, &format!("{name}$"), obj, 1);
     }
+    row.f_key = fields.key;
+    row.f_kind = fields.kind;
+    row.f_str = fields.text;
+    row.f_num = fields.num;
     row
 }
 
@@ -140,7 +207,7 @@ fn json_text(o: &Object) -> String {
     serde_json::to_string(o).unwrap_or_else(|_| "{}".into())
 }
 
-fn flatten(row: &mut EventRow, prefix: &str, obj: &Map<String, Value>, depth: usize) {
+fn flatten(row: &mut Fields, prefix: &str, obj: &Map<String, Value>, depth: usize) {
     for (k, v) in obj {
         let key = format!("{prefix}.\"{k}\"");
         let (kind, text, num) = match v {
@@ -152,10 +219,10 @@ fn flatten(row: &mut EventRow, prefix: &str, obj: &Map<String, Value>, depth: us
                 (KIND_TEXT, serde_json::to_string(v).unwrap_or_default(), 0.0)
             }
         };
-        row.f_key.push(key.clone());
-        row.f_kind.push(kind);
-        row.f_str.push(text);
-        row.f_num.push(num);
+        row.key.push(key.clone());
+        row.kind.push(kind);
+        row.text.push(text);
+        row.num.push(num);
         if let Value::Object(inner) = v {
             if depth < MAX_JSON_DEPTH {
                 flatten(row, &key, inner, depth + 1);
