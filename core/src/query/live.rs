@@ -271,10 +271,10 @@ fn ms(e: &Event) -> i64 {
 }
 
 impl LiveSegment {
-    /// Compiles a saved (already validated) segment; refuses with [`NOT_LIVE`] what cannot
+    /// Compiles a saved segment (validated by [`SavedSegment::validate`], which calls this
+    /// when `live` is set); refuses with [`NOT_LIVE`] what cannot
     /// be kept exactly within the bounds.
     pub fn compile(id: &str, saved: &SavedSegment) -> Result<LiveSegment, QueryError> {
-        saved.validate()?;
         let mut leaves = Vec::new();
         let root = node(&saved.condition, &mut leaves)?;
         Ok(LiveSegment {
@@ -529,6 +529,42 @@ impl LiveSegment {
         };
         ours.seq = ours.seq.max(theirs.seq);
     }
+}
+
+/// Membership at `as_of` recomputed from a person's stored history (the events of
+/// [`history_sql`], any order) and profile traits: what a person's live state holds once
+/// every event was observed. Also returns when it can next change without an event.
+pub fn replay(
+    seg: &LiveSegment,
+    events: &[Event],
+    traits: Option<&Map<String, Value>>,
+    as_of: i64,
+) -> (bool, Option<i64>) {
+    let mut sorted: Vec<&Event> = events.iter().filter(|e| ms(e) <= as_of).collect();
+    sorted.sort_by_key(|e| ms(e));
+    let mut s = LiveState::default();
+    for e in sorted {
+        seg.observe(&mut s, e, traits, ms(e));
+    }
+    seg.tick(&mut s, traits, as_of);
+    (s.member, seg.next_change(&s, as_of))
+}
+
+/// The statement reading a person's newest [`limits::MAX_LIVE_BACKFILL`] events at or before
+/// `as_of` (alias chains resolved as the segment query resolves them); rows are
+/// [`Event::from_row`] maps.
+pub fn history_sql(person: &str, as_of: i64) -> Result<super::Sql, QueryError> {
+    use super::sql::{Params, EVENTS_WITH_ALIASES, PERSON};
+    let mut p = Params::default();
+    let who = p.text(person);
+    let at = p.int(as_of);
+    p.finish(format!(
+        "SELECT e.message_id, e.type, e.event, e.name, e.user_id, e.anonymous_id, e.group_id, \
+         e.previous_id, e.timestamp, e.received_at, e.sent_at, e.original_timestamp, \
+         e.properties, e.traits, e.context, e.integrations FROM {EVENTS_WITH_ALIASES} \
+         WHERE {PERSON} = {who} AND e.ts_ms <= {at} ORDER BY e.ts_ms DESC LIMIT {}",
+        limits::MAX_LIVE_BACKFILL
+    ))
 }
 
 /// The `$segment_entered`/`$segment_exited` event of a transition: a `track` event of

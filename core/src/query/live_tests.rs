@@ -320,3 +320,24 @@ fn routing_hints() {
     assert!(seg(json!({"lastSeen": {"after": "1d"}})).wants_every_event());
     assert!(seg(json!({"trait": {"name": "plan", "value": "x"}})).reads_traits());
 }
+
+#[test]
+fn replay_recomputes_from_history_in_any_order() {
+    let s = seg(json!({"did": {"event": "Buy", "min": 2, "within": "2d"}}));
+    let events = vec![
+        buy("b", json!({}), T0 + DAY),
+        buy("a", json!({}), T0),
+        buy("later", json!({}), T0 + 9 * DAY),
+    ];
+    assert_eq!(
+        replay(&s, &events, None, T0 + DAY),
+        (true, Some(T0 + 2 * DAY + 1))
+    );
+    assert_eq!(
+        replay(&s, &events, None, T0 + 2 * DAY + 1),
+        (false, Some(T0 + 3 * DAY + 1))
+    );
+    let sql = history_sql("u1", T0).unwrap();
+    assert!(sql.text.contains("LEFT JOIN aliases"), "{}", sql.text);
+    assert_eq!(sql.params.len(), 2);
+}
