@@ -215,3 +215,13 @@ pub const MAX_INLINE_MERGES: usize = 4;
 /// Most anonymous ids whose hand-over a person's object remembers (the import's idempotency
 /// keys); the oldest are forgotten first.
 pub const MAX_MERGE_SOURCES: usize = 1_000;
+
+/// Most live segments (saved segments marked `live`) at once; each is evaluated for every
+/// event routed to a person's Durable Object.
+pub const MAX_LIVE_SEGMENTS: usize = 20;
+/// Most hit timestamps a live segment keeps per `did` condition per person: a `did` live
+/// segment needs `max(min, max + 1)` of them, so larger bounds are refused.
+pub const MAX_LIVE_HITS: usize = 100;
+/// Most stored events replayed into a person's live segments when the segment first meets
+/// them (the history before it was marked live).
+pub const MAX_LIVE_BACKFILL: usize = 1_000;

@@ -20,6 +20,7 @@ pub mod field;
 pub mod funnel;
 pub mod insight;
 pub mod limits;
+pub mod live;
 pub mod recent;
 pub mod retention;
 pub mod segment;

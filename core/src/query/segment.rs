@@ -141,18 +141,28 @@ pub struct SavedSegment {
     /// The condition.
     #[serde(rename = "where")]
     pub condition: Condition,
+    /// Whether membership is kept live per person (see [`super::live`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub live: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+const fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl SavedSegment {
-    /// Validates name and condition.
+    /// Validates name and condition (and, when `live`, that it can be kept live).
     pub fn validate(&self) -> Result<(), QueryError> {
         let len = self.name.chars().count();
         if len == 0 || len > limits::MAX_VALUE_CHARS {
             return Err(QueryError::value("name", "must be 1..=1024 characters"));
         }
-        SegmentQuery::with_options(self.condition.clone(), SegmentOptions::default())
-            .plan(0)
-            .map(|_| ())
+        SegmentQuery::with_options(self.condition.clone(), SegmentOptions::default()).plan(0)?;
+        if self.live {
+            super::live::LiveSegment::compile("check", self)?;
+        }
+        Ok(())
     }
 }
 

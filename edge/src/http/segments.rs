@@ -7,15 +7,17 @@
 //! answered as `lastSeen`).
 
 use serde::Serialize;
+use spur_core::query::live::{history_sql, replay, LiveSegment, NOT_LIVE};
 use spur_core::query::segment::{valid_segment_id, SavedSegment, SegmentOptions};
+use spur_core::query::time_range::parse_instant;
 use spur_core::query::{self, QueryError, SegmentQuery};
 use worker::{Env, Method, Request, Response};
 
 use crate::clock::now_ms;
 use crate::http::body::read_definition;
 use crate::http::error::ApiError;
-use crate::storage::queries;
 use crate::storage::segments::{self as store, Row};
+use crate::storage::{profiles, queries};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +26,8 @@ struct Saved {
     name: String,
     #[serde(rename = "where")]
     condition: serde_json::Value,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    live: bool,
     created_at: String,
     updated_at: String,
 }
@@ -35,6 +39,10 @@ impl From<Row> for Saved {
             id: r.id,
             name: r.name,
             condition: def.get("where").cloned().unwrap_or_default(),
+            live: def
+                .get("live")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -51,6 +59,57 @@ pub async fn run(env: &Env, q: &SegmentQuery) -> Result<Response, ApiError> {
     let plan = q.plan(now_ms())?;
     let rows = queries::run(env, &plan.sql).await?;
     Ok(Response::from_json(&plan.finish(rows))?)
+}
+
+/// `GET /v1/segments/{id}/live?userId=…[&asOf=…]`: the person's membership of a live
+/// segment, recomputed from their stored history (the newest
+/// [`spur_core::limits::MAX_LIVE_BACKFILL`] events) and profile traits exactly as the live
+/// evaluator keeps it, and when it next changes without an event.
+async fn live_member(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+    if crate::storage::clickhouse::selected(env)? {
+        return Err(QueryError::NotOnClickHouse("segment").into());
+    }
+    let row = store::load(env, id).await?.ok_or(ApiError::NotFound)?;
+    let saved: SavedSegment = serde_json::from_str(&row.definition)
+        .map_err(|e| ApiError::Internal(format!("stored segment {id}: {e}")))?;
+    if !saved.live {
+        return Err(ApiError::Invalid(format!(
+            "{NOT_LIVE}: the segment is not marked live"
+        )));
+    }
+    let url = req.url()?;
+    let mut user = None;
+    let mut as_of = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "userId" => user = Some(v.into_owned()),
+            "asOf" => as_of = Some(parse_instant("asOf", &v)?),
+            _ => {}
+        }
+    }
+    let user = user
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::Invalid("`userId` is required".into()))?;
+    let as_of = as_of.unwrap_or_else(now_ms);
+    let seg = LiveSegment::compile(id, &saved)?;
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        queries::run(env, &history_sql(&user, as_of)?).await?;
+    let events: Vec<spur_core::Event> =
+        rows.iter().filter_map(spur_core::Event::from_row).collect();
+    let traits = if seg.reads_traits() {
+        profiles::one(env, &user).await?
+    } else {
+        None
+    };
+    let (member, next) = replay(&seg, &events, traits.as_ref(), as_of);
+    Ok(Response::from_json(&serde_json::json!({
+        "segmentId": id,
+        "userId": user,
+        "member": member,
+        "asOf": spur_core::instant::ms_to_rfc3339(as_of),
+        "nextChange": next.map(spur_core::instant::ms_to_rfc3339),
+        "events": events.len(),
+    }))?)
 }
 
 /// Routes `/v1/segments…` (the caller checked the admin token).
@@ -115,7 +174,8 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
                 .map_err(|e| ApiError::Internal(format!("stored segment {id}: {e}")))?;
             run(env, &SegmentQuery::with_options(saved.condition, options)).await
         }
-        (_, None) | (_, Some("query")) => Err(ApiError::MethodNotAllowed),
+        (Method::Get, Some("live")) => live_member(&req, env, id).await,
+        (_, None) | (_, Some("query" | "live")) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
     }
 }
