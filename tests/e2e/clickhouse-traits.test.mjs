@@ -49,16 +49,20 @@ async function ingest(batch) {
 /** Waits until both stores hold `ids` (ClickHouse: its profile mirror too, through `users`). */
 async function stored(ids, users) {
   const list = ids.map((m) => `'${m}'`).join(",");
-  await eventually(
-    async () =>
-      (await d1.rows(`SELECT COUNT(*) AS n FROM events WHERE message_id IN (${list})`))[0].n === ids.length,
-    { timeoutMs: 60_000, message: "D1 stored the batch" },
+  assert.ok(
+    await eventually(
+      async () =>
+        (await d1.rows(`SELECT COUNT(*) AS n FROM events WHERE message_id IN (${list})`))[0].n === ids.length,
+      { timeoutMs: 60_000, message: "D1 stored the batch" },
+    ),
   );
-  await eventually(
-    async () =>
-      Number(await ch.query(`SELECT uniqExact(message_id) FROM events WHERE message_id IN (${list})`)) ===
-      ids.length,
-    { timeoutMs: 60_000, message: "ClickHouse stored the batch" },
+  assert.ok(
+    await eventually(
+      async () =>
+        Number(await ch.query(`SELECT uniqExact(message_id) FROM events WHERE message_id IN (${list})`)) ===
+        ids.length,
+      { timeoutMs: 60_000, message: "ClickHouse stored the batch" },
+    ),
   );
   const [{ n }] = await chs.rows("SELECT COUNT(*) AS n FROM users WHERE rev > (SELECT rev FROM user_sync)");
   assert.equal(n, 0, "every changed profile mirrored before its events");
