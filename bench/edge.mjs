@@ -178,6 +178,13 @@ function crateOf(name) {
     const id = body.match(/^(\d+)/);
     if (id) return body.slice(id[1].length, id[1].length + Number(id[1]));
   }
+  // v0 mangling (nightly's default; scripts/build-edge's release build): the first crate root
+  // `C[s<disambiguator>_]<len><ident>` names the outermost path's crate.
+  const v0 = s.startsWith("_R") ? s.match(/C(?:s[0-9A-Za-z]*_)?(\d+)_?/) : null;
+  if (v0) {
+    const i = v0.index + v0[0].length;
+    return s.slice(i, i + Number(v0[1]));
+  }
   s = s.replace(/^<+/, "").replace(/^(impl |dyn |&mut |&)/, "");
   const colon = s.indexOf("::");
   if (colon > 0) return s.slice(0, colon);
@@ -474,8 +481,14 @@ function sizes(out) {
     );
   }
   out();
-  const pre = `${root}/target/wasm32-unknown-unknown/release/spur_edge.wasm`;
-  if (existsSync(pre)) {
+  // scripts/build-edge's nightly release build has its own target dir; the newer module wins.
+  const pre = [
+    `${root}/target/edge-nightly/wasm32-unknown-unknown/release/spur_edge.wasm`,
+    `${root}/target/wasm32-unknown-unknown/release/spur_edge.wasm`,
+  ]
+    .filter((f) => existsSync(f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (pre) {
     const s = crateSizes(readFileSync(pre));
     const by = new Map();
     for (const [c, n] of s.by) by.set(group(c), (by.get(group(c)) ?? 0) + n);

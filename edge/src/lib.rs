@@ -20,9 +20,12 @@ use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
 use crate::http::error::ApiError;
 
 /// Installs the panic hook once per isolate, so a panic logs its message and location
-/// (`wrangler tail`) instead of a bare `unreachable` trap.
+/// (`wrangler tail`) instead of a bare `unreachable` trap. Not in the nightly release build
+/// (scripts/build-edge): with panic=immediate-abort no hook ever runs, and installing one would
+/// keep std's whole panic-reporting machinery in the module.
 #[event(start)]
 fn start() {
+    #[cfg(not(panic = "immediate-abort"))]
     console_error_panic_hook::set_once();
 }
 
