@@ -21,7 +21,10 @@ use spur_core::limits::MAX_MERGE_HOPS;
 use spur_core::merge::{Handover, Link, Pending};
 use spur_core::rules::{next_deadline, Firing, InAppMessage, Prepared, RuleIndex, RuleState};
 use spur_core::Event;
+mod live;
 mod merge;
+
+pub use live::{LiveAnswer, LiveDelivery};
 
 use worker::{
     console_error, console_warn, durable_object, DurableObject, Env, Method, Request, RequestInit,
@@ -69,7 +72,10 @@ CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, message TEXT NOT NULL, a
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS admitted (key TEXT PRIMARY KEY, skip TEXT, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS admitted_at ON admitted (at);
-CREATE TABLE IF NOT EXISTS merged_from (id TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+CREATE TABLE IF NOT EXISTS merged_from (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS live_state (segment_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS live_seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS live_seen_at ON live_seen (at);";
 
 /// What the ingest request (or the actions consumer) sends.
 #[derive(Debug, Serialize, Deserialize)]
@@ -208,6 +214,11 @@ pub async fn merge(env: &Env, link: &Link) -> std::result::Result<Imported, ApiE
     post(env, &link.into, "/import", &import).await
 }
 
+/// Hands a person's stored events to their object's live segment upkeep.
+pub async fn upkeep(env: &Env, d: &LiveDelivery) -> std::result::Result<LiveAnswer, ApiError> {
+    post(env, &d.user, "/live", d).await
+}
+
 /// Reads the object's state (for explain).
 pub async fn inspect(env: &Env, user: &str) -> std::result::Result<serde_json::Value, ApiError> {
     let stub = env
@@ -276,6 +287,13 @@ impl DurableObject for UserState {
             (Method::Post, "/import") => match req.json::<Import>().await {
                 Ok(i) => self
                     .import(i)
+                    .await
+                    .and_then(|a| Ok(Response::from_json(&a)?)),
+                Err(e) => Err(ApiError::Invalid(e.to_string())),
+            },
+            (Method::Post, "/live") => match req.json::<LiveDelivery>().await {
+                Ok(d) => self
+                    .live(d)
                     .await
                     .and_then(|a| Ok(Response::from_json(&a)?)),
                 Err(e) => Err(ApiError::Invalid(e.to_string())),
@@ -418,7 +436,9 @@ impl UserState {
         self.dispatch(&index, firings, &user, "alarm", false)
             .await?;
         self.dispatch_journeys(jout, &user, "alarm", false).await?;
-        self.schedule(alarm, at).await
+        let (changes, traits) = self.live_tick(&user, at).await?;
+        self.schedule(alarm, at).await?;
+        self.emit(&user, changes, traits).await
     }
 
     /// Answers asks from the ingest request or the actions consumer.
@@ -522,6 +542,8 @@ impl UserState {
 
     async fn schedule(&self, deadline: Option<i64>, at: i64) -> std::result::Result<(), ApiError> {
         let storage = self.state.storage();
+        // Live membership's next time-based change shares the one alarm.
+        let deadline = earliest(deadline, live::live_due(&self.sql())?);
         match deadline {
             Some(d) => {
                 set_meta(&self.sql(), ALARM_DUE, &d.to_string())?;
@@ -564,6 +586,8 @@ impl UserState {
                     .unwrap_or(0),
             },
             "rules": states,
+            "live": live::load_live(&sql)?,
+            "liveDue": live::live_due(&sql)?,
             "journeys": person_journeys::load(&sql)?,
             "alarm": alarm,
             "outbox": waiting,
@@ -627,6 +651,12 @@ fn admit_all(
         set_meta(sql, FREQUENCY_TALLY, &text)?;
     }
     Ok(verdicts)
+}
+
+/// The earliest stored rule deadline or journey wake-up.
+fn stored_due(sql: &SqlStorage) -> std::result::Result<Option<i64>, ApiError> {
+    let person = person_journeys::load(sql)?;
+    Ok(earliest(next_deadline(&load(sql)?), person.next_wake()))
 }
 
 fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
