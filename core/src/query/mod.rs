@@ -21,6 +21,7 @@ pub mod funnel;
 pub mod insight;
 pub mod limits;
 pub mod live;
+pub mod live_set;
 pub mod recent;
 pub mod retention;
 pub mod segment;

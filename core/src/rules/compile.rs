@@ -258,6 +258,8 @@ fn positive(d: Duration, at: &str) -> Result<(), RuleError> {
     Ok(())
 }
 
+/// The live segment transition events (track events a person's object emits).
+const LIVE_EVENTS: [&str; 2] = [crate::query::live::ENTERED, crate::query::live::EXITED];
 const MESSAGE_TYPES: [&str; 5] = ["$page", "$screen", "$identify", "$group", "$alias"];
 
 pub(crate) fn matcher(
@@ -275,7 +277,9 @@ pub(crate) fn matcher(
     for (i, name) in m.events.iter().enumerate() {
         let bad = name.trim().is_empty()
             || name.chars().count() > crate::limits::MAX_EVENT_NAME_CHARS
-            || (name.starts_with('$') && !MESSAGE_TYPES.contains(&name.as_str()));
+            || (name.starts_with('$')
+                && !MESSAGE_TYPES.contains(&name.as_str())
+                && !LIVE_EVENTS.contains(&name.as_str()));
         if bad {
             return Err(RuleError::new(
                 RuleErrorKind::InvalidEvents,

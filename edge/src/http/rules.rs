@@ -182,7 +182,7 @@ pub async fn explain_route(req: &Request, env: &Env, id: &str) -> Result<Respons
         let pick = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
         let state = s.get("rules").and_then(|r| r.get(id)).cloned();
         json!({ "state": state, "alarm": pick("alarm"), "outbox": pick("outbox"),
-            "identity": pick("identity") })
+            "identity": pick("identity"), "segments": pick("live") })
     });
     Ok(Response::from_json(&json!({
         "rule": id, "user": user, "enabled": enabled,

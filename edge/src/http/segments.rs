@@ -153,6 +153,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             let canonical = serde_json::to_string(&saved)
                 .map_err(|e| ApiError::Internal(format!("segment {id}: {e}")))?;
             store::save(env, id, &saved.name, &canonical).await?;
+            crate::storage::live_segments::bump_version(env).await?;
             match store::load(env, id).await? {
                 Some(row) => Ok(Response::from_json(&Saved::from(row))?),
                 None => Err(ApiError::Internal("saved segment vanished".into())),
@@ -160,6 +161,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
         }
         (Method::Delete, None) => {
             store::delete(env, id).await?;
+            crate::storage::live_segments::bump_version(env).await?;
             Ok(Response::empty()?.with_status(204))
         }
         (Method::Post, Some("query")) => {

@@ -15,6 +15,7 @@ use crate::clock::{now, rfc3339};
 use crate::http::error::ApiError;
 use crate::objects::live;
 use crate::queues::send::send;
+use crate::queues::upkeep;
 use crate::storage::clickhouse::{self, ClickHouse};
 use crate::storage::events::Store;
 
@@ -129,6 +130,10 @@ async fn store_group(store: &Store, env: &Env, group: Vec<Stored>) {
         archive(env, new_events.iter().copied(), &first.id).await?;
         // Pushed once stored, and only first-time inserts: a redelivery shows nothing twice.
         live::publish(env, &new_events).await;
+        // Every event of the group (the object observes each once): a redelivery after a
+        // failed upkeep catches up.
+        let all: Vec<_> = group.iter().flat_map(|s| s.events.iter()).collect();
+        upkeep::after_store(env, &all).await;
         Ok::<(), ApiError>(())
     };
     match joined.await {
@@ -214,7 +219,9 @@ async fn process(store: &Store, env: &Env, work: Work, id: &str) -> Result<(), A
                 ch.insert_events(&events, write_key.as_deref()).await?;
                 injected_store_fault(env, FAULT_AFTER_STORE, &events, id)?;
                 archive(env, events.iter(), id).await?;
-                live::publish(env, &events.iter().collect::<Vec<_>>()).await;
+                let stored: Vec<_> = events.iter().collect();
+                live::publish(env, &stored).await;
+                upkeep::after_store(env, &stored).await;
                 return Ok(());
             }
             let fresh = store.insert_events(&events, write_key.as_deref()).await?;
@@ -229,6 +236,7 @@ async fn process(store: &Store, env: &Env, work: Work, id: &str) -> Result<(), A
             archive(env, new_events.iter().copied(), id).await?;
             // Pushed once stored, and only first-time inserts: a redelivery shows nothing twice.
             live::publish(env, &new_events).await;
+            upkeep::after_store(env, &events.iter().collect::<Vec<_>>()).await;
             Ok(())
         }
         Work::BadRows { rows } => store.insert_bad_rows(&rows).await,

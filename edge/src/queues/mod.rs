@@ -10,3 +10,4 @@ pub mod email;
 pub mod events;
 pub mod firings;
 pub mod send;
+pub mod upkeep;

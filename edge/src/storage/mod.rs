@@ -10,6 +10,7 @@ pub mod email;
 pub mod events;
 pub mod firings;
 pub mod journeys;
+pub mod live_segments;
 pub mod profiles;
 pub mod push;
 pub mod queries;

@@ -17,10 +17,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use spur_core::frequency::{self, Ask, FrequencyPolicy, Tally, Verdict};
 use spur_core::journeys::Zones;
-use spur_core::limits::{MAX_MERGE_HOPS, MAX_MERGE_SOURCES};
-use spur_core::merge::{self, Handover, Link, Pending};
+use spur_core::limits::MAX_MERGE_HOPS;
+use spur_core::merge::{Handover, Link, Pending};
 use spur_core::rules::{next_deadline, Firing, InAppMessage, Prepared, RuleIndex, RuleState};
 use spur_core::Event;
+mod live;
+mod merge;
+
+pub use live::{LiveAnswer, LiveDelivery};
+
 use worker::{
     console_error, console_warn, durable_object, DurableObject, Env, Method, Request, RequestInit,
     Response, Result, SqlStorage, State,
@@ -67,7 +72,10 @@ CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, message TEXT NOT NULL, a
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS admitted (key TEXT PRIMARY KEY, skip TEXT, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS admitted_at ON admitted (at);
-CREATE TABLE IF NOT EXISTS merged_from (id TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+CREATE TABLE IF NOT EXISTS merged_from (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS live_state (segment_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS live_seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS live_seen_at ON live_seen (at);";
 
 /// What the ingest request (or the actions consumer) sends.
 #[derive(Debug, Serialize, Deserialize)]
@@ -206,6 +214,11 @@ pub async fn merge(env: &Env, link: &Link) -> std::result::Result<Imported, ApiE
     post(env, &link.into, "/import", &import).await
 }
 
+/// Hands a person's stored events to their object's live segment upkeep.
+pub async fn upkeep(env: &Env, d: &LiveDelivery) -> std::result::Result<LiveAnswer, ApiError> {
+    post(env, &d.user, "/live", d).await
+}
+
 /// Reads the object's state (for explain).
 pub async fn inspect(env: &Env, user: &str) -> std::result::Result<serde_json::Value, ApiError> {
     let stub = env
@@ -274,6 +287,13 @@ impl DurableObject for UserState {
             (Method::Post, "/import") => match req.json::<Import>().await {
                 Ok(i) => self
                     .import(i)
+                    .await
+                    .and_then(|a| Ok(Response::from_json(&a)?)),
+                Err(e) => Err(ApiError::Invalid(e.to_string())),
+            },
+            (Method::Post, "/live") => match req.json::<LiveDelivery>().await {
+                Ok(d) => self
+                    .live(d)
                     .await
                     .and_then(|a| Ok(Response::from_json(&a)?)),
                 Err(e) => Err(ApiError::Invalid(e.to_string())),
@@ -393,142 +413,6 @@ impl UserState {
         Ok(answer)
     }
 
-    /// Exports this person's state for `link.into`, once: the first call snapshots and clears
-    /// the state and records `merged_into` (one synchronous stretch); a retry returns the same
-    /// snapshot. A person already merged into someone else hands over nothing (first wins).
-    async fn handover(&self, link: &Link) -> std::result::Result<Handover, ApiError> {
-        let sql = self.sql();
-        let empty = Handover {
-            from: link.from.clone(),
-            ..Handover::default()
-        };
-        if let Some(into) = get_meta(&sql, MERGED_INTO)? {
-            if into != link.into {
-                console_warn!(
-                    "merge of {} into {} refused: already merged into {into}",
-                    link.from,
-                    link.into
-                );
-                return Ok(empty);
-            }
-            return Ok(get_meta(&sql, HANDOVER)?
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(empty));
-        }
-        let at = now_ms();
-        let handover = Handover {
-            from: link.from.clone(),
-            rules: load(&sql)?,
-            journeys: person_journeys::load(&sql)?,
-            outbox: load_outbox(&sql, at)?,
-            tally: get_meta(&sql, FREQUENCY_TALLY)?.and_then(|t| serde_json::from_str(&t).ok()),
-        };
-        let text =
-            serde_json::to_string(&handover).map_err(|e| ApiError::Internal(e.to_string()))?;
-        set_meta(&sql, HANDOVER, &text)?;
-        set_meta(&sql, MERGED_INTO, &link.into)?;
-        sql.exec("DELETE FROM rule_state", None)?;
-        sql.exec("DELETE FROM outbox", None)?;
-        sql.exec(
-            "DELETE FROM meta WHERE key = ?",
-            vec![FREQUENCY_TALLY.into()],
-        )?;
-        person_journeys::save(
-            &sql,
-            &handover.journeys,
-            &spur_core::journeys::PersonJourneys::default(),
-        )?;
-        self.state.storage().delete_alarm().await?;
-        Ok(handover)
-    }
-
-    /// Takes in another person's hand-over, once per source id: the merge, its firings and
-    /// the alarm for moved deadlines and wake-ups.
-    async fn import(&self, mut imp: Import) -> std::result::Result<Imported, ApiError> {
-        let index = rule_set::current(&self.env).await?;
-        // After the await: a hand-over of this object that ran meanwhile is seen.
-        if let Some(next) = get_meta(&self.sql(), MERGED_INTO)? {
-            if imp.hops < MAX_MERGE_HOPS {
-                imp.hops += 1;
-                imp.into = next.clone();
-                return post(&self.env, &next, "/import", &imp).await;
-            }
-            console_warn!(
-                "merge chain longer than {MAX_MERGE_HOPS}: import kept at {}",
-                imp.into
-            );
-        }
-        let at = now_ms();
-        // Read, merge, write: synchronous, so no event interleaves with the merge.
-        let sql = self.sql();
-        let known: Vec<serde_json::Value> = sql
-            .exec(
-                "SELECT 1 AS hit FROM merged_from WHERE id = ?",
-                vec![imp.handover.from.as_str().into()],
-            )?
-            .to_array()?;
-        if !known.is_empty() {
-            // A retried merge: counted (explain shows it), nothing else changes.
-            let n = get_meta(&sql, MERGE_REPEATS)?
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-            set_meta(&sql, MERGE_REPEATS, &(n + 1).to_string())?;
-            return Ok(Imported::default());
-        }
-        sql.exec(
-            "INSERT INTO merged_from (id, at) VALUES (?, ?)",
-            vec![imp.handover.from.as_str().into(), at.into()],
-        )?;
-        sql.exec(
-            "DELETE FROM merged_from WHERE id NOT IN (SELECT id FROM merged_from ORDER BY at DESC LIMIT ?)",
-            vec![i64::try_from(MAX_MERGE_SOURCES).unwrap_or(1_000).into()],
-        )?;
-        let user = get_meta(&sql, "user")?.unwrap_or_else(|| imp.into.clone());
-        set_meta(&sql, "user", &user)?;
-        let before = load(&sql)?;
-        let mut states = before.clone();
-        let people_before = person_journeys::load(&sql)?;
-        let mut person = people_before.clone();
-        let outbox = load_outbox(&sql, at)?;
-        if let Some(theirs) = imp.handover.tally.take() {
-            // The messages sent to the anonymous id today count toward the person's cap.
-            let mut tally: Tally = get_meta(&sql, FREQUENCY_TALLY)?
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default();
-            tally.absorb(theirs);
-            let text =
-                serde_json::to_string(&tally).map_err(|e| ApiError::Internal(e.to_string()))?;
-            set_meta(&sql, FREQUENCY_TALLY, &text)?;
-        }
-        let (outbox, mut firings, dropped) = merge::merge(
-            &index,
-            &user,
-            &mut states,
-            &mut person,
-            outbox,
-            imp.handover,
-            at,
-        );
-        firings.extend(index.apply_time(&mut states, at));
-        save(&sql, &before, &states)?;
-        person_journeys::save(&sql, &people_before, &person)?;
-        write_outbox(&sql, &outbox)?;
-        if dropped.runs + dropped.messages + dropped.rules > 0 {
-            console_warn!("merge into {user} left behind {dropped:?}");
-        }
-        let alarm = earliest(next_deadline(&states), person.next_wake());
-        let fired = firings.len();
-        self.dispatch(&index, firings, &user, "merge", false)
-            .await?;
-        self.schedule(alarm, at).await?;
-        Ok(Imported {
-            merged: true,
-            fired,
-            dropped_runs: dropped.runs,
-            dropped_messages: dropped.messages,
-        })
-    }
-
     async fn ring(&self) -> std::result::Result<(), ApiError> {
         let index = rule_set::current(&self.env).await?;
         let journeys = journey_set::current(&self.env).await?;
@@ -552,7 +436,9 @@ impl UserState {
         self.dispatch(&index, firings, &user, "alarm", false)
             .await?;
         self.dispatch_journeys(jout, &user, "alarm", false).await?;
-        self.schedule(alarm, at).await
+        let (changes, traits) = self.live_tick(&user, at).await?;
+        self.schedule(alarm, at).await?;
+        self.emit(&user, changes, traits).await
     }
 
     /// Answers asks from the ingest request or the actions consumer.
@@ -656,6 +542,8 @@ impl UserState {
 
     async fn schedule(&self, deadline: Option<i64>, at: i64) -> std::result::Result<(), ApiError> {
         let storage = self.state.storage();
+        // Live membership's next time-based change shares the one alarm.
+        let deadline = earliest(deadline, live::live_due(&self.sql())?);
         match deadline {
             Some(d) => {
                 set_meta(&self.sql(), ALARM_DUE, &d.to_string())?;
@@ -698,6 +586,8 @@ impl UserState {
                     .unwrap_or(0),
             },
             "rules": states,
+            "live": live::load_live(&sql)?,
+            "liveDue": live::live_due(&sql)?,
             "journeys": person_journeys::load(&sql)?,
             "alarm": alarm,
             "outbox": waiting,
@@ -761,6 +651,12 @@ fn admit_all(
         set_meta(sql, FREQUENCY_TALLY, &text)?;
     }
     Ok(verdicts)
+}
+
+/// The earliest stored rule deadline or journey wake-up.
+fn stored_due(sql: &SqlStorage) -> std::result::Result<Option<i64>, ApiError> {
+    let person = person_journeys::load(sql)?;
+    Ok(earliest(next_deadline(&load(sql)?), person.next_wake()))
 }
 
 fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
