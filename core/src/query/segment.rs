@@ -297,6 +297,29 @@ impl SegmentQuery {
     }
 }
 
+impl SegmentQuery {
+    /// Validates the definition (as [`SegmentQuery::plan`] does) and builds its ClickHouse
+    /// SQL; its one row is a [`super::clickhouse::segment::SegmentPage`] (see
+    /// [`SegmentPlan::finish_clickhouse`]).
+    pub fn plan_clickhouse(&self, now_ms: i64) -> Result<SegmentPlan, QueryError> {
+        let mut plan = self.plan(now_ms)?;
+        let as_of_ms = match &self.as_of {
+            Some(s) => parse_instant("asOf", s)?,
+            None => now_ms,
+        };
+        plan.sql = Sql {
+            text: super::clickhouse::segment::sql(
+                &self.condition,
+                as_of_ms,
+                self.cursor.as_deref().unwrap_or(""),
+                plan.limit,
+            )?,
+            params: Vec::new(),
+        };
+        Ok(plan)
+    }
+}
+
 impl Build {
     fn condition(&mut self, c: &Condition, depth: usize) -> Result<String, QueryError> {
         if depth > limits::MAX_CONDITION_DEPTH {
@@ -441,6 +464,14 @@ impl Build {
 }
 
 impl SegmentPlan {
+    /// [`SegmentPlan::finish`] for the ClickHouse statement's rows.
+    pub fn finish_clickhouse(
+        &self,
+        rows: Vec<super::clickhouse::segment::SegmentPage>,
+    ) -> SegmentResult {
+        self.finish(rows.into_iter().flat_map(|r| r.rows()).collect())
+    }
+
     /// Splits the count row from the page of ids.
     pub fn finish(&self, rows: Vec<SegmentRow>) -> SegmentResult {
         let mut count = 0;

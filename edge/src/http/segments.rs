@@ -4,7 +4,8 @@
 //! Invariant: a definition is stored only after core validated it, so a stored segment
 //! always plans; the stored JSON is the validated definition re-serialized in its canonical
 //! camelCase spelling (a body using an old snake_case key such as `last_seen` is stored and
-//! answered as `lastSeen`).
+//! answered as `lastSeen`). Segment queries run on the events store (D1 or ClickHouse); the
+//! per-person live membership (`/live`) replays D1's history and is refused on ClickHouse.
 
 use serde::Serialize;
 use spur_core::query::live::{history_sql, replay, LiveSegment, NOT_LIVE};
@@ -51,10 +52,11 @@ impl From<Row> for Saved {
 
 /// Runs a segment query and pages its result.
 pub async fn run(env: &Env, q: &SegmentQuery) -> Result<Response, ApiError> {
-    // Segments read profile traits (D1) together with events; with events in ClickHouse that
-    // join is not built yet, and answering from D1's empty events table would be wrong.
-    if crate::storage::clickhouse::selected(env)? {
-        return Err(QueryError::NotOnClickHouse("segment").into());
+    // With events in ClickHouse, profiles are read from its `users` mirror (as trait cohorts do).
+    if let Some(ch) = crate::storage::clickhouse::store(env)? {
+        let plan = q.plan_clickhouse(now_ms())?;
+        let rows = ch.query(&plan.sql.text).await?;
+        return Ok(Response::from_json(&plan.finish_clickhouse(rows))?);
     }
     let plan = q.plan(now_ms())?;
     let rows = queries::run(env, &plan.sql).await?;

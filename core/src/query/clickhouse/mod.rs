@@ -24,6 +24,7 @@ pub mod insight;
 pub mod literal;
 pub mod retention;
 pub mod row;
+pub mod segment;
 
 pub use literal::literal;
 pub use row::{
