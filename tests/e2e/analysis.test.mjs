@@ -732,103 +732,92 @@ for (const store of ["d1", "clickhouse"]) {
       assert.match(bad.body.detail, /Mars\/Olympus_Mons/);
     });
 
-    if (store === "d1") {
-      test(`${store}: segments: did X but not Y, counts, traits, last seen, paging`, async () => {
-        const asOf = T0 + 14 * DAY;
-        const where = {
-          and: [
-            { did: { event: "Product Viewed", min: 3, within: "7d" } },
-            { not: { did: { event: "Order Completed" } } },
-          ],
-        };
-        const r = await api("/v1/query/segment", { where, asOf: iso(asOf), limit: 50 });
-        assert.equal(r.status, 200, JSON.stringify(r.body));
-        const expected = referenceSegment(
-          data,
-          (_p, evs) =>
-            evs.filter((e) => track("Product Viewed")(e) && e.ts_ms >= asOf - 7 * DAY && e.ts_ms <= asOf)
-              .length >= 3 && !evs.some((e) => track("Order Completed")(e) && e.ts_ms <= asOf),
-        );
-        assert.ok(expected.length > 50, `${expected.length} people`);
-        assert.equal(r.body.count, expected.length);
-        assert.deepEqual(r.body.users, expected.slice(0, 50));
-        const page2 = await api("/v1/query/segment", {
-          where,
-          asOf: iso(asOf),
-          limit: 50,
-          cursor: r.body.nextCursor,
-        });
-        assert.deepEqual(page2.body.users, expected.slice(50, 100));
-
-        // Traits (users table, else identify events) OR last seen more than 10 days ago; people
-        // without events (only a users row) are in the universe.
-        const where2 = { or: [{ trait: { name: "plan", value: "pro" } }, { lastSeen: { before: "10d" } }] };
-        const r2 = await api("/v1/query/segment", { where: where2, asOf: iso(asOf), limit: 1000 });
-        const expected2 = referenceSegment(
-          data,
-          (_p, evs, trait) =>
-            trait("plan") === "pro" ||
-            (evs.length > 0 && Math.max(...evs.map((e) => e.ts_ms)) < asOf - 10 * DAY),
-        );
-        assert.equal(r2.body.count, expected2.length);
-        assert.deepEqual(r2.body.users, expected2);
-        const silentPro = data.users.find(
-          (u) =>
-            u.traits.plan === "pro" &&
-            !data.events.some(
-              (e) =>
-                e.user_id === u.user_id ||
-                data.aliases.some((a) => a.user_id === u.user_id && a.anonymous_id === e.anonymous_id),
-            ),
-        );
-        if (silentPro)
-          assert.ok(r2.body.users.includes(silentPro.user_id), "a user with no events matches on traits");
-
-        // NOT is the exact complement within the universe.
-        const none = await api("/v1/query/segment", { where: { not: where2 }, asOf: iso(asOf), limit: 1 });
-        const everyone = referenceSegment(data, () => true);
-        assert.equal(none.body.count + r2.body.count, everyone.length);
+    test(`${store}: segments: did X but not Y, counts, traits, last seen, paging`, async () => {
+      const asOf = T0 + 14 * DAY;
+      const where = {
+        and: [
+          { did: { event: "Product Viewed", min: 3, within: "7d" } },
+          { not: { did: { event: "Order Completed" } } },
+        ],
+      };
+      const r = await api("/v1/query/segment", { where, asOf: iso(asOf), limit: 50 });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const expected = referenceSegment(
+        data,
+        (_p, evs) =>
+          evs.filter((e) => track("Product Viewed")(e) && e.ts_ms >= asOf - 7 * DAY && e.ts_ms <= asOf)
+            .length >= 3 && !evs.some((e) => track("Order Completed")(e) && e.ts_ms <= asOf),
+      );
+      assert.ok(expected.length > 50, `${expected.length} people`);
+      assert.equal(r.body.count, expected.length);
+      assert.deepEqual(r.body.users, expected.slice(0, 50));
+      const page2 = await api("/v1/query/segment", {
+        where,
+        asOf: iso(asOf),
+        limit: 50,
+        cursor: r.body.nextCursor,
       });
+      assert.deepEqual(page2.body.users, expected.slice(50, 100));
 
-      test(`${store}: saved segments: put, get, list, run, delete`, async () => {
-        const def = {
-          name: "Browsers, no buyers",
-          where: {
-            and: [{ did: { event: "Product Viewed" } }, { did: { event: "Order Completed", max: 0 } }],
-          },
-        };
-        const put = await api("/v1/segments/browsers", def, { method: "PUT" });
-        assert.equal(put.status, 200, JSON.stringify(put.body));
-        assert.equal(put.body.name, def.name);
-        assert.deepEqual((await api("/v1/segments/browsers")).body.where, def.where);
-        assert.deepEqual(
-          (await api("/v1/segments")).body.segments.map((s) => s.id),
-          ["browsers"],
-        );
-        const run = await api("/v1/segments/browsers/query", { asOf: iso(T0 + 14 * DAY), limit: 5 });
-        const seen = (evs, name) => evs.some((e) => track(name)(e) && e.ts_ms <= T0 + 14 * DAY);
-        const expected = referenceSegment(
-          data,
-          (_p, evs) => seen(evs, "Product Viewed") && !seen(evs, "Order Completed"),
-        );
-        assert.equal(run.body.count, expected.length);
-        assert.deepEqual(run.body.users, expected.slice(0, 5));
-        const bad = await api("/v1/segments/browsers", { name: "x", where: { and: [] } }, { method: "PUT" });
-        assert.equal(bad.status, 400);
-        assert.equal((await api("/v1/segments/no%2Fslash")).status, 400);
-        assert.equal((await api("/v1/segments/browsers", undefined, { method: "DELETE" })).status, 204);
-        assert.equal((await api("/v1/segments/browsers")).status, 404);
-      });
-    } else {
-      test(`${store}: segment queries are refused with a stable reason, never answered from D1`, async () => {
-        const r = await api("/v1/query/segment", {
-          where: { did: { event: "Product Viewed" } },
-          asOf: iso(T0 + 14 * DAY),
-        });
-        assert.equal(r.status, 400, JSON.stringify(r.body));
-        assert.equal(r.body.reason, "not_on_clickhouse");
-      });
-    }
+      // Traits (users table, else identify events) OR last seen more than 10 days ago; people
+      // without events (only a users row) are in the universe.
+      const where2 = { or: [{ trait: { name: "plan", value: "pro" } }, { lastSeen: { before: "10d" } }] };
+      const r2 = await api("/v1/query/segment", { where: where2, asOf: iso(asOf), limit: 1000 });
+      const expected2 = referenceSegment(
+        data,
+        (_p, evs, trait) =>
+          trait("plan") === "pro" ||
+          (evs.length > 0 && Math.max(...evs.map((e) => e.ts_ms)) < asOf - 10 * DAY),
+      );
+      assert.equal(r2.body.count, expected2.length);
+      assert.deepEqual(r2.body.users, expected2);
+      const silentPro = data.users.find(
+        (u) =>
+          u.traits.plan === "pro" &&
+          !data.events.some(
+            (e) =>
+              e.user_id === u.user_id ||
+              data.aliases.some((a) => a.user_id === u.user_id && a.anonymous_id === e.anonymous_id),
+          ),
+      );
+      if (silentPro)
+        assert.ok(r2.body.users.includes(silentPro.user_id), "a user with no events matches on traits");
+
+      // NOT is the exact complement within the universe.
+      const none = await api("/v1/query/segment", { where: { not: where2 }, asOf: iso(asOf), limit: 1 });
+      const everyone = referenceSegment(data, () => true);
+      assert.equal(none.body.count + r2.body.count, everyone.length);
+    });
+
+    test(`${store}: saved segments: put, get, list, run, delete`, async () => {
+      const def = {
+        name: "Browsers, no buyers",
+        where: {
+          and: [{ did: { event: "Product Viewed" } }, { did: { event: "Order Completed", max: 0 } }],
+        },
+      };
+      const put = await api("/v1/segments/browsers", def, { method: "PUT" });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.equal(put.body.name, def.name);
+      assert.deepEqual((await api("/v1/segments/browsers")).body.where, def.where);
+      assert.deepEqual(
+        (await api("/v1/segments")).body.segments.map((s) => s.id),
+        ["browsers"],
+      );
+      const run = await api("/v1/segments/browsers/query", { asOf: iso(T0 + 14 * DAY), limit: 5 });
+      const seen = (evs, name) => evs.some((e) => track(name)(e) && e.ts_ms <= T0 + 14 * DAY);
+      const expected = referenceSegment(
+        data,
+        (_p, evs) => seen(evs, "Product Viewed") && !seen(evs, "Order Completed"),
+      );
+      assert.equal(run.body.count, expected.length);
+      assert.deepEqual(run.body.users, expected.slice(0, 5));
+      const bad = await api("/v1/segments/browsers", { name: "x", where: { and: [] } }, { method: "PUT" });
+      assert.equal(bad.status, 400);
+      assert.equal((await api("/v1/segments/no%2Fslash")).status, 400);
+      assert.equal((await api("/v1/segments/browsers", undefined, { method: "DELETE" })).status, 204);
+      assert.equal((await api("/v1/segments/browsers")).status, 404);
+    });
 
     test(`${store}: recent events and event names for the dashboard`, async () => {
       const recent = await api("/v1/events/recent?limit=5");
@@ -880,31 +869,29 @@ for (const store of ["d1", "clickhouse"]) {
       assert.equal(both.status, 400);
       assert.equal(both.body.reason, "invalid_query");
 
-      if (store === "d1") {
-        const where = { or: [{ lastSeen: { before: "10d" } }, { trait: { name: "plan", value: "pro" } }] };
-        const oldWhere = {
-          or: [{ last_seen: { before: "10d" } }, { trait: { name: "plan", value: "pro" } }],
-        };
-        const sc = await api("/v1/query/segment", { where, asOf: iso(T0 + 14 * DAY), limit: 3 });
-        assert.equal(sc.status, 200, JSON.stringify(sc.body));
-        assert.deepEqual(
-          (await api("/v1/query/segment", { where: oldWhere, as_of: iso(T0 + 14 * DAY), limit: 3 })).body,
-          sc.body,
-        );
-        assert.ok(sc.body.nextCursor && !("next_cursor" in sc.body));
-        // A saved segment written with old keys is stored and answered in camelCase.
-        const put = await api(
-          "/v1/segments/old-keys",
-          { name: "Old keys", where: oldWhere },
-          { method: "PUT" },
-        );
-        assert.equal(put.status, 200, JSON.stringify(put.body));
-        assert.deepEqual(put.body.where, where);
-        assert.ok(put.body.createdAt && put.body.updatedAt && !("created_at" in put.body));
-        const run = await api("/v1/segments/old-keys/query", { as_of: iso(T0 + 14 * DAY), limit: 3 });
-        assert.deepEqual(run.body, sc.body);
-        assert.equal((await api("/v1/segments/old-keys", undefined, { method: "DELETE" })).status, 204);
-      }
+      const where = { or: [{ lastSeen: { before: "10d" } }, { trait: { name: "plan", value: "pro" } }] };
+      const oldWhere = {
+        or: [{ last_seen: { before: "10d" } }, { trait: { name: "plan", value: "pro" } }],
+      };
+      const sc = await api("/v1/query/segment", { where, asOf: iso(T0 + 14 * DAY), limit: 3 });
+      assert.equal(sc.status, 200, JSON.stringify(sc.body));
+      assert.deepEqual(
+        (await api("/v1/query/segment", { where: oldWhere, as_of: iso(T0 + 14 * DAY), limit: 3 })).body,
+        sc.body,
+      );
+      assert.ok(sc.body.nextCursor && !("next_cursor" in sc.body));
+      // A saved segment written with old keys is stored and answered in camelCase.
+      const put = await api(
+        "/v1/segments/old-keys",
+        { name: "Old keys", where: oldWhere },
+        { method: "PUT" },
+      );
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.deepEqual(put.body.where, where);
+      assert.ok(put.body.createdAt && put.body.updatedAt && !("created_at" in put.body));
+      const run = await api("/v1/segments/old-keys/query", { as_of: iso(T0 + 14 * DAY), limit: 3 });
+      assert.deepEqual(run.body, sc.body);
+      assert.equal((await api("/v1/segments/old-keys", undefined, { method: "DELETE" })).status, 204);
 
       const recent = await api("/v1/events/recent?limit=1");
       assert.deepEqual(Object.keys(recent.body.events[0]).sort(), [

@@ -49,7 +49,9 @@ before(async () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
   };
   await put("vip", { did: { event: "Went Vip" } });
-  await put("brief", { did: { event: "Blinked", within: "4s" } });
+  // Long enough that the consumer's upkeep surely sees the hit inside it (entry), short
+  // enough that the alarm's leave comes within the exit wait.
+  await put("brief", { did: { event: "Blinked", within: "20s" } });
   await spur.putRule({
     id: "live-vip",
     trigger: { events: ["$segment_entered"], condition: { "==": [{ var: "properties.segmentId" }, "vip"] } },
@@ -108,13 +110,43 @@ test("a window leave is announced by the alarm as $segment_exited", async () => 
     WAIT,
   );
   assert.ok(entered, "entered");
-  const exited = await eventually(async () => {
-    const r = await transitions(user, "$segment_exited");
-    return r.length ? r : null;
-  }, WAIT);
+  const exited = await eventually(
+    async () => {
+      const r = await transitions(user, "$segment_exited");
+      return r.length ? r : null;
+    },
+    { timeoutMs: 90_000, intervalMs: 500 },
+  );
   assert.ok(exited, "a $segment_exited was stored by the alarm");
   assert.equal(exited.length, 1);
   assert.equal(exited[0].message_id, `brief:${user}:2:exited`);
   const states = await liveStates(user);
   assert.equal(states.brief?.member, false, JSON.stringify(states));
+});
+
+test("an anonymous visitor's transitions carry the anonymousId, not a userId", async () => {
+  const anon = uid("anon");
+  await spur.batch([
+    {
+      type: "track",
+      event: "Went Vip",
+      anonymousId: anon,
+      messageId: uid("lv"),
+      timestamp: new Date().toISOString(),
+      properties: {},
+    },
+  ]);
+  const rows = await eventually(async () => {
+    const r = await spur.rows(
+      "SELECT message_id, user_id, anonymous_id FROM events WHERE anonymous_id = ? AND event = '$segment_entered'",
+      anon,
+    );
+    return r.length ? r : null;
+  }, WAIT);
+  assert.ok(rows, "a $segment_entered was stored for the anonymous visitor");
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].message_id, `vip:${anon}:1:entered`);
+  assert.equal(rows[0].user_id, null);
+  const profiles = await spur.rows("SELECT user_id FROM users WHERE user_id = ?", anon);
+  assert.equal(profiles.length, 0, "no profile was made up for the anonymous id");
 });

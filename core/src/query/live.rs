@@ -568,9 +568,18 @@ pub fn history_sql(person: &str, as_of: i64) -> Result<super::Sql, QueryError> {
 }
 
 /// The `$segment_entered`/`$segment_exited` event of a transition: a `track` event of
-/// `person` at `at_ms` with properties `{segmentId}`, whose `messageId`
-/// `<segment>:<person>:<seq>:<entered|exited>` is the same however often it is re-sent.
-pub fn transition_event(segment: &str, person: &str, t: Transition, seq: u64, at_ms: i64) -> Event {
+/// `person` (its `userId`, or its `anonymousId` when `anonymous`: a visitor not yet
+/// identified must not gain a profile from it) at `at_ms` with properties `{segmentId}`, whose
+/// `messageId` `<segment>:<person>:<seq>:<entered|exited>` is the same however often it is
+/// re-sent.
+pub fn transition_event(
+    segment: &str,
+    person: &str,
+    anonymous: bool,
+    t: Transition,
+    seq: u64,
+    at_ms: i64,
+) -> Event {
     let mut props = Map::new();
     props.insert("segmentId".into(), segment.into());
     let at = crate::instant::from_ms(at_ms);
@@ -584,8 +593,8 @@ pub fn transition_event(segment: &str, person: &str, t: Transition, seq: u64, at
         event: Some(t.event_name().to_owned()),
         name: None,
         category: None,
-        user_id: Some(person.to_owned()),
-        anonymous_id: None,
+        user_id: (!anonymous).then(|| person.to_owned()),
+        anonymous_id: anonymous.then(|| person.to_owned()),
         group_id: None,
         previous_id: None,
         properties: props,

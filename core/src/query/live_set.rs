@@ -168,11 +168,12 @@ pub fn members(states: &BTreeMap<String, LiveState>) -> Vec<&str> {
         .collect()
 }
 
-/// The transition events of `person`'s changes, in order.
-pub fn events_of(person: &str, changes: &[Change]) -> Vec<Event> {
+/// The transition events of `person`'s changes, in order (`anonymous`: `person` is an
+/// `anonymousId`, see [`transition_event`]).
+pub fn events_of(person: &str, anonymous: bool, changes: &[Change]) -> Vec<Event> {
     changes
         .iter()
-        .map(|c| transition_event(&c.segment, person, c.transition, c.seq, c.at))
+        .map(|c| transition_event(&c.segment, person, anonymous, c.transition, c.seq, c.at))
         .collect()
 }
 

@@ -62,7 +62,7 @@ fn observe_then_tick_numbers_the_changes() {
     let out = s.tick(&mut states, None, due);
     assert_eq!(out[0].transition, Transition::Exited);
     assert_eq!(out[0].seq, 2);
-    let evs = events_of("u1", &out);
+    let evs = events_of("u1", false, &out);
     assert_eq!(evs[0].message_id, "vip:u1:2:exited");
     assert_eq!(evs[0].event.as_deref(), Some("$segment_exited"));
     assert_eq!(evs[0].properties["segmentId"], json!("vip"));

@@ -301,14 +301,25 @@ fn merge_unites_hits_and_transition_ids_are_stable() {
     s.merge(&mut known, &anon);
     assert_eq!(known.hits[0], vec![T0, T0 + 1]);
     assert_eq!(s.tick(&mut known, None, T0 + 2), Some(Transition::Entered));
-    let e = transition_event("s1", "u1", Transition::Entered, known.seq, T0 + 2);
+    let e = transition_event("s1", "u1", false, Transition::Entered, known.seq, T0 + 2);
     assert_eq!(e.message_id, "s1:u1:1:entered");
     assert_eq!(e.event.as_deref(), Some(ENTERED));
     assert_eq!(e.properties["segmentId"], json!("s1"));
     assert_eq!(
-        transition_event("s1", "u1", Transition::Entered, 1, T0 + 99).message_id,
+        transition_event("s1", "u1", false, Transition::Entered, 1, T0 + 99).message_id,
         e.message_id
     );
+    assert_eq!(
+        (e.user_id.as_deref(), e.anonymous_id.as_deref()),
+        (Some("u1"), None)
+    );
+    let anon = transition_event("s1", "a1", true, Transition::Exited, 2, T0 + 3);
+    assert_eq!(anon.message_id, "s1:a1:2:exited");
+    assert_eq!(
+        (anon.user_id.as_deref(), anon.anonymous_id.as_deref()),
+        (None, Some("a1"))
+    );
+    assert_eq!(anon.identity(), "a1");
 }
 
 #[test]

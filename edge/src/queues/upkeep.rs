@@ -48,6 +48,7 @@ pub async fn after_store(env: &Env, events: &[&Event]) {
         .map(|(user, events)| LiveDelivery {
             user: user.to_owned(),
             version: set.version(),
+            anonymous: events.iter().all(|e| e.user_id.is_none()),
             events,
         })
         .collect();

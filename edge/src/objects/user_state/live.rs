@@ -29,6 +29,8 @@ use crate::storage::rules as rule_set;
 
 /// Meta key: when live membership can next change without an event (ms since 1970).
 pub(super) const LIVE_DUE: &str = "live_due";
+/// Meta key: "1" when the object's person is known by an anonymousId only.
+const ANONYMOUS: &str = "anonymous";
 
 /// What the events consumer sends: a person's stored events some live segment wants.
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,6 +41,10 @@ pub struct LiveDelivery {
     pub version: u64,
     /// The events (already stored).
     pub events: Vec<Event>,
+    /// `user` is an anonymousId (the events carry no userId): the transition events then
+    /// carry it as their `anonymousId`.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// What the upkeep came to.
@@ -64,6 +70,7 @@ impl UserState {
         let at = now_ms();
         let sql = self.sql();
         set_meta(&sql, "user", &d.user)?;
+        set_meta(&sql, ANONYMOUS, if d.anonymous { "1" } else { "0" })?;
         let mut fresh = Vec::with_capacity(d.events.len());
         for e in &d.events {
             if first_live_sight(&sql, &e.message_id, at)? {
@@ -126,7 +133,8 @@ impl UserState {
         if changes.is_empty() {
             return Ok(());
         }
-        let events = live_set::events_of(user, &changes);
+        let anonymous = get_meta(&self.sql(), ANONYMOUS)?.as_deref() == Some("1");
+        let events = live_set::events_of(user, anonymous, &changes);
         let encoded = spur_core::work::encode_events(&events);
         events_queue::enqueue(
             &self.env,
