@@ -315,6 +315,52 @@ test("a batch with many users: 8 objects called inline, the rest reached through
   assert.deepEqual(statuses, [...Array(8).fill("returned"), ...Array(3).fill("pending_pickup")].sort());
 });
 
+test("a queued user's events larger than one queue message still reach their object, and the request's other firings survive", async () => {
+  await putRule({
+    id: "heavy-capped",
+    trigger: { events: ["Heavy Event"] },
+    cap: { max: 10, per: "1d" },
+    actions: [{ type: "message", title: "Heavy", body: "Stateful: judged in the person's object." }],
+  });
+  await putRule({
+    id: "heavy-instant",
+    trigger: { events: ["Heavy Instant"] },
+    actions: [{ type: "message", title: "Instant", body: "Stateless: judged in the request." }],
+  });
+  // Eight users fill the inline calls; the ninth's events (≈ 144 KB in all) must go through the actions queue, whose messages carry at most 128 KB.
+  const inline = Array.from({ length: 8 }, () => uid("light"));
+  const heavy = uid("heavy");
+  const pad = "x".repeat(8_000); // the longest string is 8,192 characters
+  const padded = (i) => ({ i, a: pad, b: pad, c: pad }); // ≈ 24 KB, under the 32 KB event limit
+  const res = await send(
+    ...inline.map((u) => track(u, "Heavy Event")),
+    ...Array.from({ length: 6 }, (_, i) => track(heavy, "Heavy Event", padded(i))),
+    track(heavy, "Heavy Instant"),
+  );
+  assert.equal(res.accepted, 15);
+  const rows = await eventually(
+    async () => {
+      const r = await firings("heavy-capped");
+      return r.filter((x) => x.user_id === heavy).length === 6 && r;
+    },
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(
+    rows.filter((x) => x.user_id === heavy).length,
+    6,
+    "each of the heavy user's events fired once",
+  );
+  assert.equal(rows.length, 14, "and every light user's once");
+  const instant = await eventually(
+    async () => {
+      const r = await firings("heavy-instant");
+      return r.length === 1 && r;
+    },
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(instant[0].user_id, heavy, "the request's stateless firing was recorded too");
+});
+
 test(
   "webhooks are retried with backoff, then dead-lettered",
   async () => {

@@ -321,6 +321,19 @@ pub enum ActionWork {
     /// An identity merge (`identify` with both ids, or `alias`) the ingest request could not
     /// perform itself; performing it again is a no-op (see [`crate::merge`]).
     Merge(crate::merge::Link),
+    /// Stored events for a person's live segment upkeep that the events consumer could not
+    /// hand to their object itself; the object observes each `messageId` once, so handing
+    /// them over again is a no-op.
+    Live {
+        /// userId, else anonymousId.
+        user: String,
+        /// The live segment set version the sender used.
+        version: u64,
+        /// `user` is an anonymousId (the events carry no userId).
+        anonymous: bool,
+        /// The events (already stored).
+        events: Vec<Event>,
+    },
 }
 
 /// A firing as stored in `rule_firings`, plus the payload its webhooks and forwards send.

@@ -19,6 +19,7 @@
 pub mod actions;
 pub mod compile;
 pub mod condition;
+pub mod deferred;
 pub mod error;
 pub mod fanout;
 pub mod index;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use spur_core::frequency::{self, Ask, Verdict};
 use spur_core::journeys::JourneyIndex;
-use spur_core::rules::{route_with, InAppMessage, Prepared, Profiles, RuleIndex};
+use spur_core::rules::{deferred, route_with, InAppMessage, Prepared, Profiles, RuleIndex};
 use spur_core::Event;
 use worker::{console_error, console_warn, Env};
 
@@ -128,7 +128,7 @@ async fn run(
             Ok(answer) => messages.extend(answer.messages),
             Err(e) => {
                 console_warn!("user state unreachable, queueing its events: {e:?}");
-                work.push(user_work(&index, delivery.user, delivery.events));
+                work.extend(user_work(&index, &delivery.user, delivery.events));
             }
         }
     }
@@ -136,7 +136,7 @@ async fn run(
         fanout
             .queued
             .into_iter()
-            .map(|(u, ev)| user_work(&index, u.to_owned(), ev)),
+            .flat_map(|(u, ev)| user_work(&index, u, ev)),
     );
     actions::enqueue(env, work).await?;
     Ok(messages)
@@ -215,10 +215,7 @@ async fn profiles_for(
     }
 }
 
-fn user_work(index: &RuleIndex, user: String, events: Vec<Event>) -> ActionWork {
-    ActionWork::UserEvents {
-        user,
-        version: index.version(),
-        events,
-    }
+/// A person's events for the queue, in as many messages as the queue's size limit needs.
+fn user_work(index: &RuleIndex, user: &str, events: Vec<Event>) -> Vec<ActionWork> {
+    deferred::user_events(user, index.version(), events)
 }

@@ -25,7 +25,7 @@ use worker::{
 
 use crate::clock::{now, random_bytes};
 use crate::http::error::ApiError;
-use crate::objects::user_state::{self, Delivery};
+use crate::objects::user_state::{self, Delivery, LiveDelivery};
 use crate::queues::firings::{
     ActionWork, FiringRecord, ACTIONS_DEAD_LETTER_QUEUE, ACTIONS_QUEUE_NAME,
 };
@@ -64,7 +64,7 @@ pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiEr
     for msg in &messages {
         let work = decode(msg.body());
         match &work {
-            Ok(ActionWork::UserEvents { user, .. }) => {
+            Ok(ActionWork::UserEvents { user, .. } | ActionWork::Live { user, .. }) => {
                 people.entry(user.clone()).or_default().push((msg, work));
             }
             _ => independent.push((msg, work)),
@@ -140,6 +140,21 @@ async fn process(env: &Env, work: ActionWork) -> Result<Next, ApiError> {
         }
         ActionWork::Merge(link) => {
             user_state::merge(env, &link).await?;
+            Ok(Next::Done)
+        }
+        ActionWork::Live {
+            user,
+            version,
+            anonymous,
+            events,
+        } => {
+            let delivery = LiveDelivery {
+                user,
+                version,
+                events,
+                anonymous,
+            };
+            user_state::upkeep(env, &delivery).await?;
             Ok(Next::Done)
         }
     }
@@ -388,6 +403,13 @@ async fn dead_letter(env: &Env, work: ActionWork) -> Result<(), ApiError> {
                 "merge of {} into {} dead-lettered (state stays with the anonymous id)",
                 link.from,
                 link.into
+            );
+            return Ok(());
+        }
+        ActionWork::Live { user, events, .. } => {
+            console_error!(
+                "live segment upkeep of {user} dead-lettered ({} stored events not observed)",
+                events.len()
             );
             return Ok(());
         }
