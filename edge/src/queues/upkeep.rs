@@ -50,6 +50,7 @@ pub async fn after_store(env: &Env, events: &[&Event]) {
             version: set.version(),
             anonymous: events.iter().all(|e| e.user_id.is_none()),
             events,
+            hops: 0,
         })
         .collect();
     for chunk in deliveries.chunks(CONCURRENT_CALLS) {
