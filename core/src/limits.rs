@@ -219,6 +219,9 @@ pub const MAX_MERGE_SOURCES: usize = 1_000;
 /// Most live segments (saved segments marked `live`) at once; each is evaluated for every
 /// event routed to a person's Durable Object.
 pub const MAX_LIVE_SEGMENTS: usize = 20;
+/// Most live-observed `messageId`s an identity merge hands over (the newest), for the
+/// identified person's live de-duplication.
+pub const MAX_HANDOVER_SEEN: usize = 1_000;
 /// Most hit timestamps a live segment keeps per `did` condition per person: a `did` live
 /// segment needs `max(min, max + 1)` of them, so larger bounds are refused.
 pub const MAX_LIVE_HITS: usize = 100;

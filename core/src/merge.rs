@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::frequency::Tally;
 use crate::journeys::PersonJourneys;
 use crate::limits::{MAX_ID_CHARS, MAX_PENDING_MESSAGES};
+use crate::query::live::LiveState;
 use crate::rules::compile::{CompiledRule, Kind};
 use crate::rules::state::{fire, Hit};
 use crate::rules::{Firing, InAppMessage, RuleIndex, RuleState};
@@ -81,6 +82,16 @@ pub struct Handover {
     /// Messages sent today under the frequency cap ([`Tally::absorb`] merges it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<Tally>,
+    /// Live segment states by segment id ([`crate::query::live_set::LiveSet::absorb`] merges
+    /// them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub live: BTreeMap<String, LiveState>,
+    /// The `messageId`s the live upkeep observed (the newest
+    /// [`crate::limits::MAX_HANDOVER_SEEN`]): the
+    /// identified person's live de-duplication takes them in, so an event counted in `live`
+    /// and delivered again (forwarded from the anonymous object) is not counted twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub live_seen: Vec<String>,
 }
 
 /// What a merge had to leave behind (logged and counted by the caller).

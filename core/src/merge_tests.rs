@@ -242,6 +242,7 @@ fn whole_merge_twice_equals_once() {
         journeys,
         outbox: vec![pending("m1", T0, "anon")],
         tally: None,
+        ..Handover::default()
     };
     let mut rules = one(hits(&[("c", T0 + 2)]));
     let mut pj = PersonJourneys::default();
@@ -307,4 +308,29 @@ fn identify_with_both_ids_and_alias_ask_for_a_merge() {
         event(Identify, Some("u"), Some("a"), None),
     ];
     assert_eq!(links(&twice).len(), 1);
+}
+
+#[test]
+fn a_handover_carries_live_states_and_reads_old_snapshots() {
+    let mut h = Handover {
+        from: "anon".into(),
+        ..Handover::default()
+    };
+    h.live.insert(
+        "buyers".into(),
+        LiveState {
+            member: true,
+            seq: 1,
+            ..LiveState::default()
+        },
+    );
+    h.live_seen.push("m1".into());
+    let text = serde_json::to_string(&h).unwrap();
+    assert_eq!(serde_json::from_str::<Handover>(&text).unwrap(), h);
+    // A snapshot taken before live states travelled reads as having none.
+    let old: Handover = serde_json::from_str(r#"{"from":"anon"}"#).unwrap();
+    assert!(old.live.is_empty() && old.live_seen.is_empty());
+    // An empty hand-over keeps its old shape.
+    let empty = serde_json::to_string(&Handover::default()).unwrap();
+    assert!(!empty.contains("live"), "{empty}");
 }

@@ -141,6 +141,21 @@ impl LiveSet {
         self.prune(ours);
     }
 
+    /// Takes in another person's states (an identity merge, performed once per source) and
+    /// re-evaluates at `now`: the union's membership changes, numbered after both sides'
+    /// transitions so no transition event id is reused. A state of a segment no longer in
+    /// the set is dropped.
+    pub fn absorb(
+        &self,
+        ours: &mut BTreeMap<String, LiveState>,
+        theirs: &BTreeMap<String, LiveState>,
+        traits: Option<&Map<String, Value>>,
+        now: i64,
+    ) -> Vec<Change> {
+        self.merge(ours, theirs);
+        self.tick(ours, traits, now)
+    }
+
     /// When the person's membership of some segment can next change without an event.
     pub fn next_change(&self, states: &BTreeMap<String, LiveState>, now: i64) -> Option<i64> {
         self.segments

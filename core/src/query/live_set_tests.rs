@@ -107,3 +107,46 @@ fn events_are_observed_in_time_order() {
     let out = s.observe(&mut states, &[&late, &early], None, T0 + 3000);
     assert_eq!(out.len(), 1, "one entry, not enter-exit churn");
 }
+
+#[test]
+fn absorb_announces_the_union_once_numbered_after_both_sides() {
+    let s = set(&[
+        (
+            "two",
+            json!({"did": {"event": "Buy", "min": 2, "within": "7d"}}),
+        ),
+        ("one", json!({"did": {"event": "Buy"}})),
+    ]);
+    let (mut ours, mut theirs) = (BTreeMap::new(), BTreeMap::new());
+    // The anonymous side already entered `one` (seq 1); the user side saw nothing yet.
+    let anon = s.observe(&mut theirs, &[&buy("m1", T0)], None, T0);
+    assert_eq!(anon.len(), 1);
+    assert!(s.observe(&mut ours, &[], None, T0).is_empty());
+    let out = s.absorb(&mut ours, &theirs, None, T0 + 10);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].segment, "one");
+    assert_eq!(out[0].transition, Transition::Entered);
+    assert_eq!(out[0].seq, 2, "after the anonymous side's transition 1");
+    assert_eq!(
+        events_of("u1", false, &out)[0].message_id,
+        "one:u1:2:entered"
+    );
+    // The user's own purchase completes `two` with the anonymous one: one entry.
+    let out = s.observe(&mut ours, &[&buy("m2", T0 + 20)], None, T0 + 20);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].segment, "two");
+    assert_eq!(out[0].transition, Transition::Entered);
+    assert_eq!(members(&ours), vec!["one", "two"]);
+}
+
+#[test]
+fn absorb_changes_nothing_for_a_member_already_in_and_drops_unknown_segments() {
+    let s = set(&[("one", json!({"did": {"event": "Buy"}}))]);
+    let (mut ours, mut theirs) = (BTreeMap::new(), BTreeMap::new());
+    s.observe(&mut ours, &[&buy("m1", T0)], None, T0);
+    s.observe(&mut theirs, &[&buy("m2", T0)], None, T0);
+    theirs.insert("gone".to_owned(), LiveState::default());
+    assert!(s.absorb(&mut ours, &theirs, None, T0 + 1).is_empty());
+    assert_eq!(ours.keys().collect::<Vec<_>>(), vec!["one"]);
+    assert_eq!(ours["one"].seq, 1);
+}

@@ -166,6 +166,30 @@ impl SavedSegment {
     }
 }
 
+/// Refuses saving `saved` as segment `id` when that would make more than
+/// [`crate::limits::MAX_LIVE_SEGMENTS`] segments live; `live_now` lists the ids of the segments live
+/// now (re-saving one of them, or saving a segment not marked live, never counts twice).
+pub fn check_live_count<'a>(
+    id: &str,
+    saved: &SavedSegment,
+    live_now: impl IntoIterator<Item = &'a str>,
+) -> Result<(), QueryError> {
+    if !saved.live {
+        return Ok(());
+    }
+    let others = live_now.into_iter().filter(|other| *other != id).count();
+    if others >= crate::limits::MAX_LIVE_SEGMENTS {
+        return Err(QueryError::value(
+            "live",
+            format!(
+                "at most {} segments can be live at once (MAX_LIVE_SEGMENTS); {others} already are",
+                crate::limits::MAX_LIVE_SEGMENTS
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `id` can name a saved segment: 1..=64 of `A-Z a-z 0-9 _ -`.
 pub fn valid_segment_id(id: &str) -> bool {
     (1..=64).contains(&id.len())

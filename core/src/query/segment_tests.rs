@@ -162,3 +162,30 @@ fn results_are_camel_case() {
         json!({"count": 1, "users": ["a"], "nextCursor": "a"})
     );
 }
+
+#[test]
+fn at_most_max_live_segments_are_live() {
+    use crate::limits::MAX_LIVE_SEGMENTS;
+    let live: SavedSegment = serde_json::from_value(
+        json!({"name": "Buyers", "where": {"did": {"event": "purchase"}}, "live": true}),
+    )
+    .unwrap();
+    let not_live = SavedSegment {
+        live: false,
+        ..live.clone()
+    };
+    let ids: Vec<String> = (0..MAX_LIVE_SEGMENTS).map(|i| format!("s{i}")).collect();
+    let full = || ids.iter().map(String::as_str);
+    // One short of the limit: one more may become live.
+    assert!(check_live_count("new", &live, full().skip(1)).is_ok());
+    // At the limit: a new live one is refused, naming the limit …
+    let err = check_live_count("new", &live, full()).unwrap_err();
+    assert!(err.to_string().contains("MAX_LIVE_SEGMENTS"), "{err}");
+    assert!(
+        err.to_string().contains(&MAX_LIVE_SEGMENTS.to_string()),
+        "{err}"
+    );
+    // … while re-saving a live one, or saving one not live, is not.
+    assert!(check_live_count("s3", &live, full()).is_ok());
+    assert!(check_live_count("new", &not_live, full()).is_ok());
+}

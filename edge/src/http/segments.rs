@@ -4,12 +4,13 @@
 //! Invariant: a definition is stored only after core validated it, so a stored segment
 //! always plans; the stored JSON is the validated definition re-serialized in its canonical
 //! camelCase spelling (a body using an old snake_case key such as `last_seen` is stored and
-//! answered as `lastSeen`). Segment queries run on the events store (D1 or ClickHouse); the
+//! answered as `lastSeen`); at most `MAX_LIVE_SEGMENTS` saved segments are live (a save past
+//! it is refused, core decides). Segment queries run on the events store (D1 or ClickHouse); the
 //! per-person live membership (`/live`) replays D1's history and is refused on ClickHouse.
 
 use serde::Serialize;
 use spur_core::query::live::{history_sql, replay, LiveSegment, NOT_LIVE};
-use spur_core::query::segment::{valid_segment_id, SavedSegment, SegmentOptions};
+use spur_core::query::segment::{check_live_count, valid_segment_id, SavedSegment, SegmentOptions};
 use spur_core::query::time_range::parse_instant;
 use spur_core::query::{self, QueryError, SegmentQuery};
 use worker::{Env, Method, Request, Response};
@@ -152,6 +153,16 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             let body = read_definition(&mut req).await?;
             let saved: SavedSegment = query::parse(&body)?;
             saved.validate()?;
+            if saved.live {
+                let live_now: Vec<String> = store::list(env)
+                    .await?
+                    .into_iter()
+                    .map(Saved::from)
+                    .filter(|s| s.live)
+                    .map(|s| s.id)
+                    .collect();
+                check_live_count(id, &saved, live_now.iter().map(String::as_str))?;
+            }
             let canonical = serde_json::to_string(&saved)
                 .map_err(|e| ApiError::Internal(format!("segment {id}: {e}")))?;
             store::save(env, id, &saved.name, &canonical).await?;

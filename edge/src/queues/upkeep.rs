@@ -56,6 +56,7 @@ pub async fn after_store(env: &Env, events: &[&Event]) {
             version: set.version(),
             anonymous: events.iter().all(|e| e.user_id.is_none()),
             events,
+            hops: 0,
         })
         .collect();
     let mut failed = Vec::new();

@@ -9,17 +9,19 @@
 //! and journey deadlines. A change's event has a deterministic `messageId`, so it is stored
 //! once however often it is queued, and it is run through the person's rules and journeys as
 //! a trigger here only — events the consumer hands back (transitions included) are observed,
-//! never triggered again.
+//! never triggered again. An identity merge hands the states over with the observed ids
+//! (see `merge.rs`); what reaches a merged person's object afterwards is forwarded.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use spur_core::limits::{MAX_HANDOVER_SEEN, MAX_MERGE_HOPS};
 use spur_core::query::live::LiveState;
 use spur_core::query::live_set::{self, Change, LiveSet};
 use spur_core::Event;
-use worker::{console_error, SqlStorage};
+use worker::{console_error, console_warn, SqlStorage};
 
-use super::{get_meta, set_meta, stored_due, Delivery, UserState, SEEN_TTL_MS};
+use super::{get_meta, set_meta, stored_due, Delivery, UserState, MERGED_INTO, SEEN_TTL_MS};
 use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::queues::events as events_queue;
@@ -45,6 +47,9 @@ pub struct LiveDelivery {
     /// carry it as their `anonymousId`.
     #[serde(default)]
     pub anonymous: bool,
+    /// How often it was forwarded from a merged person's object (see [`MAX_MERGE_HOPS`]).
+    #[serde(default)]
+    pub hops: u32,
 }
 
 /// What the upkeep came to.
@@ -64,11 +69,36 @@ struct LiveRow {
 
 impl UserState {
     /// Observes the fresh events, then emits the changes.
-    pub(super) async fn live(&self, d: LiveDelivery) -> Result<LiveAnswer, ApiError> {
+    pub(super) async fn live(&self, mut d: LiveDelivery) -> Result<LiveAnswer, ApiError> {
         let set = live_segments::at_version(&self.env, d.version).await?;
         let traits = self.live_traits(&set, &d.user).await;
         let at = now_ms();
         let sql = self.sql();
+        // Checked after the awaits above, so a hand-over that ran meanwhile is seen: a person
+        // merged into another sends what still arrives on to the identified person's object
+        // (minus what was observed here, which the hand-over carried).
+        if let Some(into) = get_meta(&sql, MERGED_INTO)? {
+            if d.hops < MAX_MERGE_HOPS {
+                let mut rest = Vec::with_capacity(d.events.len());
+                for e in std::mem::take(&mut d.events) {
+                    if !live_seen(&sql, &e.message_id)? {
+                        rest.push(e);
+                    }
+                }
+                let forwarded = LiveDelivery {
+                    user: into,
+                    version: d.version,
+                    events: rest,
+                    anonymous: false,
+                    hops: d.hops + 1,
+                };
+                return super::upkeep(&self.env, &forwarded).await;
+            }
+            console_warn!(
+                "merge chain longer than {MAX_MERGE_HOPS}: live events kept at {}",
+                d.user
+            );
+        }
         set_meta(&sql, "user", &d.user)?;
         set_meta(&sql, ANONYMOUS, if d.anonymous { "1" } else { "0" })?;
         let mut fresh = Vec::with_capacity(d.events.len());
@@ -112,7 +142,7 @@ impl UserState {
 
     /// The person's profile traits, when a live segment reads them (a failed read is logged
     /// and the segments see the identify events' traits only).
-    async fn live_traits(&self, set: &LiveSet, user: &str) -> Option<TraitMap> {
+    pub(super) async fn live_traits(&self, set: &LiveSet, user: &str) -> Option<TraitMap> {
         if !set.reads_traits() || user.is_empty() {
             return None;
         }
@@ -213,6 +243,51 @@ pub(super) fn save_live(
 /// When live membership can next change without an event.
 pub(super) fn live_due(sql: &SqlStorage) -> Result<Option<i64>, ApiError> {
     Ok(get_meta(sql, LIVE_DUE)?.and_then(|v| v.parse().ok()))
+}
+
+/// Whether the id was observed for live upkeep.
+fn live_seen(sql: &SqlStorage, id: &str) -> Result<bool, ApiError> {
+    let known: Vec<serde_json::Value> = sql
+        .exec(
+            "SELECT 1 AS hit FROM live_seen WHERE message_id = ?",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    Ok(!known.is_empty())
+}
+
+#[derive(Deserialize)]
+struct SeenRow {
+    message_id: String,
+}
+
+/// The newest [`MAX_HANDOVER_SEEN`] ids observed for live upkeep (for a hand-over).
+pub(super) fn seen_ids(sql: &SqlStorage) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<SeenRow> = sql
+        .exec(
+            "SELECT message_id FROM live_seen ORDER BY at DESC LIMIT ?",
+            vec![i64::try_from(MAX_HANDOVER_SEEN).unwrap_or(1_000).into()],
+        )?
+        .to_array()?;
+    Ok(rows.into_iter().map(|r| r.message_id).collect())
+}
+
+/// Takes in ids another person's object observed (an import): they count as observed here.
+pub(super) fn absorb_seen(sql: &SqlStorage, ids: &[String], at: i64) -> Result<(), ApiError> {
+    for id in ids {
+        sql.exec(
+            "INSERT INTO live_seen (message_id, at) VALUES (?, ?) ON CONFLICT(message_id) DO NOTHING",
+            vec![id.as_str().into(), at.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Deletes the person's live states and due time (a hand-over).
+pub(super) fn clear_live(sql: &SqlStorage) -> Result<(), ApiError> {
+    sql.exec("DELETE FROM live_state", None)?;
+    sql.exec("DELETE FROM meta WHERE key = ?", vec![LIVE_DUE.into()])?;
+    Ok(())
 }
 
 /// Records the id for live upkeep; false when it was already observed.

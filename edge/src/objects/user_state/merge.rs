@@ -2,7 +2,9 @@
 //! person's import.
 //!
 //! Invariant: a hand-over happens once per person (a retry returns the same snapshot) and an
-//! import once per source id; both run read-merge-write in one synchronous stretch.
+//! import once per source id; both run read-merge-write in one synchronous stretch. Live
+//! segment states travel with the observed `messageId`s, which the importer records as seen,
+//! so an event counted on either side is never counted again.
 
 use spur_core::frequency::Tally;
 use spur_core::limits::{MAX_MERGE_HOPS, MAX_MERGE_SOURCES};
@@ -11,12 +13,13 @@ use spur_core::rules::next_deadline;
 use worker::console_warn;
 
 use super::{
-    earliest, get_meta, load, load_outbox, post, save, set_meta, write_outbox, Import, Imported,
-    UserState, FREQUENCY_TALLY, HANDOVER, MERGED_INTO, MERGE_REPEATS,
+    earliest, get_meta, live, load, load_outbox, post, save, set_meta, write_outbox, Import,
+    Imported, UserState, FREQUENCY_TALLY, HANDOVER, MERGED_INTO, MERGE_REPEATS,
 };
 use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::objects::journeys as person_journeys;
+use crate::storage::live_segments;
 use crate::storage::rules as rule_set;
 
 impl UserState {
@@ -49,6 +52,8 @@ impl UserState {
             journeys: person_journeys::load(&sql)?,
             outbox: load_outbox(&sql, at)?,
             tally: get_meta(&sql, FREQUENCY_TALLY)?.and_then(|t| serde_json::from_str(&t).ok()),
+            live: live::load_live(&sql)?,
+            live_seen: live::seen_ids(&sql)?,
         };
         let text =
             serde_json::to_string(&handover).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -56,6 +61,7 @@ impl UserState {
         set_meta(&sql, MERGED_INTO, &link.into)?;
         sql.exec("DELETE FROM rule_state", None)?;
         sql.exec("DELETE FROM outbox", None)?;
+        live::clear_live(&sql)?;
         sql.exec(
             "DELETE FROM meta WHERE key = ?",
             vec![FREQUENCY_TALLY.into()],
@@ -73,7 +79,9 @@ impl UserState {
     /// the alarm for moved deadlines and wake-ups.
     pub(super) async fn import(&self, mut imp: Import) -> std::result::Result<Imported, ApiError> {
         let index = rule_set::current(&self.env).await?;
-        // After the await: a hand-over of this object that ran meanwhile is seen.
+        let live_set = live_segments::current(&self.env).await?;
+        let traits = self.live_traits(&live_set, &imp.into).await;
+        // After the awaits: a hand-over of this object that ran meanwhile is seen.
         if let Some(next) = get_meta(&self.sql(), MERGED_INTO)? {
             if imp.hops < MAX_MERGE_HOPS {
                 imp.hops += 1;
@@ -127,6 +135,14 @@ impl UserState {
                 serde_json::to_string(&tally).map_err(|e| ApiError::Internal(e.to_string()))?;
             set_meta(&sql, FREQUENCY_TALLY, &text)?;
         }
+        // Live states: the anonymous ids' observations count as seen here, the states are
+        // united and re-evaluated now; the changes are emitted below.
+        live::absorb_seen(&sql, &std::mem::take(&mut imp.handover.live_seen), at)?;
+        let theirs = std::mem::take(&mut imp.handover.live);
+        let live_before = live::load_live(&sql)?;
+        let mut live_states = live_before.clone();
+        let changes = live_set.absorb(&mut live_states, &theirs, traits.as_ref(), at);
+        live::save_live(&sql, &live_set, &live_before, &live_states, at)?;
         let (outbox, mut firings, dropped) = merge::merge(
             &index,
             &user,
@@ -148,6 +164,8 @@ impl UserState {
         self.dispatch(&index, firings, &user, "merge", false)
             .await?;
         self.schedule(alarm, at).await?;
+        // As live upkeep emits them: stored once, run through the rules and journeys.
+        self.emit(&user, changes, traits).await?;
         Ok(Imported {
             merged: true,
             fired,
