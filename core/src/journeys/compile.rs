@@ -20,6 +20,7 @@ use crate::limits::{
 use crate::rules::compile::{check_actions, matcher, CompiledMatcher};
 use crate::rules::condition::{Condition, EVENT_FIELDS};
 use crate::rules::model::Matcher;
+use crate::rules::{RuleError, RuleErrorKind};
 
 /// What a branch condition may read: the trigger event, the waking event, profile traits and
 /// journey variables (the API entry's `context`).
@@ -186,7 +187,22 @@ fn compile_matcher(
         events: events.to_vec(),
         condition: condition.cloned(),
     };
-    matcher(engine, &m, at).map_err(|e| JourneyError::from_rule(e, ""))
+    let compiled = matcher(engine, &m, at).map_err(|e| JourneyError::from_rule(e, ""))?;
+    if compiled
+        .condition
+        .as_ref()
+        .is_some_and(|c| !c.segments().is_empty())
+    {
+        // Membership is read by rules only (a journey can start on `$segment_entered`).
+        let e = RuleError::new(
+            RuleErrorKind::UnknownVariable,
+            format!("{at}/condition"),
+            "segments.<id> is read by rule conditions only; a journey can trigger on \
+             $segment_entered instead",
+        );
+        return Err(JourneyError::from_rule(e, ""));
+    }
+    Ok(compiled)
 }
 
 /// Checks and compiles a journey at `revision`.

@@ -78,6 +78,30 @@ impl LiveSet {
         self.segments.iter().any(LiveSegment::reads_traits)
     }
 
+    /// Whether `id` is a live segment of the set.
+    pub fn contains(&self, id: &str) -> bool {
+        self.segments.iter().any(|s| s.id == id)
+    }
+
+    /// The person's membership of every live segment at `now` (segment id → `true`/`false`;
+    /// a segment without a state is `false`), as rule conditions read it (`segments.<id>`).
+    pub fn membership(
+        &self,
+        states: &BTreeMap<String, LiveState>,
+        traits: Option<&Map<String, Value>>,
+        now: i64,
+    ) -> Map<String, Value> {
+        self.segments
+            .iter()
+            .map(|seg| {
+                let member = states
+                    .get(&seg.id)
+                    .is_some_and(|s| seg.member(s, traits, now));
+                (seg.id.clone(), Value::Bool(member))
+            })
+            .collect()
+    }
+
     /// Drops the states of segments not in the set.
     fn prune(&self, states: &mut BTreeMap<String, LiveState>) {
         states.retain(|id, _| self.segments.iter().any(|s| &s.id == id));

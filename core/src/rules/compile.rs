@@ -88,6 +88,8 @@ pub struct CompiledRule {
     pub trigger: CompiledMatcher,
     /// Its kind.
     pub kind: Kind,
+    /// The live segment ids its conditions read (`segments.<id>`), sorted, each once.
+    segments: Vec<String>,
 }
 
 impl CompiledRule {
@@ -96,9 +98,21 @@ impl CompiledRule {
         &self.rule.id
     }
 
-    /// Whether it needs per-user state (anything but an uncapped instant rule).
+    /// Whether it needs per-user state (anything but an uncapped instant rule that reads no
+    /// segment membership: membership lives in the person's object, so a rule reading it is
+    /// evaluated there).
     pub fn is_stateful(&self) -> bool {
-        !matches!(self.kind, Kind::Instant) || self.rule.cap.is_some()
+        !matches!(self.kind, Kind::Instant) || self.rule.cap.is_some() || self.reads_segments()
+    }
+
+    /// Whether some condition of the rule reads live segment membership (`segments.<id>`).
+    pub fn reads_segments(&self) -> bool {
+        !self.segments.is_empty()
+    }
+
+    /// The live segment ids the rule's conditions read, sorted, each once.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
     }
 
     /// Every event name the rule reacts to (trigger, cancelling events, steps).
@@ -223,10 +237,23 @@ pub fn compile(engine: &Engine, rule: Rule) -> Result<CompiledRule, RuleError> {
         positive(cap.per, "/cap/per")?;
     }
     check_actions(&rule.actions)?;
+    let rest: Vec<&CompiledMatcher> = match &kind {
+        Kind::Absence { cancel, .. } => vec![cancel],
+        Kind::Sequence { steps, .. } => steps.iter().collect(),
+        _ => Vec::new(),
+    };
+    let mut segments: Vec<String> = std::iter::once(&trigger)
+        .chain(rest)
+        .filter_map(|m| m.condition.as_ref())
+        .flat_map(Condition::segments)
+        .collect();
+    segments.sort_unstable();
+    segments.dedup();
     Ok(CompiledRule {
         rule,
         trigger,
         kind,
+        segments,
     })
 }
 

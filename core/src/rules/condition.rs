@@ -1,8 +1,10 @@
 //! Conditions: JSONLogic compiled once into [`super::logic`]'s typed tree, evaluated against
 //! one event.
 //!
-//! Invariant: a [`Condition`] compiled without error and reads only the event's own fields;
-//! evaluating it never fails — an evaluation error (e.g. comparing an object) counts as false,
+//! Invariant: a [`Condition`] compiled without error and reads only the event's own fields,
+//! plus — where the caller adds them — the person's profile traits ([`Subject::with_profile`])
+//! and live segment membership (`segments.<id>`, [`Subject::with_segments`]); evaluating it
+//! never fails — an evaluation error (e.g. comparing an object) counts as false,
 //! and [`explain`] reports it.
 //!
 //! Why an own evaluator rather than `datalogic-rs` (used until issue 15): datalogic-rs 5.4 was
@@ -48,6 +50,11 @@ pub const EVENT_FIELDS: [&str; 18] = [
     "",
 ];
 
+/// The root of live segment membership: `{"var": "segments.vip"}` is `true` when the person is
+/// a member of live segment `vip`, `false` when not (the person's object adds it, see
+/// [`Subject::with_segments`]; elsewhere the path is absent, so `null`).
+pub const SEGMENTS_ROOT: &str = "segments";
+
 /// Operators whose later arguments run per array element, where `var` is element-relative.
 const ITERATORS: [&str; 6] = ["some", "all", "none", "map", "filter", "reduce"];
 
@@ -77,7 +84,7 @@ impl std::fmt::Debug for Condition {
 impl Condition {
     /// Checks and compiles `source`; `at` is its JSON pointer in the rule, for errors.
     pub fn compile(engine: &Engine, source: &Value, at: &str) -> Result<Self, RuleError> {
-        Self::compile_scoped(engine, source, at, &EVENT_FIELDS)
+        Self::compile_in(engine, source, at, &EVENT_FIELDS, true)
     }
 
     /// Like [`Condition::compile`], but `var` paths must start with one of `roots` (journey
@@ -87,6 +94,17 @@ impl Condition {
         source: &Value,
         at: &str,
         roots: &[&str],
+    ) -> Result<Self, RuleError> {
+        Self::compile_in(engine, source, at, roots, false)
+    }
+
+    /// Compiles with `roots`, and `segments.<id>` paths when `segments`.
+    fn compile_in(
+        engine: &Engine,
+        source: &Value,
+        at: &str,
+        roots: &[&str],
+        segments: bool,
     ) -> Result<Self, RuleError> {
         let size = serde_json::to_vec(source)
             .map(|v| v.len())
@@ -110,6 +128,7 @@ impl Condition {
             &Scope {
                 ops: &OPERATORS,
                 roots,
+                segments,
             },
             source,
             at,
@@ -136,6 +155,16 @@ impl Condition {
     /// subject): only then does the edge load the stored profile for it.
     pub fn reads_profile(&self) -> bool {
         reads_profile(&self.source)
+    }
+
+    /// The live segment ids the condition reads (`segments.<id>` paths), sorted, each once:
+    /// only a rule that reads some is evaluated where membership is known.
+    pub fn segments(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        segment_ids(&self.source, &mut ids);
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// Whether the event meets the condition (an evaluation error is `false`).
@@ -199,6 +228,15 @@ impl Subject {
         self
     }
 
+    /// Adds the person's live segment membership under `segments` (segment id → whether a
+    /// member), replacing whatever the event carried there.
+    pub fn with_segments(mut self, membership: Map<String, Value>) -> Self {
+        if let Value::Object(top) = &mut self.data {
+            top.insert(SEGMENTS_ROOT.to_owned(), Value::Object(membership));
+        }
+        self
+    }
+
     /// The value at `path` (object keys only, as the engine's `var` resolves them).
     pub fn probe(&self, path: &[String]) -> Probe<'_> {
         let mut at = &self.data;
@@ -222,6 +260,8 @@ impl Subject {
 struct Scope<'a> {
     ops: &'a [&'a str],
     roots: &'a [&'a str],
+    /// Whether `segments.<id>` may be read.
+    segments: bool,
 }
 
 fn check_tree(scope: &Scope<'_>, v: &Value, at: &str) -> Result<(), RuleError> {
@@ -280,6 +320,11 @@ fn check_ops(ops: &[&str], v: &Value, at: &str) -> Result<(), RuleError> {
 }
 
 fn check_path(scope: &Scope<'_>, args: &Value, at: &str) -> Result<(), RuleError> {
+    if let Some(path) = literal_path(args) {
+        if path.split('.').next() == Some(SEGMENTS_ROOT) {
+            return check_segment_path(scope, path, at);
+        }
+    }
     let first = match args {
         Value::String(s) => Some(s.split('.').next().unwrap_or_default().to_owned()),
         Value::Array(a) => match a.first() {
@@ -316,6 +361,68 @@ fn check_path(scope: &Scope<'_>, args: &Value, at: &str) -> Result<(), RuleError
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// The literal path of a `var`/`val`'s arguments (`"a.b"` or `["a.b", default]`).
+fn literal_path(args: &Value) -> Option<&str> {
+    match args {
+        Value::String(s) => Some(s),
+        Value::Array(a) => a.first().and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// The id of a `segments.<id>` path: exactly one non-empty segment after the root.
+fn segment_id(path: &str) -> Option<&str> {
+    let id = path.strip_prefix(SEGMENTS_ROOT)?.strip_prefix('.')?;
+    (!id.is_empty() && !id.contains('.')).then_some(id)
+}
+
+fn check_segment_path(scope: &Scope<'_>, path: &str, at: &str) -> Result<(), RuleError> {
+    if !scope.segments {
+        return Err(RuleError::new(
+            RuleErrorKind::UnknownVariable,
+            at,
+            format!("{path:?}: segment membership is read by rule conditions only"),
+        ));
+    }
+    if segment_id(path).is_none() {
+        return Err(RuleError::new(
+            RuleErrorKind::InvalidCondition,
+            at,
+            format!(
+                "{path:?} is not a segment membership: use segments.<id> with a live \
+                 segment's id, e.g. {{\"var\": \"segments.vip\"}}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Collects the ids of the `segments.<id>` paths `condition` reads (literal paths only: a
+/// computed path never reads membership, as the subject carries it only for rules that read
+/// it literally).
+fn segment_ids(condition: &Value, out: &mut Vec<String>) {
+    match condition {
+        Value::Array(items) => items.iter().for_each(|i| segment_ids(i, out)),
+        Value::Object(map) => {
+            for (op, args) in map {
+                match (op.as_str(), args) {
+                    ("var" | "val", _) => match literal_path(args).and_then(segment_id) {
+                        Some(id) => out.push(id.to_owned()),
+                        None => segment_ids(args, out),
+                    },
+                    (it, Value::Array(a)) if ITERATORS.contains(&it) => {
+                        if let Some(first) = a.first() {
+                            segment_ids(first, out);
+                        }
+                    }
+                    _ => segment_ids(args, out),
+                }
+            }
+        }
+        _ => {}
     }
 }
 

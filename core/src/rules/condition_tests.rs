@@ -138,3 +138,52 @@ fn explain_names_the_failing_clause_and_its_values() {
     );
     assert_eq!(missing.failed[0].values["properties.nope"], Value::Null);
 }
+
+#[test]
+fn segment_membership_compiles_and_reads_true_only_for_members() {
+    let engine = Engine::new();
+    let vip = json!({"var": "segments.vip"});
+    let c = Condition::compile(&engine, &vip, "/trigger/condition").unwrap();
+    assert_eq!(c.segments(), vec!["vip".to_owned()]);
+    assert!(!c.reads_profile());
+    let plain = Subject::new(&event()).unwrap();
+    assert!(
+        !c.eval(&engine, &plain),
+        "no membership known: not a member"
+    );
+    let member = |m: bool| {
+        let mut map = Map::new();
+        map.insert("vip".into(), Value::Bool(m));
+        Subject::new(&event()).unwrap().with_segments(map)
+    };
+    assert!(c.eval(&engine, &member(true)));
+    assert!(!c.eval(&engine, &member(false)));
+    let not = json!({"and": [{"!": {"var": "segments.vip"}}, {"var": ["segments.gold", false]},
+                             {"==": [{"var": "properties.category"}, "shoes"]}]});
+    let n = Condition::compile(&engine, &not, "/trigger/condition").unwrap();
+    assert_eq!(n.segments(), vec!["gold".to_owned(), "vip".to_owned()]);
+    assert!(!n.eval(&engine, &member(true)));
+}
+
+#[test]
+fn segment_paths_must_name_one_segment_and_stay_out_of_journey_branches() {
+    let engine = Engine::new();
+    for bad in ["segments", "segments.", "segments.vip.since"] {
+        let c = json!({"var": bad});
+        let e = Condition::compile(&engine, &c, "/trigger/condition").unwrap_err();
+        assert_eq!(e.kind, RuleErrorKind::InvalidCondition, "{bad}");
+        assert!(e.detail.contains("segments.<id>"), "{}", e.detail);
+    }
+    // Computed paths and element-relative vars inside iterators do not read membership.
+    let iter = json!({"some": [{"var": "properties.tags"}, {"var": "segments.x"}]});
+    let c = Condition::compile(&engine, &iter, "").unwrap();
+    assert!(c.segments().is_empty());
+    let e = Condition::compile_scoped(
+        &engine,
+        &json!({"var": "segments.vip"}),
+        "/nodes/0",
+        &["trigger", "event", "traits", "vars", ""],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, RuleErrorKind::UnknownVariable);
+}

@@ -38,6 +38,8 @@ pub enum RuleErrorKind {
     /// An email template does not parse, or an email lacks a subject or body, or names an
     /// unusable sender.
     InvalidTemplate,
+    /// A condition reads `segments.<id>` of a segment that does not exist or is not live.
+    UnknownSegment,
 }
 
 impl RuleErrorKind {
@@ -59,11 +61,12 @@ impl RuleErrorKind {
             Self::InvalidActions => "invalid_actions",
             Self::InvalidAction => "invalid_action",
             Self::InvalidTemplate => "invalid_template",
+            Self::UnknownSegment => "unknown_segment",
         }
     }
 
     /// Every kind, for code-uniqueness tests and documentation.
-    pub const ALL: [RuleErrorKind; 15] = [
+    pub const ALL: [RuleErrorKind; 16] = [
         Self::Malformed,
         Self::InvalidId,
         Self::IdMismatch,
@@ -79,6 +82,7 @@ impl RuleErrorKind {
         Self::InvalidActions,
         Self::InvalidAction,
         Self::InvalidTemplate,
+        Self::UnknownSegment,
     ];
 }
 

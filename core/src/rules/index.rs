@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use crate::rules::condition::Engine;
 
 use super::compile::{compile, event_key, CompiledRule, Kind};
-use super::condition::Subject;
+use super::condition::{Subject, SEGMENTS_ROOT};
 use super::error::RuleError;
 use super::model::Rule;
 use super::predicate::{indexable_parts, Cmp, EqKey, Indexable, Predicate};
@@ -57,6 +57,8 @@ struct Bucket {
     stateful: bool,
     /// Whether any rule here reads profile traits.
     profile: bool,
+    /// Whether any rule here reads live segment membership.
+    segments: bool,
 }
 
 /// The rules filed under conjuncts on one path.
@@ -268,6 +270,7 @@ impl RuleIndex {
                 bucket.all.push(i);
                 bucket.stateful |= rule.is_stateful();
                 bucket.profile |= rule.reads_profile();
+                bucket.segments |= rule.reads_segments();
                 match filed {
                     Some(p) => {
                         let field = match bucket.fields.iter().position(|f| f.path == p.path) {
@@ -361,6 +364,13 @@ impl RuleIndex {
     pub fn needs_profile(&self, event: &Event) -> bool {
         self.buckets(&event_key(event))
             .is_some_and(|bs| bs.iter().flatten().any(|b| b.profile))
+    }
+
+    /// Whether some rule this event can meet reads live segment membership (`segments.<id>`):
+    /// only then does the person's object work out the membership for it.
+    pub fn needs_segments(&self, event: &Event) -> bool {
+        self.buckets(&event_key(event))
+            .is_some_and(|bs| bs.iter().flatten().any(|b| b.segments))
     }
 
     /// Whether any per-user (stateful) rule may react to this event.
@@ -474,6 +484,19 @@ impl RuleIndex {
         profile: Option<&Map<String, Value>>,
         now: i64,
     ) -> Vec<Firing> {
+        self.apply_event_in(states, event, profile, None, now)
+    }
+
+    /// [`RuleIndex::apply_event_profiled`] with the person's live segment membership (segment
+    /// id → member), which conditions read as `segments.<id>` ([`Subject::with_segments`]).
+    pub fn apply_event_in(
+        &self,
+        states: &mut BTreeMap<String, RuleState>,
+        event: &Event,
+        profile: Option<&Map<String, Value>>,
+        segments: Option<Map<String, Value>>,
+        now: i64,
+    ) -> Vec<Firing> {
         let key = event_key(event);
         let mut out = Vec::new();
         let Some(buckets) = self.buckets(&key) else {
@@ -484,6 +507,9 @@ impl RuleIndex {
         };
         if let Some(p) = profile {
             subject = subject.with_profile(p);
+        }
+        if let Some(m) = segments {
+            subject = subject.with_segments(m);
         }
         let s = &subject;
         for rule in self
@@ -529,7 +555,11 @@ pub fn next_deadline(states: &BTreeMap<String, RuleState>) -> Option<i64> {
 /// docs), and only from the trigger's condition.
 fn filable_parts(rule: &CompiledRule) -> Vec<Indexable> {
     match (&rule.kind, &rule.trigger.condition) {
-        (Kind::Instant | Kind::Window { .. }, Some(c)) => indexable_parts(c.source()),
+        // Not under segment membership: the ingest request routes without it.
+        (Kind::Instant | Kind::Window { .. }, Some(c)) => indexable_parts(c.source())
+            .into_iter()
+            .filter(|p| p.path.first().map(String::as_str) != Some(SEGMENTS_ROOT))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -670,3 +700,7 @@ mod tests {
 #[cfg(test)]
 #[path = "index_tests.rs"]
 mod index_tests;
+
+#[cfg(test)]
+#[path = "segment_tests.rs"]
+mod segment_tests;

@@ -16,6 +16,7 @@ use crate::clock::now_ms;
 use crate::http::body;
 use crate::http::error::ApiError;
 use crate::objects::user_state;
+use crate::storage::live_segments;
 use crate::storage::rules as rule_set;
 use crate::storage::{events, firings};
 
@@ -64,6 +65,7 @@ pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiE
     let text = body::read_text(&mut req).await?;
     let rule = checked(&text, id)?;
     let compiled = compile(&spur_core::rules::condition_engine(), rule).map_err(ApiError::Rule)?;
+    check_segments(env, &compiled).await?;
     if rule_set::get(env, id).await?.is_none() && rule_set::count(env).await? >= rules::MAX_RULES {
         return Err(ApiError::Invalid(format!(
             "at most {} rules may be stored",
@@ -73,6 +75,31 @@ pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiE
     let created = rule_set::put(env, &compiled.rule).await?;
     let stored = rule_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::from_json(&shown(&stored))?.with_status(if created { 201 } else { 200 }))
+}
+
+/// Refuses a rule whose condition reads `segments.<id>` of a segment that is not live (unknown,
+/// or saved without `live`): membership is kept for live segments only, so such a condition
+/// could never hold. A live segment deleted or made non-live later reads `false`.
+async fn check_segments(env: &Env, compiled: &rules::CompiledRule) -> Result<(), ApiError> {
+    if !compiled.reads_segments() {
+        return Ok(());
+    }
+    let set = live_segments::latest(env).await?;
+    let Some(id) = compiled.segments().iter().find(|id| !set.contains(id)) else {
+        return Ok(());
+    };
+    let in_trigger = compiled
+        .trigger
+        .condition
+        .as_ref()
+        .is_some_and(|c| c.segments().contains(id));
+    Err(ApiError::Rule(RuleError::new(
+        RuleErrorKind::UnknownSegment,
+        if in_trigger { "/trigger/condition" } else { "" },
+        format!(
+            "segments.{id}: no live segment {id:?}; save the segment with \"live\": true first"
+        ),
+    )))
 }
 
 /// Parses a rule body for path `id` (filling in a missing `id`).

@@ -77,6 +77,13 @@ async fn reload(env: &Env, version: u64) -> Result<Rc<LiveSet>, ApiError> {
     Ok(CACHE.with(|c| c.put(now_ms(), set)))
 }
 
+/// The live set at the stored version (one settings read; rebuilt only when it moved): what a
+/// rule save checks its `segments.<id>` against, so a segment saved a moment ago counts.
+pub async fn latest(env: &Env) -> Result<Rc<LiveSet>, ApiError> {
+    let v = version(env).await?;
+    at_version(env, v).await
+}
+
 async fn version(env: &Env) -> Result<u64, ApiError> {
     let row: Option<ValueRow> = env
         .d1(DB_BINDING)?

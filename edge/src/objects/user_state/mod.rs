@@ -19,6 +19,7 @@ use spur_core::frequency::{self, Ask, FrequencyPolicy, Tally, Verdict};
 use spur_core::journeys::Zones;
 use spur_core::limits::MAX_MERGE_HOPS;
 use spur_core::merge::{Handover, Link, Pending};
+use spur_core::rules::state::event_time;
 use spur_core::rules::{next_deadline, Firing, InAppMessage, Prepared, RuleIndex, RuleState};
 use spur_core::Event;
 mod live;
@@ -36,6 +37,7 @@ use crate::http::error::ApiError;
 use crate::objects::journeys::{self as person_journeys, EnterRequest, Entered};
 use crate::queues::firings::{self as actions, prepare};
 use crate::storage::journeys as journey_set;
+use crate::storage::live_segments;
 use crate::storage::profiles;
 use crate::storage::rules as rule_set;
 use crate::storage::settings;
@@ -326,13 +328,27 @@ impl UserState {
             journey_set::at_version(&self.env, d.journeys).await?
         };
         let at = now_ms();
+        // The live segments, only when some rule the events meet reads `segments.<id>` (an
+        // unavailable set is logged, and membership reads `null`).
+        let live_set = if d.events.iter().any(|e| index.needs_segments(e)) {
+            live_segments::current(&self.env)
+                .await
+                .map_err(|e| console_error!("live segments unavailable for conditions: {e:?}"))
+                .ok()
+        } else {
+            None
+        };
+        let segment_traits = live_set.as_ref().is_some_and(|s| s.reads_traits());
         // Loaded before the synchronous stretch (an await), and only when some condition the
-        // events meet reads `traits.*`.
+        // events meet reads `traits.*` (or a live segment they read does).
         let profile = match d.profile.take() {
             Some(p) => Some(p),
             None => {
                 let wanted = d.events.iter().find(|e| {
-                    e.user_id.is_some() && (index.needs_profile(e) || journeys.needs_profile(e))
+                    e.user_id.is_some()
+                        && (index.needs_profile(e)
+                            || journeys.needs_profile(e)
+                            || (segment_traits && index.needs_segments(e)))
                 });
                 match wanted.and_then(|e| e.user_id.as_deref()) {
                     Some(id) => profiles::one(&self.env, id).await.unwrap_or_else(|e| {
@@ -373,9 +389,24 @@ impl UserState {
         let mut states = before.clone();
         let mut firings = Vec::new();
         let mut fresh = Vec::new();
+        let live_states = match &live_set {
+            Some(_) => live::load_live(&sql)?,
+            None => BTreeMap::new(),
+        };
         for e in &d.events {
             if first_sight(&sql, &e.message_id, at)? {
-                firings.extend(index.apply_event_profiled(&mut states, e, profile.as_ref(), at));
+                // Membership at the event's time, as the upkeep last observed it.
+                let segments = live_set
+                    .as_ref()
+                    .filter(|_| index.needs_segments(e))
+                    .map(|s| s.membership(&live_states, profile.as_ref(), event_time(e, at)));
+                firings.extend(index.apply_event_in(
+                    &mut states,
+                    e,
+                    profile.as_ref(),
+                    segments,
+                    at,
+                ));
                 fresh.push(e);
             }
         }
