@@ -153,6 +153,7 @@ async fn process(env: &Env, work: ActionWork) -> Result<Next, ApiError> {
                 version,
                 events,
                 anonymous,
+                hops: 0,
             };
             user_state::upkeep(env, &delivery).await?;
             Ok(Next::Done)
