@@ -171,7 +171,9 @@ impl Event {
                 parsed.unwrap_or_else(|| Value::Object(Map::new())),
             );
         }
-        serde_json::from_value(Value::Object(out)).ok()
+        // Through text, not `from_value`: `Event` then has one `Deserialize` path in the Worker
+        // (issue 15, size).
+        serde_json::from_str(&Value::Object(out).to_string()).ok()
     }
 
     /// The id the per-user state is keyed by: `userId`, else `anonymousId`.

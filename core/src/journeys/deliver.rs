@@ -70,7 +70,8 @@ pub fn prepare(effects: &[Effect], user: &str, source: &str, returned: bool) -> 
         let Some(action) = e.action.as_rule_action() else {
             continue;
         };
-        let event: Option<Event> = serde_json::from_value(e.trigger.clone()).ok();
+        // Through text, not `from_value` (issue 15: one `Deserialize` path per type).
+        let event: Option<Event> = serde_json::from_str(&e.trigger.to_string()).ok();
         let target = match &action {
             Action::Webhook { url } => Some(url.clone()),
             Action::Forward { queue } => Some(queue.clone()),

@@ -157,8 +157,13 @@ pub struct SubscribeRequest {
 impl SubscribeRequest {
     /// Parses a body; `Err` carries a reason for a 400.
     pub fn parse(body: &[u8]) -> Result<Self, PushError> {
-        serde_json::from_slice(body)
-            .map_err(|_| PushError::InvalidSubscription("body is not a subscription request"))
+        // `from_str`, not `from_slice`: one JSON reader in the Worker (issue 15, size).
+        std::str::from_utf8(body)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or(PushError::InvalidSubscription(
+                "body is not a subscription request",
+            ))
     }
 
     /// For subscribing: the checked subscription and the person's ids (at least one).

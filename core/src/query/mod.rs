@@ -106,5 +106,29 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, QueryErro
             format!("larger than {} bytes", limits::MAX_QUERY_BYTES),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| QueryError::Shape(e.to_string()))
+    // `from_str`, not `from_slice`: one JSON reader in the Worker (issue 15, size).
+    let text = std::str::from_utf8(body)
+        .map_err(|e| QueryError::Shape(format!("body is not UTF-8 (byte {})", e.valid_up_to())))?;
+    serde_json::from_str(text).map_err(|e| QueryError::Shape(e.to_string()))
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn parse_reads_utf8_text_and_refuses_anything_else() {
+        let v: Value = parse("{\"a\": \"été\"}".as_bytes()).unwrap();
+        assert_eq!(v["a"], "été");
+        // Invalid UTF-8, inside a string or in a skipped value: refused as before.
+        for body in [&b"{\"a\": \"\xff\"}"[..], &b"[1, \"\xc3\"]"[..]] {
+            let e = parse::<Value>(body).unwrap_err();
+            assert_eq!(e.code(), "invalid_query");
+        }
+        // Same serde message (line and column) as reading the bytes directly.
+        let e = parse::<Value>(b"{\"a\": }").unwrap_err();
+        let direct = serde_json::from_slice::<Value>(b"{\"a\": }").unwrap_err();
+        assert_eq!(e.to_string(), format!("invalid query: {direct}"));
+    }
 }
