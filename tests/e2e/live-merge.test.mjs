@@ -4,21 +4,14 @@
 // MAX_LIVE_SEGMENTS segments are live. Real workerd, D1 and queues; every wait polls.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, ADMIN_TOKEN, uid, eventually } from "../helpers/spur.mjs";
+import { startSpur, uid, eventually } from "../helpers/spur.mjs";
 
 let spur;
 const WAIT = { timeoutMs: 30_000, intervalMs: 200 };
 const MAX_LIVE_SEGMENTS = 20;
 
-async function api(path, body, { method = body === undefined ? "GET" : "POST" } = {}) {
-  const res = await fetch(`${spur.url}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+/** The admin API, through the harness (`spur.api`). */
+const api = (...args) => spur.api(...args);
 
 const putSegment = (id, where, live = true) =>
   api(`/v1/segments/${id}`, { name: id, where, live }, { method: "PUT" });

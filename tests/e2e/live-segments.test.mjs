@@ -4,22 +4,15 @@
 // asOf, so no answer depends on the wall clock.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, ADMIN_TOKEN } from "../helpers/spur.mjs";
+import { startSpur } from "../helpers/spur.mjs";
 import { generate, insertAll, DAY } from "../helpers/generate.mjs";
 
 const T0 = Date.UTC(2026, 10, 1);
 const iso = (ms) => new Date(ms).toISOString();
 let spur;
 
-async function api(path, body, { method = body === undefined ? "GET" : "POST" } = {}) {
-  const res = await fetch(`${spur.url}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+/** The admin API, through the harness (`spur.api`). */
+const api = (...args) => spur.api(...args);
 
 before(async () => {
   spur = await startSpur();

@@ -6,21 +6,14 @@
 // every wait polls with a generous timeout.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSpur, ADMIN_TOKEN, uid, eventually } from "../helpers/spur.mjs";
+import { startSpur, uid, eventually } from "../helpers/spur.mjs";
 
 const MARKER = "__upkeep_fault__";
 const WAIT = { timeoutMs: 30_000, intervalMs: 200 };
 let spur;
 
-async function api(path, body, { method = body === undefined ? "GET" : "POST" } = {}) {
-  const res = await fetch(`${spur.url}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+/** The admin API, through the harness (`spur.api`). */
+const api = (...args) => spur.api(...args);
 
 const track = (userId, event, properties = {}) => ({
   type: "track",

@@ -71,6 +71,19 @@ export async function startSpur({
       const headers = { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) };
       return fetch(new URL(path, url), { ...init, headers });
     },
+    /**
+     * A JSON call to the admin API: GET without a body, POST with one unless `method` says
+     * otherwise. Returns `{status, body}` (body parsed, or null when empty); asserts nothing.
+     */
+    async api(path, body, { method = body === undefined ? "GET" : "POST" } = {}) {
+      const res = await harness.admin(path, {
+        method,
+        headers: { "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null };
+    },
     /** Sends events through `POST /v1/batch` (demo key), asserts 200 and returns the answer. */
     async batch(events, headers = basicAuth()) {
       const res = await harness.post("/v1/batch", { batch: events }, headers);
