@@ -3,8 +3,9 @@
 //!
 //! Invariant: only journeys that compiled are stored (the admin API validates with spur-core
 //! before writing); every publish or delete bumps `settings('journeys_version')`, and an index
-//! is reused for at most [`CACHE_TTL_MS`] — or until a caller asks for a newer version (the
-//! ingest request passes its version to the person's Durable Object).
+//! is reused as [`Versioned`] says: unchecked for a few seconds, then while that version stands,
+//! or until a caller asks for a newer version (the ingest request passes its version to the
+//! person's Durable Object).
 
 use std::rc::Rc;
 
@@ -13,23 +14,25 @@ use spur_core::journeys::{self, Journey, JourneyIndex, Tick};
 use wasm_bindgen::JsValue;
 use worker::{console_warn, Env};
 
-use crate::clock::{now, now_ms, rfc3339};
+use crate::clock::{now, rfc3339};
 use crate::http::error::ApiError;
 use crate::storage::cache::IsolateCache;
+use crate::storage::settings;
+use crate::storage::versioned::Versioned;
 use crate::storage::DB_BINDING;
 
 /// The journeys shipped with the repository (the demo shop's cart abandonment), saved once as
 /// unpublished drafts into an empty database: nothing runs until an operator publishes.
 pub const BUNDLED_JOURNEYS: &str = include_str!("../../../journeys.json");
-/// How long an isolate reuses a compiled journey index before re-reading D1.
-pub const CACHE_TTL_MS: i64 = 10_000;
 
-const KEY_VERSION: &str = "journeys_version";
 const KEY_SEEDED: &str = "journeys_seeded";
 
 thread_local! {
     static CACHE: IsolateCache<JourneyIndex> = const { IsolateCache::new() };
 }
+
+static JOURNEYS: Versioned<JourneyIndex> =
+    Versioned::new("journeys_version", &CACHE, JourneyIndex::version);
 
 /// A stored journey.
 #[derive(Debug, Deserialize)]
@@ -48,29 +51,17 @@ pub struct StoredJourney {
     pub updated_at: String,
 }
 
-#[derive(Deserialize)]
-struct ValueRow {
-    value: String,
-}
-
-/// The live index (cached per isolate for [`CACHE_TTL_MS`]).
+/// The live index (cached per isolate; rebuilt only when the version moved).
 pub async fn current(env: &Env) -> Result<Rc<JourneyIndex>, ApiError> {
-    match CACHE.with(|c| c.fresh(now_ms(), CACHE_TTL_MS)) {
-        Some(i) => Ok(i),
-        None => reload(env).await,
-    }
+    JOURNEYS.current(env, |v| build(env, v)).await
 }
 
-/// The live index, reloaded unless the cached one is exactly `version`.
+/// The live index, rebuilt unless the cached one is exactly `version`.
 pub async fn at_version(env: &Env, version: u64) -> Result<Rc<JourneyIndex>, ApiError> {
-    match CACHE.with(|c| c.matching(|_, i| i.version() == version)) {
-        Some(i) => Ok(i),
-        None => reload(env).await,
-    }
+    JOURNEYS.at_version(env, version, |v| build(env, v)).await
 }
 
-async fn reload(env: &Env) -> Result<Rc<JourneyIndex>, ApiError> {
-    let version = version(env).await?;
+async fn build(env: &Env, version: u64) -> Result<JourneyIndex, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         published: String,
@@ -99,31 +90,7 @@ async fn reload(env: &Env) -> Result<Rc<JourneyIndex>, ApiError> {
             e.code()
         );
     }
-    Ok(CACHE.with(|c| c.put(now_ms(), index)))
-}
-
-async fn version(env: &Env) -> Result<u64, ApiError> {
-    let row: Option<ValueRow> = env
-        .d1(DB_BINDING)?
-        .prepare("SELECT value FROM settings WHERE key = ?1")
-        .bind(&[KEY_VERSION.into()])?
-        .first(None)
-        .await?;
-    Ok(row.and_then(|r| r.value.parse().ok()).unwrap_or(0))
-}
-
-async fn bump_version(env: &Env) -> Result<(), ApiError> {
-    env.d1(DB_BINDING)?
-        .prepare(
-            "INSERT INTO settings (key, value, updated_at) VALUES (?1, '1', ?2) \
-             ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&[KEY_VERSION.into(), JsValue::from_str(&rfc3339(now()))])?
-        .run()
-        .await?;
-    CACHE.with(IsolateCache::clear);
-    Ok(())
+    Ok(index)
 }
 
 const COLUMNS: &str = "id, draft, published, revision, created_at, updated_at";
@@ -132,12 +99,7 @@ const COLUMNS: &str = "id, draft, published, revision, created_at, updated_at";
 /// stick).
 async fn seed(env: &Env) -> Result<(), ApiError> {
     let db = env.d1(DB_BINDING)?;
-    let done: Option<ValueRow> = db
-        .prepare("SELECT value FROM settings WHERE key = ?1")
-        .bind(&[KEY_SEEDED.into()])?
-        .first(None)
-        .await?;
-    if done.is_some() {
+    if settings::is_set(env, KEY_SEEDED).await? {
         return Ok(());
     }
     let bundled: Vec<Journey> = serde_json::from_str(BUNDLED_JOURNEYS)
@@ -230,7 +192,7 @@ pub async fn publish(env: &Env, id: &str) -> Result<(), ApiError> {
         .bind(&[id.into(), JsValue::from_str(&rfc3339(now()))])?
         .run()
         .await?;
-    bump_version(env).await
+    JOURNEYS.bump(env).await
 }
 
 /// Deletes a journey (its waiting runs end with `journey_removed`). Returns whether it existed.
@@ -245,7 +207,7 @@ pub async fn delete(env: &Env, id: &str) -> Result<bool, ApiError> {
                 .bind(&[id.into()])?,
         ])
         .await?;
-        bump_version(env).await?;
+        JOURNEYS.bump(env).await?;
     }
     Ok(existed)
 }

@@ -17,6 +17,7 @@ pub mod queries;
 pub mod rules;
 pub mod segments;
 pub mod settings;
+pub mod versioned;
 
 /// The D1 binding name (wrangler.toml `[[d1_databases]] binding`).
 pub const DB_BINDING: &str = "DB";

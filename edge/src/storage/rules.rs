@@ -2,9 +2,9 @@
 //! compiled [`RuleIndex`].
 //!
 //! Invariant: only rules that compiled are stored (the admin API validates with spur-core before
-//! writing); every write bumps `settings('rules_version')`, and an index is reused for at most
-//! [`CACHE_TTL_MS`] — or until a caller asks for a newer version (the ingest request passes its
-//! version to the user's Durable Object, so both judge an event by the same rule set).
+//! writing); every write bumps `settings('rules_version')`, and an index is reused as
+//! [`Versioned`] says — or until a caller asks for a newer version (the ingest request passes
+//! its version to the user's Durable Object, so both judge an event by the same rule set).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -14,17 +14,16 @@ use spur_core::rules::{self, Rule, RuleIndex};
 use wasm_bindgen::JsValue;
 use worker::{console_warn, Env};
 
-use crate::clock::{now, now_ms, rfc3339};
+use crate::clock::{now, rfc3339};
 use crate::http::error::ApiError;
 use crate::storage::cache::IsolateCache;
+use crate::storage::settings;
+use crate::storage::versioned::Versioned;
 use crate::storage::DB_BINDING;
 
 /// The rules shipped with the repository, inserted once into an empty database.
 pub const BUNDLED_RULES: &str = include_str!("../../../rules.json");
-/// How long an isolate reuses a compiled rule index before re-reading D1.
-pub const CACHE_TTL_MS: i64 = 10_000;
 
-const KEY_VERSION: &str = "rules_version";
 const KEY_SEEDED: &str = "rules_seeded";
 
 thread_local! {
@@ -33,14 +32,11 @@ thread_local! {
     static SEEDED: Cell<bool> = const { Cell::new(false) };
 }
 
+static RULES: Versioned<RuleIndex> = Versioned::new("rules_version", &CACHE, RuleIndex::version);
+
 #[derive(Deserialize)]
 struct BodyRow {
     body: String,
-}
-
-#[derive(Deserialize)]
-struct ValueRow {
-    value: String,
 }
 
 /// A stored rule with its timestamps.
@@ -54,44 +50,25 @@ pub struct StoredRule {
     pub updated_at: String,
 }
 
-/// The live rule index (cached per isolate for [`CACHE_TTL_MS`]). When that expires, only the
+/// The live rule index (cached per isolate for a few seconds). When that expires, only the
 /// rule set's version is read: the index is rebuilt when the version moved, not every time.
 pub async fn current(env: &Env) -> Result<Rc<RuleIndex>, ApiError> {
-    let now = now_ms();
-    if let Some(i) = CACHE.with(|c| c.fresh(now, CACHE_TTL_MS)) {
-        return Ok(i);
-    }
-    let version = version(env).await?;
-    let same = CACHE.with(|c| c.matching(|_, i| i.version() == version).is_some());
-    if same {
-        if let Some(i) = CACHE.with(|c| c.renew(now)) {
-            return Ok(i);
-        }
-    }
-    reload(env, Some(version)).await
+    RULES.current(env, |v| build(env, v)).await
 }
 
-/// The live index, reloaded unless the cached one is exactly `version` (Durable Objects).
+/// The live index, rebuilt unless the cached one is exactly `version` (Durable Objects).
 pub async fn at_version(env: &Env, version: u64) -> Result<Rc<RuleIndex>, ApiError> {
-    let cached = CACHE.with(|c| c.matching(|_, i| i.version() == version));
-    match cached {
-        Some(i) => Ok(i),
-        None => reload(env, None).await,
-    }
+    RULES.at_version(env, version, |v| build(env, v)).await
 }
 
-/// Loads and compiles the enabled rules; `known` is the version just read, if any.
-async fn reload(env: &Env, mut known: Option<u64>) -> Result<Rc<RuleIndex>, ApiError> {
-    // Seeding is checked once per isolate; it may change the version just read.
+/// Compiles the enabled rules; `version` is the version just read.
+async fn build(env: &Env, mut version: u64) -> Result<RuleIndex, ApiError> {
+    // Seeding is checked once per isolate; it may move the version just read.
     if !SEEDED.with(Cell::get) {
         seed(env).await?;
         SEEDED.with(|s| s.set(true));
-        known = None;
+        version = RULES.stored(env).await?;
     }
-    let version = match known {
-        Some(v) => v,
-        None => version(env).await?,
-    };
     let db = env.d1(DB_BINDING)?;
     let rows: Vec<BodyRow> = db
         .prepare("SELECT body FROM rules WHERE enabled = 1 ORDER BY id")
@@ -114,47 +91,13 @@ async fn reload(env: &Env, mut known: Option<u64>) -> Result<Rc<RuleIndex>, ApiE
             e.code()
         );
     }
-    Ok(CACHE.with(|c| c.put(now_ms(), index)))
-}
-
-/// Forgets the cached index (after a write through this isolate).
-pub fn invalidate() {
-    CACHE.with(IsolateCache::clear);
-}
-
-async fn version(env: &Env) -> Result<u64, ApiError> {
-    let row: Option<ValueRow> = env
-        .d1(DB_BINDING)?
-        .prepare("SELECT value FROM settings WHERE key = ?1")
-        .bind(&[KEY_VERSION.into()])?
-        .first(None)
-        .await?;
-    Ok(row.and_then(|r| r.value.parse().ok()).unwrap_or(0))
-}
-
-async fn bump_version(env: &Env) -> Result<(), ApiError> {
-    env.d1(DB_BINDING)?
-        .prepare(
-            "INSERT INTO settings (key, value, updated_at) VALUES (?1, '1', ?2) \
-             ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&[KEY_VERSION.into(), JsValue::from_str(&rfc3339(now()))])?
-        .run()
-        .await?;
-    invalidate();
-    Ok(())
+    Ok(index)
 }
 
 /// Inserts the bundled rules once, the first time any isolate looks (later deletes stick).
 async fn seed(env: &Env) -> Result<(), ApiError> {
     let db = env.d1(DB_BINDING)?;
-    let done: Option<ValueRow> = db
-        .prepare("SELECT value FROM settings WHERE key = ?1")
-        .bind(&[KEY_SEEDED.into()])?
-        .first(None)
-        .await?;
-    if done.is_some() {
+    if settings::is_set(env, KEY_SEEDED).await? {
         return Ok(());
     }
     let bundled: Vec<Rule> = serde_json::from_str(BUNDLED_RULES)
@@ -184,7 +127,7 @@ async fn seed(env: &Env) -> Result<(), ApiError> {
         .bind(&[KEY_SEEDED.into(), at])?,
     );
     db.batch(stmts).await?;
-    bump_version(env).await
+    RULES.bump(env).await
 }
 
 /// Every stored rule (enabled or not), by id.
@@ -243,7 +186,7 @@ pub async fn put(env: &Env, rule: &Rule) -> Result<bool, ApiError> {
         ])?
         .run()
         .await?;
-    bump_version(env).await?;
+    RULES.bump(env).await?;
     Ok(!existed)
 }
 
@@ -256,7 +199,7 @@ pub async fn delete(env: &Env, id: &str) -> Result<bool, ApiError> {
             .bind(&[id.into()])?
             .run()
             .await?;
-        bump_version(env).await?;
+        RULES.bump(env).await?;
     }
     Ok(existed)
 }

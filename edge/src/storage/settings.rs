@@ -45,6 +45,18 @@ thread_local! {
     static FREQUENCY_VERSION: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
+/// Whether `settings(key)` holds a value (a once-only flag such as "the bundled rules were
+/// seeded").
+pub async fn is_set(env: &Env, key: &str) -> Result<bool, ApiError> {
+    let row: Option<Row> = env
+        .d1(DB_BINDING)?
+        .prepare("SELECT key, value FROM settings WHERE key = ?1")
+        .bind(&[key.into()])?
+        .first(None)
+        .await?;
+    Ok(row.is_some())
+}
+
 /// The stored documents, as JSON text.
 #[derive(Debug, Default)]
 pub struct Documents {
