@@ -15,13 +15,14 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use spur_core::limits::{MAX_HANDOVER_SEEN, MAX_MERGE_HOPS};
+use spur_core::limits::MAX_MERGE_HOPS;
 use spur_core::query::live::LiveState;
 use spur_core::query::live_set::{self, Change, LiveSet};
 use spur_core::Event;
 use worker::{console_error, console_warn, SqlStorage};
 
-use super::{get_meta, set_meta, stored_due, Delivery, UserState, MERGED_INTO, SEEN_TTL_MS};
+use super::seen;
+use super::{get_meta, set_meta, stored_due, Delivery, UserState, MERGED_INTO};
 use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::queues::events as events_queue;
@@ -81,7 +82,7 @@ impl UserState {
             if d.hops < MAX_MERGE_HOPS {
                 let mut rest = Vec::with_capacity(d.events.len());
                 for e in std::mem::take(&mut d.events) {
-                    if !live_seen(&sql, &e.message_id)? {
+                    if !seen::LIVE.contains(&sql, &e.message_id)? {
                         rest.push(e);
                     }
                 }
@@ -102,8 +103,9 @@ impl UserState {
         set_meta(&sql, "user", &d.user)?;
         set_meta(&sql, ANONYMOUS, if d.anonymous { "1" } else { "0" })?;
         let mut fresh = Vec::with_capacity(d.events.len());
+        seen::LIVE.sweep(&sql, at)?;
         for e in &d.events {
-            if first_live_sight(&sql, &e.message_id, at)? {
+            if seen::LIVE.record(&sql, &e.message_id, at)? {
                 fresh.push(e);
             }
         }
@@ -245,69 +247,9 @@ pub(super) fn live_due(sql: &SqlStorage) -> Result<Option<i64>, ApiError> {
     Ok(get_meta(sql, LIVE_DUE)?.and_then(|v| v.parse().ok()))
 }
 
-/// Whether the id was observed for live upkeep.
-fn live_seen(sql: &SqlStorage, id: &str) -> Result<bool, ApiError> {
-    let known: Vec<serde_json::Value> = sql
-        .exec(
-            "SELECT 1 AS hit FROM live_seen WHERE message_id = ?",
-            vec![id.into()],
-        )?
-        .to_array()?;
-    Ok(!known.is_empty())
-}
-
-#[derive(Deserialize)]
-struct SeenRow {
-    message_id: String,
-}
-
-/// The newest [`MAX_HANDOVER_SEEN`] ids observed for live upkeep (for a hand-over).
-pub(super) fn seen_ids(sql: &SqlStorage) -> Result<Vec<String>, ApiError> {
-    let rows: Vec<SeenRow> = sql
-        .exec(
-            "SELECT message_id FROM live_seen ORDER BY at DESC LIMIT ?",
-            vec![i64::try_from(MAX_HANDOVER_SEEN).unwrap_or(1_000).into()],
-        )?
-        .to_array()?;
-    Ok(rows.into_iter().map(|r| r.message_id).collect())
-}
-
-/// Takes in ids another person's object observed (an import): they count as observed here.
-pub(super) fn absorb_seen(sql: &SqlStorage, ids: &[String], at: i64) -> Result<(), ApiError> {
-    for id in ids {
-        sql.exec(
-            "INSERT INTO live_seen (message_id, at) VALUES (?, ?) ON CONFLICT(message_id) DO NOTHING",
-            vec![id.as_str().into(), at.into()],
-        )?;
-    }
-    Ok(())
-}
-
 /// Deletes the person's live states and due time (a hand-over).
 pub(super) fn clear_live(sql: &SqlStorage) -> Result<(), ApiError> {
     sql.exec("DELETE FROM live_state", None)?;
     sql.exec("DELETE FROM meta WHERE key = ?", vec![LIVE_DUE.into()])?;
     Ok(())
-}
-
-/// Records the id for live upkeep; false when it was already observed.
-fn first_live_sight(sql: &SqlStorage, id: &str, at: i64) -> Result<bool, ApiError> {
-    sql.exec(
-        "DELETE FROM live_seen WHERE at < ?",
-        vec![(at - SEEN_TTL_MS).into()],
-    )?;
-    let known: Vec<serde_json::Value> = sql
-        .exec(
-            "SELECT 1 AS hit FROM live_seen WHERE message_id = ?",
-            vec![id.into()],
-        )?
-        .to_array()?;
-    if !known.is_empty() {
-        return Ok(false);
-    }
-    sql.exec(
-        "INSERT INTO live_seen (message_id, at) VALUES (?, ?)",
-        vec![id.into(), at.into()],
-    )?;
-    Ok(true)
 }

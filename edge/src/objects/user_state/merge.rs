@@ -7,13 +7,13 @@
 //! so an event counted on either side is never counted again.
 
 use spur_core::frequency::Tally;
-use spur_core::limits::{MAX_MERGE_HOPS, MAX_MERGE_SOURCES};
+use spur_core::limits::{MAX_HANDOVER_SEEN, MAX_MERGE_HOPS, MAX_MERGE_SOURCES};
 use spur_core::merge::{self, Handover, Link};
 use spur_core::rules::next_deadline;
 use worker::console_warn;
 
 use super::{
-    earliest, get_meta, live, load, load_outbox, post, save, set_meta, write_outbox, Import,
+    earliest, get_meta, live, load, load_outbox, post, save, seen, set_meta, write_outbox, Import,
     Imported, UserState, FREQUENCY_TALLY, HANDOVER, MERGED_INTO, MERGE_REPEATS,
 };
 use crate::clock::now_ms;
@@ -53,7 +53,7 @@ impl UserState {
             outbox: load_outbox(&sql, at)?,
             tally: get_meta(&sql, FREQUENCY_TALLY)?.and_then(|t| serde_json::from_str(&t).ok()),
             live: live::load_live(&sql)?,
-            live_seen: live::seen_ids(&sql)?,
+            live_seen: seen::LIVE.newest(&sql, MAX_HANDOVER_SEEN)?,
         };
         let text =
             serde_json::to_string(&handover).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -137,7 +137,7 @@ impl UserState {
         }
         // Live states: the anonymous ids' observations count as seen here, the states are
         // united and re-evaluated now; the changes are emitted below.
-        live::absorb_seen(&sql, &std::mem::take(&mut imp.handover.live_seen), at)?;
+        seen::LIVE.absorb(&sql, &std::mem::take(&mut imp.handover.live_seen), at)?;
         let theirs = std::mem::take(&mut imp.handover.live);
         let live_before = live::load_live(&sql)?;
         let mut live_states = live_before.clone();

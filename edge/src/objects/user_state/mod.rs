@@ -24,6 +24,7 @@ use spur_core::rules::{next_deadline, Firing, InAppMessage, Prepared, RuleIndex,
 use spur_core::Event;
 mod live;
 mod merge;
+mod seen;
 
 pub use live::{LiveAnswer, LiveDelivery};
 
@@ -44,8 +45,6 @@ use crate::storage::settings;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
 pub const USER_STATE: &str = "USER_STATE";
-/// How long applied `messageId`s are remembered for de-duplication.
-pub const SEEN_TTL_MS: i64 = 86_400_000;
 /// Meta key: the deadline the alarm is set for (ms since 1970).
 const ALARM_DUE: &str = "alarm_due";
 /// Meta key: `"<due> <ran>"` of the last alarm that rang (ms since 1970).
@@ -367,7 +366,7 @@ impl UserState {
                 let sql = self.sql();
                 let mut fresh = Vec::with_capacity(d.events.len());
                 for e in std::mem::take(&mut d.events) {
-                    if !applied(&sql, &e.message_id)? {
+                    if !seen::APPLIED.contains(&sql, &e.message_id)? {
                         fresh.push(e);
                     }
                 }
@@ -393,8 +392,9 @@ impl UserState {
             Some(_) => live::load_live(&sql)?,
             None => BTreeMap::new(),
         };
+        seen::APPLIED.sweep(&sql, at)?;
         for e in &d.events {
-            if first_sight(&sql, &e.message_id, at)? {
+            if seen::APPLIED.record(&sql, &e.message_id, at)? {
                 // Membership at the event's time, as the upkeep last observed it.
                 let segments = live_set
                     .as_ref()
@@ -729,17 +729,6 @@ fn save(
     Ok(())
 }
 
-/// Whether the id was applied here (within the de-duplication window).
-fn applied(sql: &SqlStorage, id: &str) -> std::result::Result<bool, ApiError> {
-    let known: Vec<serde_json::Value> = sql
-        .exec(
-            "SELECT 1 AS hit FROM seen WHERE message_id = ?",
-            vec![id.into()],
-        )?
-        .to_array()?;
-    Ok(!known.is_empty())
-}
-
 #[derive(Deserialize)]
 struct OutboxRow {
     message: String,
@@ -777,28 +766,6 @@ fn write_outbox(sql: &SqlStorage, pending: &[Pending]) -> std::result::Result<()
         )?;
     }
     Ok(())
-}
-
-/// Records the id; false when it was already applied.
-fn first_sight(sql: &SqlStorage, id: &str, at: i64) -> std::result::Result<bool, ApiError> {
-    sql.exec(
-        "DELETE FROM seen WHERE at < ?",
-        vec![(at - SEEN_TTL_MS).into()],
-    )?;
-    let known: Vec<serde_json::Value> = sql
-        .exec(
-            "SELECT 1 AS hit FROM seen WHERE message_id = ?",
-            vec![id.into()],
-        )?
-        .to_array()?;
-    if !known.is_empty() {
-        return Ok(false);
-    }
-    sql.exec(
-        "INSERT INTO seen (message_id, at) VALUES (?, ?)",
-        vec![id.into(), at.into()],
-    )?;
-    Ok(true)
 }
 
 fn park(sql: &SqlStorage, messages: &[InAppMessage], at: i64) -> std::result::Result<(), ApiError> {
