@@ -15,17 +15,20 @@
 //! Refused (stable reason [`NOT_LIVE`]): a `did` whose bound needs more than
 //! [`limits::MAX_LIVE_HITS`] hits kept.
 
-use std::cmp::Ordering;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::field::{EventMatcher, Field, Filter, FilterOp};
-use super::segment::{Condition, Did, LastSeen, SavedSegment, Trait};
-use super::time_range::{parse_instant, Window};
+use super::field::{EventMatcher, Field, Filter};
+use super::segment::SavedSegment;
 use super::QueryError;
 use crate::limits;
 use crate::{Event, MessageType};
+
+mod compare;
+mod compile;
+
+use compare::{compare, field_value, lookup, matches, ms, sv};
+use compile::node;
 
 /// The reason code a segment that cannot be kept live is refused with.
 pub const NOT_LIVE: &str = "segment_not_live";
@@ -134,140 +137,6 @@ pub struct LiveState {
     /// How many transitions happened (numbers the transition events).
     #[serde(default)]
     pub seq: u64,
-}
-
-/// A value as `json_extract` returns it to SQL.
-#[derive(Debug, Clone, PartialEq)]
-enum Sv {
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-fn sv(v: &Value) -> Option<Sv> {
-    Some(match v {
-        Value::Null => return None,
-        Value::Bool(b) => Sv::Int(i64::from(*b)),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Sv::Int(i),
-            None => Sv::Real(n.as_f64()?),
-        },
-        Value::String(s) => Sv::Text(s.clone()),
-        // json_extract returns a container as its (minified) JSON text.
-        Value::Array(_) | Value::Object(_) => Sv::Text(v.to_string()),
-    })
-}
-
-/// SQLite's comparison of two non-NULL values without affinity: numbers by value, any
-/// number below any text, text by bytes.
-#[allow(clippy::cast_precision_loss)] // SQLite compares INTEGER with REAL as doubles too
-fn cmp(a: &Sv, b: &Sv) -> Ordering {
-    match (a, b) {
-        (Sv::Int(x), Sv::Int(y)) => x.cmp(y),
-        (Sv::Int(x), Sv::Real(y)) => (*x as f64).partial_cmp(y).unwrap_or(Ordering::Equal),
-        (Sv::Real(x), Sv::Int(y)) => x.partial_cmp(&(*y as f64)).unwrap_or(Ordering::Equal),
-        (Sv::Real(x), Sv::Real(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
-        (Sv::Text(x), Sv::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Sv::Text(_), _) => Ordering::Greater,
-        (_, Sv::Text(_)) => Ordering::Less,
-    }
-}
-
-/// The text `instr` sees for a value.
-fn as_text(v: &Sv) -> String {
-    match v {
-        Sv::Int(i) => i.to_string(),
-        Sv::Real(r) => {
-            let s = r.to_string();
-            if s.contains(['.', 'e', 'E']) || !r.is_finite() {
-                s
-            } else {
-                format!("{s}.0")
-            }
-        }
-        Sv::Text(t) => t.clone(),
-    }
-}
-
-/// Whether `filter` holds for the value `x` (`None`: SQL NULL), as its SQL does.
-fn compare(filter: &Filter, x: Option<&Sv>) -> bool {
-    let value = filter.value.as_ref().and_then(sv);
-    match filter.op {
-        FilterOp::Exists => x.is_some(),
-        FilterOp::NotExists => x.is_none(),
-        FilterOp::Neq => match (x, value.as_ref()) {
-            (None, _) => true,
-            (Some(x), Some(v)) => cmp(x, v) != Ordering::Equal,
-            (Some(_), None) => true,
-        },
-        FilterOp::Contains => match (x, value.as_ref()) {
-            (Some(x), Some(Sv::Text(s))) => as_text(x).contains(s.as_str()),
-            _ => false,
-        },
-        FilterOp::In => {
-            let Some(x) = x else { return false };
-            match &filter.value {
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .filter_map(sv)
-                    .any(|v| cmp(x, &v) == Ordering::Equal),
-                _ => false,
-            }
-        }
-        op => {
-            let (Some(x), Some(v)) = (x, value.as_ref()) else {
-                return false;
-            };
-            let o = cmp(x, v);
-            match op {
-                FilterOp::Eq => o == Ordering::Equal,
-                FilterOp::Gt => o == Ordering::Greater,
-                FilterOp::Gte => o != Ordering::Less,
-                FilterOp::Lt => o == Ordering::Less,
-                _ => o != Ordering::Greater,
-            }
-        }
-    }
-}
-
-/// Follows a `json_path`-validated dotted path inside an object.
-fn lookup<'a>(root: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let mut v = root.get(first)?;
-    for seg in rest {
-        v = v.as_object()?.get(seg)?;
-    }
-    Some(v)
-}
-
-fn field_value(field: &Field, raw: &str, e: &Event) -> Option<Sv> {
-    match field {
-        Field::Column(super::field::Column::Event) => e.event.clone().map(Sv::Text),
-        Field::Column(super::field::Column::Name) => e.name.clone().map(Sv::Text),
-        Field::Column(super::field::Column::Type) => Some(Sv::Text(e.kind.as_str().into())),
-        Field::Json(col, _) => {
-            let (root, rest) = raw.split_once('.')?;
-            let obj = match (col, root) {
-                (super::field::JsonColumn::Properties, _) => &e.properties,
-                (super::field::JsonColumn::Context, _) => &e.context,
-                (super::field::JsonColumn::Traits, _) => &e.traits,
-            };
-            let path: Vec<String> = rest.split('.').map(str::to_owned).collect();
-            lookup(obj, &path).and_then(sv)
-        }
-    }
-}
-
-fn matches(m: &EventMatcher, e: &Event) -> bool {
-    match m {
-        EventMatcher::Any => true,
-        EventMatcher::Track(name) => e.event.as_deref() == Some(name.as_str()),
-        EventMatcher::Type(t) => e.kind.as_str() == *t,
-    }
-}
-
-fn ms(e: &Event) -> i64 {
-    crate::instant::to_ms(e.timestamp)
 }
 
 impl LiveSegment {
@@ -606,104 +475,6 @@ pub fn transition_event(
         sent_at: None,
         received_at: at,
     }
-}
-
-fn not_live(why: String) -> QueryError {
-    QueryError::value(NOT_LIVE, why)
-}
-
-fn node(c: &Condition, leaves: &mut Vec<Leaf>) -> Result<Node, QueryError> {
-    Ok(match c {
-        Condition::And(list) => Node::And(
-            list.iter()
-                .map(|c| node(c, leaves))
-                .collect::<Result<_, _>>()?,
-        ),
-        Condition::Or(list) => Node::Or(
-            list.iter()
-                .map(|c| node(c, leaves))
-                .collect::<Result<_, _>>()?,
-        ),
-        Condition::Not(c) => Node::Not(Box::new(node(c, leaves)?)),
-        Condition::Did(d) => {
-            leaves.push(did(d)?);
-            Node::Leaf(leaves.len() - 1)
-        }
-        Condition::LastSeen(l) => {
-            leaves.push(last_seen(l)?);
-            Node::Leaf(leaves.len() - 1)
-        }
-        Condition::Trait(t) => {
-            leaves.push(trait_leaf(t)?);
-            Node::Leaf(leaves.len() - 1)
-        }
-    })
-}
-
-fn did(d: &Did) -> Result<Leaf, QueryError> {
-    let min = d.min.unwrap_or(if d.max.is_some() { 0 } else { 1 });
-    let keep = u64::from(d.max.map_or(min, |m| min.max(m.saturating_add(1))));
-    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
-    if keep > limits::MAX_LIVE_HITS {
-        return Err(not_live(format!(
-            "a live `did` keeps at most {} hits: use min/max up to {}",
-            limits::MAX_LIVE_HITS,
-            limits::MAX_LIVE_HITS - 1
-        )));
-    }
-    let span = match &d.within {
-        Some(w) => Span::Within(Window::parse("within", w)?.ms),
-        None => Span::Between(
-            d.from
-                .as_deref()
-                .map(|f| parse_instant("from", f))
-                .transpose()?,
-            d.to.as_deref()
-                .map(|t| parse_instant("to", t))
-                .transpose()?,
-        ),
-    };
-    let mut filters = Vec::with_capacity(d.filters.len());
-    for f in &d.filters {
-        filters.push((Field::parse(&f.field)?, f.clone()));
-    }
-    Ok(Leaf::Did {
-        matcher: EventMatcher::parse(&d.event)?,
-        filters,
-        min,
-        max: d.max,
-        span,
-        keep,
-    })
-}
-
-fn bound(what: &'static str, s: &str) -> Result<Bound, QueryError> {
-    Ok(match Window::parse(what, s) {
-        Ok(w) => Bound::Ago(w.ms),
-        Err(_) => Bound::At(parse_instant(what, s)?),
-    })
-}
-
-fn last_seen(l: &LastSeen) -> Result<Leaf, QueryError> {
-    Ok(Leaf::LastSeen {
-        before: l
-            .before
-            .as_deref()
-            .map(|b| bound("before", b))
-            .transpose()?,
-        after: l.after.as_deref().map(|a| bound("after", a)).transpose()?,
-    })
-}
-
-fn trait_leaf(t: &Trait) -> Result<Leaf, QueryError> {
-    Ok(Leaf::Trait {
-        path: t.name.split('.').map(str::to_owned).collect(),
-        filter: Filter {
-            field: String::new(),
-            op: t.op,
-            value: t.value.clone(),
-        },
-    })
 }
 
 #[cfg(test)]
