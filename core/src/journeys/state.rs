@@ -6,7 +6,10 @@
 //! `runs` for the bounded `history` in the same transition, so no run is ever lost or duplicated.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -66,20 +69,31 @@ impl PersonJourneys {
 }
 
 /// Reads `runs` as stored now (a list per journey) or before `maxActive` (one run per journey).
+/// Each value is read as what it is (a list or an object), without buffering it first.
 fn runs_or_legacy<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<Run>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Many(Vec<Run>),
-        One(Box<Run>),
+    struct Stored(Vec<Run>);
+    impl<'de> Deserialize<'de> for Stored {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(StoredVisitor)
+        }
+    }
+    struct StoredVisitor;
+    impl<'de> Visitor<'de> for StoredVisitor {
+        type Value = Stored;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of runs or one run")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Stored, A::Error> {
+            Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Stored)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Stored, A::Error> {
+            Run::deserialize(MapAccessDeserializer::new(map)).map(|run| Stored(vec![run]))
+        }
     }
     let stored = BTreeMap::<String, Stored>::deserialize(d)?;
     Ok(stored
         .into_iter()
-        .map(|(id, s)| match s {
-            Stored::Many(runs) => (id, runs),
-            Stored::One(run) => (id, vec![*run]),
-        })
+        .map(|(id, Stored(runs))| (id, runs))
         .filter(|(_, runs)| !runs.is_empty())
         .collect())
 }
