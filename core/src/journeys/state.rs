@@ -247,3 +247,26 @@ pub struct Output {
     /// Counts for stats.
     pub ticks: Vec<Tick>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = r#"{"seq":0,"revision":2,"node":"wait","enteredAt":5,"wakeAt":9,"holdout":false,"trigger":{"event":"Buy"},"done":["start"],"path":[{"node":"start","at":5,"outcome":"entered"}]}"#;
+
+    #[test]
+    fn runs_read_as_lists_and_as_one_legacy_run_in_any_key_order() {
+        let now = format!(r#"{{"runs":{{"a":[{RUN},{RUN}],"b":[]}}}}"#);
+        let p: PersonJourneys = serde_json::from_str(&now).unwrap();
+        assert_eq!(p.active("a").len(), 2);
+        assert!(!p.runs.contains_key("b"), "an empty list is dropped");
+        let legacy = format!(r#"{{"history":{{}},"runs":{{"a":{RUN}}},"traits":{{"x":1}}}}"#);
+        let old: PersonJourneys = serde_json::from_str(&legacy).unwrap();
+        assert_eq!(old.active("a"), &p.active("a")[..1]);
+        assert_eq!(old.next_wake(), Some(9));
+        let back = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<PersonJourneys>(&back).unwrap(), p);
+        let bad = serde_json::from_str::<PersonJourneys>(r#"{"runs":{"a":3}}"#).unwrap_err();
+        assert!(bad.to_string().contains("a list of runs or one run"));
+    }
+}
