@@ -52,6 +52,7 @@ pub mod push;
 pub mod query;
 pub mod request;
 pub mod rules;
+mod tag_first;
 pub mod work;
 
 pub use config::{write_key_from_basic_auth, Config, GpcPolicy, Pipeline, Source};

@@ -8,7 +8,7 @@
 //! bytes. Sizes are the UTF-8 bytes of the JSON text, sent as `text` queue messages, which is
 //! what the platform counts for them.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::event::Event;
 use crate::limits;
@@ -108,8 +108,9 @@ pub fn bad_rows(outcome: &crate::Outcome, received_at: &str, endpoint: &str) -> 
         .collect()
 }
 
-/// One unit of work for the consumer, as it reads a queue message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One unit of work for the consumer, as it reads a queue message. Read tag-first
+/// ([`crate::tag_first`]): a message whose `kind` is not its first key is refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Work {
     /// Accepted events to store and archive.
@@ -124,6 +125,37 @@ pub enum Work {
         /// The rows.
         rows: Vec<BadRow>,
     },
+}
+
+impl crate::tag_first::TagFirst for Work {
+    const TAG: &'static str = "kind";
+    const VARIANTS: &'static [&'static str] = &["events", "bad_rows"];
+
+    fn variant<'de, D: Deserializer<'de>>(index: usize, rest: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Events {
+            write_key: Option<String>,
+            events: Vec<Event>,
+        }
+        #[derive(Deserialize)]
+        struct BadRows {
+            rows: Vec<BadRow>,
+        }
+        Ok(if index == 0 {
+            let Events { write_key, events } = Events::deserialize(rest)?;
+            Work::Events { write_key, events }
+        } else {
+            Work::BadRows {
+                rows: BadRows::deserialize(rest)?.rows,
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Work {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tag_first::deserialize(d)
+    }
 }
 
 /// Packs events (each already encoded as JSON, see [`crate::Outcome::encoded`]) and bad rows

@@ -6,7 +6,10 @@
 //! `runs` for the bounded `history` in the same transition, so no run is ever lost or duplicated.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -66,20 +69,31 @@ impl PersonJourneys {
 }
 
 /// Reads `runs` as stored now (a list per journey) or before `maxActive` (one run per journey).
+/// Each value is read as what it is (a list or an object), without buffering it first.
 fn runs_or_legacy<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<Run>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Many(Vec<Run>),
-        One(Box<Run>),
+    struct Stored(Vec<Run>);
+    impl<'de> Deserialize<'de> for Stored {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(StoredVisitor)
+        }
+    }
+    struct StoredVisitor;
+    impl<'de> Visitor<'de> for StoredVisitor {
+        type Value = Stored;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of runs or one run")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Stored, A::Error> {
+            Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Stored)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Stored, A::Error> {
+            Run::deserialize(MapAccessDeserializer::new(map)).map(|run| Stored(vec![run]))
+        }
     }
     let stored = BTreeMap::<String, Stored>::deserialize(d)?;
     Ok(stored
         .into_iter()
-        .map(|(id, s)| match s {
-            Stored::Many(runs) => (id, runs),
-            Stored::One(run) => (id, vec![*run]),
-        })
+        .map(|(id, Stored(runs))| (id, runs))
         .filter(|(_, runs)| !runs.is_empty())
         .collect())
 }
@@ -232,4 +246,27 @@ pub struct Output {
     pub effects: Vec<Effect>,
     /// Counts for stats.
     pub ticks: Vec<Tick>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = r#"{"seq":0,"revision":2,"node":"wait","enteredAt":5,"wakeAt":9,"holdout":false,"trigger":{"event":"Buy"},"done":["start"],"path":[{"node":"start","at":5,"outcome":"entered"}]}"#;
+
+    #[test]
+    fn runs_read_as_lists_and_as_one_legacy_run_in_any_key_order() {
+        let now = format!(r#"{{"runs":{{"a":[{RUN},{RUN}],"b":[]}}}}"#);
+        let p: PersonJourneys = serde_json::from_str(&now).unwrap();
+        assert_eq!(p.active("a").len(), 2);
+        assert!(!p.runs.contains_key("b"), "an empty list is dropped");
+        let legacy = format!(r#"{{"history":{{}},"runs":{{"a":{RUN}}},"traits":{{"x":1}}}}"#);
+        let old: PersonJourneys = serde_json::from_str(&legacy).unwrap();
+        assert_eq!(old.active("a"), &p.active("a")[..1]);
+        assert_eq!(old.next_wake(), Some(9));
+        let back = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<PersonJourneys>(&back).unwrap(), p);
+        let bad = serde_json::from_str::<PersonJourneys>(r#"{"runs":{"a":3}}"#).unwrap_err();
+        assert!(bad.to_string().contains("a list of runs or one run"));
+    }
 }

@@ -7,7 +7,7 @@
 //! `dead_lettered`; a closed action never changes again. [`ActionStatus::code`] is the stable
 //! string stored in `rule_firings.actions` (and is what serde writes).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::Action;
 use super::payload::{messages, InAppMessage, WebhookBody};
@@ -302,8 +302,9 @@ pub fn backoff(base_secs: u32, attempts: u32) -> u32 {
     base_secs.saturating_mul(factor).min(MAX_RETRY_DELAY_SECS)
 }
 
-/// One unit of work on the actions queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One unit of work on the actions queue. Read tag-first ([`crate::tag_first`]): a message
+/// whose `kind` is not its first key is refused.
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ActionWork {
     /// Record a firing and run its queued actions.
@@ -334,6 +335,63 @@ pub enum ActionWork {
         /// The events (already stored).
         events: Vec<Event>,
     },
+}
+
+impl crate::tag_first::TagFirst for ActionWork {
+    const TAG: &'static str = "kind";
+    const VARIANTS: &'static [&'static str] = &["fired", "user_events", "merge", "live"];
+
+    fn variant<'de, D: Deserializer<'de>>(index: usize, rest: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct UserEvents {
+            user: String,
+            version: u64,
+            events: Vec<Event>,
+        }
+        #[derive(Deserialize)]
+        struct Live {
+            user: String,
+            version: u64,
+            anonymous: bool,
+            events: Vec<Event>,
+        }
+        Ok(match index {
+            0 => ActionWork::Fired(Box::new(FiringRecord::deserialize(rest)?)),
+            1 => {
+                let UserEvents {
+                    user,
+                    version,
+                    events,
+                } = UserEvents::deserialize(rest)?;
+                ActionWork::UserEvents {
+                    user,
+                    version,
+                    events,
+                }
+            }
+            2 => ActionWork::Merge(crate::merge::Link::deserialize(rest)?),
+            _ => {
+                let Live {
+                    user,
+                    version,
+                    anonymous,
+                    events,
+                } = Live::deserialize(rest)?;
+                ActionWork::Live {
+                    user,
+                    version,
+                    anonymous,
+                    events,
+                }
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionWork {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tag_first::deserialize(d)
+    }
 }
 
 /// A firing as stored in `rule_firings`, plus the payload its webhooks and forwards send.
