@@ -20,10 +20,10 @@ use crate::limits::{
 use crate::rules::compile::{check_actions, matcher, CompiledMatcher};
 use crate::rules::condition::{Condition, EVENT_FIELDS};
 use crate::rules::model::Matcher;
-use crate::rules::{RuleError, RuleErrorKind};
 
 /// What a branch condition may read: the trigger event, the waking event, profile traits and
-/// journey variables (the API entry's `context`).
+/// journey variables (the API entry's `context`) — and, like every journey condition, live
+/// segment membership (`segments.<id>`).
 pub const BRANCH_ROOTS: [&str; 5] = ["trigger", "event", "traits", "vars", ""];
 
 /// A compiled node.
@@ -100,6 +100,8 @@ pub struct CompiledJourney {
     pub start: usize,
     /// Longest time a run can take from entry to its end (sum of waits on the longest path).
     pub max_span_ms: i64,
+    /// Whether a condition reads `segments.<id>` (worked out once, at compile).
+    reads_segments: bool,
 }
 
 impl CompiledJourney {
@@ -123,6 +125,47 @@ impl CompiledJourney {
                 CompiledNode::WaitUntil { matcher, .. } => reads(matcher),
                 _ => false,
             })
+    }
+
+    /// The live segments its conditions read (`segments.<id>` in the trigger, waits, goal or
+    /// branches), each with the JSON pointer of the first condition that reads it; sorted by
+    /// id. The admin API checks each is a live segment; the person's object works out
+    /// membership only for journeys that read some.
+    pub fn segments(&self) -> Vec<(String, String)> {
+        let matcher = |m: &CompiledMatcher| m.condition.as_ref().map(Condition::segments);
+        let mut found: BTreeMap<String, String> = BTreeMap::new();
+        let mut note = |ids: Vec<String>, at: String| {
+            for id in ids {
+                found.entry(id).or_insert_with(|| at.clone());
+            }
+        };
+        if let Some(ids) = self.trigger.as_ref().and_then(matcher) {
+            note(ids, "/trigger/condition".into());
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            match n {
+                CompiledNode::WaitUntil { matcher: m, .. } => {
+                    if let Some(ids) = matcher(m) {
+                        note(ids, format!("/nodes/{i}/condition"));
+                    }
+                }
+                CompiledNode::Branch { arms, .. } => {
+                    for (j, (c, _)) in arms.iter().enumerate() {
+                        note(c.segments(), format!("/nodes/{i}/branches/{j}/condition"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(ids) = self.goal.as_ref().and_then(matcher) {
+            note(ids, "/goal/condition".into());
+        }
+        found.into_iter().collect()
+    }
+
+    /// Whether some condition of the journey reads live segment membership.
+    pub fn reads_segments(&self) -> bool {
+        self.reads_segments
     }
 
     /// Every event name the journey reacts to (trigger, waits, goal).
@@ -187,22 +230,7 @@ fn compile_matcher(
         events: events.to_vec(),
         condition: condition.cloned(),
     };
-    let compiled = matcher(engine, &m, at).map_err(|e| JourneyError::from_rule(e, ""))?;
-    if compiled
-        .condition
-        .as_ref()
-        .is_some_and(|c| !c.segments().is_empty())
-    {
-        // Membership is read by rules only (a journey can start on `$segment_entered`).
-        let e = RuleError::new(
-            RuleErrorKind::UnknownVariable,
-            format!("{at}/condition"),
-            "segments.<id> is read by rule conditions only; a journey can trigger on \
-             $segment_entered instead",
-        );
-        return Err(JourneyError::from_rule(e, ""));
-    }
-    Ok(compiled)
+    matcher(engine, &m, at).map_err(|e| JourneyError::from_rule(e, ""))
 }
 
 /// Checks and compiles a journey at `revision`.
@@ -453,7 +481,7 @@ pub fn compile(
         nodes.push(node);
     }
     let max_span_ms = check_graph(&journey, &nodes, start)?;
-    Ok(CompiledJourney {
+    let mut compiled = CompiledJourney {
         journey,
         revision,
         trigger,
@@ -462,7 +490,10 @@ pub fn compile(
         ids,
         start,
         max_span_ms,
-    })
+        reads_segments: false,
+    };
+    compiled.reads_segments = !compiled.segments().is_empty();
+    Ok(compiled)
 }
 
 /// Compiles a window's days and clock times; errors point at `at(field)`.

@@ -145,6 +145,12 @@ impl JourneyIndex {
                 .any(|j| j.reads_profile())
     }
 
+    /// Whether some published journey reads live segment membership (`segments.<id>`): only
+    /// then does the person's object load the live set and its stored states for journeys.
+    pub fn reads_segments(&self) -> bool {
+        self.journeys.iter().any(CompiledJourney::reads_segments)
+    }
+
     /// Whether the person's object must see this event: a journey names it, or it is an
     /// `identify` (its traits feed branch conditions).
     pub fn needs(&self, event: &Event) -> bool {

@@ -6,7 +6,9 @@
 //! explain run the same code and agree. A journey is an acyclic graph (checked on save), so no
 //! run executes a node twice, and every wait is bounded, so every run ends within
 //! [`CompiledJourney::max_span_ms`] of entry. Every action carries the idempotency key
-//! `(journey, run, node)`, so a redelivered action is never sent twice.
+//! `(journey, run, node)`, so a redelivered action is never sent twice. Live segment
+//! membership (`segments.<id>`) comes in as a function of time ([`Membership`]), read at the
+//! event's time by matchers and at the step's time by branches.
 //!
 //! ```
 //! use spur_core::journeys::{parse, JourneyIndex, PersonJourneys, enter};
@@ -40,7 +42,10 @@ pub use error::{JourneyError, JourneyErrorKind};
 pub use hash::{percentile, sticky_hash};
 pub use index::JourneyIndex;
 pub use model::{Journey, JourneyAction, Node, NodeKind, Trigger};
-pub use run::{enter, on_event, on_event_profiled, on_time, Refusal};
+pub use run::{
+    enter, enter_in, on_event, on_event_in, on_event_profiled, on_time, on_time_in, Membership,
+    Refusal,
+};
 pub use state::{Effect, Ended, History, Output, PathStep, PersonJourneys, Run, Tick};
 pub use window::{FixedZones, Zones};
 
@@ -48,5 +53,7 @@ pub use window::{FixedZones, Zones};
 mod active_tests;
 #[cfg(test)]
 mod prop_tests;
+#[cfg(test)]
+mod segment_tests;
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ use super::reads::reads;
 use super::state::{Effect, Ended, Output, PersonJourneys, Run, Tick};
 use super::window::{next_open, plausible_zone};
 use crate::limits::JOURNEY_CLOCK_SKEW_MS;
-use crate::rules::condition::Subject;
+use crate::rules::condition::{Subject, SEGMENTS_ROOT};
 use crate::rules::event_key;
 use crate::rules::state::event_time;
 use crate::Event;
@@ -51,6 +51,12 @@ impl Refusal {
     }
 }
 
+/// The person's live segment membership at a time (segment id → member), which journey
+/// conditions read as `segments.<id>`: the person's object builds it from the states the live
+/// upkeep last observed (`LiveSet::membership`). Without it (`None`: dry-run, tests) the paths
+/// are absent, so they read `null`.
+pub type Membership<'a> = &'a dyn Fn(i64) -> Map<String, Value>;
+
 /// Enters `user` into journey `id` (an API call or a matching trigger event).
 pub fn enter(
     index: &JourneyIndex,
@@ -59,6 +65,22 @@ pub fn enter(
     id: &str,
     trigger: Value,
     vars: Value,
+    now: i64,
+) -> Result<Output, Refusal> {
+    enter_in(index, person, user, id, trigger, vars, None, now)
+}
+
+/// [`enter`] with the person's live segment membership, which branch conditions read at the
+/// time each branch is taken.
+#[allow(clippy::too_many_arguments)]
+pub fn enter_in(
+    index: &JourneyIndex,
+    person: &mut PersonJourneys,
+    user: &str,
+    id: &str,
+    trigger: Value,
+    vars: Value,
+    segments: Option<Membership<'_>>,
     now: i64,
 ) -> Result<Output, Refusal> {
     let j = index.get(id).ok_or(Refusal::UnknownJourney)?;
@@ -100,7 +122,13 @@ pub fn enter(
     };
     let mut out = Output::default();
     out.ticks.push(tick(id, "", "entered", holdout));
-    advance(j, index, person, &mut run, user, j.start, now, &mut out);
+    let mut cx = Cx {
+        index,
+        user,
+        segments,
+        out: &mut out,
+    };
+    advance(j, &mut cx, person, &mut run, j.start, now);
     person.settle(id, run);
     Ok(out)
 }
@@ -126,8 +154,22 @@ pub fn on_event_profiled(
     profile: Option<&Map<String, Value>>,
     now: i64,
 ) -> Output {
+    on_event_in(index, person, user, event, profile, None, now)
+}
+
+/// [`on_event_profiled`] with the person's live segment membership: event matchers see it at
+/// the event's time, branches at the time they are taken.
+pub fn on_event_in(
+    index: &JourneyIndex,
+    person: &mut PersonJourneys,
+    user: &str,
+    event: &Event,
+    profile: Option<&Map<String, Value>>,
+    segments: Option<Membership<'_>>,
+    now: i64,
+) -> Output {
     let t = event_time(event, now);
-    let mut out = on_time(index, person, user, t);
+    let mut out = on_time_in(index, person, user, segments, t);
     let key = event_key(event);
     if key == "$identify" {
         merge(&mut person.traits, &event.traits);
@@ -142,15 +184,23 @@ pub fn on_event_profiled(
     if let Some(p) = profile {
         subject = subject.with_profile(p);
     }
+    // Membership at the event's time, worked out only when a journey it meets reads some.
+    if let Some(m) = segments.filter(|_| candidates.iter().any(|j| j.reads_segments())) {
+        subject = subject.with_segments(m(t));
+    }
     let value = serde_json::to_value(event).unwrap_or(Value::Null);
     let engine = index.engine();
     for j in &candidates {
         let id = j.id();
         // Each active run of the journey sees the event on its own (one per order, say).
         for run in person.runs.remove(id).unwrap_or_default() {
-            on_run_event(
-                j, index, person, run, user, &key, &subject, &value, t, &mut out,
-            );
+            let mut cx = Cx {
+                index,
+                user,
+                segments,
+                out: &mut out,
+            };
+            on_run_event(j, &mut cx, person, run, &key, &subject, &value, t);
         }
     }
     for j in candidates {
@@ -159,7 +209,17 @@ pub fn on_event_profiled(
             .as_ref()
             .is_some_and(|m| m.matches(engine, &key, &subject));
         if hit {
-            if let Ok(o) = enter(index, person, user, j.id(), value.clone(), Value::Null, t) {
+            let trigger = value.clone();
+            if let Ok(o) = enter_in(
+                index,
+                person,
+                user,
+                j.id(),
+                trigger,
+                Value::Null,
+                segments,
+                t,
+            ) {
                 out.effects.extend(o.effects);
                 out.ticks.extend(o.ticks);
             }
@@ -168,22 +228,30 @@ pub fn on_event_profiled(
     out
 }
 
+/// What the transitions of one input share: the journeys, the person's id and membership, and
+/// the output they add to.
+struct Cx<'a, 'o> {
+    index: &'a JourneyIndex,
+    user: &'a str,
+    segments: Option<Membership<'a>>,
+    out: &'o mut Output,
+}
+
 /// One active run of `j` meets an event at time `t`: revision, goal, then a waiting node.
 #[allow(clippy::too_many_arguments)]
 fn on_run_event(
     j: &CompiledJourney,
-    index: &JourneyIndex,
+    cx: &mut Cx<'_, '_>,
     person: &mut PersonJourneys,
     mut run: Run,
-    user: &str,
     key: &str,
     subject: &Subject,
     value: &Value,
     t: i64,
-    out: &mut Output,
 ) {
     let id = j.id();
-    let engine = index.engine();
+    let engine = cx.index.engine();
+    let out = &mut *cx.out;
     if !follow_revision(j, &mut run, t) {
         out.ticks.push(tick(id, &run.node, "exited", run.holdout));
         person.settle(id, run);
@@ -228,7 +296,7 @@ fn on_run_event(
         run.event = Some(value.clone());
         let node = run.node.clone();
         run.step(&node, t, "event", None);
-        advance(j, index, person, &mut run, user, next, t, out);
+        advance(j, cx, person, &mut run, next, t);
     }
     person.settle(id, run);
 }
@@ -236,6 +304,18 @@ fn on_run_event(
 /// Wakes every run whose time has come (each at its own due time), and ends runs whose
 /// journey is no longer published.
 pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, now: i64) -> Output {
+    on_time_in(index, person, user, None, now)
+}
+
+/// [`on_time`] with the person's live segment membership, which branches read at the time
+/// they are taken (a woken run's due time).
+pub fn on_time_in(
+    index: &JourneyIndex,
+    person: &mut PersonJourneys,
+    user: &str,
+    segments: Option<Membership<'_>>,
+    now: i64,
+) -> Output {
     let mut out = Output::default();
     // Repeat until no run is due: one wake-up may lead to a later wait that is also due.
     loop {
@@ -300,7 +380,13 @@ pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, no
             Some((next, outcome)) => {
                 let node = run.node.clone();
                 run.step(&node, at, outcome, None);
-                advance(j, index, person, &mut run, user, next, at, &mut out);
+                let mut cx = Cx {
+                    index,
+                    user,
+                    segments,
+                    out: &mut out,
+                };
+                advance(j, &mut cx, person, &mut run, next, at);
             }
             None => end(&mut run, at, "node_changed", &mut out, &id),
         }
@@ -373,17 +459,16 @@ fn same_value(a: &Value, b: &Value, path: &[String]) -> bool {
 }
 
 /// Runs nodes from `from` until the run waits or ends.
-#[allow(clippy::too_many_arguments)]
 fn advance(
     j: &CompiledJourney,
-    index: &JourneyIndex,
+    cx: &mut Cx<'_, '_>,
     person: &mut PersonJourneys,
     run: &mut Run,
-    user: &str,
     from: usize,
     at: i64,
-    out: &mut Output,
 ) {
+    let (index, user) = (cx.index, cx.user);
+    let out = &mut *cx.out;
     let id = j.id();
     let mut i = from;
     // The graph is acyclic, so at most one pass over the nodes; the bound is belt and braces.
@@ -427,12 +512,18 @@ fn advance(
                 }
             }
             CompiledNode::Branch { arms, otherwise } => {
-                let context = json!({
+                let mut context = json!({
                     "trigger": run.trigger,
                     "event": run.event.as_ref().unwrap_or(&run.trigger),
                     "traits": Value::Object(person.traits.clone()),
                     "vars": run.vars,
                 });
+                // Membership when the branch is taken, only for a journey that reads it.
+                if let (Some(m), Value::Object(c)) =
+                    (cx.segments.filter(|_| j.reads_segments()), &mut context)
+                {
+                    c.insert(SEGMENTS_ROOT.to_owned(), Value::Object(m(at)));
+                }
                 let subject = Subject::from_value(&context);
                 let hit = arms
                     .iter()

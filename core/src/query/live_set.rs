@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::live::{transition_event, LiveSegment, LiveState, Transition};
 use super::segment::SavedSegment;
+use crate::limits::MAX_LIVE_SEGMENTS;
 use crate::Event;
 
 /// The live segments of one version of the saved segments.
@@ -37,14 +38,25 @@ pub struct Change {
 
 impl LiveSet {
     /// Compiles the saved segments marked live (the others, and any that no longer compile,
-    /// are left out; the second value lists those refused, with the reason).
+    /// are left out; the second value lists those refused, with the reason). At most
+    /// [`MAX_LIVE_SEGMENTS`] are kept, the first by id: the store refuses a live save past
+    /// the cap, and should more be stored anyway (an older race, a hand edit), per-person
+    /// upkeep stays bounded and every isolate keeps the same ones.
     pub fn build(
         version: u64,
         saved: impl IntoIterator<Item = (String, SavedSegment)>,
     ) -> (LiveSet, Vec<(String, String)>) {
+        let mut live: Vec<(String, SavedSegment)> =
+            saved.into_iter().filter(|(_, s)| s.live).collect();
+        live.sort_by(|a, b| a.0.cmp(&b.0));
         let mut segments = Vec::new();
         let mut skipped = Vec::new();
-        for (id, s) in saved.into_iter().filter(|(_, s)| s.live) {
+        for (id, s) in live {
+            if segments.len() >= MAX_LIVE_SEGMENTS {
+                let detail = format!("past MAX_LIVE_SEGMENTS ({MAX_LIVE_SEGMENTS}) by id");
+                skipped.push((id, detail));
+                continue;
+            }
             match LiveSegment::compile(&id, &s) {
                 Ok(seg) => segments.push(seg),
                 Err(e) => skipped.push((id, e.to_string())),

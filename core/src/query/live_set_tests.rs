@@ -150,3 +150,25 @@ fn absorb_changes_nothing_for_a_member_already_in_and_drops_unknown_segments() {
     assert_eq!(ours.keys().collect::<Vec<_>>(), vec!["one"]);
     assert_eq!(ours["one"].seq, 1);
 }
+
+#[test]
+fn build_keeps_at_most_the_cap_first_by_id_whatever_the_order() {
+    use crate::limits::MAX_LIVE_SEGMENTS;
+    let cond = json!({"did": {"event": "Buy"}});
+    let n = MAX_LIVE_SEGMENTS + 5;
+    let ids: Vec<String> = (0..n).rev().map(|i| format!("s{i:02}")).collect();
+    let (s, skipped) = LiveSet::build(
+        1,
+        ids.iter()
+            .map(|id| (id.clone(), saved(cond.clone(), true)))
+            .chain([("plain".to_owned(), saved(cond.clone(), false))]),
+    );
+    let kept: Vec<&str> = s.segments().iter().map(|g| g.id.as_str()).collect();
+    let first: Vec<String> = (0..MAX_LIVE_SEGMENTS).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(kept, first);
+    let dropped: Vec<&str> = skipped.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(dropped, ["s20", "s21", "s22", "s23", "s24"]);
+    assert!(skipped
+        .iter()
+        .all(|(_, why)| why.contains("MAX_LIVE_SEGMENTS")));
+}

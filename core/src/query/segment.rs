@@ -179,15 +179,23 @@ pub fn check_live_count<'a>(
     }
     let others = live_now.into_iter().filter(|other| *other != id).count();
     if others >= crate::limits::MAX_LIVE_SEGMENTS {
-        return Err(QueryError::value(
-            "live",
-            format!(
-                "at most {} segments can be live at once (MAX_LIVE_SEGMENTS); {others} already are",
-                crate::limits::MAX_LIVE_SEGMENTS
-            ),
-        ));
+        return Err(too_many_live(others));
     }
     Ok(())
+}
+
+/// The refusal of a live save past [`crate::limits::MAX_LIVE_SEGMENTS`] (`invalid_value` on
+/// `live`) when `others` are live. The store's write of a live segment is itself conditional
+/// on the count (so concurrent saves cannot race past the cap): when it did not write, the
+/// caller answers this too.
+pub fn too_many_live(others: usize) -> QueryError {
+    QueryError::value(
+        "live",
+        format!(
+            "at most {} segments can be live at once (MAX_LIVE_SEGMENTS); {others} already are",
+            crate::limits::MAX_LIVE_SEGMENTS
+        ),
+    )
 }
 
 /// Whether `id` can name a saved segment: 1..=64 of `A-Z a-z 0-9 _ -`.

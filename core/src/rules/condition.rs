@@ -52,7 +52,7 @@ pub const EVENT_FIELDS: [&str; 18] = [
 
 /// The root of live segment membership: `{"var": "segments.vip"}` is `true` when the person is
 /// a member of live segment `vip`, `false` when not (the person's object adds it, see
-/// [`Subject::with_segments`]; elsewhere the path is absent, so `null`).
+/// [`Subject::with_segments`], for rules and journeys; elsewhere the path is absent, so `null`).
 pub const SEGMENTS_ROOT: &str = "segments";
 
 /// Operators whose later arguments run per array element, where `var` is element-relative.
@@ -84,27 +84,27 @@ impl std::fmt::Debug for Condition {
 impl Condition {
     /// Checks and compiles `source`; `at` is its JSON pointer in the rule, for errors.
     pub fn compile(engine: &Engine, source: &Value, at: &str) -> Result<Self, RuleError> {
-        Self::compile_in(engine, source, at, &EVENT_FIELDS, true)
+        Self::compile_in(engine, source, at, &EVENT_FIELDS)
     }
 
     /// Like [`Condition::compile`], but `var` paths must start with one of `roots` (journey
-    /// branches read `trigger.*`, `event.*`, `traits.*`, `vars.*` rather than one event).
+    /// branches read `trigger.*`, `event.*`, `traits.*`, `vars.*` rather than one event), or
+    /// be a `segments.<id>` membership.
     pub fn compile_scoped(
         engine: &Engine,
         source: &Value,
         at: &str,
         roots: &[&str],
     ) -> Result<Self, RuleError> {
-        Self::compile_in(engine, source, at, roots, false)
+        Self::compile_in(engine, source, at, roots)
     }
 
-    /// Compiles with `roots`, and `segments.<id>` paths when `segments`.
+    /// Compiles with `roots`, and `segments.<id>` paths.
     fn compile_in(
         engine: &Engine,
         source: &Value,
         at: &str,
         roots: &[&str],
-        segments: bool,
     ) -> Result<Self, RuleError> {
         let size = serde_json::to_vec(source)
             .map(|v| v.len())
@@ -128,7 +128,6 @@ impl Condition {
             &Scope {
                 ops: &OPERATORS,
                 roots,
-                segments,
             },
             source,
             at,
@@ -260,8 +259,6 @@ impl Subject {
 struct Scope<'a> {
     ops: &'a [&'a str],
     roots: &'a [&'a str],
-    /// Whether `segments.<id>` may be read.
-    segments: bool,
 }
 
 fn check_tree(scope: &Scope<'_>, v: &Value, at: &str) -> Result<(), RuleError> {
@@ -322,7 +319,7 @@ fn check_ops(ops: &[&str], v: &Value, at: &str) -> Result<(), RuleError> {
 fn check_path(scope: &Scope<'_>, args: &Value, at: &str) -> Result<(), RuleError> {
     if let Some(path) = literal_path(args) {
         if path.split('.').next() == Some(SEGMENTS_ROOT) {
-            return check_segment_path(scope, path, at);
+            return check_segment_path(path, at);
         }
     }
     let first = match args {
@@ -379,14 +376,7 @@ fn segment_id(path: &str) -> Option<&str> {
     (!id.is_empty() && !id.contains('.')).then_some(id)
 }
 
-fn check_segment_path(scope: &Scope<'_>, path: &str, at: &str) -> Result<(), RuleError> {
-    if !scope.segments {
-        return Err(RuleError::new(
-            RuleErrorKind::UnknownVariable,
-            at,
-            format!("{path:?}: segment membership is read by rule conditions only"),
-        ));
-    }
+fn check_segment_path(path: &str, at: &str) -> Result<(), RuleError> {
     if segment_id(path).is_none() {
         return Err(RuleError::new(
             RuleErrorKind::InvalidCondition,

@@ -178,12 +178,13 @@ fn segment_paths_must_name_one_segment_and_stay_out_of_journey_branches() {
     let iter = json!({"some": [{"var": "properties.tags"}, {"var": "segments.x"}]});
     let c = Condition::compile(&engine, &iter, "").unwrap();
     assert!(c.segments().is_empty());
-    let e = Condition::compile_scoped(
+    // Journey branches read membership too.
+    let c = Condition::compile_scoped(
         &engine,
         &json!({"var": "segments.vip"}),
         "/nodes/0",
         &["trigger", "event", "traits", "vars", ""],
     )
-    .unwrap_err();
-    assert_eq!(e.kind, RuleErrorKind::UnknownVariable);
+    .unwrap();
+    assert_eq!(c.segments(), ["vip".to_owned()]);
 }

@@ -11,6 +11,7 @@ use spur_core::journeys::Zones;
 use spur_core::journeys::{self, compile, Journey, JourneyError, JourneyErrorKind};
 use spur_core::limits::{MAX_JOURNEYS, MAX_JOURNEY_CONTEXT_BYTES};
 use spur_core::query::CampaignGoalSpec;
+use spur_core::rules::RuleErrorKind;
 use worker::{Env, Request, Response};
 
 use crate::http::body;
@@ -18,6 +19,7 @@ use crate::http::error::ApiError;
 use crate::objects::journeys::EnterRequest;
 use crate::objects::user_state::{self, Delivery};
 use crate::storage::journeys as journey_set;
+use crate::storage::live_segments;
 use crate::storage::rules as rule_set;
 
 fn doc(text: Option<&str>) -> Value {
@@ -48,8 +50,12 @@ pub async fn get(env: &Env, id: &str) -> Result<Response, ApiError> {
     Ok(Response::from_json(&shown(&stored))?)
 }
 
+/// A journey that compiled: the document, its longest span and the live segments it reads
+/// (id, pointer).
+type Checked = (Journey, i64, Vec<(String, String)>);
+
 /// Parses and compiles a journey body for path `id` (a missing `id` is filled in).
-fn checked(text: &str, id: Option<&str>) -> Result<(Journey, i64), ApiError> {
+fn checked(text: &str, id: Option<&str>) -> Result<Checked, ApiError> {
     let bad = |e: JourneyError| ApiError::Journey(e);
     let mut value: Value = serde_json::from_str(text).map_err(|e| {
         bad(JourneyError::new(
@@ -88,13 +94,36 @@ fn checked(text: &str, id: Option<&str>) -> Result<(Journey, i64), ApiError> {
         }
     }
     let span = compiled.max_span_ms;
-    Ok((compiled.journey, span))
+    let segments = compiled.segments();
+    Ok((compiled.journey, span, segments))
+}
+
+/// Refuses a journey whose conditions read `segments.<id>` of a segment that is not live
+/// (unknown, or saved without `live`), as a rule save does: membership is kept for live
+/// segments only, so such a condition could never hold. A live segment deleted or made
+/// non-live later reads `false`.
+async fn check_segments(env: &Env, read: &[(String, String)]) -> Result<(), ApiError> {
+    if read.is_empty() {
+        return Ok(());
+    }
+    let set = live_segments::latest(env).await?;
+    match read.iter().find(|(id, _)| !set.contains(id)) {
+        None => Ok(()),
+        Some((id, at)) => Err(ApiError::Journey(JourneyError::new(
+            JourneyErrorKind::Rule(RuleErrorKind::UnknownSegment),
+            at.clone(),
+            format!(
+                "segments.{id}: no live segment {id:?}; save the segment with \"live\": true first"
+            ),
+        ))),
+    }
 }
 
 /// `POST /v1/journeys/validate`: checks a document without saving it.
-pub async fn validate(mut req: Request) -> Result<Response, ApiError> {
+pub async fn validate(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let text = body::read_text(&mut req).await?;
-    let (journey, span) = checked(&text, None)?;
+    let (journey, span, segments) = checked(&text, None)?;
+    check_segments(env, &segments).await?;
     Ok(Response::from_json(&json!({
         "valid": true, "id": journey.id, "maxSpanMs": span,
     }))?)
@@ -103,7 +132,8 @@ pub async fn validate(mut req: Request) -> Result<Response, ApiError> {
 /// `PUT /v1/journeys/{id}`: saves the draft (the live revision is unchanged until publish).
 pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
     let text = body::read_text(&mut req).await?;
-    let (journey, _) = checked(&text, Some(id))?;
+    let (journey, _, segments) = checked(&text, Some(id))?;
+    check_segments(env, &segments).await?;
     if journey_set::get(env, id).await?.is_none() && journey_set::count(env).await? >= MAX_JOURNEYS
     {
         return Err(ApiError::Invalid(format!(
@@ -118,7 +148,8 @@ pub async fn put(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiE
 /// `POST /v1/journeys/{id}/publish`: the draft becomes the next live revision.
 pub async fn publish(env: &Env, id: &str) -> Result<Response, ApiError> {
     let stored = journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
-    checked(&stored.draft, Some(id))?;
+    let (_, _, segments) = checked(&stored.draft, Some(id))?;
+    check_segments(env, &segments).await?;
     journey_set::publish(env, id).await?;
     let stored = journey_set::get(env, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::from_json(&shown(&stored))?)
@@ -311,7 +342,7 @@ pub async fn dry_run(mut req: Request, env: &Env, id: &str) -> Result<Response, 
     } else {
         stored.draft
     };
-    let (journey, _) = checked(&source, Some(id))?;
+    let (journey, _, _) = checked(&source, Some(id))?;
     let at = |v: Option<&str>, name: &str| -> Result<Option<i64>, ApiError> {
         v.map(|t| {
             spur_core::instant::parse_rfc3339(t)

@@ -72,7 +72,7 @@ pub async fn route(req: Request, env: &Env, path: &str) -> Result<Response, ApiE
         (Method::Post, ["rules", id, "dry-run"]) => rules::dry_run_route(req, env, id).await,
         (Method::Get, ["rules", id, "explain"]) => rules::explain_route(&req, env, id).await,
         (Method::Get, ["journeys"]) => journeys::list(env).await,
-        (Method::Post, ["journeys", "validate"]) => journeys::validate(req).await,
+        (Method::Post, ["journeys", "validate"]) => journeys::validate(req, env).await,
         (Method::Get, ["journeys", id]) => journeys::get(env, id).await,
         (Method::Put, ["journeys", id]) => journeys::put(req, env, id).await,
         (Method::Delete, ["journeys", id]) => journeys::delete(env, id).await,

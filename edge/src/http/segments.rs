@@ -5,12 +5,16 @@
 //! always plans; the stored JSON is the validated definition re-serialized in its canonical
 //! camelCase spelling (a body using an old snake_case key such as `last_seen` is stored and
 //! answered as `lastSeen`); at most `MAX_LIVE_SEGMENTS` saved segments are live (a save past
-//! it is refused, core decides). Segment queries run on the events store (D1 or ClickHouse); the
+//! it is refused, core decides; the D1 write of a live segment is itself conditional on the
+//! count, so concurrent saves cannot race past it). Segment queries run on the events store (D1 or ClickHouse); the
 //! per-person live membership (`/live`) replays D1's history and is refused on ClickHouse.
 
 use serde::Serialize;
+use spur_core::limits::MAX_LIVE_SEGMENTS;
 use spur_core::query::live::{history_sql, replay, LiveSegment, NOT_LIVE};
-use spur_core::query::segment::{check_live_count, valid_segment_id, SavedSegment, SegmentOptions};
+use spur_core::query::segment::{
+    check_live_count, too_many_live, valid_segment_id, SavedSegment, SegmentOptions,
+};
 use spur_core::query::time_range::parse_instant;
 use spur_core::query::{self, QueryError, SegmentQuery};
 use worker::{Env, Method, Request, Response};
@@ -165,7 +169,13 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response,
             }
             let canonical = serde_json::to_string(&saved)
                 .map_err(|e| ApiError::Internal(format!("segment {id}: {e}")))?;
-            store::save(env, id, &saved.name, &canonical).await?;
+            if !saved.live {
+                store::save(env, id, &saved.name, &canonical).await?;
+            } else if !store::save_live(env, id, &saved.name, &canonical, MAX_LIVE_SEGMENTS).await?
+            {
+                // Others became live since the count above (a concurrent save).
+                return Err(too_many_live(MAX_LIVE_SEGMENTS).into());
+            }
             crate::storage::live_segments::bump_version(env).await?;
             match store::load(env, id).await? {
                 Some(row) => Ok(Response::from_json(&Saved::from(row))?),

@@ -3,11 +3,11 @@
 //!
 //! Invariant: the state is one row read and written in the same synchronous stretch as the
 //! rule state (no await in between), so a transition is never half-applied; every decision is
-//! spur-core's (`journeys::on_event`, `on_time`, `enter`).
+//! spur-core's (`journeys::on_event_in`, `on_time_in`, `enter_in`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spur_core::journeys::{self, JourneyIndex, Output, PersonJourneys};
+use spur_core::journeys::{self, JourneyIndex, Membership, Output, PersonJourneys};
 use spur_core::Event;
 use worker::SqlStorage;
 
@@ -80,7 +80,9 @@ fn extend(into: &mut Output, more: Output) {
 }
 
 /// Runs the fresh events (their matchers seeing `profile` beneath the events' traits), an
-/// optional API entry, then due timers, at `at`.
+/// optional API entry, then due timers, at `at`; conditions that read `segments.<id>` see
+/// `segments` (the person's membership at a time), when given.
+#[allow(clippy::too_many_arguments)]
 pub fn step(
     index: &JourneyIndex,
     person: &mut PersonJourneys,
@@ -88,21 +90,23 @@ pub fn step(
     events: &[&Event],
     enter: Option<&EnterRequest>,
     profile: Option<&serde_json::Map<String, Value>>,
+    segments: Option<Membership<'_>>,
     at: i64,
 ) -> (Output, Option<Entered>) {
     let mut out = Output::default();
     for e in events {
-        let o = journeys::on_event_profiled(index, person, user, e, profile, at);
+        let o = journeys::on_event_in(index, person, user, e, profile, segments, at);
         extend(&mut out, o);
     }
     let entered = enter.map(|req| {
-        match journeys::enter(
+        match journeys::enter_in(
             index,
             person,
             user,
             &req.journey,
             Value::Null,
             req.context.clone(),
+            segments,
             at,
         ) {
             Ok(o) => {
@@ -125,6 +129,9 @@ pub fn step(
             },
         }
     });
-    extend(&mut out, journeys::on_time(index, person, user, at));
+    extend(
+        &mut out,
+        journeys::on_time_in(index, person, user, segments, at),
+    );
     (out, entered)
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use spur_core::frequency::{self, Ask, FrequencyPolicy, Tally, Verdict};
-use spur_core::journeys::Zones;
+use spur_core::journeys::{Membership, Zones};
 use spur_core::limits::MAX_MERGE_HOPS;
 use spur_core::merge::{Handover, Link, Pending};
 use spur_core::rules::state::event_time;
@@ -327,16 +327,17 @@ impl UserState {
             journey_set::at_version(&self.env, d.journeys).await?
         };
         let at = now_ms();
-        // The live segments, only when some rule the events meet reads `segments.<id>` (an
-        // unavailable set is logged, and membership reads `null`).
-        let live_set = if d.events.iter().any(|e| index.needs_segments(e)) {
-            live_segments::current(&self.env)
-                .await
-                .map_err(|e| console_error!("live segments unavailable for conditions: {e:?}"))
-                .ok()
-        } else {
-            None
-        };
+        // The live segments, only when some rule the events meet, or some journey, reads
+        // `segments.<id>` (an unavailable set is logged, and membership reads `null`).
+        let live_set =
+            if journeys.reads_segments() || d.events.iter().any(|e| index.needs_segments(e)) {
+                live_segments::current(&self.env)
+                    .await
+                    .map_err(|e| console_error!("live segments unavailable for conditions: {e:?}"))
+                    .ok()
+            } else {
+                None
+            };
         let segment_traits = live_set.as_ref().is_some_and(|s| s.reads_traits());
         // Loaded before the synchronous stretch (an await), and only when some condition the
         // events meet reads `traits.*` (or a live segment they read does).
@@ -347,7 +348,8 @@ impl UserState {
                     e.user_id.is_some()
                         && (index.needs_profile(e)
                             || journeys.needs_profile(e)
-                            || (segment_traits && index.needs_segments(e)))
+                            || (segment_traits
+                                && (index.needs_segments(e) || journeys.reads_segments())))
                 });
                 match wanted.and_then(|e| e.user_id.as_deref()) {
                     Some(id) => profiles::one(&self.env, id).await.unwrap_or_else(|e| {
@@ -415,6 +417,16 @@ impl UserState {
         save(&sql, &before, &states)?;
         let people_before = person_journeys::load(&sql)?;
         let mut person = people_before.clone();
+        // Journeys read membership at each step's time, from the same stored states.
+        let membership = |t: i64| {
+            live_set
+                .as_ref()
+                .map(|s| s.membership(&live_states, profile.as_ref(), t))
+                .unwrap_or_default()
+        };
+        let segments = journeys
+            .reads_segments()
+            .then_some(&membership as Membership<'_>);
         let (jout, entered) = person_journeys::step(
             &journeys,
             &mut person,
@@ -422,6 +434,7 @@ impl UserState {
             &fresh,
             d.enter.as_ref(),
             profile.as_ref(),
+            segments,
             at,
         );
         person_journeys::save(&sql, &people_before, &person)?;
@@ -447,6 +460,23 @@ impl UserState {
     async fn ring(&self) -> std::result::Result<(), ApiError> {
         let index = rule_set::current(&self.env).await?;
         let journeys = journey_set::current(&self.env).await?;
+        // Membership for journeys that read it: the live set and the profile its segments
+        // read, loaded before the synchronous stretch (an unavailable set reads `null`).
+        let user = get_meta(&self.sql(), "user")?.unwrap_or_default();
+        let (live_set, live_traits) = if journeys.reads_segments() {
+            match live_segments::current(&self.env).await {
+                Ok(set) => {
+                    let traits = self.live_traits(&set, &user).await;
+                    (Some(set), traits)
+                }
+                Err(e) => {
+                    console_error!("live segments unavailable for journeys: {e:?}");
+                    (None, None)
+                }
+            }
+        } else {
+            (None, None)
+        };
         let at = now_ms();
         let sql = self.sql();
         // What the alarm was due for and when it ran: how late alarms fire, apart from what
@@ -458,10 +488,21 @@ impl UserState {
         let mut states = before.clone();
         let firings = index.apply_time(&mut states, at);
         save(&sql, &before, &states)?;
-        let user = get_meta(&sql, "user")?.unwrap_or_default();
         let people_before = person_journeys::load(&sql)?;
         let mut person = people_before.clone();
-        let (jout, _) = person_journeys::step(&journeys, &mut person, &user, &[], None, None, at);
+        let live_states = match &live_set {
+            Some(_) => live::load_live(&sql)?,
+            None => BTreeMap::new(),
+        };
+        let membership = |t: i64| {
+            live_set
+                .as_ref()
+                .map(|s| s.membership(&live_states, live_traits.as_ref(), t))
+                .unwrap_or_default()
+        };
+        let segments = live_set.is_some().then_some(&membership as Membership<'_>);
+        let (jout, _) =
+            person_journeys::step(&journeys, &mut person, &user, &[], None, None, segments, at);
         person_journeys::save(&sql, &people_before, &person)?;
         let alarm = earliest(next_deadline(&states), person.next_wake());
         self.dispatch(&index, firings, &user, "alarm", false)
