@@ -15,16 +15,21 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use spur_core::frequency::{self, Ask, FrequencyPolicy, Tally, Verdict};
-use spur_core::journeys::{Membership, Zones};
+use spur_core::frequency::{Ask, Verdict};
+use spur_core::journeys::Membership;
 use spur_core::limits::MAX_MERGE_HOPS;
-use spur_core::merge::{Handover, Link, Pending};
+use spur_core::merge::{Handover, Link};
 use spur_core::rules::state::event_time;
-use spur_core::rules::{next_deadline, Firing, InAppMessage, Prepared, RuleIndex, RuleState};
+use spur_core::rules::{next_deadline, Firing, InAppMessage, RuleIndex, RuleState};
 use spur_core::Event;
+mod frequency;
 mod live;
 mod merge;
+mod outbox;
 mod seen;
+
+use frequency::FREQUENCY_TALLY;
+use outbox::{load_outbox, park, take_outbox, write_outbox};
 
 pub use live::{LiveAnswer, LiveDelivery};
 
@@ -33,7 +38,7 @@ use worker::{
     Response, Result, SqlStorage, State,
 };
 
-use crate::clock::{now_ms, IntlZones};
+use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::objects::journeys::{self as person_journeys, EnterRequest, Entered};
 use crate::queues::firings::{self as actions, prepare};
@@ -41,7 +46,6 @@ use crate::storage::journeys as journey_set;
 use crate::storage::live_segments;
 use crate::storage::profiles;
 use crate::storage::rules as rule_set;
-use crate::storage::settings;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
 pub const USER_STATE: &str = "USER_STATE";
@@ -49,22 +53,12 @@ pub const USER_STATE: &str = "USER_STATE";
 const ALARM_DUE: &str = "alarm_due";
 /// Meta key: `"<due> <ran>"` of the last alarm that rang (ms since 1970).
 const LAST_ALARM: &str = "last_alarm";
-/// Most in-app messages waiting for pickup (oldest dropped first).
-pub const MAX_OUTBOX: usize = spur_core::limits::MAX_PENDING_MESSAGES;
 /// Meta key: the person this (anonymous) person was merged into; set once, by the hand-over.
 const MERGED_INTO: &str = "merged_into";
 /// Meta key: how many merges arrived again after their source was already imported.
 const MERGE_REPEATS: &str = "merge_repeats";
 /// Meta key: what the hand-over exported (returned again when a merge is retried).
 const HANDOVER: &str = "handover";
-/// How long a waiting in-app message stays worth showing.
-pub const OUTBOX_TTL_MS: i64 = 86_400_000;
-/// How long a frequency verdict is remembered by action id (longer than the actions queue
-/// retries a message), so a retried send is never counted twice.
-pub const ADMITTED_TTL_MS: i64 = 2 * 86_400_000;
-/// Meta key: the person's frequency [`Tally`] (JSON).
-const FREQUENCY_TALLY: &str = "frequency_tally";
-
 const SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS rule_state (rule_id TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
@@ -513,37 +507,6 @@ impl UserState {
         self.emit(&user, changes, traits).await
     }
 
-    /// Answers asks from the ingest request or the actions consumer.
-    async fn admit_asks(&self, asks: &[Ask]) -> std::result::Result<Vec<Verdict>, ApiError> {
-        let policy = settings::frequency(&self.env).await?;
-        if !policy.is_active() {
-            return Ok(asks
-                .iter()
-                .map(|a| Verdict {
-                    key: a.key.clone(),
-                    skip: None,
-                })
-                .collect());
-        }
-        admit_all(&self.sql(), &policy, asks, now_ms())
-    }
-
-    /// Admits the in-app messages this object is about to return or park (no hop: the tally
-    /// is here); a refused message is not shown and its outcome records why.
-    async fn gate_in_app(&self, prepared: &mut Prepared) -> std::result::Result<(), ApiError> {
-        let asks = frequency::in_app_asks(prepared);
-        if asks.is_empty() {
-            return Ok(());
-        }
-        let policy = settings::frequency(&self.env).await?;
-        if !policy.is_active() {
-            return Ok(());
-        }
-        let verdicts = admit_all(&self.sql(), &policy, &asks, now_ms())?;
-        frequency::apply_in_app(prepared, &verdicts);
-        Ok(())
-    }
-
     /// Queues the firings' records; messages are returned or parked in the outbox.
     async fn dispatch(
         &self,
@@ -669,62 +632,6 @@ impl UserState {
     }
 }
 
-#[derive(Deserialize)]
-struct AdmittedRow {
-    skip: Option<String>,
-}
-
-/// Decides each ask under `policy` at `at`: a key already answered gets the same answer (not
-/// counted again); a new one is decided by `frequency::admit` and remembered. Synchronous —
-/// read, decide, write with no await — so concurrent requests cannot both take the last slot.
-fn admit_all(
-    sql: &SqlStorage,
-    policy: &FrequencyPolicy,
-    asks: &[Ask],
-    at: i64,
-) -> std::result::Result<Vec<Verdict>, ApiError> {
-    let offset = IntlZones.offset_ms(policy.zone(), at).unwrap_or(0);
-    sql.exec(
-        "DELETE FROM admitted WHERE at < ?",
-        vec![(at - ADMITTED_TTL_MS).into()],
-    )?;
-    let before: Tally = get_meta(sql, FREQUENCY_TALLY)?
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let mut tally = before.clone();
-    let mut verdicts = Vec::with_capacity(asks.len());
-    for ask in asks {
-        let known: Vec<AdmittedRow> = sql
-            .exec(
-                "SELECT skip FROM admitted WHERE key = ?",
-                vec![ask.key.as_str().into()],
-            )?
-            .to_array()?;
-        let skip = match known.into_iter().next() {
-            Some(row) => row.skip,
-            None => {
-                let skip = frequency::admit(policy, &mut tally, ask.channel, offset, at)
-                    .err()
-                    .map(|s| frequency::skip_record(s, policy, ask.channel));
-                sql.exec(
-                    "INSERT INTO admitted (key, skip, at) VALUES (?, ?, ?)",
-                    vec![ask.key.as_str().into(), skip.clone().into(), at.into()],
-                )?;
-                skip
-            }
-        };
-        verdicts.push(Verdict {
-            key: ask.key.clone(),
-            skip,
-        });
-    }
-    if tally != before {
-        let text = serde_json::to_string(&tally).map_err(|e| ApiError::Internal(e.to_string()))?;
-        set_meta(sql, FREQUENCY_TALLY, &text)?;
-    }
-    Ok(verdicts)
-}
-
 /// The earliest stored rule deadline or journey wake-up.
 fn stored_due(sql: &SqlStorage) -> std::result::Result<Option<i64>, ApiError> {
     let person = person_journeys::load(sql)?;
@@ -768,74 +675,6 @@ fn save(
         )?;
     }
     Ok(())
-}
-
-#[derive(Deserialize)]
-struct OutboxRow {
-    message: String,
-    at: i64,
-}
-
-/// The messages waiting for pickup, still worth showing, oldest first.
-fn load_outbox(sql: &SqlStorage, at: i64) -> std::result::Result<Vec<Pending>, ApiError> {
-    let rows: Vec<OutboxRow> = sql
-        .exec(
-            "SELECT message, at FROM outbox WHERE at >= ? ORDER BY at",
-            vec![(at - OUTBOX_TTL_MS).into()],
-        )?
-        .to_array()?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(Pending {
-                message: serde_json::from_str(&r.message).ok()?,
-                at: r.at,
-            })
-        })
-        .collect())
-}
-
-/// Replaces the outbox with `pending`.
-fn write_outbox(sql: &SqlStorage, pending: &[Pending]) -> std::result::Result<(), ApiError> {
-    sql.exec("DELETE FROM outbox", None)?;
-    for p in pending {
-        let text =
-            serde_json::to_string(&p.message).map_err(|e| ApiError::Internal(e.to_string()))?;
-        sql.exec(
-            "INSERT INTO outbox (id, message, at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
-            vec![p.message.id.as_str().into(), text.into(), p.at.into()],
-        )?;
-    }
-    Ok(())
-}
-
-fn park(sql: &SqlStorage, messages: &[InAppMessage], at: i64) -> std::result::Result<(), ApiError> {
-    for m in messages {
-        let text = serde_json::to_string(m).map_err(|e| ApiError::Internal(e.to_string()))?;
-        sql.exec(
-            "INSERT INTO outbox (id, message, at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
-            vec![m.id.as_str().into(), text.into(), at.into()],
-        )?;
-    }
-    sql.exec(
-        "DELETE FROM outbox WHERE id NOT IN (SELECT id FROM outbox ORDER BY at DESC LIMIT ?)",
-        vec![i64::try_from(MAX_OUTBOX).unwrap_or(20).into()],
-    )?;
-    Ok(())
-}
-
-fn take_outbox(sql: &SqlStorage, at: i64) -> std::result::Result<Vec<InAppMessage>, ApiError> {
-    let rows: Vec<TextRow> = sql
-        .exec(
-            "SELECT message AS value FROM outbox WHERE at >= ? ORDER BY at",
-            vec![(at - OUTBOX_TTL_MS).into()],
-        )?
-        .to_array()?;
-    sql.exec("DELETE FROM outbox", None)?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| serde_json::from_str(&r.value).ok())
-        .collect())
 }
 
 fn set_meta(sql: &SqlStorage, key: &str, value: &str) -> std::result::Result<(), ApiError> {
