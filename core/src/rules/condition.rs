@@ -390,25 +390,55 @@ fn check_segment_path(path: &str, at: &str) -> Result<(), RuleError> {
     Ok(())
 }
 
-/// Collects the ids of the `segments.<id>` paths `condition` reads (literal paths only: a
-/// computed path never reads membership, as the subject carries it only for rules that read
-/// it literally).
-fn segment_ids(condition: &Value, out: &mut Vec<String>) {
+/// One variable read of a condition, as far as it is known before evaluating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read<'a> {
+    /// A `var`/`val` with a literal path (`""`, or `[]`, reads the whole subject).
+    Path {
+        /// `var` or `val`.
+        op: &'a str,
+        /// The dotted path.
+        path: &'a str,
+    },
+    /// A path computed at evaluation time: it could read anything.
+    Computed,
+}
+
+/// Calls `f` with every read of the subject in `condition`: each `var`/`val` with a literal
+/// path, and each computed one (whose arguments are visited too, as is a literal path's
+/// default). An iterator's body (`some`, `all`, … past the first argument) reads the items,
+/// not the subject, so only the iterator's first argument is visited. The one walk behind
+/// [`Condition::segments`], [`reads_profile`] and explain's values.
+pub(crate) fn visit_reads<'a>(condition: &'a Value, f: &mut impl FnMut(Read<'a>)) {
     match condition {
-        Value::Array(items) => items.iter().for_each(|i| segment_ids(i, out)),
+        Value::Array(items) => items.iter().for_each(|i| visit_reads(i, f)),
         Value::Object(map) => {
             for (op, args) in map {
                 match (op.as_str(), args) {
-                    ("var" | "val", _) => match literal_path(args).and_then(segment_id) {
-                        Some(id) => out.push(id.to_owned()),
-                        None => segment_ids(args, out),
+                    (op @ ("var" | "val"), Value::String(path)) => f(Read::Path { op, path }),
+                    (op @ ("var" | "val"), Value::Array(a)) => match a.first() {
+                        Some(Value::String(path)) => {
+                            f(Read::Path { op, path });
+                            a.iter().skip(1).for_each(|d| visit_reads(d, f));
+                        }
+                        None => f(Read::Path { op, path: "" }),
+                        Some(Value::Array(_) | Value::Object(_)) => {
+                            f(Read::Computed);
+                            visit_reads(args, f);
+                        }
+                        // A number, boolean or null path names no key of the subject.
+                        Some(_) => a.iter().skip(1).for_each(|d| visit_reads(d, f)),
                     },
+                    ("var" | "val", _) => {
+                        f(Read::Computed);
+                        visit_reads(args, f);
+                    }
                     (it, Value::Array(a)) if ITERATORS.contains(&it) => {
                         if let Some(first) = a.first() {
-                            segment_ids(first, out);
+                            visit_reads(first, f);
                         }
                     }
-                    _ => segment_ids(args, out),
+                    _ => visit_reads(args, f),
                 }
             }
         }
@@ -416,30 +446,31 @@ fn segment_ids(condition: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Collects the ids of the `segments.<id>` paths `condition` reads (literal paths only: a
+/// computed path never reads membership, as the subject carries it only for rules that read
+/// it literally).
+fn segment_ids(condition: &Value, out: &mut Vec<String>) {
+    visit_reads(condition, &mut |r| {
+        if let Read::Path { path, .. } = r {
+            if let Some(id) = segment_id(path) {
+                out.push(id.to_owned());
+            }
+        }
+    });
+}
+
 /// Whether `condition` may read profile traits: a `var`/`val` whose path starts at `traits`
 /// or reads the whole subject (`""`, or a computed path, which could be either). Conservative:
 /// a `true` only costs a profile load; a wrong `false` would hide the profile from the rule.
 pub fn reads_profile(condition: &Value) -> bool {
-    fn first_is_traits(path: &str) -> bool {
-        path.is_empty() || path.split('.').next() == Some("traits")
-    }
-    match condition {
-        Value::Array(items) => items.iter().any(reads_profile),
-        Value::Object(map) => map.iter().any(|(op, args)| match (op.as_str(), args) {
-            ("var" | "val", Value::String(p)) => first_is_traits(p),
-            ("var" | "val", Value::Array(a)) => match a.first() {
-                Some(Value::String(p)) => first_is_traits(p),
-                Some(Value::Array(_) | Value::Object(_)) => true,
-                _ => a.is_empty(),
-            },
-            ("var" | "val", _) => true,
-            (it, Value::Array(a)) if ITERATORS.contains(&it) => {
-                a.first().is_some_and(reads_profile)
-            }
-            _ => reads_profile(args),
-        }),
-        _ => false,
-    }
+    let mut reads = false;
+    visit_reads(condition, &mut |r| {
+        reads |= match r {
+            Read::Path { path, .. } => path.is_empty() || path.split('.').next() == Some("traits"),
+            Read::Computed => true,
+        };
+    });
+    reads
 }
 
 /// Why a condition held or not, for `explain`.
@@ -504,7 +535,10 @@ fn eval_value(_engine: &Engine, condition: &Value, event: &Value) -> Result<bool
 
 fn clause(condition: Value, event: &Value, error: Option<String>) -> Clause {
     let mut values = Map::new();
-    collect_vars(&condition, &mut |path| {
+    visit_reads(&condition, &mut |r| {
+        let Read::Path { op: "var", path } = r else {
+            return;
+        };
         let found = path
             .split('.')
             .filter(|s| !s.is_empty())
@@ -519,30 +553,6 @@ fn clause(condition: Value, event: &Value, error: Option<String>) -> Clause {
         condition,
         values,
         error,
-    }
-}
-
-fn collect_vars(v: &Value, f: &mut impl FnMut(&str)) {
-    match v {
-        Value::Array(items) => items.iter().for_each(|i| collect_vars(i, f)),
-        Value::Object(map) => {
-            for (op, args) in map {
-                match (op.as_str(), args) {
-                    ("var", Value::String(p)) => f(p),
-                    ("var", Value::Array(a)) => match a.first() {
-                        Some(Value::String(p)) => f(p),
-                        _ => collect_vars(args, f),
-                    },
-                    (it, Value::Array(a)) if ITERATORS.contains(&it) => {
-                        if let Some(first) = a.first() {
-                            collect_vars(first, f);
-                        }
-                    }
-                    _ => collect_vars(args, f),
-                }
-            }
-        }
-        _ => {}
     }
 }
 

@@ -188,3 +188,36 @@ fn segment_paths_must_name_one_segment_and_stay_out_of_journey_branches() {
     .unwrap();
     assert_eq!(c.segments(), ["vip".to_owned()]);
 }
+
+#[test]
+fn one_walk_finds_every_read_of_the_subject_and_none_of_an_iterators_items() {
+    let c = json!({"and": [
+        {"==": [{"var": "properties.plan"}, "pro"]},
+        {"some": [{"var": "traits.tags"}, {"==": [{"var": "item_only"}, "x"]}]},
+        {"==": [{"val": ["segments.vip", {"var": "context.page.path"}]}, true]},
+        {"==": [{"var": [{"cat": ["a", "b"]}]}, 1]},
+        {"!": {"var": []}},
+        {"==": [{"var": [7]}, 1]}
+    ]});
+    let mut seen = Vec::new();
+    visit_reads(&c, &mut |r| {
+        seen.push(match r {
+            Read::Path { op, path } => format!("{op}:{path}"),
+            Read::Computed => "computed".to_owned(),
+        })
+    });
+    assert_eq!(
+        seen,
+        [
+            "var:properties.plan",
+            "var:traits.tags",
+            "val:segments.vip",
+            "var:context.page.path",
+            "computed",
+            "var:"
+        ]
+    );
+    let mut ids = Vec::new();
+    segment_ids(&c, &mut ids);
+    assert_eq!(ids, ["vip"]);
+}
