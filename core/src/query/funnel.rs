@@ -376,8 +376,16 @@ impl FunnelQuery {
             );
         }
         sql += &format!(", gaps AS ({})", gap_rows.join(" UNION ALL "));
+        // All steps' counts in one GROUP BY (one sort of the people, not one per step).
+        let sums: Vec<String> = (0..n).map(|k| format!("SUM(r{k}) AS c{k}")).collect();
+        sql += &format!(
+            ", totals AS MATERIALIZED (SELECT grp, label, {} FROM g GROUP BY grp)",
+            sums.join(", ")
+        );
         let counts: Vec<String> = (0..n)
-            .map(|k| format!("SELECT 'n' AS kind, grp, label, {k} AS step, SUM(r{k}) AS value FROM g GROUP BY grp"))
+            .map(|k| {
+                format!("SELECT 'n' AS kind, grp, label, {k} AS step, c{k} AS value FROM totals")
+            })
             .collect();
         sql += &format!(
             " {} UNION ALL SELECT 'mid', grp, NULL, step, gap FROM (SELECT grp, step, gap, \
