@@ -117,7 +117,8 @@ fn plan_binds_values_and_reuses_the_funnel() {
         "{sql}"
     );
     assert!(
-        sql.contains("MIN(f1) AS tc") && sql.contains("te + 86400000"),
+        sql.contains("MIN(CASE WHEN s1 IS NOT NULL THEN ts END) AS tc")
+            && sql.contains("te + 86400000"),
         "{sql}"
     );
     assert!(sql.contains(&format!("rn <= {}", limits::MAX_DRIVER_VALUES)));

@@ -8,14 +8,17 @@
 //! after the attempt's start (inclusive: exactly `window` later still converts). Later steps
 //! may fall after `to`. Events of other kinds in between do not matter.
 //!
-//! How: one window pass per step. For each event `e` matching step k, `S_k(e)` is the latest
-//! start of an attempt that reaches step k at `e`: the running maximum of `S_{k-1}` over events
-//! strictly before `e`, if that maximum is within the window of `e`. Keeping the *latest* start
-//! is optimal (a later start leaves the most window), and it makes `S_k` non-decreasing in time.
+//! How: one window pass (one sort by person and time) per later step, then one GROUP BY
+//! person; nothing else sorts every event. For each event `e` matching step k, `S_k(e)` is the
+//! latest start of an attempt that reaches step k at `e`: the running maximum of `S_{k-1}` over
+//! events strictly before `e`, if that maximum is within the window of `e`. Keeping the
+//! *latest* start is optimal (a later start leaves the most window), and it makes `S_k`
+//! non-decreasing in time.
 //!
 //! Time to convert from step k to k+1, per person: at their first event completing step k+1,
 //! the time since the latest earlier step-k event of a qualifying attempt. The median is over
-//! the people who converted (the mean of the two middle values for an even count).
+//! the people who converted (the mean of the two middle values for an even count). Later
+//! window passes drop the events no later step or per-person aggregate needs (see [`Chain`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -147,8 +150,13 @@ pub struct FunnelResult {
 const DEFAULT_WINDOW: &str = "14d";
 
 /// The funnel's SQLite statement up to its per-event layers: `WITH m …, l1 …, f AS (…)`, where
-/// `f` has one row per step event with `person`, `ts`, `s0..` (attempt starts), `g1..` (gaps),
-/// `f1..` (the person's first completion of each step) and `bd` (first-touch breakdown).
+/// `f` holds, per person, the step events that decide the answer, with `person`, `ts`, `s0..`
+/// (attempt starts: set on the events completing that step) and `q1..` (on a completion of step
+/// k, the time of the step-(k-1) event it follows). It keeps at least each person's first
+/// step-1 events (flagged `t0`, with their breakdown value `b0`) and first completions of every
+/// step, so per person `MIN(s0)`, `MAX(s{k} IS NOT NULL)` and the first completion time
+/// `MIN(CASE WHEN s{k} IS NOT NULL THEN ts END)` read as over all events; `q{k}` never
+/// decreases with time, so `MIN(q{k})` belongs to the first completion.
 pub(crate) struct Chain {
     /// The `WITH …` text.
     pub sql: String,
@@ -219,7 +227,9 @@ impl FunnelQuery {
         let (c0, rest) = conds
             .split_first()
             .ok_or_else(|| QueryError::value("steps", "empty"))?;
-        let mut sql = format!("WITH {ctes}m AS (SELECT ");
+        // `NOT MATERIALIZED`: each layer feeds the next one's sorter directly instead of being
+        // written out first (the layers are read once each).
+        let mut sql = format!("WITH {ctes}m AS NOT MATERIALIZED (SELECT ");
         sql += &format!("{PERSON} AS person, e.ts_ms AS ts, CASE WHEN {c0} AND e.ts_ms < {to} THEN e.ts_ms END AS s0");
         for (k, c) in rest.iter().enumerate() {
             sql += &format!(", {c} AS m{}", k + 1);
@@ -231,7 +241,13 @@ impl FunnelQuery {
             " FROM {EVENTS_WITH_ALIASES}{joins} WHERE {prefilter}e.ts_ms >= {from} AND e.ts_ms < {end} AND ({}))",
             conds.join(" OR ")
         );
-        // Layer k computes s{k} (attempt start) and g{k} (gap from step k-1) for step-k events.
+        // Layer k computes s{k} (attempt start) and q{k} (latest qualifying step-(k-1) time
+        // before the event) for step-k events, and flags (`kp`) the rows the per-person
+        // aggregates need: a row is its person's first completion of step k-1 exactly when no
+        // earlier row has an s{k-1}, i.e. when the window's running maximum `p` is NULL.
+        // Layer 1 also flags (`t0`) the person's first step-1 events (first touch). From layer
+        // 2 on, only rows that still matter go in: completions of the previous step, events
+        // of this or a later step, and flagged rows.
         let mut carried: Vec<String> = vec!["s0".into()];
         if bd.is_some() {
             carried.push("b0".into());
@@ -242,38 +258,47 @@ impl FunnelQuery {
                 .cloned()
                 .chain((k + 1..n).map(|j| format!("m{j}")))
                 .collect();
+            let prev = k - 1;
+            let (src, flags, q) = if k == 1 {
+                // s0 is the event's own time, so the latest earlier s0 is also the maximum.
+                (
+                    "m".to_string(),
+                    "CASE WHEN s0 IS NOT NULL AND p IS NULL THEN 1 END AS t0, \
+                     CASE WHEN s0 IS NOT NULL AND p IS NULL THEN 1 END AS kp"
+                        .to_string(),
+                    "p".to_string(),
+                )
+            } else {
+                let later: String = (k..n).map(|j| format!(" OR m{j}")).collect();
+                (
+                    format!("l{prev} WHERE kp OR s{prev} IS NOT NULL{later}"),
+                    format!("CASE WHEN kp OR (s{prev} IS NOT NULL AND p IS NULL) THEN 1 END AS kp"),
+                    "q".to_string(),
+                )
+            };
+            let q_col = if k == 1 {
+                String::new()
+            } else {
+                format!(", MAX(CASE WHEN s{prev} IS NOT NULL THEN ts END) OVER w AS q")
+            };
             sql += &format!(
-                ", l{k} AS (SELECT person, ts, {keep}, \
+                ", l{k} AS NOT MATERIALIZED (SELECT person, ts, {keep}, {flags}, \
                  CASE WHEN m{k} AND p >= ts - {w} THEN p END AS s{k}, \
-                 CASE WHEN m{k} AND p >= ts - {w} THEN ts - q END AS g{k} \
-                 FROM (SELECT *, MAX(s{prev}) OVER w AS p, \
-                 MAX(CASE WHEN s{prev} IS NOT NULL THEN ts END) OVER w AS q FROM {src} \
+                 CASE WHEN m{k} AND p >= ts - {w} THEN {q} END AS q{k} \
+                 FROM (SELECT *, MAX(s{prev}) OVER w AS p{q_col} FROM {src} \
                  WINDOW w AS (PARTITION BY person ORDER BY ts \
                  RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)))",
                 keep = keep.join(", "),
-                prev = k - 1,
-                src = if k == 1 {
-                    "m".to_string()
-                } else {
-                    format!("l{}", k - 1)
-                },
             );
+            if k == 1 {
+                carried.push("t0".into());
+            }
             carried.push(format!("s{k}"));
-            carried.push(format!("g{k}"));
+            carried.push(format!("q{k}"));
         }
-        // Per person: deepest step, gap at the first completion of each step, breakdown value.
-        let firsts: Vec<String> = (1..n)
-            .map(|k| format!("MIN(CASE WHEN s{k} IS NOT NULL THEN ts END) OVER pw AS f{k}"))
-            .collect();
-        let first_touch = if bd.is_some() {
-            ", FIRST_VALUE(b0) OVER (PARTITION BY person ORDER BY s0 IS NULL, ts, b0) AS bd"
-        } else {
-            ", NULL AS bd"
-        };
         sql += &format!(
-            ", f AS (SELECT *, {}{first_touch} FROM l{} WINDOW pw AS (PARTITION BY person))",
-            firsts.join(", "),
-            n - 1
+            ", f AS NOT MATERIALIZED (SELECT * FROM l{last} WHERE kp OR s{last} IS NOT NULL)",
+            last = n - 1
         );
         Ok(Chain {
             sql,
@@ -316,11 +341,20 @@ impl FunnelQuery {
         let reached: Vec<String> = (0..n)
             .map(|k| format!("MAX(s{k} IS NOT NULL) AS r{k}"))
             .collect();
+        // Gap at the first completion: its time minus its step-(k-1) time (see `Chain`).
         let gaps: Vec<String> = (1..n)
-            .map(|k| format!("MAX(CASE WHEN ts = f{k} THEN g{k} END) AS g{k}"))
+            .map(|k| format!("MIN(CASE WHEN s{k} IS NOT NULL THEN ts END) - MIN(q{k}) AS g{k}"))
             .collect();
+        // First touch: the smallest value among the first step-1 events, a missing one first
+        // (as `ORDER BY b0` would).
+        let first_touch = if bd.is_some() {
+            "CASE WHEN MAX(t0 = 1 AND b0 IS NULL) = 1 THEN NULL \
+             ELSE MIN(CASE WHEN t0 = 1 THEN b0 END) END"
+        } else {
+            "NULL"
+        };
         sql += &format!(
-            ", per AS MATERIALIZED (SELECT person, MAX(bd) AS bd, {}, {} FROM f GROUP BY person HAVING r0 = 1)",
+            ", per AS MATERIALIZED (SELECT person, {first_touch} AS bd, {}, {} FROM f GROUP BY person HAVING r0 = 1)",
             reached.join(", "),
             gaps.join(", ")
         );
@@ -342,8 +376,16 @@ impl FunnelQuery {
             );
         }
         sql += &format!(", gaps AS ({})", gap_rows.join(" UNION ALL "));
+        // All steps' counts in one GROUP BY (one sort of the people, not one per step).
+        let sums: Vec<String> = (0..n).map(|k| format!("SUM(r{k}) AS c{k}")).collect();
+        sql += &format!(
+            ", totals AS MATERIALIZED (SELECT grp, label, {} FROM g GROUP BY grp)",
+            sums.join(", ")
+        );
         let counts: Vec<String> = (0..n)
-            .map(|k| format!("SELECT 'n' AS kind, grp, label, {k} AS step, SUM(r{k}) AS value FROM g GROUP BY grp"))
+            .map(|k| {
+                format!("SELECT 'n' AS kind, grp, label, {k} AS step, c{k} AS value FROM totals")
+            })
             .collect();
         sql += &format!(
             " {} UNION ALL SELECT 'mid', grp, NULL, step, gap FROM (SELECT grp, step, gap, \

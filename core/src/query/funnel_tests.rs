@@ -28,6 +28,37 @@ fn plan_has_one_window_layer_per_later_step_and_binds_names() {
 }
 
 #[test]
+fn one_sort_per_later_step_and_later_layers_take_only_the_rows_that_matter() {
+    let mut q = base();
+    q["breakdown"] = json!("properties.category");
+    let sql = query(q).plan().unwrap().sql.text;
+    // One window definition per later step, nothing over a whole partition (issue 13: each
+    // such window re-sorted every event).
+    assert_eq!(
+        sql.matches("WINDOW w AS (PARTITION BY person ORDER BY ts")
+            .count(),
+        2
+    );
+    assert!(
+        !sql.contains("OVER pw") && !sql.contains("FIRST_VALUE"),
+        "{sql}"
+    );
+    // Layer 2 reads flagged rows, step-1 completions and step-2 events only; the per-person
+    // pass reads flagged rows and last-step completions.
+    assert!(
+        sql.contains("FROM l1 WHERE kp OR s1 IS NOT NULL OR m2 WINDOW"),
+        "{sql}"
+    );
+    assert!(sql.contains("f AS NOT MATERIALIZED (SELECT * FROM l2 WHERE kp OR s2 IS NOT NULL)"));
+    // First completions: flagged where no earlier completion exists; the gap reads the
+    // earliest completion and the earliest (so its own) previous-step time.
+    assert!(sql.contains("CASE WHEN kp OR (s1 IS NOT NULL AND p IS NULL) THEN 1 END AS kp"));
+    assert!(sql.contains("MIN(CASE WHEN s2 IS NOT NULL THEN ts END) - MIN(q2) AS g2"));
+    // First touch: a missing value sorts first, as ORDER BY would.
+    assert!(sql.contains("CASE WHEN MAX(t0 = 1 AND b0 IS NULL) = 1 THEN NULL"));
+}
+
+#[test]
 fn pageview_steps_skip_the_name_prefilter() {
     let mut q = base();
     q["steps"][0] =
