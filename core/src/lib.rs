@@ -30,6 +30,7 @@
 //! [`replay`] re-runs a bad row.
 #![deny(missing_docs)]
 
+mod any_order;
 pub mod archive;
 pub mod bad_rows;
 pub mod config;

@@ -31,6 +31,7 @@ pub mod hash;
 pub mod index;
 pub mod lift;
 pub mod model;
+mod model_de;
 pub mod reads;
 pub mod replay;
 pub mod run;

@@ -56,7 +56,7 @@ fn yes() -> bool {
 }
 
 /// What starts a run. Segment entry (audiences) slots in as another variant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     /// An event (by name) meeting an optional JSONLogic condition, as rules' triggers.
@@ -126,7 +126,7 @@ pub struct Goal {
 }
 
 /// One node: a stable id and what it does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     /// Stable id (`a-z 0-9 _ -`); waiting runs follow it into new revisions.
@@ -137,7 +137,7 @@ pub struct Node {
 }
 
 /// Node types.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeKind {
     /// Wait `for`, then go to `next`.
@@ -177,7 +177,6 @@ pub enum NodeKind {
         /// Closes at `HH:MM` (exclusive; at or before `from`: the next day).
         to: String,
         /// `"person"` (the event's `context.timezone`, else UTC), an IANA name or `±HH:MM`.
-        #[serde(default = "person_zone")]
         timezone: String,
         /// The next node.
         next: String,
@@ -206,10 +205,6 @@ pub enum NodeKind {
     Exit,
 }
 
-fn person_zone() -> String {
-    "person".into()
-}
-
 /// One ordered branch condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -231,7 +226,7 @@ pub struct SplitPath {
 }
 
 /// What an action node does: the rule actions, plus setting profile traits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum JourneyAction {
     /// POST a signed JSON payload, as a rule's webhook.

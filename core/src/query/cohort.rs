@@ -30,18 +30,36 @@ use super::{limits, QueryError};
 use crate::journeys::Zones;
 
 /// `{"by": "first_seen", "period": "week"}` or `{"by": "trait", "trait": "plan"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cohort {
     /// The period of the person's first stored event.
     FirstSeen {
         /// `week` (default, local Monday 00:00) or `day`.
-        #[serde(default)]
         period: CohortPeriod,
     },
     /// A profile trait (dotted path inside the traits object).
     Trait {
-        /// The trait's name, e.g. `plan` or `company.size`.
+        /// The trait's name (key `trait`), e.g. `plan` or `company.size`.
+        name: String,
+    },
+}
+
+/// Read in any key order through [`crate::any_order`] (no buffering derive), with the mirror
+/// below: the variants, renames, defaults and `deny_unknown_fields` of [`Cohort`].
+impl<'de> Deserialize<'de> for Cohort {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::any_order::deserialize(d, "by", &[], CohortIn::deserialize)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "Cohort", rename_all = "snake_case", deny_unknown_fields)]
+enum CohortIn {
+    FirstSeen {
+        #[serde(default)]
+        period: CohortPeriod,
+    },
+    Trait {
         #[serde(rename = "trait")]
         name: String,
     },

@@ -25,6 +25,7 @@ pub mod fanout;
 pub mod index;
 pub mod logic;
 pub mod model;
+mod model_de;
 pub mod payload;
 pub mod predicate;
 pub mod replay;

@@ -109,7 +109,7 @@ pub struct Cap {
 }
 
 /// What a firing does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Action {
     /// POST a signed JSON payload (retried through a queue, dead-lettered after the last try).
