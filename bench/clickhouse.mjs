@@ -3,6 +3,8 @@
 // against a real ClickHouse server (Debian's 18.16) on a loopback port — each store against its
 // own plain-scan baseline. Progress to stderr, the markdown section to stdout.
 // Run: `npm run bench` (scripts/bench) or `node bench/clickhouse.mjs [--sizes 100000,1000000] [--runs 3]`.
+// `--stores clickhouse` leaves D1 out (for sizes past what one D1 database is for, e.g.
+// `node bench/clickhouse.mjs --stores clickhouse --sizes 10000000 --runs 3`).
 import os from "node:os";
 import { execFileSync } from "node:child_process";
 import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
@@ -16,6 +18,7 @@ const arg = (name, dflt) => {
 };
 const SIZES = arg("sizes", "100000,1000000").split(",").map(Number);
 const RUNS = Number(arg("runs", "3"));
+const WITH_D1 = arg("stores", "d1,clickhouse").split(",").includes("d1");
 const EVENTS_PER_USER = 8.2;
 
 // The consumer's row encoder, release build (cargo builds it once).
@@ -68,7 +71,7 @@ async function query(spur, path, body) {
 }
 
 const ch = await startClickHouse();
-const d1 = await startSpur();
+const d1 = WITH_D1 ? await startSpur() : null;
 const chSpur = await startSpur({ vars: { EVENTS_STORE: "clickhouse" }, secrets: { CLICKHOUSE_URL: ch.url } });
 const results = [];
 let users = 0,
@@ -83,7 +86,7 @@ try {
       const n = Math.min(20_000, add - done);
       const data = generate({ users: n, seed: 1000 + users, start: T0, days: 14, firstId: users });
       let t = performance.now();
-      await insertAll(d1.db, data);
+      if (d1) await insertAll(d1.db, data);
       d1Load += performance.now() - t;
       t = performance.now();
       const rows = encode(data.events);
@@ -101,35 +104,54 @@ try {
       events += data.events.length;
     }
     console.error(
-      `${events} events: D1 load ${(d1Load / 1000).toFixed(1)} s, ClickHouse encode ${(chEncode / 1000).toFixed(1)} s + insert ${(chInsert / 1000).toFixed(1)} s`,
+      `${events} events: ${d1 ? `D1 load ${(d1Load / 1000).toFixed(1)} s, ` : ""}ClickHouse encode ${(chEncode / 1000).toFixed(1)} s + insert ${(chInsert / 1000).toFixed(1)} s`,
     );
     const row = { events, users, d1Load, chEncode, chInsert, q: {}, b: {} };
-    row.b.d1 = await median(() =>
-      d1.db.prepare("SELECT count(*), count(json_extract(properties, '$.category')) FROM events").all(),
-    );
+    row.b.d1 =
+      d1 &&
+      (await median(() =>
+        d1.db.prepare("SELECT count(*), count(json_extract(properties, '$.category')) FROM events").all(),
+      ));
     row.b.ch = await median(() =>
       ch.query("SELECT count(), countIf(has(f_key, 'properties$.\"category\"')) FROM events"),
     );
     for (const [name, [path, body]] of Object.entries(QUERIES)) {
-      const a = await median(() => query(d1, path, body));
+      const a = d1 && (await median(() => query(d1, path, body)));
       const b = await median(() => query(chSpur, path, body));
-      const same = JSON.stringify(a.out) === JSON.stringify(b.out);
+      const same = a && JSON.stringify(a.out) === JSON.stringify(b.out);
       row.q[name] = { d1: a, ch: b, same };
       console.error(
-        `  ${name.padEnd(44)} D1 ${a.median.toFixed(0).padStart(6)} ms  ClickHouse ${b.median.toFixed(0).padStart(5)} ms  same answer: ${same}`,
+        `  ${name.padEnd(44)} ${a ? `D1 ${a.median.toFixed(0).padStart(6)} ms  ` : ""}ClickHouse ${b.median.toFixed(0).padStart(5)} ms${a ? `  same answer: ${same}` : ""}`,
       );
     }
     results.push(row);
   }
 } finally {
-  await d1.close();
+  await d1?.close();
   await chSpur.close();
   ch.close();
 }
 
 const cpu = os.cpus();
 const ms = (x) => `${x.median.toFixed(0)} ms (${x.min.toFixed(0)})`;
-const lines = [
+const chOnly = [
+  `## ClickHouse alone at ${results.map((r) => `${(r.events / 1e6).toFixed(1)} M`).join(", ")} events (bench/clickhouse.mjs --stores clickhouse)`,
+  "",
+  `Run ${new Date().toISOString().slice(0, 10)} on ${cpu.length} × ${cpu[0]?.model ?? "?"}, Node ${process.version}. Generated events (\`tests/helpers/generate.mjs\`),`,
+  `loaded in chunks of 20,000 people; each query an HTTP round trip to the Worker, median of ${RUNS} runs (min).`,
+  "ClickHouse: Debian's clickhouse-server 18.16 on loopback, schema from clickhouse/migrations.",
+  "",
+  `| query | ${results.map((r) => `${(r.events / 1e6).toFixed(1)} M events | × scan`).join(" | ")} |`,
+  `|---|${results.map(() => "---:|---:").join("|")}|`,
+  `| baseline: plain scan of every event (store direct) | ${results.map((r) => `${ms(r.b.ch)} | 1.0`).join(" | ")} |`,
+  ...Object.keys(QUERIES).map(
+    (name) =>
+      `| ${name} | ${results.map((r) => `${ms(r.q[name].ch)} | ${(r.q[name].ch.median / r.b.ch.median).toFixed(1)}`).join(" | ")} |`,
+  ),
+  `| load (cumulative): encode + insert | ${results.map((r) => `${(r.chEncode / 1000).toFixed(1)} + ${(r.chInsert / 1000).toFixed(1)} s | –`).join(" | ")} |`,
+  "",
+];
+const lines = () => [
   "## D1 vs ClickHouse (bench/clickhouse.mjs)",
   "",
   `Run ${new Date().toISOString().slice(0, 10)} on ${cpu.length} × ${cpu[0]?.model ?? "?"}, Node ${process.version}. The same generated events`,
@@ -159,4 +181,4 @@ const lines = [
   ),
   "",
 ];
-console.log(lines.join("\n"));
+console.log((WITH_D1 ? lines() : chOnly).join("\n"));

@@ -150,7 +150,10 @@ function jsonEach(db, rows) {
       .map((c) => `typeof(${c.name}) AS t_${c.name}`)
       .join(", ");
   assert.deepEqual(dump(b, "events", "message_id"), dump(a, "events", "message_id"));
-  assert.deepEqual(dump(b, "users", "user_id"), dump(a, "users", "user_id"));
+  // `rev` (the ClickHouse profile mirror's revision) came after the per-row statements, which
+  // never set it: every other column must match.
+  const noRev = (rs) => rs.map(({ rev, t_rev, ...r }) => r);
+  assert.deepEqual(noRev(dump(b, "users", "user_id")), noRev(dump(a, "users", "user_id")));
 }
 
 /** The same two writes through D1 in workerd (the built Worker's binding, from the harness). */

@@ -260,7 +260,8 @@ const GROUPS = [
 const group = (c) => GROUPS.find(([k]) => k === c)?.[1] ?? (c.startsWith("(") ? c : "other crates");
 
 const kb = (n) => `${(n / 1024).toFixed(0)} KB`;
-const mb = (n) => `${(n / 1048576).toFixed(2)} MB`;
+// MiB (2^20 B), with the exact bytes: the 10^6 B and 1 MiB marks are 48 KB apart.
+const mb = (n) => `${(n / 1048576).toFixed(2)} MiB (${n.toLocaleString("en-US")} B)`;
 
 async function main() {
   const lines = [];
@@ -465,7 +466,7 @@ function sizes(out) {
   const passWasm = wasmIn(`${passRoot}/dist`);
   out("### Size (the deployable modules)");
   out();
-  out("| module | raw | gzip | share of the free plan's 3 MB gzip | of the paid 10 MB |");
+  out("| module | raw | gzip -9 | share of the free plan's 3 MiB gzip | of the paid 10 MiB |");
   out("|---|---:|---:|---:|---:|");
   for (const [label, buf] of [
     ["Spur (dist/)", spurWasm],

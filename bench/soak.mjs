@@ -208,6 +208,11 @@ try {
   } while (cursor);
   const archiveSet = new Set(archive);
   const [{ bad }] = await spur.rows("SELECT count(*) AS bad FROM bad_rows");
+  // By endpoint and reason: the generated identifies give one anonymous id several user ids over
+  // the run, so identity refusals (the event is stored, the conflicting link is not) are expected.
+  const badBy = await spur.rows(
+    "SELECT endpoint, reason, count(*) AS n FROM bad_rows GROUP BY endpoint, reason ORDER BY n DESC",
+  );
   const fivexx = [...statuses.entries()]
     .filter(([s]) => typeof s === "number" && s >= 500)
     .reduce((a, [, n]) => a + n, 0);
@@ -228,6 +233,7 @@ try {
     archiveObjects,
     archiveMissing: [...acked].filter((id) => !archiveSet.has(id)).length,
     badRows: bad,
+    badBy: badBy.map((r) => `${r.endpoint} ${r.reason} ${r.n}`).join(", "),
     drainedAfter: +drainedAfter.toFixed(1),
     maxInflight,
     p50: +pct(latencies, 0.5).toFixed(1),
@@ -284,7 +290,7 @@ ${rows}
 | events acknowledged (200, \`accepted\`) | ${r.acked} |
 | rows in D1 \`events\` | ${r.stored} (missing ${r.missing}, unacknowledged ${r.extra}) |
 | lines in the R2 archive | ${r.archiveLines} (distinct ${r.archiveDistinct}, missing ${r.archiveMissing}, in ${r.archiveObjects} objects) |
-| bad rows | ${r.badRows} |
+| bad rows (endpoint, reason, count) | ${r.badRows}${r.badBy ? ` (${r.badBy})` : ""} |
 | statuses | ${Object.entries(r.statuses)
     .map(([s, n]) => `${s}: ${n}`)
     .join(", ")} |
