@@ -20,6 +20,7 @@ fn add(index: &JourneyIndex, p: &mut PersonJourneys, cart: &str, at: i64) -> Out
         p,
         "u1",
         &ev("Product Added", at, json!({"cart_id": cart})),
+        Facts::default(),
         at,
     )
 }
@@ -46,6 +47,7 @@ fn each_run_waits_for_its_own_order_and_the_bound_holds() {
             "cart",
             Value::Null,
             Value::Null,
+            Facts::default(),
             T0 + 5000
         )
         .unwrap_err(),
@@ -58,6 +60,7 @@ fn each_run_waits_for_its_own_order_and_the_bound_holds() {
         &mut p,
         "u1",
         &ev("Order Completed", T0 + MIN, json!({"cart_id": "c2"})),
+        Facts::default(),
         T0 + MIN,
     );
     let waiting: Vec<_> = p.active("cart").iter().map(|r| r.seq).collect();
@@ -74,7 +77,7 @@ fn each_run_waits_for_its_own_order_and_the_bound_holds() {
     assert_eq!(waiting, [0, 2, 3]);
 
     // The others time out on their own clocks, each sending its reminder once.
-    let out = on_time(&index, &mut p, "u1", T0 + 40 * MIN);
+    let out = on_time(&index, &mut p, "u1", Facts::default(), T0 + 40 * MIN);
     let mut keys: Vec<_> = out.effects.iter().map(|e| e.key.as_str()).collect();
     keys.sort_unstable();
     assert_eq!(
@@ -84,9 +87,11 @@ fn each_run_waits_for_its_own_order_and_the_bound_holds() {
     let at: Vec<_> = out.effects.iter().map(|e| e.at).collect();
     assert_eq!(at, [T0 + 30 * MIN, T0 + 2000 + 30 * MIN, T0 + 32 * MIN]);
     assert_eq!(p.next_wake(), Some(T0 + 30 * MIN + 1440 * MIN));
-    assert!(on_time(&index, &mut p, "u1", T0 + 40 * MIN)
-        .effects
-        .is_empty());
+    assert!(
+        on_time(&index, &mut p, "u1", Facts::default(), T0 + 40 * MIN)
+            .effects
+            .is_empty()
+    );
 }
 
 #[test]

@@ -60,14 +60,14 @@ proptest! {
         for (what, step, x) in inputs {
             now += step * MIN / 3;
             let out = match what {
-                0 => on_event(&index, &mut p, "u1", &ev("A", now, json!({"x": x})), now),
-                1 => on_event(&index, &mut p, "u1", &ev("B", now, json!({"x": x})), now),
-                2 => on_event(&index, &mut p, "u1", &ev("C", now, json!({})), now),
-                _ => on_time(&index, &mut p, "u1", now),
+                0 => on_event(&index, &mut p, "u1", &ev("A", now, json!({"x": x})), Facts::default(), now),
+                1 => on_event(&index, &mut p, "u1", &ev("B", now, json!({"x": x})), Facts::default(), now),
+                2 => on_event(&index, &mut p, "u1", &ev("C", now, json!({})), Facts::default(), now),
+                _ => on_time(&index, &mut p, "u1", Facts::default(), now),
             };
             outs.push(out);
         }
-        outs.push(on_time(&index, &mut p, "u1", now + span + 1));
+        outs.push(on_time(&index, &mut p, "u1", Facts::default(), now + span + 1));
         // Every run ended, and within its bound.
         prop_assert!(p.runs.is_empty());
         let entered = outs.iter().flat_map(|o| &o.ticks).filter(|t| t.what == "entered").count();
@@ -103,7 +103,17 @@ fn sticky_splits_follow_their_percentages_within_binomial_bounds() {
     for i in 0..n {
         let user = format!("user-{i}");
         let mut p = PersonJourneys::default();
-        enter(&index, &mut p, &user, "ab", Value::Null, Value::Null, T0).unwrap();
+        enter(
+            &index,
+            &mut p,
+            &user,
+            "ab",
+            Value::Null,
+            Value::Null,
+            Facts::default(),
+            T0,
+        )
+        .unwrap();
         let first = p.history["ab"].ended[0].path[1].node.clone();
         // Sticky: the same person takes the same path again.
         let mut again = PersonJourneys::default();
@@ -114,6 +124,7 @@ fn sticky_splits_follow_their_percentages_within_binomial_bounds() {
             "ab",
             Value::Null,
             Value::Null,
+            Facts::default(),
             T0 + 1,
         )
         .unwrap();
@@ -145,6 +156,7 @@ fn holdout_share_is_within_binomial_bounds() {
                 "cart",
                 Value::Null,
                 Value::Null,
+                Facts::default(),
                 T0,
             )
             .unwrap();

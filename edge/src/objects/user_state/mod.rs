@@ -16,10 +16,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use spur_core::frequency::{Ask, Verdict};
-use spur_core::journeys::Membership;
+use spur_core::journeys::{Facts, Membership};
 use spur_core::limits::MAX_MERGE_HOPS;
 use spur_core::merge::{Handover, Link};
-use spur_core::rules::state::event_time;
 use spur_core::rules::{next_deadline, Firing, InAppMessage, RuleIndex, RuleState};
 use spur_core::Event;
 mod frequency;
@@ -388,21 +387,24 @@ impl UserState {
             Some(_) => live::load_live(&sql)?,
             None => BTreeMap::new(),
         };
+        // Membership at the event's time (asked for by the index only when a rule the event
+        // meets reads it), as the upkeep last observed it.
+        let rule_membership = |t: i64| {
+            live_set
+                .as_ref()
+                .map(|s| s.membership(&live_states, profile.as_ref(), t))
+                .unwrap_or_default()
+        };
+        let rule_facts = Facts {
+            profile: profile.as_ref(),
+            segments: live_set
+                .is_some()
+                .then_some(&rule_membership as Membership<'_>),
+        };
         seen::APPLIED.sweep(&sql, at)?;
         for e in &d.events {
             if seen::APPLIED.record(&sql, &e.message_id, at)? {
-                // Membership at the event's time, as the upkeep last observed it.
-                let segments = live_set
-                    .as_ref()
-                    .filter(|_| index.needs_segments(e))
-                    .map(|s| s.membership(&live_states, profile.as_ref(), event_time(e, at)));
-                firings.extend(index.apply_event_in(
-                    &mut states,
-                    e,
-                    profile.as_ref(),
-                    segments,
-                    at,
-                ));
+                firings.extend(index.apply_event(&mut states, e, rule_facts, at));
                 fresh.push(e);
             }
         }
@@ -418,17 +420,19 @@ impl UserState {
                 .map(|s| s.membership(&live_states, profile.as_ref(), t))
                 .unwrap_or_default()
         };
-        let segments = journeys
-            .reads_segments()
-            .then_some(&membership as Membership<'_>);
+        let facts = Facts {
+            profile: profile.as_ref(),
+            segments: journeys
+                .reads_segments()
+                .then_some(&membership as Membership<'_>),
+        };
         let (jout, entered) = person_journeys::step(
             &journeys,
             &mut person,
             &d.user,
             &fresh,
             d.enter.as_ref(),
-            profile.as_ref(),
-            segments,
+            facts,
             at,
         );
         person_journeys::save(&sql, &people_before, &person)?;
@@ -494,9 +498,11 @@ impl UserState {
                 .map(|s| s.membership(&live_states, live_traits.as_ref(), t))
                 .unwrap_or_default()
         };
-        let segments = live_set.is_some().then_some(&membership as Membership<'_>);
-        let (jout, _) =
-            person_journeys::step(&journeys, &mut person, &user, &[], None, None, segments, at);
+        let facts = Facts {
+            profile: None,
+            segments: live_set.is_some().then_some(&membership as Membership<'_>),
+        };
+        let (jout, _) = person_journeys::step(&journeys, &mut person, &user, &[], None, facts, at);
         person_journeys::save(&sql, &people_before, &person)?;
         let alarm = earliest(next_deadline(&states), person.next_wake());
         self.dispatch(&index, firings, &user, "alarm", false)
