@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::tests::{ev, index_of, MIN, T0};
+use super::tests::{ev, index_of, meet, MIN, T0};
 use super::*;
 use crate::rules::condition_engine;
 
@@ -120,14 +120,7 @@ fn a_branch_routes_members_and_non_members_apart() {
     }
     // Without membership (dry-run) `segments.vip` reads null: the else path.
     let mut person = PersonJourneys::default();
-    let out = on_event(
-        &index,
-        &mut person,
-        "u1",
-        &ev("Signed Up", T0, json!({})),
-        Facts::default(),
-        T0,
-    );
+    let out = meet(&index, &mut person, &ev("Signed Up", T0, json!({})), T0);
     assert_eq!(sent(&out), ["std_hook"]);
 }
 
@@ -143,16 +136,11 @@ fn a_branch_reads_membership_when_it_is_taken_not_at_entry() {
     };
     let mut person = PersonJourneys::default();
     let e = ev("Signed Up", T0, json!({}));
-    let out = on_event(&index, &mut person, "u1", &e, Facts::segments(&probe), T0);
+    let probed = Facts::segments(&probe);
+    let out = on_event(&index, &mut person, "u1", &e, probed, T0);
     assert!(sent(&out).is_empty());
     // The alarm rings late; the branch runs at the delay's due time.
-    let out = on_time(
-        &index,
-        &mut person,
-        "u1",
-        Facts::segments(&probe),
-        T0 + 2 * 60 * MIN,
-    );
+    let out = on_time(&index, &mut person, "u1", probed, T0 + 2 * 60 * MIN);
     assert_eq!(sent(&out), ["vip_hook"]);
     assert!(
         seen.borrow().contains(&(T0 + 60 * MIN)),
@@ -162,15 +150,9 @@ fn a_branch_reads_membership_when_it_is_taken_not_at_entry() {
     assert!(person.active("routed").is_empty(), "the run ended");
     // On time, someone else gets the same.
     let mut person = PersonJourneys::default();
-    let out = on_event(&index, &mut person, "u2", &e, Facts::segments(&probe), T0);
+    let out = on_event(&index, &mut person, "u2", &e, probed, T0);
     assert!(out.effects.is_empty());
-    let out = on_time(
-        &index,
-        &mut person,
-        "u2",
-        Facts::segments(&probe),
-        T0 + 60 * MIN,
-    );
+    let out = on_time(&index, &mut person, "u2", probed, T0 + 60 * MIN);
     assert_eq!(sent(&out), ["vip_hook"]);
 }
 
@@ -189,17 +171,11 @@ fn matchers_read_membership_at_the_event_time() {
     let m = |t: i64| vip(t >= T0 + 10 * MIN);
     let mut person = PersonJourneys::default();
     let before = ev("Visit", T0, json!({}));
-    let out = on_event(&index, &mut person, "u1", &before, Facts::segments(&m), T0);
+    let facts = Facts::segments(&m);
+    let out = on_event(&index, &mut person, "u1", &before, facts, T0);
     assert!(out.effects.is_empty(), "not a member at T0");
     let after = ev("Visit", T0 + 20 * MIN, json!({}));
-    let out = on_event(
-        &index,
-        &mut person,
-        "u1",
-        &after,
-        Facts::segments(&m),
-        T0 + 20 * MIN,
-    );
+    let out = on_event(&index, &mut person, "u1", &after, facts, T0 + 20 * MIN);
     assert_eq!(sent(&out), ["hook"]);
     // A journey that reads no membership never asks for it.
     let plain = index_with(
@@ -211,23 +187,11 @@ fn matchers_read_membership_at_the_event_time() {
     );
     let never = |_: i64| -> Map<String, Value> { panic!("membership asked for") };
     let mut person = PersonJourneys::default();
-    let out = on_event(
-        &plain,
-        &mut person,
-        "u1",
-        &before,
-        Facts::segments(&never),
-        T0,
-    );
+    let unasked = Facts::segments(&never);
+    let out = on_event(&plain, &mut person, "u1", &before, unasked, T0);
     assert!(out.effects.is_empty());
-    let out = on_event(
-        &plain,
-        &mut person,
-        "u1",
-        &ev("Signed Up", T0, json!({})),
-        Facts::segments(&never),
-        T0,
-    );
+    let signed = ev("Signed Up", T0, json!({}));
+    let out = on_event(&plain, &mut person, "u1", &signed, unasked, T0);
     assert_eq!(sent(&out), ["std_hook"]);
 }
 
@@ -246,25 +210,13 @@ fn membership_is_asked_for_only_when_a_journey_in_play_reads_it() {
     let facts = Facts::segments(&probe);
     let mut person = PersonJourneys::default();
     // An event no journey names and timers with nothing due: nothing asks.
-    on_event(
-        &index,
-        &mut person,
-        "u1",
-        &ev("Browse", T0, json!({})),
-        facts,
-        T0,
-    );
+    let browse = ev("Browse", T0, json!({}));
+    on_event(&index, &mut person, "u1", &browse, facts, T0);
     on_time(&index, &mut person, "u1", facts, T0 + MIN);
     assert!(asked.borrow().is_empty(), "asked at {:?}", asked.borrow());
     // The trigger's matchers see membership at the event's time; the run then waits.
-    let out = on_event(
-        &index,
-        &mut person,
-        "u1",
-        &ev("Signed Up", T0 + MIN, json!({})),
-        facts,
-        T0 + MIN,
-    );
+    let signed = ev("Signed Up", T0 + MIN, json!({}));
+    let out = on_event(&index, &mut person, "u1", &signed, facts, T0 + MIN);
     assert!(sent(&out).is_empty());
     on_time(&index, &mut person, "u1", facts, T0 + 30 * MIN);
     assert_eq!(*asked.borrow(), [T0 + MIN]);
