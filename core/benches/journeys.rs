@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
-use spur_core::journeys::{self, Journey, JourneyIndex, PersonJourneys};
+use spur_core::journeys::{self, Facts, Journey, JourneyIndex, PersonJourneys};
 use spur_core::Event;
 
 const T0: i64 = 1_714_564_800_000;
@@ -75,7 +75,14 @@ fn index(n: usize) -> JourneyIndex {
 fn person(index: &JourneyIndex, runs: usize) -> PersonJourneys {
     let mut p = PersonJourneys::default();
     for i in 0..runs.min(index.len()) {
-        journeys::on_event(index, &mut p, "u-1", &event(&format!("Added {i}")), T0);
+        journeys::on_event(
+            index,
+            &mut p,
+            "u-1",
+            &event(&format!("Added {i}")),
+            Facts::default(),
+            T0,
+        );
     }
     p
 }
@@ -99,7 +106,16 @@ fn bench(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new(label, n), &n, |b, _| {
                 b.iter_batched_ref(
                     || base.clone(),
-                    |p| black_box(journeys::on_event(&idx, p, "u-1", e, T0 + 60_000)),
+                    |p| {
+                        black_box(journeys::on_event(
+                            &idx,
+                            p,
+                            "u-1",
+                            e,
+                            Facts::default(),
+                            T0 + 60_000,
+                        ))
+                    },
                     criterion::BatchSize::SmallInput,
                 )
             });

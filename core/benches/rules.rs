@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
-use spur_core::rules::{Rule, RuleIndex};
+use spur_core::rules::{Facts, Rule, RuleIndex};
 use spur_core::Event;
 
 fn event() -> Event {
@@ -183,7 +183,9 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("window_rules_on_this_event", n), |b| {
             b.iter_batched(
                 BTreeMap::new,
-                |mut states| black_box(idx.apply_event(&mut states, black_box(&e), now)),
+                |mut states| {
+                    black_box(idx.apply_event(&mut states, black_box(&e), Facts::default(), now))
+                },
                 criterion::BatchSize::SmallInput,
             )
         });

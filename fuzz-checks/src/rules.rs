@@ -111,7 +111,7 @@ pub fn rules(data: &[u8]) {
         for f in index
             .stateless_firings(e, at)
             .into_iter()
-            .chain(index.apply_event(&mut states, e, at))
+            .chain(index.apply_event(&mut states, e, rules::Facts::default(), at))
         {
             assert_eq!(f.rule, id, "a firing names another rule");
             let _ = rules::WebhookBody::new(&rule, &f, "firing-1", e.identity());

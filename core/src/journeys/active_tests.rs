@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::tests::{cart, ev, index_of, MIN, T0};
+use super::tests::{cart, enter_u1, ev, index_of, meet, wake, MIN, T0};
 use super::*;
 
 /// The cart journey without a goal (so one order does not convert every cart), allowing
@@ -15,10 +15,9 @@ fn carts(max: u32) -> Value {
 }
 
 fn add(index: &JourneyIndex, p: &mut PersonJourneys, cart: &str, at: i64) -> Output {
-    on_event(
+    meet(
         index,
         p,
-        "u1",
         &ev("Product Added", at, json!({"cart_id": cart})),
         at,
     )
@@ -39,24 +38,14 @@ fn each_run_waits_for_its_own_order_and_the_bound_holds() {
     );
     assert_eq!(p.history["cart"].entries, 3);
     assert_eq!(
-        enter(
-            &index,
-            &mut p,
-            "u1",
-            "cart",
-            Value::Null,
-            Value::Null,
-            T0 + 5000
-        )
-        .unwrap_err(),
+        enter_u1(&index, &mut p, "cart", T0 + 5000).unwrap_err(),
         Refusal::AlreadyActive
     );
 
     // Ordering cart c2 wakes only its run.
-    on_event(
+    meet(
         &index,
         &mut p,
-        "u1",
         &ev("Order Completed", T0 + MIN, json!({"cart_id": "c2"})),
         T0 + MIN,
     );
@@ -74,7 +63,7 @@ fn each_run_waits_for_its_own_order_and_the_bound_holds() {
     assert_eq!(waiting, [0, 2, 3]);
 
     // The others time out on their own clocks, each sending its reminder once.
-    let out = on_time(&index, &mut p, "u1", T0 + 40 * MIN);
+    let out = wake(&index, &mut p, T0 + 40 * MIN);
     let mut keys: Vec<_> = out.effects.iter().map(|e| e.key.as_str()).collect();
     keys.sort_unstable();
     assert_eq!(
@@ -84,9 +73,7 @@ fn each_run_waits_for_its_own_order_and_the_bound_holds() {
     let at: Vec<_> = out.effects.iter().map(|e| e.at).collect();
     assert_eq!(at, [T0 + 30 * MIN, T0 + 2000 + 30 * MIN, T0 + 32 * MIN]);
     assert_eq!(p.next_wake(), Some(T0 + 30 * MIN + 1440 * MIN));
-    assert!(on_time(&index, &mut p, "u1", T0 + 40 * MIN)
-        .effects
-        .is_empty());
+    assert!(wake(&index, &mut p, T0 + 40 * MIN).effects.is_empty());
 }
 
 #[test]

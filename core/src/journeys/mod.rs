@@ -8,10 +8,11 @@
 //! [`CompiledJourney::max_span_ms`] of entry. Every action carries the idempotency key
 //! `(journey, run, node)`, so a redelivered action is never sent twice. Live segment
 //! membership (`segments.<id>`) comes in as a function of time ([`Membership`]), read at the
-//! event's time by matchers and at the step's time by branches.
+//! event's time by matchers and at the step's time by branches; it and the stored profile
+//! come in together as the person's [`Facts`] (none in dry-runs).
 //!
 //! ```
-//! use spur_core::journeys::{parse, JourneyIndex, PersonJourneys, enter};
+//! use spur_core::journeys::{parse, Facts, JourneyIndex, PersonJourneys, enter};
 //! let j = parse(r#"{"id": "welcome", "trigger": {"type": "api"}, "start": "hi",
 //!   "nodes": [{"id": "hi", "type": "action", "next": "bye",
 //!              "action": {"type": "webhook", "url": "https://hooks.example.com/j"}},
@@ -19,7 +20,7 @@
 //! let index = JourneyIndex::build([(j, 1)], 1);
 //! let mut person = PersonJourneys::default();
 //! let out = enter(&index, &mut person, "u1", "welcome", serde_json::Value::Null,
-//!     serde_json::Value::Null, 0).unwrap();
+//!     serde_json::Value::Null, Facts::default(), 0).unwrap();
 //! assert_eq!(out.effects[0].key, "welcome:0:hi:u1");
 //! # Ok::<(), spur_core::journeys::JourneyError>(())
 //! ```
@@ -38,15 +39,13 @@ pub mod run;
 pub mod state;
 pub mod window;
 
+pub use crate::rules::facts::{Facts, Membership};
 pub use compile::{compile, parse, valid_id, CompiledJourney, CompiledNode};
 pub use error::{JourneyError, JourneyErrorKind};
 pub use hash::{percentile, sticky_hash};
 pub use index::JourneyIndex;
 pub use model::{Journey, JourneyAction, Node, NodeKind, Trigger};
-pub use run::{
-    enter, enter_in, on_event, on_event_in, on_event_profiled, on_time, on_time_in, Membership,
-    Refusal,
-};
+pub use run::{enter, on_event, on_time, Refusal};
 pub use state::{Effect, Ended, History, Output, PathStep, PersonJourneys, Run, Tick};
 pub use window::{FixedZones, Zones};
 

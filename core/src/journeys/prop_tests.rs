@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::tests::{ev, index_of, MIN, T0};
+use super::tests::{ev, index_of, meet, wake, MIN, T0};
 use super::*;
 
 /// A random journey: node i's first edge goes to i+1 (so every node is reachable), others to
@@ -60,14 +60,14 @@ proptest! {
         for (what, step, x) in inputs {
             now += step * MIN / 3;
             let out = match what {
-                0 => on_event(&index, &mut p, "u1", &ev("A", now, json!({"x": x})), now),
-                1 => on_event(&index, &mut p, "u1", &ev("B", now, json!({"x": x})), now),
-                2 => on_event(&index, &mut p, "u1", &ev("C", now, json!({})), now),
-                _ => on_time(&index, &mut p, "u1", now),
+                0 => meet(&index, &mut p, &ev("A", now, json!({"x": x})), now),
+                1 => meet(&index, &mut p, &ev("B", now, json!({"x": x})), now),
+                2 => meet(&index, &mut p, &ev("C", now, json!({})), now),
+                _ => wake(&index, &mut p, now),
             };
             outs.push(out);
         }
-        outs.push(on_time(&index, &mut p, "u1", now + span + 1));
+        outs.push(wake(&index, &mut p, now + span + 1));
         // Every run ended, and within its bound.
         prop_assert!(p.runs.is_empty());
         let entered = outs.iter().flat_map(|o| &o.ticks).filter(|t| t.what == "entered").count();
@@ -103,7 +103,17 @@ fn sticky_splits_follow_their_percentages_within_binomial_bounds() {
     for i in 0..n {
         let user = format!("user-{i}");
         let mut p = PersonJourneys::default();
-        enter(&index, &mut p, &user, "ab", Value::Null, Value::Null, T0).unwrap();
+        enter(
+            &index,
+            &mut p,
+            &user,
+            "ab",
+            Value::Null,
+            Value::Null,
+            Facts::default(),
+            T0,
+        )
+        .unwrap();
         let first = p.history["ab"].ended[0].path[1].node.clone();
         // Sticky: the same person takes the same path again.
         let mut again = PersonJourneys::default();
@@ -114,6 +124,7 @@ fn sticky_splits_follow_their_percentages_within_binomial_bounds() {
             "ab",
             Value::Null,
             Value::Null,
+            Facts::default(),
             T0 + 1,
         )
         .unwrap();
@@ -145,6 +156,7 @@ fn holdout_share_is_within_binomial_bounds() {
                 "cart",
                 Value::Null,
                 Value::Null,
+                Facts::default(),
                 T0,
             )
             .unwrap();

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::index::JourneyIndex;
 use super::run::{on_event, on_time};
 use super::state::PersonJourneys;
+use crate::rules::facts::Facts;
 use crate::Event;
 
 /// What a journey would have done over a period.
@@ -49,9 +50,9 @@ pub fn dry_run(index: &JourneyIndex, id: &str, events: &[Event], to: i64) -> Dry
         let mut person = PersonJourneys::default();
         let mut outputs = Vec::new();
         for e in evs {
-            outputs.push(on_event(index, &mut person, user, e, to));
+            outputs.push(on_event(index, &mut person, user, e, Facts::default(), to));
         }
-        outputs.push(on_time(index, &mut person, user, to));
+        outputs.push(on_time(index, &mut person, user, Facts::default(), to));
         for o in &outputs {
             out.actions += o.effects.iter().filter(|e| e.journey == id).count();
             for t in o.ticks.iter().filter(|t| t.journey == id) {

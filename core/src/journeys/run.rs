@@ -20,6 +20,7 @@ use super::window::{next_open, plausible_zone};
 use crate::limits::JOURNEY_CLOCK_SKEW_MS;
 use crate::rules::condition::{Subject, SEGMENTS_ROOT};
 use crate::rules::event_key;
+use crate::rules::facts::{Facts, Membership};
 use crate::rules::state::event_time;
 use crate::Event;
 
@@ -51,13 +52,9 @@ impl Refusal {
     }
 }
 
-/// The person's live segment membership at a time (segment id → member), which journey
-/// conditions read as `segments.<id>`: the person's object builds it from the states the live
-/// upkeep last observed (`LiveSet::membership`). Without it (`None`: dry-run, tests) the paths
-/// are absent, so they read `null`.
-pub type Membership<'a> = &'a dyn Fn(i64) -> Map<String, Value>;
-
-/// Enters `user` into journey `id` (an API call or a matching trigger event).
+/// Enters `user` into journey `id` (an API call or a matching trigger event); branch
+/// conditions read the person's membership (`facts.segments`) at the time each branch is taken.
+#[allow(clippy::too_many_arguments)]
 pub fn enter(
     index: &JourneyIndex,
     person: &mut PersonJourneys,
@@ -65,22 +62,7 @@ pub fn enter(
     id: &str,
     trigger: Value,
     vars: Value,
-    now: i64,
-) -> Result<Output, Refusal> {
-    enter_in(index, person, user, id, trigger, vars, None, now)
-}
-
-/// [`enter`] with the person's live segment membership, which branch conditions read at the
-/// time each branch is taken.
-#[allow(clippy::too_many_arguments)]
-pub fn enter_in(
-    index: &JourneyIndex,
-    person: &mut PersonJourneys,
-    user: &str,
-    id: &str,
-    trigger: Value,
-    vars: Value,
-    segments: Option<Membership<'_>>,
+    facts: Facts<'_>,
     now: i64,
 ) -> Result<Output, Refusal> {
     let j = index.get(id).ok_or(Refusal::UnknownJourney)?;
@@ -125,7 +107,7 @@ pub fn enter_in(
     let mut cx = Cx {
         index,
         user,
-        segments,
+        segments: facts.segments,
         out: &mut out,
     };
     advance(j, &mut cx, person, &mut run, j.start, now);
@@ -133,43 +115,21 @@ pub fn enter_in(
     Ok(out)
 }
 
-/// Applies one event: due timers up to its time, traits, goals, waits, then triggers.
+/// Applies one event: due timers up to its time, traits, goals, waits, then triggers. Event
+/// matchers (trigger, waits, goal) see the person's stored profile (`facts.profile`) beneath
+/// the event's own traits (the event's keys win) and their membership at the event's time;
+/// branches see membership at the time they are taken.
 pub fn on_event(
     index: &JourneyIndex,
     person: &mut PersonJourneys,
     user: &str,
     event: &Event,
+    facts: Facts<'_>,
     now: i64,
 ) -> Output {
-    on_event_profiled(index, person, user, event, None, now)
-}
-
-/// [`on_event`] with the person's stored profile traits, which event matchers (trigger, waits,
-/// goal) see beneath the event's own traits (the event's keys win).
-pub fn on_event_profiled(
-    index: &JourneyIndex,
-    person: &mut PersonJourneys,
-    user: &str,
-    event: &Event,
-    profile: Option<&Map<String, Value>>,
-    now: i64,
-) -> Output {
-    on_event_in(index, person, user, event, profile, None, now)
-}
-
-/// [`on_event_profiled`] with the person's live segment membership: event matchers see it at
-/// the event's time, branches at the time they are taken.
-pub fn on_event_in(
-    index: &JourneyIndex,
-    person: &mut PersonJourneys,
-    user: &str,
-    event: &Event,
-    profile: Option<&Map<String, Value>>,
-    segments: Option<Membership<'_>>,
-    now: i64,
-) -> Output {
+    let segments = facts.segments;
     let t = event_time(event, now);
-    let mut out = on_time_in(index, person, user, segments, t);
+    let mut out = on_time(index, person, user, facts, t);
     let key = event_key(event);
     if key == "$identify" {
         merge(&mut person.traits, &event.traits);
@@ -181,7 +141,7 @@ pub fn on_event_in(
     let Some(mut subject) = Subject::new(event) else {
         return out;
     };
-    if let Some(p) = profile {
+    if let Some(p) = facts.profile {
         subject = subject.with_profile(p);
     }
     // Membership at the event's time, worked out only when a journey it meets reads some.
@@ -210,16 +170,7 @@ pub fn on_event_in(
             .is_some_and(|m| m.matches(engine, &key, &subject));
         if hit {
             let trigger = value.clone();
-            if let Ok(o) = enter_in(
-                index,
-                person,
-                user,
-                j.id(),
-                trigger,
-                Value::Null,
-                segments,
-                t,
-            ) {
+            if let Ok(o) = enter(index, person, user, j.id(), trigger, Value::Null, facts, t) {
                 out.effects.extend(o.effects);
                 out.ticks.extend(o.ticks);
             }
@@ -302,20 +253,16 @@ fn on_run_event(
 }
 
 /// Wakes every run whose time has come (each at its own due time), and ends runs whose
-/// journey is no longer published.
-pub fn on_time(index: &JourneyIndex, person: &mut PersonJourneys, user: &str, now: i64) -> Output {
-    on_time_in(index, person, user, None, now)
-}
-
-/// [`on_time`] with the person's live segment membership, which branches read at the time
-/// they are taken (a woken run's due time).
-pub fn on_time_in(
+/// journey is no longer published; branches read the person's membership (`facts.segments`)
+/// at the time they are taken (a woken run's due time).
+pub fn on_time(
     index: &JourneyIndex,
     person: &mut PersonJourneys,
     user: &str,
-    segments: Option<Membership<'_>>,
+    facts: Facts<'_>,
     now: i64,
 ) -> Output {
+    let segments = facts.segments;
     let mut out = Output::default();
     // Repeat until no run is due: one wake-up may lead to a later wait that is also due.
     loop {

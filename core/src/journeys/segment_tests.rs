@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::tests::{ev, index_of, MIN, T0};
+use super::tests::{ev, index_of, meet, MIN, T0};
 use super::*;
 use crate::rules::condition_engine;
 
@@ -113,20 +113,14 @@ fn a_branch_routes_members_and_non_members_apart() {
         let m = move |_: i64| vip(member);
         let mut person = PersonJourneys::default();
         let e = ev("Signed Up", T0, json!({}));
-        let out = on_event_in(&index, &mut person, "u1", &e, None, Some(&m), T0);
+        let out = on_event(&index, &mut person, "u1", &e, Facts::segments(&m), T0);
         assert_eq!(sent(&out), [hook], "member={member}");
         let step = person.history["routed"].entries;
         assert_eq!(step, 1);
     }
     // Without membership (dry-run) `segments.vip` reads null: the else path.
     let mut person = PersonJourneys::default();
-    let out = on_event(
-        &index,
-        &mut person,
-        "u1",
-        &ev("Signed Up", T0, json!({})),
-        T0,
-    );
+    let out = meet(&index, &mut person, &ev("Signed Up", T0, json!({})), T0);
     assert_eq!(sent(&out), ["std_hook"]);
 }
 
@@ -142,10 +136,11 @@ fn a_branch_reads_membership_when_it_is_taken_not_at_entry() {
     };
     let mut person = PersonJourneys::default();
     let e = ev("Signed Up", T0, json!({}));
-    let out = on_event_in(&index, &mut person, "u1", &e, None, Some(&probe), T0);
+    let probed = Facts::segments(&probe);
+    let out = on_event(&index, &mut person, "u1", &e, probed, T0);
     assert!(sent(&out).is_empty());
     // The alarm rings late; the branch runs at the delay's due time.
-    let out = on_time_in(&index, &mut person, "u1", Some(&probe), T0 + 2 * 60 * MIN);
+    let out = on_time(&index, &mut person, "u1", probed, T0 + 2 * 60 * MIN);
     assert_eq!(sent(&out), ["vip_hook"]);
     assert!(
         seen.borrow().contains(&(T0 + 60 * MIN)),
@@ -155,9 +150,9 @@ fn a_branch_reads_membership_when_it_is_taken_not_at_entry() {
     assert!(person.active("routed").is_empty(), "the run ended");
     // On time, someone else gets the same.
     let mut person = PersonJourneys::default();
-    let out = on_event_in(&index, &mut person, "u2", &e, None, Some(&probe), T0);
+    let out = on_event(&index, &mut person, "u2", &e, probed, T0);
     assert!(out.effects.is_empty());
-    let out = on_time_in(&index, &mut person, "u2", Some(&probe), T0 + 60 * MIN);
+    let out = on_time(&index, &mut person, "u2", probed, T0 + 60 * MIN);
     assert_eq!(sent(&out), ["vip_hook"]);
 }
 
@@ -176,18 +171,11 @@ fn matchers_read_membership_at_the_event_time() {
     let m = |t: i64| vip(t >= T0 + 10 * MIN);
     let mut person = PersonJourneys::default();
     let before = ev("Visit", T0, json!({}));
-    let out = on_event_in(&index, &mut person, "u1", &before, None, Some(&m), T0);
+    let facts = Facts::segments(&m);
+    let out = on_event(&index, &mut person, "u1", &before, facts, T0);
     assert!(out.effects.is_empty(), "not a member at T0");
     let after = ev("Visit", T0 + 20 * MIN, json!({}));
-    let out = on_event_in(
-        &index,
-        &mut person,
-        "u1",
-        &after,
-        None,
-        Some(&m),
-        T0 + 20 * MIN,
-    );
+    let out = on_event(&index, &mut person, "u1", &after, facts, T0 + 20 * MIN);
     assert_eq!(sent(&out), ["hook"]);
     // A journey that reads no membership never asks for it.
     let plain = index_with(
@@ -199,16 +187,41 @@ fn matchers_read_membership_at_the_event_time() {
     );
     let never = |_: i64| -> Map<String, Value> { panic!("membership asked for") };
     let mut person = PersonJourneys::default();
-    let out = on_event_in(&plain, &mut person, "u1", &before, None, Some(&never), T0);
+    let unasked = Facts::segments(&never);
+    let out = on_event(&plain, &mut person, "u1", &before, unasked, T0);
     assert!(out.effects.is_empty());
-    let out = on_event_in(
-        &plain,
-        &mut person,
-        "u1",
-        &ev("Signed Up", T0, json!({})),
-        None,
-        Some(&never),
-        T0,
-    );
+    let signed = ev("Signed Up", T0, json!({}));
+    let out = on_event(&plain, &mut person, "u1", &signed, unasked, T0);
     assert_eq!(sent(&out), ["std_hook"]);
+}
+
+/// Issue 12: the person's object reads its stored live states only on the first ask for
+/// membership, so a transition must ask only when a journey it runs may read it — not for
+/// every input once some published journey reads a segment.
+#[test]
+fn membership_is_asked_for_only_when_a_journey_in_play_reads_it() {
+    let index = index_with(routed(Some("1h")));
+    assert!(index.reads_segments());
+    let asked = std::cell::RefCell::new(Vec::new());
+    let probe = |t: i64| {
+        asked.borrow_mut().push(t);
+        vip(true)
+    };
+    let facts = Facts::segments(&probe);
+    let mut person = PersonJourneys::default();
+    // An event no journey names and timers with nothing due: nothing asks.
+    let browse = ev("Browse", T0, json!({}));
+    on_event(&index, &mut person, "u1", &browse, facts, T0);
+    on_time(&index, &mut person, "u1", facts, T0 + MIN);
+    assert!(asked.borrow().is_empty(), "asked at {:?}", asked.borrow());
+    // The trigger's matchers see membership at the event's time; the run then waits.
+    let signed = ev("Signed Up", T0 + MIN, json!({}));
+    let out = on_event(&index, &mut person, "u1", &signed, facts, T0 + MIN);
+    assert!(sent(&out).is_empty());
+    on_time(&index, &mut person, "u1", facts, T0 + 30 * MIN);
+    assert_eq!(*asked.borrow(), [T0 + MIN]);
+    // The branch after the delay asks at its due time.
+    let out = on_time(&index, &mut person, "u1", facts, T0 + 3 * 60 * MIN);
+    assert_eq!(sent(&out), ["vip_hook"]);
+    assert_eq!(*asked.borrow(), [T0 + MIN, T0 + MIN + 60 * MIN]);
 }

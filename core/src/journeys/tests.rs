@@ -29,6 +29,35 @@ pub(super) fn ev(name: &str, at: i64, props: Value) -> Event {
     }
 }
 
+/// `u1` meets `e` at `now`, with no outside facts (no profile, no membership).
+pub(super) fn meet(index: &JourneyIndex, p: &mut PersonJourneys, e: &Event, now: i64) -> Output {
+    on_event(index, p, "u1", e, Facts::default(), now)
+}
+
+/// `u1`'s timers at `now`, with no outside facts.
+pub(super) fn wake(index: &JourneyIndex, p: &mut PersonJourneys, now: i64) -> Output {
+    on_time(index, p, "u1", Facts::default(), now)
+}
+
+/// Enters `u1` into `id` at `now` (an API entry without variables), with no outside facts.
+pub(super) fn enter_u1(
+    index: &JourneyIndex,
+    p: &mut PersonJourneys,
+    id: &str,
+    now: i64,
+) -> Result<Output, Refusal> {
+    enter(
+        index,
+        p,
+        "u1",
+        id,
+        Value::Null,
+        Value::Null,
+        Facts::default(),
+        now,
+    )
+}
+
 pub(super) fn cart(holdout: u8) -> Value {
     json!({
         "id": "cart", "trigger": {"type": "event", "events": ["Product Added"]},
@@ -74,10 +103,9 @@ fn keys(out: &Output) -> Vec<String> {
 fn the_cart_journey_waits_then_branches_on_the_trigger() {
     let index = index_of(vec![cart(0)]);
     let mut p = PersonJourneys::default();
-    let out = on_event(
+    let out = meet(
         &index,
         &mut p,
-        "u1",
         &ev(
             "Product Added",
             T0,
@@ -88,15 +116,13 @@ fn the_cart_journey_waits_then_branches_on_the_trigger() {
     assert!(out.effects.is_empty());
     assert_eq!(p.next_wake(), Some(T0 + 30 * MIN));
     // Nothing before the timeout.
-    assert!(on_time(&index, &mut p, "u1", T0 + 29 * MIN)
-        .effects
-        .is_empty());
+    assert!(wake(&index, &mut p, T0 + 29 * MIN).effects.is_empty());
     // The alarm rings late: the step still runs at its due time.
-    let out = on_time(&index, &mut p, "u1", T0 + 31 * MIN);
+    let out = wake(&index, &mut p, T0 + 31 * MIN);
     assert_eq!(keys(&out), ["cart:0:remind:u1"]);
     assert_eq!(out.effects[0].at, T0 + 30 * MIN);
     assert_eq!(p.next_wake(), Some(T0 + 30 * MIN + 1440 * MIN));
-    let out = on_time(&index, &mut p, "u1", T0 + 3 * 1440 * MIN);
+    let out = wake(&index, &mut p, T0 + 3 * 1440 * MIN);
     assert_eq!(keys(&out), ["cart:0:email:u1"]);
     assert!(p.runs.is_empty());
     let ended = &p.history["cart"].ended[0];
@@ -116,14 +142,13 @@ fn the_cart_journey_waits_then_branches_on_the_trigger() {
 fn a_pro_customer_goes_to_sales() {
     let index = index_of(vec![cart(0)]);
     let mut p = PersonJourneys::default();
-    on_event(
+    meet(
         &index,
         &mut p,
-        "u1",
         &ev("Product Added", T0, json!({"cart_id": "c1", "plan": "pro"})),
         T0,
     );
-    let out = on_time(&index, &mut p, "u1", T0 + 30 * MIN);
+    let out = wake(&index, &mut p, T0 + 30 * MIN);
     assert_eq!(keys(&out), ["cart:0:sales:u1"]);
     assert!(p.runs.is_empty());
 }
@@ -133,12 +158,11 @@ fn the_matching_order_converts_and_exits_but_another_cart_does_not() {
     let index = index_of(vec![cart(0)]);
     let mut p = PersonJourneys::default();
     let added = ev("Product Added", T0, json!({"cart_id": "c1"}));
-    on_event(&index, &mut p, "u1", &added, T0);
+    meet(&index, &mut p, &added, T0);
     // An order of another cart: the goal (no condition) converts and exits.
-    let out = on_event(
+    let out = meet(
         &index,
         &mut p,
-        "u1",
         &ev("Order Completed", T0 + MIN, json!({"cart_id": "c2"})),
         T0 + MIN,
     );
@@ -155,17 +179,15 @@ fn wait_match_requires_the_same_value_when_the_goal_stays_open() {
     doc["goal"]["exitOnGoal"] = json!(false);
     let index = index_of(vec![doc]);
     let mut p = PersonJourneys::default();
-    on_event(
+    meet(
         &index,
         &mut p,
-        "u1",
         &ev("Product Added", T0, json!({"cart_id": "c1"})),
         T0,
     );
-    on_event(
+    meet(
         &index,
         &mut p,
-        "u1",
         &ev("Order Completed", T0 + MIN, json!({"cart_id": "c2"})),
         T0 + MIN,
     );
@@ -173,10 +195,9 @@ fn wait_match_requires_the_same_value_when_the_goal_stays_open() {
         p.runs["cart"][0].node, "wait",
         "another cart does not wake the wait"
     );
-    on_event(
+    meet(
         &index,
         &mut p,
-        "u1",
         &ev("Order Completed", T0 + 2 * MIN, json!({"cart_id": "c1"})),
         T0 + 2 * MIN,
     );
@@ -189,14 +210,13 @@ fn wait_match_requires_the_same_value_when_the_goal_stays_open() {
 fn holdout_runs_send_nothing() {
     let index = index_of(vec![cart(100)]);
     let mut p = PersonJourneys::default();
-    on_event(
+    meet(
         &index,
         &mut p,
-        "u1",
         &ev("Product Added", T0, json!({"cart_id": "c1"})),
         T0,
     );
-    let out = on_time(&index, &mut p, "u1", T0 + 10 * 1440 * MIN);
+    let out = wake(&index, &mut p, T0 + 10 * 1440 * MIN);
     assert!(out.effects.is_empty());
     let run = &p.history["cart"].ended[0];
     assert!(run.holdout);
@@ -209,12 +229,10 @@ fn entry_policies() {
     once["entry"] = json!({"policy": "once"});
     let index = index_of(vec![once]);
     let mut p = PersonJourneys::default();
-    let enter_at = |p: &mut PersonJourneys, t| {
-        enter(&index, p, "u1", "cart", Value::Null, Value::Null, t).map(|_| ())
-    };
+    let enter_at = |p: &mut PersonJourneys, t| enter_u1(&index, p, "cart", t).map(|_| ());
     assert_eq!(enter_at(&mut p, T0), Ok(()));
     assert_eq!(enter_at(&mut p, T0 + 1), Err(Refusal::AlreadyActive));
-    on_time(&index, &mut p, "u1", T0 + 10 * 1440 * MIN);
+    wake(&index, &mut p, T0 + 10 * 1440 * MIN);
     assert_eq!(
         enter_at(&mut p, T0 + 11 * 1440 * MIN),
         Err(Refusal::AlreadyEntered)
@@ -224,27 +242,11 @@ fn entry_policies() {
     every["entry"] = json!({"policy": "interval", "interval": "30d"});
     let index = index_of(vec![every]);
     let mut p = PersonJourneys::default();
-    assert!(enter(&index, &mut p, "u1", "cart", Value::Null, Value::Null, T0).is_ok());
-    on_time(&index, &mut p, "u1", T0 + 10 * 1440 * MIN);
-    let again = enter(
-        &index,
-        &mut p,
-        "u1",
-        "cart",
-        Value::Null,
-        Value::Null,
-        T0 + 11 * 1440 * MIN,
-    );
+    assert!(enter_u1(&index, &mut p, "cart", T0).is_ok());
+    wake(&index, &mut p, T0 + 10 * 1440 * MIN);
+    let again = enter_u1(&index, &mut p, "cart", T0 + 11 * 1440 * MIN);
     assert_eq!(again.unwrap_err().code(), "entry_too_soon");
-    let later = enter(
-        &index,
-        &mut p,
-        "u1",
-        "cart",
-        Value::Null,
-        Value::Null,
-        T0 + 31 * 1440 * MIN,
-    );
+    let later = enter_u1(&index, &mut p, "cart", T0 + 31 * 1440 * MIN);
     assert_eq!(later.unwrap().ticks[0].what, "entered");
     assert_eq!(p.history["cart"].entries, 2);
 }
@@ -253,20 +255,19 @@ fn entry_policies() {
 fn a_waiting_run_follows_its_node_into_a_new_revision() {
     let index = index_of(vec![cart(0)]);
     let mut p = PersonJourneys::default();
-    on_event(
+    meet(
         &index,
         &mut p,
-        "u1",
         &ev("Product Added", T0, json!({"cart_id": "c1"})),
         T0,
     );
-    on_time(&index, &mut p, "u1", T0 + 30 * MIN); // now waiting at "day", "remind" sent
-                                                  // Revision 2: "email" now goes to a new node; "remind" (already sent) is unchanged.
+    wake(&index, &mut p, T0 + 30 * MIN); // now waiting at "day", "remind" sent
+                                         // Revision 2: "email" now goes to a new node; "remind" (already sent) is unchanged.
     let mut v2 = cart(0);
     v2["nodes"][5]["action"]["url"] = json!("https://h.example.com/email-v2");
     let j: Journey = serde_json::from_value(v2).unwrap();
     let index2 = JourneyIndex::build([(j, 2)], 2);
-    let out = on_time(&index2, &mut p, "u1", T0 + 2 * 1440 * MIN);
+    let out = wake(&index2, &mut p, T0 + 2 * 1440 * MIN);
     assert_eq!(keys(&out), ["cart:0:email:u1"], "remind is not re-sent");
     match &out.effects[0].action {
         JourneyAction::Webhook { url } => assert!(url.ends_with("email-v2")),
@@ -274,19 +275,13 @@ fn a_waiting_run_follows_its_node_into_a_new_revision() {
     }
     // Revision 3 removes the node a run waits at: it exits with a recorded reason.
     let mut p = PersonJourneys::default();
-    on_event(
-        &index,
-        &mut p,
-        "u1",
-        &ev("Product Added", T0, json!({})),
-        T0,
-    );
+    meet(&index, &mut p, &ev("Product Added", T0, json!({})), T0);
     let mut v3 = cart(0);
     v3["start"] = json!("tier");
     v3["nodes"].as_array_mut().unwrap().remove(0);
     let index3 = JourneyIndex::build([(serde_json::from_value(v3).unwrap(), 3)], 3);
     assert!(index3.skipped().is_empty(), "{:?}", index3.skipped());
-    let out = on_time(&index3, &mut p, "u1", T0 + 40 * MIN);
+    let out = wake(&index3, &mut p, T0 + 40 * MIN);
     assert!(out.effects.is_empty());
     assert_eq!(
         p.history["cart"].ended[0].ended.as_ref().unwrap().reason,
@@ -317,12 +312,22 @@ fn api_entry_variables_and_set_traits_feed_branches() {
         "onboard",
         Value::Null,
         json!({"tier": "gold"}),
+        Facts::default(),
         T0,
     )
     .unwrap();
     assert_eq!(keys(&out), ["onboard:0:hook:u9"]);
     assert_eq!(p.traits["stage"], "onboarding");
-    let refusal = enter(&index, &mut p, "u9", "nope", Value::Null, Value::Null, T0);
+    let refusal = enter(
+        &index,
+        &mut p,
+        "u9",
+        "nope",
+        Value::Null,
+        Value::Null,
+        Facts::default(),
+        T0,
+    );
     assert_eq!(refusal.unwrap_err().code(), "unknown_journey");
 }
 
@@ -413,19 +418,13 @@ fn the_index_routes_by_event_name() {
 fn a_run_stranded_by_a_new_revision_exits_on_the_next_touch() {
     let index = index_of(vec![cart(0)]);
     let mut p = PersonJourneys::default();
-    on_event(
-        &index,
-        &mut p,
-        "u1",
-        &ev("Product Added", T0, json!({})),
-        T0,
-    );
+    meet(&index, &mut p, &ev("Product Added", T0, json!({})), T0);
     let mut v2 = cart(0);
     v2["start"] = json!("tier");
     v2["nodes"].as_array_mut().unwrap().remove(0);
     let index2 = JourneyIndex::build([(serde_json::from_value(v2).unwrap(), 2)], 2);
     // No timer is due and no event names the journey: the sweep still ends the run.
-    let out = on_time(&index2, &mut p, "u1", T0 + MIN);
+    let out = wake(&index2, &mut p, T0 + MIN);
     assert!(p.runs.is_empty());
     assert_eq!(out.ticks[0].what, "exited");
     let ended = p.history["cart"].ended[0].ended.clone().unwrap();
@@ -482,7 +481,7 @@ fn a_time_window_holds_runs_until_it_opens_in_the_persons_zone() {
     let mut e = ev("Signed Up", monday + 16 * 60 * MIN, json!({}));
     e.context.insert("timezone".into(), json!("+05:30"));
     let mut p = PersonJourneys::default();
-    let out = on_event(&index, &mut p, "u1", &e, monday + 16 * 60 * MIN);
+    let out = meet(&index, &mut p, &e, monday + 16 * 60 * MIN);
     assert!(out.effects.is_empty(), "nothing is sent outside the window");
     let run = &p.runs["quiet"][0];
     let opens = monday + (24 + 3) * 60 * MIN + 30 * MIN;
@@ -493,18 +492,15 @@ fn a_time_window_holds_runs_until_it_opens_in_the_persons_zone() {
         Some(json!({"timezone": "+05:30", "known": true}))
     );
     // Nothing happens a minute early; at the opening the message goes out.
-    assert!(on_time(&index, &mut p, "u1", opens - MIN)
-        .effects
-        .is_empty());
-    let out = on_time(&index, &mut p, "u1", opens);
+    assert!(wake(&index, &mut p, opens - MIN).effects.is_empty());
+    let out = wake(&index, &mut p, opens);
     assert_eq!(keys(&out), vec!["quiet:0:hello:u1".to_owned()]);
 
     // Someone without a zone is read in UTC: Monday 16:00 UTC is inside, so it is sent at once.
     let mut q = PersonJourneys::default();
-    let out = on_event(
+    let out = meet(
         &index,
         &mut q,
-        "u1",
         &ev("Signed Up", monday + 16 * 60 * MIN, json!({})),
         monday + 16 * 60 * MIN,
     );
@@ -565,7 +561,7 @@ fn emit_records_one_event_per_step_keyed_by_the_effect() {
     e.user_id = None;
     e.anonymous_id = Some("anon-1".into());
     let trigger = serde_json::to_value(&e).unwrap();
-    let out = on_event(&index, &mut p, "anon-1", &e, T0);
+    let out = on_event(&index, &mut p, "anon-1", &e, Facts::default(), T0);
     assert_eq!(out.effects[0].trigger, trigger);
     let events = deliver::emitted(&out.effects, "anon-1");
     assert_eq!(events.len(), 1);
@@ -607,26 +603,14 @@ fn a_waking_event_a_little_before_the_wait_by_the_clients_clock_still_wakes_it()
     });
     let index = index_of(vec![doc]);
     let mut p = PersonJourneys::default();
-    on_event(&index, &mut p, "u1", &ev("Browse", T0, json!({})), T0);
+    meet(&index, &mut p, &ev("Browse", T0, json!({})), T0);
     let late = crate::limits::JOURNEY_CLOCK_SKEW_MS + 1_000;
-    on_event(
-        &index,
-        &mut p,
-        "u1",
-        &ev("Cart", T0 - late, json!({})),
-        T0 + 10,
-    );
+    meet(&index, &mut p, &ev("Cart", T0 - late, json!({})), T0 + 10);
     assert_eq!(
         p.runs["skew"][0].node, "wait",
         "an event from before the wait does not wake it"
     );
-    on_event(
-        &index,
-        &mut p,
-        "u1",
-        &ev("Cart", T0 - 300, json!({})),
-        T0 + 20,
-    );
+    meet(&index, &mut p, &ev("Cart", T0 - 300, json!({})), T0 + 20);
     assert!(p.runs.is_empty(), "woken and ended");
     let path = &p.history["skew"].ended[0].path;
     assert!(
@@ -693,9 +677,16 @@ fn a_trigger_condition_reads_profile_traits_beneath_the_events() {
     let mut profile = serde_json::Map::new();
     profile.insert("plan".into(), json!("pro"));
     let mut p = PersonJourneys::default();
-    let out = on_event(&index, &mut p, "u1", &ev("Seen", T0, json!({})), T0);
+    let out = meet(&index, &mut p, &ev("Seen", T0, json!({})), T0);
     assert!(out.effects.is_empty(), "no traits, no entry");
     let e = ev("Seen", T0 + MIN, json!({}));
-    let out = on_event_profiled(&index, &mut p, "u1", &e, Some(&profile), T0 + MIN);
+    let out = on_event(
+        &index,
+        &mut p,
+        "u1",
+        &e,
+        Facts::profile(Some(&profile)),
+        T0 + MIN,
+    );
     assert_eq!(out.effects.len(), 1, "{out:?}");
 }

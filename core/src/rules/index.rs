@@ -28,9 +28,10 @@ use crate::rules::condition::Engine;
 use super::compile::{compile, event_key, CompiledRule, Kind};
 use super::condition::{Subject, SEGMENTS_ROOT};
 use super::error::RuleError;
+use super::facts::Facts;
 use super::model::Rule;
 use super::predicate::{indexable_parts, Cmp, EqKey, Indexable, Predicate};
-use super::state::{on_event, on_time, Firing, RuleState};
+use super::state::{event_time, on_event, on_time, Firing, RuleState};
 use crate::Event;
 
 /// Enabled rules, compiled, with an index from event name (and condition predicates) to the
@@ -466,35 +467,15 @@ impl RuleIndex {
     }
 
     /// Applies one event to the stateful rules it concerns, updating `states` (keyed by rule id;
-    /// entries that become empty are removed).
+    /// entries that become empty are removed). Conditions see the person's `facts`: the profile
+    /// beneath the event's traits ([`Subject::with_profile`]), and membership at the event's
+    /// time ([`Subject::with_segments`]), asked for only when a rule this event can meet reads
+    /// `segments.<id>` ([`RuleIndex::needs_segments`]).
     pub fn apply_event(
         &self,
         states: &mut BTreeMap<String, RuleState>,
         event: &Event,
-        now: i64,
-    ) -> Vec<Firing> {
-        self.apply_event_profiled(states, event, None, now)
-    }
-
-    /// [`RuleIndex::apply_event`] with the person's stored profile traits beneath the event's.
-    pub fn apply_event_profiled(
-        &self,
-        states: &mut BTreeMap<String, RuleState>,
-        event: &Event,
-        profile: Option<&Map<String, Value>>,
-        now: i64,
-    ) -> Vec<Firing> {
-        self.apply_event_in(states, event, profile, None, now)
-    }
-
-    /// [`RuleIndex::apply_event_profiled`] with the person's live segment membership (segment
-    /// id → member), which conditions read as `segments.<id>` ([`Subject::with_segments`]).
-    pub fn apply_event_in(
-        &self,
-        states: &mut BTreeMap<String, RuleState>,
-        event: &Event,
-        profile: Option<&Map<String, Value>>,
-        segments: Option<Map<String, Value>>,
+        facts: Facts<'_>,
         now: i64,
     ) -> Vec<Firing> {
         let key = event_key(event);
@@ -505,11 +486,12 @@ impl RuleIndex {
         let Some(mut subject) = Subject::new(event) else {
             return out;
         };
-        if let Some(p) = profile {
+        if let Some(p) = facts.profile {
             subject = subject.with_profile(p);
         }
-        if let Some(m) = segments {
-            subject = subject.with_segments(m);
+        let reads_segments = buckets.iter().flatten().any(|b| b.segments);
+        if let Some(m) = facts.segments.filter(|_| reads_segments) {
+            subject = subject.with_segments(m(event_time(event, now)));
         }
         let s = &subject;
         for rule in self
@@ -613,11 +595,16 @@ mod tests {
         assert!(routed.needs_state);
         let mut states = BTreeMap::new();
         assert!(index
-            .apply_event_profiled(&mut states, &a, Some(&profile), now)
+            .apply_event(&mut states, &a, Facts::profile(Some(&profile)), now)
             .is_empty());
         let mut second = event("A");
         second.message_id = "m2".into();
-        let fired = index.apply_event_profiled(&mut states, &second, Some(&profile), now + 1);
+        let fired = index.apply_event(
+            &mut states,
+            &second,
+            Facts::profile(Some(&profile)),
+            now + 1,
+        );
         assert_eq!(
             fired.len(),
             1,
@@ -682,7 +669,9 @@ mod tests {
         let index = RuleIndex::build(rules, 1);
         let mut states = BTreeMap::new();
         let now = 1_714_564_800_000;
-        assert!(index.apply_event(&mut states, &event("A"), now).is_empty());
+        assert!(index
+            .apply_event(&mut states, &event("A"), Facts::default(), now)
+            .is_empty());
         assert_eq!(next_deadline(&states), Some(now + 60_000));
         assert!(index.apply_time(&mut states, now + 59_999).is_empty());
         let fired = index.apply_time(&mut states, now + 60_000);
@@ -690,7 +679,7 @@ mod tests {
         assert!(states.is_empty());
         assert_eq!(next_deadline(&states), None);
         // A state whose rule disappeared is dropped, never fired.
-        index.apply_event(&mut states, &event("A"), now);
+        index.apply_event(&mut states, &event("A"), Facts::default(), now);
         let empty = RuleIndex::build(Vec::new(), 2);
         assert!(empty.apply_time(&mut states, now + 120_000).is_empty());
         assert!(states.is_empty());

@@ -232,7 +232,7 @@ proptest! {
             if !w.is_empty() || before != want {
                 prop_assert!(routed.needs_state, "a stateful rule reacts to {:?}", e);
             }
-            let g = index.apply_event(&mut got, e, now);
+            let g = index.apply_event(&mut got, e, Facts::default(), now);
             prop_assert_eq!(g, w);
             prop_assert_eq!(&got, &want);
         }

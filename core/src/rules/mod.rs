@@ -21,6 +21,7 @@ pub mod compile;
 pub mod condition;
 pub mod deferred;
 pub mod error;
+pub mod facts;
 pub mod fanout;
 pub mod index;
 pub mod logic;
@@ -38,6 +39,7 @@ pub use actions::{
 };
 pub use compile::{compile, compile_json, compile_value, event_key, parse, CompiledRule, Kind};
 pub use error::{RuleError, RuleErrorKind};
+pub use facts::{Facts, Membership};
 pub use fanout::{by_user, profile_of, route, route_with, Fanout, Profiles, Routing};
 pub use index::{next_deadline, Routed, RuleIndex};
 pub use model::{Action, Duration, EmailAction, Rule};

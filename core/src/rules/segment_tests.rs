@@ -103,12 +103,52 @@ fn the_object_fires_only_for_members() {
     );
     let mut states = BTreeMap::new();
     let e = event("X", "pro");
-    let member = index.apply_event_in(&mut states, &e, None, Some(membership(true)), 0);
+    let (yes, no) = (|_: i64| membership(true), |_: i64| membership(false));
+    let member = index.apply_event(&mut states, &e, Facts::segments(&yes), 0);
     assert_eq!(ids(&member), ["vip"]);
-    let other = index.apply_event_in(&mut states, &e, None, Some(membership(false)), 0);
+    let other = index.apply_event(&mut states, &e, Facts::segments(&no), 0);
     assert_eq!(ids(&other), ["not-vip"]);
     // Without membership (no live set at hand) nobody is a member.
-    let unknown = index.apply_event_profiled(&mut states, &e, None, 0);
+    let unknown = index.apply_event(&mut states, &e, Facts::default(), 0);
     assert_eq!(ids(&unknown), ["not-vip"]);
     assert!(states.is_empty(), "uncapped instant rules keep no state");
+}
+
+/// Issue 12: the person's object reads its stored live states only when membership is asked
+/// for, so an event no membership-reading rule can meet must never ask.
+#[test]
+fn membership_is_asked_for_only_by_events_that_meet_a_rule_reading_it() {
+    let index = RuleIndex::build(
+        vec![
+            rule("vip", &["X"], json!({"var": "segments.vip"})),
+            rule(
+                "plain",
+                &["Y"],
+                json!({"==": [{"var": "properties.plan"}, "pro"]}),
+            ),
+        ],
+        1,
+    );
+    let asked = std::cell::RefCell::new(Vec::new());
+    let probe = |t: i64| {
+        asked.borrow_mut().push(t);
+        membership(true)
+    };
+    let mut states = BTreeMap::new();
+    // A stateless rule (the ingest request fires it) and an event no rule names.
+    let plain = index.apply_event(&mut states, &event("Y", "pro"), Facts::segments(&probe), 0);
+    assert!(plain.is_empty());
+    let unnamed = index.apply_event(&mut states, &event("Z", "pro"), Facts::segments(&probe), 0);
+    assert!(unnamed.is_empty());
+    assert!(asked.borrow().is_empty(), "asked at {:?}", asked.borrow());
+    // An event meeting the membership rule asks once, at the event's time (not after `now`).
+    let now = 1_714_564_800_000 + 60_000;
+    let vip = index.apply_event(
+        &mut states,
+        &event("X", "pro"),
+        Facts::segments(&probe),
+        now,
+    );
+    assert_eq!(ids(&vip), ["vip"]);
+    assert_eq!(*asked.borrow(), [1_714_564_800_000]);
 }

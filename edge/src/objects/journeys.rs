@@ -3,11 +3,11 @@
 //!
 //! Invariant: the state is one row read and written in the same synchronous stretch as the
 //! rule state (no await in between), so a transition is never half-applied; every decision is
-//! spur-core's (`journeys::on_event_in`, `on_time_in`, `enter_in`).
+//! spur-core's (`journeys::on_event`, `on_time`, `enter`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spur_core::journeys::{self, JourneyIndex, Membership, Output, PersonJourneys};
+use spur_core::journeys::{self, Facts, JourneyIndex, Output, PersonJourneys};
 use spur_core::Event;
 use worker::SqlStorage;
 
@@ -79,34 +79,32 @@ fn extend(into: &mut Output, more: Output) {
     into.ticks.extend(more.ticks);
 }
 
-/// Runs the fresh events (their matchers seeing `profile` beneath the events' traits), an
-/// optional API entry, then due timers, at `at`; conditions that read `segments.<id>` see
-/// `segments` (the person's membership at a time), when given.
-#[allow(clippy::too_many_arguments)]
+/// Runs the fresh events, an optional API entry, then due timers, at `at`, with the person's
+/// `facts`: event matchers see the profile beneath the events' traits, and conditions that read
+/// `segments.<id>` ask for the membership only when they are evaluated.
 pub fn step(
     index: &JourneyIndex,
     person: &mut PersonJourneys,
     user: &str,
     events: &[&Event],
     enter: Option<&EnterRequest>,
-    profile: Option<&serde_json::Map<String, Value>>,
-    segments: Option<Membership<'_>>,
+    facts: Facts<'_>,
     at: i64,
 ) -> (Output, Option<Entered>) {
     let mut out = Output::default();
     for e in events {
-        let o = journeys::on_event_in(index, person, user, e, profile, segments, at);
+        let o = journeys::on_event(index, person, user, e, facts, at);
         extend(&mut out, o);
     }
     let entered = enter.map(|req| {
-        match journeys::enter_in(
+        match journeys::enter(
             index,
             person,
             user,
             &req.journey,
             Value::Null,
             req.context.clone(),
-            segments,
+            facts,
             at,
         ) {
             Ok(o) => {
@@ -129,9 +127,6 @@ pub fn step(
             },
         }
     });
-    extend(
-        &mut out,
-        journeys::on_time_in(index, person, user, segments, at),
-    );
+    extend(&mut out, journeys::on_time(index, person, user, facts, at));
     (out, entered)
 }

@@ -1,5 +1,6 @@
 //! The per-user Durable Object: stateful rules (windows, absence deadlines, sequences, caps)
-//! and the person's journey runs (see [`super::journeys`]).
+//! and the person's journey runs (see [`super::journeys`]); the delivery and alarm transitions
+//! are in `transitions.rs`, identity merge in `merge.rs`, live segment upkeep in `live.rs`.
 //!
 //! Invariant: a thin adapter — spur-core's pure transitions decide everything; this object only
 //! loads per-rule state from its SQLite storage, runs them, writes the new state back in the
@@ -16,10 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use spur_core::frequency::{Ask, Verdict};
-use spur_core::journeys::Membership;
-use spur_core::limits::MAX_MERGE_HOPS;
 use spur_core::merge::{Handover, Link};
-use spur_core::rules::state::event_time;
 use spur_core::rules::{next_deadline, Firing, InAppMessage, RuleIndex, RuleState};
 use spur_core::Event;
 mod frequency;
@@ -27,15 +25,16 @@ mod live;
 mod merge;
 mod outbox;
 mod seen;
+mod transitions;
 
 use frequency::FREQUENCY_TALLY;
-use outbox::{load_outbox, park, take_outbox, write_outbox};
+use outbox::{load_outbox, park, write_outbox};
 
 pub use live::{LiveAnswer, LiveDelivery};
 
 use worker::{
-    console_error, console_warn, durable_object, DurableObject, Env, Method, Request, RequestInit,
-    Response, Result, SqlStorage, State,
+    console_error, durable_object, DurableObject, Env, Method, Request, RequestInit, Response,
+    Result, SqlStorage, State,
 };
 
 use crate::clock::now_ms;
@@ -43,9 +42,6 @@ use crate::http::error::ApiError;
 use crate::objects::journeys::{self as person_journeys, EnterRequest, Entered};
 use crate::queues::firings::{self as actions, prepare};
 use crate::storage::journeys as journey_set;
-use crate::storage::live_segments;
-use crate::storage::profiles;
-use crate::storage::rules as rule_set;
 
 /// The Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
 pub const USER_STATE: &str = "USER_STATE";
@@ -311,200 +307,6 @@ impl DurableObject for UserState {
 impl UserState {
     fn sql(&self) -> SqlStorage {
         self.state.storage().sql()
-    }
-
-    async fn events(&self, mut d: Delivery) -> std::result::Result<Answer, ApiError> {
-        let index = rule_set::at_version(&self.env, d.version).await?;
-        let journeys = if d.journeys == 0 {
-            journey_set::current(&self.env).await?
-        } else {
-            journey_set::at_version(&self.env, d.journeys).await?
-        };
-        let at = now_ms();
-        // The live segments, only when some rule the events meet, or some journey, reads
-        // `segments.<id>` (an unavailable set is logged, and membership reads `null`).
-        let live_set =
-            if journeys.reads_segments() || d.events.iter().any(|e| index.needs_segments(e)) {
-                live_segments::current(&self.env)
-                    .await
-                    .map_err(|e| console_error!("live segments unavailable for conditions: {e:?}"))
-                    .ok()
-            } else {
-                None
-            };
-        let segment_traits = live_set.as_ref().is_some_and(|s| s.reads_traits());
-        // Loaded before the synchronous stretch (an await), and only when some condition the
-        // events meet reads `traits.*` (or a live segment they read does).
-        let profile = match d.profile.take() {
-            Some(p) => Some(p),
-            None => {
-                let wanted = d.events.iter().find(|e| {
-                    e.user_id.is_some()
-                        && (index.needs_profile(e)
-                            || journeys.needs_profile(e)
-                            || (segment_traits
-                                && (index.needs_segments(e) || journeys.reads_segments())))
-                });
-                match wanted.and_then(|e| e.user_id.as_deref()) {
-                    Some(id) => profiles::one(&self.env, id).await.unwrap_or_else(|e| {
-                        console_error!("profile unavailable for conditions: {e:?}");
-                        None
-                    }),
-                    None => None,
-                }
-            }
-        };
-        // Checked after the awaits above, so a hand-over that ran meanwhile is seen. A person
-        // merged into another: what still arrives here (in-flight events, other
-        // tabs) goes on to the identified person's object, minus what was applied here before.
-        if let Some(into) = get_meta(&self.sql(), MERGED_INTO)? {
-            if d.hops < MAX_MERGE_HOPS {
-                let sql = self.sql();
-                let mut fresh = Vec::with_capacity(d.events.len());
-                for e in std::mem::take(&mut d.events) {
-                    if !seen::APPLIED.contains(&sql, &e.message_id)? {
-                        fresh.push(e);
-                    }
-                }
-                d.events = fresh;
-                d.user = into;
-                d.hops += 1;
-                d.profile = profile;
-                return deliver(&self.env, &d).await;
-            }
-            console_warn!(
-                "merge chain longer than {MAX_MERGE_HOPS}: events kept at {}",
-                d.user
-            );
-        }
-        // Read, transition, write: synchronous, so no other request interleaves.
-        let sql = self.sql();
-        set_meta(&sql, "user", &d.user)?;
-        let before = load(&sql)?;
-        let mut states = before.clone();
-        let mut firings = Vec::new();
-        let mut fresh = Vec::new();
-        let live_states = match &live_set {
-            Some(_) => live::load_live(&sql)?,
-            None => BTreeMap::new(),
-        };
-        seen::APPLIED.sweep(&sql, at)?;
-        for e in &d.events {
-            if seen::APPLIED.record(&sql, &e.message_id, at)? {
-                // Membership at the event's time, as the upkeep last observed it.
-                let segments = live_set
-                    .as_ref()
-                    .filter(|_| index.needs_segments(e))
-                    .map(|s| s.membership(&live_states, profile.as_ref(), event_time(e, at)));
-                firings.extend(index.apply_event_in(
-                    &mut states,
-                    e,
-                    profile.as_ref(),
-                    segments,
-                    at,
-                ));
-                fresh.push(e);
-            }
-        }
-        // Deadlines that passed without an alarm yet (each event already advanced to its time).
-        firings.extend(index.apply_time(&mut states, at));
-        save(&sql, &before, &states)?;
-        let people_before = person_journeys::load(&sql)?;
-        let mut person = people_before.clone();
-        // Journeys read membership at each step's time, from the same stored states.
-        let membership = |t: i64| {
-            live_set
-                .as_ref()
-                .map(|s| s.membership(&live_states, profile.as_ref(), t))
-                .unwrap_or_default()
-        };
-        let segments = journeys
-            .reads_segments()
-            .then_some(&membership as Membership<'_>);
-        let (jout, entered) = person_journeys::step(
-            &journeys,
-            &mut person,
-            &d.user,
-            &fresh,
-            d.enter.as_ref(),
-            profile.as_ref(),
-            segments,
-            at,
-        );
-        person_journeys::save(&sql, &people_before, &person)?;
-        let picked = if d.respond {
-            take_outbox(&sql, at)?
-        } else {
-            Vec::new()
-        };
-        let alarm = earliest(next_deadline(&states), person.next_wake());
-        let mut answer = self
-            .dispatch(&index, firings, &d.user, "state", d.respond)
-            .await?;
-        let shown = self
-            .dispatch_journeys(jout, &d.user, "state", d.respond)
-            .await?;
-        self.schedule(alarm, at).await?;
-        answer.messages.splice(0..0, picked);
-        answer.messages.extend(shown);
-        answer.entered = entered;
-        Ok(answer)
-    }
-
-    async fn ring(&self) -> std::result::Result<(), ApiError> {
-        let index = rule_set::current(&self.env).await?;
-        let journeys = journey_set::current(&self.env).await?;
-        // Membership for journeys that read it: the live set and the profile its segments
-        // read, loaded before the synchronous stretch (an unavailable set reads `null`).
-        let user = get_meta(&self.sql(), "user")?.unwrap_or_default();
-        let (live_set, live_traits) = if journeys.reads_segments() {
-            match live_segments::current(&self.env).await {
-                Ok(set) => {
-                    let traits = self.live_traits(&set, &user).await;
-                    (Some(set), traits)
-                }
-                Err(e) => {
-                    console_error!("live segments unavailable for journeys: {e:?}");
-                    (None, None)
-                }
-            }
-        } else {
-            (None, None)
-        };
-        let at = now_ms();
-        let sql = self.sql();
-        // What the alarm was due for and when it ran: how late alarms fire, apart from what
-        // the actions queue and delivery add (explain shows it; the journeys bench reads it).
-        if let Some(due) = get_meta(&sql, ALARM_DUE)? {
-            set_meta(&sql, LAST_ALARM, &format!("{due} {at}"))?;
-        }
-        let before = load(&sql)?;
-        let mut states = before.clone();
-        let firings = index.apply_time(&mut states, at);
-        save(&sql, &before, &states)?;
-        let people_before = person_journeys::load(&sql)?;
-        let mut person = people_before.clone();
-        let live_states = match &live_set {
-            Some(_) => live::load_live(&sql)?,
-            None => BTreeMap::new(),
-        };
-        let membership = |t: i64| {
-            live_set
-                .as_ref()
-                .map(|s| s.membership(&live_states, live_traits.as_ref(), t))
-                .unwrap_or_default()
-        };
-        let segments = live_set.is_some().then_some(&membership as Membership<'_>);
-        let (jout, _) =
-            person_journeys::step(&journeys, &mut person, &user, &[], None, None, segments, at);
-        person_journeys::save(&sql, &people_before, &person)?;
-        let alarm = earliest(next_deadline(&states), person.next_wake());
-        self.dispatch(&index, firings, &user, "alarm", false)
-            .await?;
-        self.dispatch_journeys(jout, &user, "alarm", false).await?;
-        let (changes, traits) = self.live_tick(&user, at).await?;
-        self.schedule(alarm, at).await?;
-        self.emit(&user, changes, traits).await
     }
 
     /// Queues the firings' records; messages are returned or parked in the outbox.
