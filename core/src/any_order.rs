@@ -62,6 +62,52 @@ fn unexpected(v: &Value) -> Unexpected<'_> {
     }
 }
 
+/// Declares the `#[serde(remote = …)]` mirror of an action enum: the actions rules and journeys
+/// share (`webhook`, `message`, `forward`, then `push` and `email`), around the enum's own
+/// variants, which go before `push` and after `email` as in the enum (the unknown-variant
+/// error lists them in that order). The attributes given are the mirror's (`remote`, renames,
+/// `deny_unknown_fields`).
+macro_rules! action_mirror {
+    (
+        $(#[$attr:meta])*
+        enum $name:ident { $($before_push:tt)* }
+        after_email { $($after_email:tt)* }
+    ) => {
+        #[derive(::serde::Deserialize)]
+        $(#[$attr])*
+        enum $name {
+            Webhook {
+                url: String,
+            },
+            Message {
+                title: String,
+                body: String,
+                #[serde(default)]
+                url: Option<String>,
+            },
+            Forward {
+                queue: String,
+            },
+            $($before_push)*
+            Push {
+                title: String,
+                body: String,
+                #[serde(default)]
+                url: Option<String>,
+                #[serde(default)]
+                ttl: Option<$crate::rules::Duration>,
+                #[serde(default)]
+                urgency: Option<$crate::push::Urgency>,
+                #[serde(default)]
+                topic: Option<String>,
+            },
+            Email($crate::rules::EmailAction),
+            $($after_email)*
+        }
+    };
+}
+pub(crate) use action_mirror;
+
 #[cfg(test)]
 mod tests {
     use serde::de::DeserializeOwned;
@@ -222,6 +268,20 @@ mod tests {
         assert!(e.contains("missing field `for`"), "{e}");
         assert!(err::<Action>(r#"{"type":1}"#).contains("invalid type"));
         assert!(err::<Action>("[]").contains("invalid type"));
+    }
+
+    #[test]
+    fn unknown_action_types_list_the_variants_in_the_enums_order() {
+        let e = err::<Action>(r#"{"type":"sms"}"#);
+        assert!(
+            e.starts_with("unknown variant `sms`, expected one of `webhook`, `message`, `forward`, `push`, `email`"),
+            "{e}"
+        );
+        let e = err::<JourneyAction>(r#"{"type":"sms"}"#);
+        assert!(
+            e.starts_with("unknown variant `sms`, expected one of `webhook`, `message`, `forward`, `emit`, `push`, `email`, `set_traits`"),
+            "{e}"
+        );
     }
 
     #[test]

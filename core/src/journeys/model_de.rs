@@ -3,7 +3,8 @@
 //!
 //! Invariant: each mirror below is its enum's variants, renames, defaults and
 //! `deny_unknown_fields` exactly (serde's `remote` derive checks the fields against the enum),
-//! so a journey reads in any key order just as it did with the derive.
+//! so a journey reads in any key order just as it did with the derive. [`JourneyAction`]'s
+//! mirror takes the variants it shares with a rule's action from `any_order::action_mirror`.
 
 use serde::de::Error;
 use serde::{Deserialize, Deserializer};
@@ -102,44 +103,18 @@ fn person_zone() -> String {
     "person".into()
 }
 
-#[derive(Deserialize)]
-#[serde(
-    remote = "JourneyAction",
-    rename_all = "snake_case",
-    deny_unknown_fields
-)]
-enum JourneyActionIn {
-    Webhook {
-        url: String,
-    },
-    Message {
-        title: String,
-        body: String,
-        #[serde(default)]
-        url: Option<String>,
-    },
-    Forward {
-        queue: String,
-    },
-    Emit {
-        event: String,
-        #[serde(default)]
-        properties: Map<String, Value>,
-    },
-    Push {
-        title: String,
-        body: String,
-        #[serde(default)]
-        url: Option<String>,
-        #[serde(default)]
-        ttl: Option<Duration>,
-        #[serde(default)]
-        urgency: Option<crate::push::Urgency>,
-        #[serde(default)]
-        topic: Option<String>,
-    },
-    Email(crate::rules::EmailAction),
-    SetTraits {
-        traits: Map<String, Value>,
-    },
+any_order::action_mirror! {
+    #[serde(remote = "JourneyAction", rename_all = "snake_case", deny_unknown_fields)]
+    enum JourneyActionIn {
+        Emit {
+            event: String,
+            #[serde(default)]
+            properties: Map<String, Value>,
+        },
+    }
+    after_email {
+        SetTraits {
+            traits: Map<String, Value>,
+        },
+    }
 }

@@ -38,6 +38,16 @@ fn index_with(doc: Value) -> JourneyIndex {
     index_of(vec![doc])
 }
 
+/// [`routed`] (no wait) as text, its branch reading `path` instead of `segments.vip`.
+fn routed_reading(path: &str) -> String {
+    routed(None).to_string().replace("segments.vip", path)
+}
+
+/// The index of [`routed`] reading `vars.vip` instead: a journey that reads no membership.
+fn plain_index() -> JourneyIndex {
+    index_with(routed_reading("vars.vip").parse().unwrap())
+}
+
 fn vip(member: bool) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("vip".into(), Value::Bool(member));
@@ -85,18 +95,9 @@ fn every_journey_condition_may_read_membership_and_lists_it() {
             ),
         ]
     );
-    let plain = index_with(
-        routed(None)
-            .to_string()
-            .replace("segments.vip", "vars.vip")
-            .parse()
-            .unwrap(),
-    );
-    assert!(!plain.get("routed").unwrap().reads_segments());
+    assert!(!plain_index().get("routed").unwrap().reads_segments());
     // The path is still exactly `segments.<id>`.
-    let bad = routed(None)
-        .to_string()
-        .replace("segments.vip", "segments.vip.since");
+    let bad = routed_reading("segments.vip.since");
     let e = compile::compile(&condition_engine(), parse(&bad).unwrap(), 1).unwrap_err();
     assert_eq!(e.code(), "invalid_condition");
     assert!(
@@ -178,13 +179,7 @@ fn matchers_read_membership_at_the_event_time() {
     let out = on_event(&index, &mut person, "u1", &after, facts, T0 + 20 * MIN);
     assert_eq!(sent(&out), ["hook"]);
     // A journey that reads no membership never asks for it.
-    let plain = index_with(
-        routed(None)
-            .to_string()
-            .replace("segments.vip", "vars.vip")
-            .parse()
-            .unwrap(),
-    );
+    let plain = plain_index();
     let never = |_: i64| -> Map<String, Value> { panic!("membership asked for") };
     let mut person = PersonJourneys::default();
     let unasked = Facts::segments(&never);

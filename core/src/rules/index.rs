@@ -7,13 +7,16 @@
 //! Within one event name, rules are indexed by their conditions as in Boolean-expression
 //! indexing for publish/subscribe matching (BE-Tree and kin): each instant or window rule whose
 //! condition has an indexable conjunct (`==`/`===` a literal, `in` a literal list, `<`..`>=` a
-//! number, on one `var` path; see [`indexable_parts`]) is filed under exactly one of them — the
-//! rarest — in a per-path table (hash tables for equality, sorted thresholds for ranges). An
+//! number, on one `var` path; see [`indexable_parts`](super::predicate::indexable_parts)) is
+//! filed under exactly one of them — the rarest — in a per-path table (hash tables for
+//! equality, sorted thresholds for ranges). An
 //! event probes each path once and meets only the rules whose filed conjunct its value
 //! satisfies, plus the residual rules (no indexable conjunct, or absence and sequence rules,
 //! whose state moves on events that fail the trigger). A filed conjunct is necessary for the
 //! condition, and the full condition is still evaluated for every candidate, so answers are
 //! exactly those of evaluating every rule (`index_tests.rs` checks this on random rule sets).
+//! The buckets and their tables, filing and probing, are in `index/table.rs`; here, what an
+//! event does with the rules they let through.
 //!
 //! Why only instant and window rules are filed: for them an event that fails the trigger
 //! changes nothing (no state, no firing), so not meeting it is invisible. Absence rules fire
@@ -26,13 +29,15 @@ use serde_json::{Map, Value};
 use crate::rules::condition::Engine;
 
 use super::compile::{compile, event_key, CompiledRule, Kind};
-use super::condition::{Subject, SEGMENTS_ROOT};
+use super::condition::Subject;
 use super::error::RuleError;
 use super::facts::Facts;
 use super::model::Rule;
-use super::predicate::{indexable_parts, Cmp, EqKey, Indexable, Predicate};
 use super::state::{event_time, on_event, on_time, Firing, RuleState};
 use crate::Event;
+use table::{file_all, Bucket};
+
+mod table;
 
 /// Enabled rules, compiled, with an index from event name (and condition predicates) to the
 /// rules that react to it.
@@ -43,139 +48,6 @@ pub struct RuleIndex {
     any: Bucket,
     version: u64,
     skipped: Vec<(String, RuleError)>,
-}
-
-/// The rules of one event name (or `*`).
-#[derive(Default)]
-struct Bucket {
-    /// Every rule, in rule order (name-only view).
-    all: Vec<usize>,
-    /// Rules met by every event of this name.
-    residual: Vec<usize>,
-    /// Rules filed under one conjunct on a path.
-    fields: Vec<Field>,
-    /// Whether any rule here keeps per-user state.
-    stateful: bool,
-    /// Whether any rule here reads profile traits.
-    profile: bool,
-    /// Whether any rule here reads live segment membership.
-    segments: bool,
-}
-
-/// The rules filed under conjuncts on one path.
-struct Field {
-    path: Vec<String>,
-    strs: HashMap<Box<str>, Vec<usize>>,
-    nums: HashMap<u64, Vec<usize>>,
-    /// Every rule filed under an equality here (when the value is an array or object).
-    eq_all: Vec<usize>,
-    /// `(threshold, rule)` sorted by threshold, one list per comparison.
-    ranges: [Vec<(f64, usize)>; 4],
-    /// Every rule filed under a range here (when the value is not a number).
-    range_all: Vec<usize>,
-}
-
-impl Field {
-    fn new(path: Vec<String>) -> Self {
-        Field {
-            path,
-            strs: HashMap::new(),
-            nums: HashMap::new(),
-            eq_all: Vec::new(),
-            ranges: Default::default(),
-            range_all: Vec::new(),
-        }
-    }
-
-    fn file(&mut self, rule: usize, predicate: &Predicate) {
-        match predicate {
-            Predicate::OneOf(keys) => {
-                for k in keys {
-                    let list = match k {
-                        EqKey::Str(s) => self.strs.entry(s.clone()).or_default(),
-                        EqKey::Num(n) => self.nums.entry(*n).or_default(),
-                    };
-                    if list.last() != Some(&rule) {
-                        list.push(rule);
-                    }
-                }
-                self.eq_all.push(rule);
-            }
-            Predicate::Range(cmp, c) => {
-                if let Some(list) = self.ranges.get_mut(slot(*cmp)) {
-                    list.push((*c, rule));
-                }
-                self.range_all.push(rule);
-            }
-        }
-    }
-
-    fn sort(&mut self) {
-        for list in &mut self.ranges {
-            list.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        }
-    }
-
-    /// Adds the rules whose filed conjunct the event's value satisfies.
-    fn collect(&self, subject: &Subject, out: &mut Vec<usize>) {
-        let probe = subject.probe(&self.path);
-        if !self.eq_all.is_empty() {
-            match probe.eq_keys() {
-                Some((s, n)) => {
-                    if let Some(list) = s.and_then(|s| self.strs.get(s)) {
-                        out.extend_from_slice(list);
-                    }
-                    if let Some(list) = n.and_then(|n| self.nums.get(&n)) {
-                        out.extend_from_slice(list);
-                    }
-                }
-                None => out.extend_from_slice(&self.eq_all),
-            }
-        }
-        if !self.range_all.is_empty() {
-            match probe.number() {
-                Some(x) => {
-                    for (cmp, list) in [Cmp::Gt, Cmp::Ge, Cmp::Lt, Cmp::Le]
-                        .into_iter()
-                        .zip(&self.ranges)
-                    {
-                        // `value OP c`: the thresholds that hold form a prefix (>, >=) or a
-                        // suffix (<, <=) of the sorted list.
-                        let hits = match cmp {
-                            Cmp::Gt => list.get(..list.partition_point(|(c, _)| *c < x)),
-                            Cmp::Ge => list.get(..list.partition_point(|(c, _)| *c <= x)),
-                            Cmp::Lt => list.get(list.partition_point(|(c, _)| *c <= x)..),
-                            Cmp::Le => list.get(list.partition_point(|(c, _)| *c < x)..),
-                        };
-                        out.extend(hits.unwrap_or_default().iter().map(|(_, r)| *r));
-                    }
-                }
-                None => out.extend_from_slice(&self.range_all),
-            }
-        }
-    }
-}
-
-fn slot(cmp: Cmp) -> usize {
-    match cmp {
-        Cmp::Gt => 0,
-        Cmp::Ge => 1,
-        Cmp::Lt => 2,
-        Cmp::Le => 3,
-    }
-}
-
-impl Bucket {
-    fn is_empty(&self) -> bool {
-        self.all.is_empty()
-    }
-
-    fn collect(&self, subject: &Subject, out: &mut Vec<usize>) {
-        out.extend_from_slice(&self.residual);
-        for f in &self.fields {
-            f.collect(subject, out);
-        }
-    }
 }
 
 impl std::fmt::Debug for RuleIndex {
@@ -211,88 +83,15 @@ impl RuleIndex {
                 Err(e) => skipped.push((id, e)),
             }
         }
-        let mut index = RuleIndex {
+        let (by_event, any) = file_all(&compiled);
+        RuleIndex {
             engine,
-            rules: Vec::new(),
-            by_event: HashMap::new(),
-            any: Bucket::default(),
+            rules: compiled,
+            by_event,
+            any,
             version,
             skipped,
-        };
-        index.file_all(compiled);
-        index
-    }
-
-    /// Files every rule under its names and, where it can, under its rarest conjunct.
-    fn file_all(&mut self, rules: Vec<CompiledRule>) {
-        let parts: Vec<Vec<Indexable>> = rules.iter().map(filable_parts).collect();
-        // How many rules could be filed under each (path, key): the rarest conjunct of a rule
-        // is the one that lets the fewest other rules through.
-        let mut counts: HashMap<(&[String], &EqKey), usize> = HashMap::new();
-        for p in parts.iter().flatten() {
-            if let Predicate::OneOf(keys) = &p.predicate {
-                for k in keys {
-                    *counts.entry((p.path.as_slice(), k)).or_default() += 1;
-                }
-            }
         }
-        let n = rules.len();
-        let choice: Vec<Option<usize>> = parts
-            .iter()
-            .map(|ps| {
-                ps.iter()
-                    .enumerate()
-                    .min_by_key(|(_, p)| match &p.predicate {
-                        Predicate::OneOf(keys) => keys
-                            .iter()
-                            .map(|k| counts.get(&(p.path.as_slice(), k)).copied().unwrap_or(0))
-                            .sum::<usize>(),
-                        // A range lets through a share of the rules on its path: prefer equality.
-                        Predicate::Range(..) => n.saturating_add(1),
-                    })
-                    .map(|(i, _)| i)
-            })
-            .collect();
-        for (i, rule) in rules.iter().enumerate() {
-            let filed = choice
-                .get(i)
-                .copied()
-                .flatten()
-                .and_then(|c| parts.get(i).and_then(|ps| ps.get(c)));
-            let mut names: Vec<&str> = rule.event_names().collect();
-            names.sort_unstable();
-            names.dedup();
-            for name in names {
-                let bucket = if name == "*" {
-                    &mut self.any
-                } else {
-                    self.by_event.entry(name.to_owned()).or_default()
-                };
-                bucket.all.push(i);
-                bucket.stateful |= rule.is_stateful();
-                bucket.profile |= rule.reads_profile();
-                bucket.segments |= rule.reads_segments();
-                match filed {
-                    Some(p) => {
-                        let field = match bucket.fields.iter().position(|f| f.path == p.path) {
-                            Some(at) => bucket.fields.get_mut(at),
-                            None => {
-                                bucket.fields.push(Field::new(p.path.clone()));
-                                bucket.fields.last_mut()
-                            }
-                        };
-                        if let Some(field) = field {
-                            field.file(i, &p.predicate);
-                        }
-                    }
-                    None => bucket.residual.push(i),
-                }
-            }
-        }
-        for bucket in self.by_event.values_mut().chain([&mut self.any]) {
-            bucket.fields.iter_mut().for_each(Field::sort);
-        }
-        self.rules = rules;
     }
 
     /// The expression engine the rules were compiled with.
@@ -531,19 +330,6 @@ impl RuleIndex {
 /// The earliest deadline among the states: when the user's alarm must ring.
 pub fn next_deadline(states: &BTreeMap<String, RuleState>) -> Option<i64> {
     states.values().filter_map(|s| s.deadline).min()
-}
-
-/// The conjuncts a rule may be filed under: only instant and window rules (see the module
-/// docs), and only from the trigger's condition.
-fn filable_parts(rule: &CompiledRule) -> Vec<Indexable> {
-    match (&rule.kind, &rule.trigger.condition) {
-        // Not under segment membership: the ingest request routes without it.
-        (Kind::Instant | Kind::Window { .. }, Some(c)) => indexable_parts(c.source())
-            .into_iter()
-            .filter(|p| p.path.first().map(String::as_str) != Some(SEGMENTS_ROOT))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! everywhere within the TTL. A caller that knows the version it needs (a Durable Object given
 //! the version its caller judged by) gets exactly that version or a rebuild.
 
-use std::future::Future;
 use std::rc::Rc;
 use std::thread::LocalKey;
 
@@ -52,14 +51,11 @@ impl<T: 'static> Versioned<T> {
 
     /// The value: cached if younger than [`CACHE_TTL_MS`], or if its version is still the
     /// stored one; else `build(stored version)`.
-    pub async fn current<Fut>(
+    pub async fn current(
         &self,
         env: &Env,
-        build: impl FnOnce(u64) -> Fut,
-    ) -> Result<Rc<T>, ApiError>
-    where
-        Fut: Future<Output = Result<T, ApiError>>,
-    {
+        build: impl AsyncFnOnce(u64) -> Result<T, ApiError>,
+    ) -> Result<Rc<T>, ApiError> {
         let now = now_ms();
         if let Some(v) = self.slot.with(|c| c.fresh(now, CACHE_TTL_MS)) {
             return Ok(v);
@@ -75,15 +71,12 @@ impl<T: 'static> Versioned<T> {
 
     /// The value at exactly `version` if this isolate has it; else built at the stored version
     /// (which a caller that just read `version` finds at least as new).
-    pub async fn at_version<Fut>(
+    pub async fn at_version(
         &self,
         env: &Env,
         version: u64,
-        build: impl FnOnce(u64) -> Fut,
-    ) -> Result<Rc<T>, ApiError>
-    where
-        Fut: Future<Output = Result<T, ApiError>>,
-    {
+        build: impl AsyncFnOnce(u64) -> Result<T, ApiError>,
+    ) -> Result<Rc<T>, ApiError> {
         match self.cached_at(version) {
             Some(v) => Ok(v),
             None => {
@@ -95,14 +88,11 @@ impl<T: 'static> Versioned<T> {
 
     /// The value at the stored version (one settings read, a rebuild only when it moved): for
     /// an admin write that must see a save made a moment ago.
-    pub async fn latest<Fut>(
+    pub async fn latest(
         &self,
         env: &Env,
-        build: impl FnOnce(u64) -> Fut,
-    ) -> Result<Rc<T>, ApiError>
-    where
-        Fut: Future<Output = Result<T, ApiError>>,
-    {
+        build: impl AsyncFnOnce(u64) -> Result<T, ApiError>,
+    ) -> Result<Rc<T>, ApiError> {
         let version = self.stored(env).await?;
         self.at_version(env, version, build).await
     }
