@@ -138,7 +138,7 @@ const chOnly = [
   `## ClickHouse alone at ${results.map((r) => `${(r.events / 1e6).toFixed(1)} M`).join(", ")} events (bench/clickhouse.mjs --stores clickhouse)`,
   "",
   `Run ${new Date().toISOString().slice(0, 10)} on ${cpu.length} × ${cpu[0]?.model ?? "?"}, Node ${process.version}. Generated events (\`tests/helpers/generate.mjs\`),`,
-  `loaded in chunks of 20,000 people; each query an HTTP round trip to the Worker, median of ${RUNS} runs (min).`,
+  `loaded in chunks of 20,000 people; each query an HTTP round trip to the Worker, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs (min)`}.`,
   "ClickHouse: Debian's clickhouse-server 18.16 on loopback, schema from clickhouse/migrations.",
   "",
   `| query | ${results.map((r) => `${(r.events / 1e6).toFixed(1)} M events | × scan`).join(" | ")} |`,
