@@ -11,7 +11,7 @@ import { writeFileSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createTestHarness } from "wrangler";
 import { ADMIN_TOKEN, TEST_CONFIG } from "../tests/helpers/spur.mjs";
-import { batch, closedLoop, post } from "./ingest-load.mjs";
+import { batch, closedLoop, post } from "./lib/ingest-load.mjs";
 console.log = console.info = () => {};
 const root = fileURLToPath(new URL("..", import.meta.url));
 const passRoot = fileURLToPath(new URL("./passthrough/", import.meta.url));

@@ -12,7 +12,7 @@ import { readFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createTestHarness } from "wrangler";
 import { startSpur, ADMIN_TOKEN } from "../tests/helpers/spur.mjs";
-import { batch, closedLoop, post } from "./ingest-load.mjs";
+import { batch, closedLoop, post } from "./lib/ingest-load.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -158,7 +158,7 @@ test(
     assert.equal(have.size, stored.length, "no message stored twice");
     for (const id of have) assert.ok(sent.has(id), `stored ${id} was never sent`);
     const lostBefore = [...acked.before].filter((id) => !have.has(id)).length;
-    // Read by bench/hostile-figures.mjs (npm run soak) for bench/RELIABILITY.md.
+    // Read by bench/reliability/hostile-figures.mjs (npm run soak) for bench/RELIABILITY.md.
     console.log(
       `RESTART ${JSON.stringify({ before: acked.before.size, lostBefore, after: acked.after.size, connectionErrors, statuses })}`,
     );

@@ -2,7 +2,7 @@
 // restart-load.test.mjs, tracker-faults.test.mjs) against the built Worker and writes their figures to bench/RELIABILITY.md between the hostile markers.
 // Part of `npm run soak`; the suites themselves also run in `npm test`.
 import { spawnSync } from "node:child_process";
-import { writeSection } from "./reliability.mjs";
+import { writeSection } from "./section.mjs";
 
 const files = [
   "tests/e2e/hostile.test.mjs",

@@ -2,7 +2,7 @@
 // section between `<!-- NAME:start -->` and `<!-- NAME:end -->` and replace only their own.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 
-const file = new URL("./RELIABILITY.md", import.meta.url);
+const file = new URL("../RELIABILITY.md", import.meta.url);
 const HEADER =
   "# Reliability figures\n\nWritten by `npm run fuzz` and `npm run soak`; each section is replaced only by its own run.\n";
 

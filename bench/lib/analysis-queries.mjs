@@ -1,6 +1,5 @@
-// The analysis queries both query benches time (bench/queries.mjs on D1, bench/clickhouse.mjs on
-// D1 and ClickHouse), over the data of tests/helpers/generate.mjs starting at T0: one list, so
-// the two sections measure the same questions.
+// The analysis queries bench/analysis.mjs times on D1 and ClickHouse, over the data of
+// tests/helpers/generate.mjs starting at T0: one list, so both stores answer the same questions.
 export const T0 = Date.UTC(2026, 10, 1);
 export const DAY = 86_400_000;
 export const iso = (ms) => new Date(ms).toISOString();

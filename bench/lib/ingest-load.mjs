@@ -1,7 +1,7 @@
 // The ingest load both edge benches send (bench/edge.mjs and bench/edge-ablation.mjs): batches of
 // realistic browser events with fresh messageIds, one client IP per request (the ingest limiter
 // stays on the path but never trips), and closed-loop clients that count every non-200.
-import { DEMO_WRITE_KEY } from "../tests/helpers/spur.mjs";
+import { DEMO_WRITE_KEY } from "../../tests/helpers/spur.mjs";
 
 const AUTH = `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}`;
 let seq = 0;

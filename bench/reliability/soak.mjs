@@ -9,8 +9,8 @@
 // over a /24 so the per-IP rate limit (1,000/min) is not what is measured.
 import { execFileSync } from "node:child_process";
 import { gzipSync, gunzipSync } from "node:zlib";
-import { startSpur, DEMO_WRITE_KEY } from "../tests/helpers/spur.mjs";
-import { writeSection } from "./reliability.mjs";
+import { startSpur, DEMO_WRITE_KEY } from "../../tests/helpers/spur.mjs";
+import { writeSection } from "./section.mjs";
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 60);
 const rate = Number(process.env.SOAK_RATE ?? 5);
