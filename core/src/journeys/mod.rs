@@ -26,6 +26,7 @@
 //! ```
 
 pub mod compile;
+mod compiled;
 pub mod deliver;
 pub mod error;
 pub mod hash;
