@@ -1,11 +1,16 @@
-//! Identity links: which `id → user id` links an event carries, and how far a page of
-//! mirrored alias rows may advance the mirror's high-water mark.
+//! Identity links: which `id → user id` links an event carries, in which order a batch's links
+//! are tried and judged, and how far a page of mirrored alias rows may advance the mirror's
+//! high-water mark.
 //!
-//! Invariant: a link never points an id at itself, and [`synced_through`] never reports a
-//! revision as mirrored while rows of that revision may still be unread. The links are kept
+//! Invariant: a link never points an id at itself; [`alias_plan`] judges every event's links
+//! against the same alias rows as trying and judging them one event at a time would; and
+//! [`synced_through`] never reports a revision as mirrored while rows of that revision may
+//! still be unread. The links are kept
 //! flattened (every id → the root of its chain) by the events consumer's SQL in
 //! `edge/src/storage/events.rs`; a link that would close a cycle is refused there, because the
 //! root of the target is then the linked id itself.
+
+use std::collections::HashSet;
 
 use crate::event::Event;
 use crate::MessageType;
@@ -53,6 +58,48 @@ pub fn alias_links(e: &Event) -> Vec<(&str, &str)> {
     out.retain(|(from, to)| from != to);
     out.dedup();
     out
+}
+
+/// One step of a batch's alias statements, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasStep<'a> {
+    /// Try to store the link `(id, to)` (and re-point the rows that pointed at `id`) at the
+    /// first event (its index) that carries this pair.
+    Link(usize, &'a str, &'a str),
+    /// Judge these links, `(event index, id, to)` in event order: a link that does not stand is
+    /// one refusal (bad row) per event.
+    Judge(Vec<(usize, &'a str, &'a str)>),
+}
+
+/// The alias steps for a batch of events: each distinct pair is tried once, where the batch
+/// first carries it, and every event's links are judged — as trying a pair at its first event
+/// and judging each event's links right after would, event by event. Only a [`AliasStep::Link`]
+/// changes the alias rows, so the judgements between two links all see the same rows and go in
+/// one [`AliasStep::Judge`]: a batch of one pair is one link and one judgement, however many
+/// events carry it. A pair seen again after another pair's link is judged after that link, as
+/// then (a later link can settle or break it: `a → b` refused, then `a → c` re-points `b`).
+pub fn alias_plan<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<AliasStep<'a>> {
+    let mut steps = Vec::new();
+    let mut tried = HashSet::new();
+    let mut judged = Vec::new();
+    for (i, e) in events.into_iter().enumerate() {
+        for (id, to) in alias_links(e) {
+            // A pair already tried is a no-op the second time: stored, `id` is linked (nothing
+            // points at it any more); refused, it stays refused, since only linking `id` could
+            // change its fan-in or its target's root.
+            if tried.insert((id, to)) {
+                if !judged.is_empty() {
+                    steps.push(AliasStep::Judge(std::mem::take(&mut judged)));
+                }
+                steps.push(AliasStep::Link(i, id, to));
+            }
+            judged.push((i, id, to));
+        }
+    }
+    if !judged.is_empty() {
+        steps.push(AliasStep::Judge(judged));
+    }
+    steps
 }
 
 /// The revision through which a page of alias rows (read `ORDER BY rev`, at most `page`
@@ -109,6 +156,116 @@ mod tests {
         // previousId only counts on alias calls.
         let e = event(MessageType::Track, Some("C"), None, Some("B"));
         assert!(alias_links(&e).is_empty());
+    }
+
+    fn track(anon: &str, user: &str) -> Event {
+        event(MessageType::Track, Some(user), Some(anon), None)
+    }
+
+    /// The per-event order the plan stands for: each event's new pairs tried, then each of its
+    /// links judged on its own.
+    fn per_event<'a>(steps: &[AliasStep<'a>]) -> Vec<AliasStep<'a>> {
+        steps
+            .iter()
+            .flat_map(|s| match s {
+                AliasStep::Link(..) => vec![s.clone()],
+                AliasStep::Judge(js) => js.iter().map(|j| AliasStep::Judge(vec![*j])).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_device_batch_is_one_link_and_one_judgement() {
+        let events: Vec<Event> = (0..100).map(|_| track("A", "U")).collect();
+        let steps = alias_plan(&events);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0], AliasStep::Link(0, "A", "U"));
+        let judged: Vec<_> = (0..100).map(|i| (i, "A", "U")).collect();
+        assert_eq!(steps[1], AliasStep::Judge(judged));
+    }
+
+    #[test]
+    fn events_without_links_take_no_step() {
+        let anon = event(MessageType::Track, None, Some("A"), None);
+        assert!(alias_plan(&[anon.clone(), anon]).is_empty());
+        let events = [
+            event(MessageType::Page, None, Some("A"), None),
+            track("A", "U"),
+        ];
+        assert_eq!(
+            alias_plan(&events),
+            vec![
+                AliasStep::Link(1, "A", "U"),
+                AliasStep::Judge(vec![(1, "A", "U")])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pair_seen_again_after_another_link_is_judged_after_it() {
+        // a -> b, b -> c (a chain in one batch), then a -> b again: its judgement must see
+        // b -> c, as the per-event statements did.
+        let events = [
+            track("a", "b"),
+            track("a", "b"),
+            track("b", "c"),
+            track("a", "b"),
+        ];
+        assert_eq!(
+            alias_plan(&events),
+            vec![
+                AliasStep::Link(0, "a", "b"),
+                AliasStep::Judge(vec![(0, "a", "b"), (1, "a", "b")]),
+                AliasStep::Link(2, "b", "c"),
+                AliasStep::Judge(vec![(2, "b", "c"), (3, "a", "b")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_alias_call_tries_both_links_in_order() {
+        let alias = event(MessageType::Alias, Some("C"), Some("A"), Some("B"));
+        assert_eq!(
+            alias_plan(&[alias.clone(), track("A", "C"), alias]),
+            vec![
+                AliasStep::Link(0, "A", "C"),
+                AliasStep::Judge(vec![(0, "A", "C")]),
+                AliasStep::Link(0, "B", "C"),
+                AliasStep::Judge(vec![
+                    (0, "B", "C"),
+                    (1, "A", "C"),
+                    (2, "A", "C"),
+                    (2, "B", "C")
+                ]),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_plan_keeps_the_per_event_order() {
+        // Unrolled, the plan is the per-event sequence: each new pair tried at its first
+        // event, then every link of every event judged, in event order, with nothing moved
+        // across a link.
+        let ids = ["a", "b", "c", "d"];
+        let events: Vec<Event> = (0..64)
+            .map(|i| track(ids[(i * 7 / 3) % 4], ids[(i * 5 + 1) % 4]))
+            .collect();
+        let mut expected = Vec::new();
+        let mut tried = HashSet::new();
+        for (i, e) in events.iter().enumerate() {
+            for (id, to) in alias_links(e) {
+                if tried.insert((id, to)) {
+                    expected.push(AliasStep::Link(i, id, to));
+                }
+                expected.push(AliasStep::Judge(vec![(i, id, to)]));
+            }
+        }
+        let steps = alias_plan(&events);
+        assert_eq!(per_event(&steps), expected);
+        // Judgements are merged: never two in a row.
+        assert!(steps
+            .windows(2)
+            .all(|w| !matches!(w, [AliasStep::Judge(_), AliasStep::Judge(_)])));
     }
 
     #[test]

@@ -385,4 +385,123 @@ describe("refused alias links on d1", () => {
       ["event_stored"],
     );
   });
+
+  // A device's batch (issue 15): one anonymous/user pair on every event is judged in one
+  // statement, and still recorded as one bad row per event, as the per-event statements did.
+  test("a refused pair on a whole device batch is one alias_conflict row per event; a redelivery adds none", async () => {
+    const [D, U1, U2] = ["dd", "du1", "du2"].map((x) => `${x}-${p}`);
+    await ingest([msg({ type: "identify", anonymousId: D, userId: U1 })]);
+    assert.ok(
+      await eventually(
+        async () => (await count("SELECT COUNT(*) AS n FROM aliases WHERE anonymous_id = ?", D)) === 1,
+        {
+          timeoutMs: 30_000,
+          message: "the first link stored",
+        },
+      ),
+    );
+    // The device signs in as another person: every event carries the refused link D -> U2.
+    const device = Array.from({ length: 100 }, (_, i) =>
+      msg({ type: "track", event: "Device Viewed", anonymousId: D, userId: U2, properties: { i } }),
+    );
+    const ids = device.map((m) => m.messageId);
+    const mine = async () => {
+      const r = await refusals();
+      return r.filter((x) => ids.includes(x.message_id));
+    };
+    await ingest(device);
+    const rows = await eventually(
+      async () => {
+        const r = await mine();
+        return r.length >= ids.length ? r : null;
+      },
+      { timeoutMs: 30_000, message: "the device batch's refusals recorded" },
+    );
+    assert.deepEqual(
+      rows.map((x) => x.message_id),
+      ids,
+      "one row per event, in event order",
+    );
+    for (const x of rows) {
+      assert.equal(x.reason, "alias_conflict");
+      assert.deepEqual(JSON.parse(x.payload), { id: D, to: U2 });
+      assert.equal(x.detail, `${D} is already linked to ${U1}`);
+      assert.equal(x.write_key, null);
+    }
+    // Each row carries its event's receipt time, as the per-event statement bound it.
+    const sameTime = await count(
+      `SELECT COUNT(*) AS n FROM bad_rows b JOIN events e ON e.message_id = b.message_id
+       WHERE b.endpoint = 'alias_link' AND b.received_at = e.received_at AND e.anonymous_id = ?`,
+      D,
+    );
+    assert.equal(sameTime, ids.length);
+    // A redelivery (the same events again; a fresh event in the same message shows when it
+    // has been processed): no new row, and the first link stands.
+    const marker = msg({ type: "track", event: "Device Marker", anonymousId: `${D}-m` });
+    await ingest([...device, marker]);
+    assert.ok(
+      await eventually(
+        async () =>
+          (await count("SELECT COUNT(*) AS n FROM events WHERE message_id = ?", marker.messageId)) === 1,
+        { timeoutMs: 30_000, message: "the redelivery processed" },
+      ),
+    );
+    assert.equal((await mine()).length, ids.length);
+    const link = await spur.rows("SELECT user_id FROM aliases WHERE anonymous_id = ?", D);
+    assert.deepEqual(
+      link.map((x) => x.user_id),
+      [U1],
+    );
+  });
+
+  test("a pair seen again after another link in the batch is judged after that link", async () => {
+    // b -> a stored; then one batch: a -> b (a cycle), a -> c (stored; re-points b to c), and
+    // a -> b again, which now stands (a and b both resolve to c): one refusal, the first.
+    const [A, B, C] = ["ja", "jb", "jc"].map((x) => `${x}-${p}`);
+    await ingest([msg({ type: "identify", anonymousId: B, userId: A })]);
+    assert.ok(
+      await eventually(
+        async () => (await count("SELECT COUNT(*) AS n FROM aliases WHERE anonymous_id = ?", B)) === 1,
+        {
+          timeoutMs: 30_000,
+          message: "b -> a stored",
+        },
+      ),
+    );
+    const first = msg({ type: "track", event: "J", anonymousId: A, userId: B });
+    const relink = msg({ type: "track", event: "J", anonymousId: A, userId: C });
+    const again = msg({ type: "track", event: "J", anonymousId: A, userId: B });
+    await ingest([first, relink, again]);
+    assert.ok(
+      await eventually(
+        async () =>
+          (await count(
+            "SELECT COUNT(*) AS n FROM events WHERE message_id IN (?, ?, ?)",
+            first.messageId,
+            relink.messageId,
+            again.messageId,
+          )) === 3,
+        { timeoutMs: 30_000, message: "the batch stored" },
+      ),
+    );
+    const rows = (await refusals()).filter((x) =>
+      [first.messageId, relink.messageId, again.messageId].includes(x.message_id),
+    );
+    assert.deepEqual(
+      rows.map((x) => [x.message_id, x.reason, JSON.parse(x.payload)]),
+      [[first.messageId, "alias_cycle", { id: A, to: B }]],
+    );
+    const links = await spur.rows(
+      "SELECT anonymous_id, user_id FROM aliases WHERE anonymous_id IN (?, ?) ORDER BY anonymous_id",
+      A,
+      B,
+    );
+    assert.deepEqual(
+      links.map((x) => [x.anonymous_id, x.user_id]),
+      [
+        [A, C],
+        [B, C],
+      ],
+    );
+  });
 });

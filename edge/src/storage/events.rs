@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use spur_core::identity::{alias_links, AliasRefusal, ALIAS_LINK_ENDPOINT};
+use spur_core::identity::{alias_plan, AliasRefusal, AliasStep, ALIAS_LINK_ENDPOINT};
 use spur_core::limits::{
     ALIAS_SYNC_PAGE_ROWS, D1_ROWS_PARAM_BYTES, MAX_ALIAS_FAN_IN, USER_SYNC_PAGE_ROWS,
 };
@@ -91,14 +91,31 @@ const REPOINT_ALIASES: &str = "UPDATE aliases SET (user_id, rev) = \
      (SELECT a.user_id, a.rev FROM aliases a WHERE a.anonymous_id = ?1) \
      WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM aliases a WHERE a.anonymous_id = ?1)";
 
-// A link LINK_ALIAS did not store is recorded as a bad row (endpoint ?6 = ALIAS_LINK_ENDPOINT,
-// reason ?7 cycle / ?8 conflict / ?9 fan-in; no write key ?4: the row is never replayed). Runs after LINK_ALIAS and REPOINT_ALIASES in the
-// same transaction, so it sees their outcome: the link stands when ?1 now points at ?2's root
-// (just linked, or linked so before — a redelivery), and then nothing is inserted. Otherwise ?1
-// is linked to another person (conflict), or unlinked because ?2's root is ?1 (cycle) or
-// because too many rows point at ?1 (fan-in). Two index lookups, no insert, for a stored link.
-// The unique index bad_rows_alias_link (message id + link) keeps a redelivery to one row.
-const RECORD_ALIAS_REFUSAL: &str = "INSERT INTO bad_rows (received_at, write_key, endpoint, reason,      detail, message_id, payload)      SELECT ?3, ?4, ?6, CASE WHEN c.linked IS NOT NULL THEN ?8 WHEN c.root = ?1 THEN ?7 ELSE ?9 END,      CASE WHEN c.linked IS NOT NULL THEN ?1 || ' is already linked to ' || c.linked      WHEN c.root = ?1 THEN ?2 || ' already resolves to ' || ?1 || ': the link would close a cycle'      ELSE 'linking ' || ?1 || ' would re-point more than ' || ?10 || ' ids' END,      ?5, json_object('id', ?1, 'to', ?2)      FROM (SELECT (SELECT user_id FROM aliases WHERE anonymous_id = ?1) AS linked,      COALESCE((SELECT user_id FROM aliases WHERE anonymous_id = ?2), ?2) AS root) AS c      WHERE c.linked IS NULL OR c.linked != c.root      ON CONFLICT DO NOTHING";
+// The links LINK_ALIAS did not store are recorded as bad rows, one per event and link: ?1 is a
+// JSON array of [id, to, message id, received at] in event order (endpoint ?2 =
+// ALIAS_LINK_ENDPOINT, reason ?3 cycle / ?4 conflict / ?5 fan-in, ?6 = MAX_ALIAS_FAN_IN; no
+// write key: the row is never replayed). Runs after the LINK_ALIAS and REPOINT_ALIASES of every
+// pair it judges, in the same transaction, so it sees their outcome: a link stands when id now
+// points at to's root (just linked, or linked so before — a redelivery), and then nothing is
+// inserted. Otherwise id is linked to another person (conflict), or unlinked because to's root is
+// id (cycle) or because too many rows point at id (fan-in). Two index lookups per row, no insert,
+// for a stored link. Each row reads and writes what the per-event statement bound for it (the
+// same text), in event order, so a message id twice in the batch keeps the first; the unique
+// index bad_rows_alias_link (message id + link) keeps a redelivery to one row.
+const RECORD_ALIAS_REFUSALS: &str = "INSERT INTO bad_rows (received_at, write_key, endpoint, reason, \
+     detail, message_id, payload) \
+     SELECT c.at, NULL, ?2, CASE WHEN c.linked IS NOT NULL THEN ?4 WHEN c.root = c.id THEN ?3 ELSE ?5 END, \
+     CASE WHEN c.linked IS NOT NULL THEN c.id || ' is already linked to ' || c.linked \
+     WHEN c.root = c.id THEN c.target || ' already resolves to ' || c.id || ': the link would close a cycle' \
+     ELSE 'linking ' || c.id || ' would re-point more than ' || ?6 || ' ids' END, \
+     c.mid, json_object('id', c.id, 'to', c.target) \
+     FROM (SELECT j.key AS k, j.id, j.target, j.mid, j.at, \
+     (SELECT user_id FROM aliases WHERE anonymous_id = j.id) AS linked, \
+     COALESCE((SELECT user_id FROM aliases WHERE anonymous_id = j.target), j.target) AS root \
+     FROM (SELECT key, json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS target, \
+     json_extract(value, '$[2]') AS mid, json_extract(value, '$[3]') AS at FROM json_each(?1)) AS j) AS c \
+     WHERE c.linked IS NULL OR c.linked != c.root ORDER BY c.k \
+     ON CONFLICT DO NOTHING";
 
 // Alias rows changed since the last mirror to ClickHouse, oldest revision first.
 const ALIASES_TO_MIRROR: &str = "SELECT anonymous_id AS id, user_id AS root, rev FROM aliases \
@@ -199,7 +216,7 @@ impl Store {
     }
 
     /// The profile statements for `events`: users, groups and members a few statements in
-    /// all, alias links one pair each. Tables are written in this order, each in event order;
+    /// all, alias links two per distinct pair plus their judgements ([`Store::alias_statements`]). Tables are written in this order, each in event order;
     /// no statement reads another's table, so the result is the per-event order's.
     fn profile_statements<'a>(
         &self,
@@ -208,10 +225,9 @@ impl Store {
     ) -> Result<(), ApiError> {
         let (mut users, mut groups, mut members) =
             (Chunks::default(), Chunks::default(), Chunks::default());
-        let mut links = Vec::new();
-        let mut linked = HashSet::new();
         let empty = serde_json::Map::new();
-        for e in events {
+        let events: Vec<&Event> = events.collect();
+        for e in &events {
             let at = rfc3339(e.timestamp);
             if let Some(uid) = e.user_id.as_deref() {
                 let traits = if e.kind == MessageType::Identify {
@@ -221,43 +237,58 @@ impl Store {
                 };
                 users.push(&(uid, json(traits)?, &at))?;
             }
-            for (id, to) in alias_links(e) {
-                // A pair already tried in this batch is a no-op the second time: stored, `id`
-                // is linked (nothing points at it any more); refused, it stays refused, since
-                // only linking `id` could change its fan-in or its target's root.
-                if linked.insert((id, to)) {
-                    let at = JsValue::from_str(&at);
-                    links.push(self.db.prepare(LINK_ALIAS).bind(&[
-                        id.into(),
-                        to.into(),
-                        at,
-                        JsValue::from_f64(MAX_ALIAS_FAN_IN as f64),
-                    ])?);
-                    links.push(self.db.prepare(REPOINT_ALIASES).bind(&[id.into()])?);
-                }
-                // Every event's link is judged (a refusal is one bad row per event and link).
-                links.push(self.db.prepare(RECORD_ALIAS_REFUSAL).bind(&[
-                    id.into(),
-                    to.into(),
-                    JsValue::from_str(&rfc3339(e.received_at)),
-                    JsValue::NULL,
-                    JsValue::from_str(&e.message_id),
-                    ALIAS_LINK_ENDPOINT.into(),
-                    AliasRefusal::Cycle.code().into(),
-                    AliasRefusal::Conflict.code().into(),
-                    AliasRefusal::FanIn.code().into(),
-                    MAX_ALIAS_FAN_IN.to_string().into(),
-                ])?);
-            }
             if let (MessageType::Group, Some(gid)) = (e.kind, e.group_id.as_deref()) {
                 groups.push(&(gid, json(&e.traits)?, &at))?;
                 members.push(&(gid, e.identity(), &at))?;
             }
         }
         out.extend(self.chunk_statements(UPSERT_USERS, users)?);
-        out.extend(links);
+        self.alias_statements(&events, out)?;
         out.extend(self.chunk_statements(UPSERT_GROUPS, groups)?);
         out.extend(self.chunk_statements(INSERT_MEMBERS, members)?);
+        Ok(())
+    }
+
+    /// The alias statements for `events`, in [`alias_plan`]'s order: each distinct pair's
+    /// LINK_ALIAS and REPOINT_ALIASES where the batch first carries it, and the links judged
+    /// between two pairs' links in one RECORD_ALIAS_REFUSALS (a chunk each) — so a device's
+    /// batch of one anonymous/user pair is three statements, not two plus one per event.
+    fn alias_statements(
+        &self,
+        events: &[&Event],
+        out: &mut Vec<D1PreparedStatement>,
+    ) -> Result<(), ApiError> {
+        for step in alias_plan(events.iter().copied()) {
+            match step {
+                AliasStep::Link(i, id, to) => {
+                    let Some(e) = events.get(i) else { continue };
+                    out.push(self.db.prepare(LINK_ALIAS).bind(&[
+                        id.into(),
+                        to.into(),
+                        JsValue::from_str(&rfc3339(e.timestamp)),
+                        JsValue::from_f64(MAX_ALIAS_FAN_IN as f64),
+                    ])?);
+                    out.push(self.db.prepare(REPOINT_ALIASES).bind(&[id.into()])?);
+                }
+                AliasStep::Judge(links) => {
+                    let mut rows = Chunks::default();
+                    for (i, id, to) in links {
+                        let Some(e) = events.get(i) else { continue };
+                        rows.push(&(id, to, &e.message_id, rfc3339(e.received_at)))?;
+                    }
+                    for chunk in rows.finish() {
+                        out.push(self.db.prepare(RECORD_ALIAS_REFUSALS).bind(&[
+                            JsValue::from_str(&chunk),
+                            ALIAS_LINK_ENDPOINT.into(),
+                            AliasRefusal::Cycle.code().into(),
+                            AliasRefusal::Conflict.code().into(),
+                            AliasRefusal::FanIn.code().into(),
+                            MAX_ALIAS_FAN_IN.to_string().into(),
+                        ])?);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
