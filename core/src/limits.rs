@@ -228,3 +228,12 @@ pub const MAX_LIVE_HITS: usize = 100;
 /// Most stored events replayed into a person's live segments when the segment first meets
 /// them (the history before it was marked live).
 pub const MAX_LIVE_BACKFILL: usize = 1_000;
+
+/// How long the ClickHouse events store's message-id ledger (D1 `message_ids`) remembers a
+/// `messageId`: 7 days. A copy of an id older than that (a client retry days later) is stored,
+/// and counted, again; within it only the first copy is.
+pub const MESSAGE_ID_WINDOW_MS: i64 = 7 * 24 * 3_600 * 1_000;
+/// Fewest expired ledger rows one consumer run may delete; a run may delete up to twice the
+/// events it records plus this many, so the sweep outpaces the inserts while one statement
+/// stays a bounded index range.
+pub const MESSAGE_ID_SWEEP_ROWS: usize = 200;

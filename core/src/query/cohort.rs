@@ -258,8 +258,8 @@ impl Plan {
                 let identify = format!(
                     "SELECT {} AS person, ts_ms AS ord, tk, tn, tsv FROM \
                      (SELECT message_id, user_id, anonymous_id, {}, ts_ms, f_kind[{i}] AS tk, \
-                     f_num[{i}] AS tn, f_str[{i}] AS tsv FROM events WHERE type = 'identify' \
-                     AND f_kind[{i}] IN ({KIND_NUMBER}, {KIND_TEXT}) LIMIT 1 BY message_id) \
+                     f_num[{i}] AS tn, f_str[{i}] AS tsv FROM events FINAL WHERE type = 'identify' \
+                     AND f_kind[{i}] IN ({KIND_NUMBER}, {KIND_TEXT})) \
                      ANY LEFT JOIN {} USING link",
                     super::clickhouse::PERSON,
                     super::clickhouse::LINK,

@@ -3,26 +3,29 @@
 //!
 //! Invariant: a message is acked only after its rows are in the events store — D1, or
 //! ClickHouse when `EVENTS_STORE = "clickhouse"` (profiles then still go to D1, and their changed
-//! alias and profile rows are mirrored to ClickHouse before its events) — and its events
-//! are archived; any
+//! alias and profile rows are mirrored to ClickHouse before its events; each `messageId`'s
+//! first copy is recorded in D1's message-id ledger before the insert, and only it is
+//! inserted, see `storage::message_ids`) — and its events are archived; any
 //! failure retries the message, and after the queue's `max_retries` it reaches the dead-letter
 //! queue, whose consumer records its contents as bad rows with reason `storage_failed` — so an
 //! event is never dropped silently.
 
 use worker::{console_error, Bucket, Env, HttpMetadata, Message, MessageBatch, MessageExt};
 
-use crate::clock::{now, rfc3339};
+use crate::clock::{now, now_ms, rfc3339};
 use crate::http::error::ApiError;
 use crate::objects::live;
 use crate::queues::send::send;
 use crate::queues::upkeep;
 use crate::storage::clickhouse::{self, ClickHouse};
 use crate::storage::events::Store;
+use crate::storage::message_ids::Ledger;
 
 use spur_core::identity::synced_through;
 use spur_core::limits::{
     ALIAS_SYNC_PAGE_ROWS, MAX_ALIAS_SYNC_PAGES, MAX_USER_SYNC_PAGES, USER_SYNC_PAGE_ROWS,
 };
+use spur_core::query::clickhouse::{event_row, row_digest, EventRow};
 use spur_core::work::joins_store_run;
 pub use spur_core::work::{bad_rows, split};
 use spur_core::{BadRow, Work};
@@ -195,6 +198,47 @@ async fn mirror_users(store: &Store, ch: &ClickHouse) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// An event copy the message-id ledger recorded, with its ClickHouse row.
+struct Kept<'a> {
+    event: &'a spur_core::Event,
+    row: EventRow,
+    fresh: bool,
+}
+
+/// Records a ClickHouse-mode message's ids in the ledger ([`crate::storage::message_ids`])
+/// and keeps the copies to insert: those whose row digest is the ledger's, each id once.
+/// Later copies with another digest (client retries) are dropped, as D1 mode drops them.
+async fn record_ids<'a>(
+    env: &Env,
+    events: &'a [spur_core::Event],
+    write_key: Option<&str>,
+) -> Result<Vec<Kept<'a>>, ApiError> {
+    let rows: Vec<EventRow> = events.iter().map(|e| event_row(e, write_key)).collect();
+    let digests = rows
+        .iter()
+        .map(row_digest)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let copies: Vec<(&str, &str)> = events
+        .iter()
+        .zip(&digests)
+        .map(|(e, d)| (e.message_id.as_str(), d.as_str()))
+        .collect();
+    let verdicts = Ledger::open(env)?.record(&copies, now_ms()).await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(events
+        .iter()
+        .zip(rows)
+        .zip(verdicts)
+        .filter(|((e, _), v)| v.first_copy && seen.insert(e.message_id.as_str()))
+        .map(|((event, row), v)| Kept {
+            event,
+            row,
+            fresh: v.fresh,
+        })
+        .collect())
+}
+
 /// A queue message's work; an undecodable one is an error for its message (it retries and
 /// reaches the dead-letter queue, whose consumer records it).
 fn decode(body: &str) -> Result<Work, Result<(), ApiError>> {
@@ -207,8 +251,6 @@ async fn process(store: &Store, env: &Env, work: Work, id: &str) -> Result<(), A
         Work::Events { write_key, events } => {
             injected_store_fault(env, FAULT_BEFORE_STORE, &events, id)?;
             if clickhouse::selected(env)? {
-                // ClickHouse cannot say which rows were new, so the whole message is archived;
-                // the object key is the message id, so a redelivery overwrites, not adds.
                 store.insert_profiles(&events).await?;
                 let ch = ClickHouse::open(env)?;
                 // Alias rows first: a person must never be resolved without its link once
@@ -216,12 +258,17 @@ async fn process(store: &Store, env: &Env, work: Work, id: &str) -> Result<(), A
                 mirror_aliases(store, &ch).await?;
                 // Profiles likewise, so trait cohorts see the traits these events set.
                 mirror_users(store, &ch).await?;
-                ch.insert_events(&events, write_key.as_deref()).await?;
+                let kept = record_ids(env, &events, write_key.as_deref()).await?;
+                ch.insert_rows(kept.iter().map(|k| &k.row)).await?;
                 injected_store_fault(env, FAULT_AFTER_STORE, &events, id)?;
-                archive(env, events.iter(), id).await?;
-                let stored: Vec<_> = events.iter().collect();
-                live::publish(env, &stored).await;
-                upkeep::after_store(env, &stored).await;
+                // The recorded copies (first copies, and this message's again on a
+                // redelivery): the object key is the queue message id, so a redelivery
+                // overwrites, not adds, and one that failed before archiving catches up.
+                archive(env, kept.iter().map(|k| k.event), id).await?;
+                // Pushed once stored, and only first-time ids: a redelivery shows nothing twice.
+                let fresh: Vec<_> = kept.iter().filter(|k| k.fresh).map(|k| k.event).collect();
+                live::publish(env, &fresh).await;
+                upkeep::after_store(env, &events.iter().collect::<Vec<_>>()).await;
                 return Ok(());
             }
             let fresh = store.insert_events(&events, write_key.as_deref()).await?;

@@ -8,8 +8,7 @@
 //! the URL (which servers log).
 
 use serde::de::DeserializeOwned;
-use spur_core::query::clickhouse::{decode_rows, event_row, user_row, AliasRootRow, StoredUser};
-use spur_core::Event;
+use spur_core::query::clickhouse::{decode_rows, user_row, AliasRootRow, EventRow, StoredUser};
 use wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
@@ -104,23 +103,24 @@ impl ClickHouse {
         }
     }
 
-    /// Inserts events in one request. Idempotent: a retried message inserts identical rows,
-    /// which queries never count twice. The alias links they carry reach ClickHouse through
+    /// Inserts event rows ([`spur_core::query::clickhouse::event_row`]) in one request.
+    /// Idempotent: a retried message inserts identical rows, which `FINAL` collapses; the
+    /// consumer passes only the copies the message-id ledger recorded
+    /// ([`crate::storage::message_ids`]). The alias links they carry reach ClickHouse through
     /// [`ClickHouse::insert_alias_roots`] (D1 flattens chains first), before the events.
-    pub async fn insert_events(
+    pub async fn insert_rows<'a>(
         &self,
-        events: &[Event],
-        write_key: Option<&str>,
+        rows: impl IntoIterator<Item = &'a EventRow>,
     ) -> Result<(), ApiError> {
-        if events.is_empty() {
+        let mut body = String::new();
+        for r in rows {
+            body += &json(r)?;
+            body.push('\n');
+        }
+        if body.is_empty() {
             return Ok(());
         }
-        let mut rows = String::new();
-        for e in events {
-            rows += &json(&event_row(e, write_key))?;
-            rows.push('\n');
-        }
-        self.post("query=INSERT%20INTO%20events%20FORMAT%20JSONEachRow", rows)
+        self.post("query=INSERT%20INTO%20events%20FORMAT%20JSONEachRow", body)
             .await?;
         Ok(())
     }

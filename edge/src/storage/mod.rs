@@ -11,6 +11,7 @@ pub mod events;
 pub mod firings;
 pub mod journeys;
 pub mod live_segments;
+pub mod message_ids;
 pub mod profiles;
 pub mod push;
 pub mod queries;

@@ -114,7 +114,7 @@ pub(crate) fn sql(
     let events = format!(
         "SELECT {PERSON} AS person, materialize(toUInt8(1)) AS ev, ts_ms{names} FROM \
          (SELECT message_id, user_id, anonymous_id, {LINK}, ts_ms{ev} \
-         FROM events LIMIT 1 BY message_id) ANY LEFT JOIN {ALIASES} USING link"
+         FROM events FINAL) ANY LEFT JOIN {ALIASES} USING link"
     );
     let profiles = format!(
         "SELECT user_id AS person, materialize(toUInt8(0)) AS ev, \

@@ -17,7 +17,7 @@ fn one_pass_over_events_and_profiles_without_ctes() {
     ]}}));
     assert!(!sql.contains("WITH"), "18.16 has no CTEs: {sql}");
     assert_eq!(sql.matches("FROM events").count(), 1, "{sql}");
-    assert!(sql.contains("LIMIT 1 BY message_id"), "{sql}");
+    assert!(sql.contains("FROM events FINAL"), "{sql}");
     assert!(sql.contains("ANY LEFT JOIN (SELECT link, argMax(user_id, v)"));
     assert!(sql.contains("UNION ALL SELECT user_id AS person"), "{sql}");
     assert!(sql.contains("(NOT (c1 >= 0 AND c1 <= 2))"), "{sql}");
