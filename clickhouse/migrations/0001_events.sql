@@ -5,8 +5,9 @@
 -- type for $pageview/…) and a time range, so those lead and one query reads a few contiguous
 -- ranges of the primary index. message_id comes last so that it completes the key:
 -- ReplacingMergeTree collapses rows with equal sort keys, and a redelivered queue message
--- produces byte-identical rows. Queries read `FROM events FINAL`, so a duplicate that has not
--- been merged yet never counts twice; a client retry whose timestamp moved (another sort key)
+-- produces byte-identical rows. Queries read each message_id once (`FINAL`, or `LIMIT 1 BY
+-- message_id` when they read the f_* arrays), so a duplicate that has not been merged yet never
+-- counts twice; a client retry whose timestamp moved (another sort key)
 -- is never inserted: the consumer keeps only each messageId's first copy, recorded in D1's
 -- message-id ledger (migrations/0014_message_ids.sql).
 -- Partitioning by month of the event time: ranges over weeks touch one or two partitions,

@@ -192,3 +192,50 @@ test("the ledger forgets ids older than its window: the consumer sweeps them", a
   assert.deepEqual(await spur.rows("SELECT message_id FROM message_ids WHERE message_id = ?", old), []);
   assert.equal((await spur.rows("SELECT COUNT(*) AS n FROM message_ids WHERE message_id = ?", id))[0].n, 1);
 });
+
+test("a dead-lettered message is forgotten by the ledger, so its replay is stored and counts once", async () => {
+  // The marker alone (no count) fails every delivery right after the ClickHouse insert: the
+  // message reaches the dead-letter queue, whose consumer keeps both events as storage_failed
+  // bad rows and forgets their ledger rows. A replay re-judges each event, so its row differs
+  // from the first copy's (request id): remembered, the ledger would drop it as a retry,
+  // although a first copy that failed before its insert never reached ClickHouse.
+  const id = uid("dedup-dead");
+  await ingest([track(MARKER, uid("dedup-poison")), track("Dedup Dead", id, { n: 1 })]);
+  const bad = await eventually(
+    async () => {
+      const r = await spur.rows(
+        "SELECT id FROM bad_rows WHERE reason = 'storage_failed' AND message_id = ?",
+        id,
+      );
+      return r.length === 1 ? r : null;
+    },
+    { timeoutMs: 90_000, message: "the poison message dead-lettered as bad rows" },
+  );
+  assert.deepEqual(await spur.rows("SELECT message_id FROM message_ids WHERE message_id = ?", id), []);
+  const delivered = await rawCount(id);
+  assert.ok(delivered >= 1, "every delivery inserted before failing");
+  const res = await spur.admin("/v1/bad-rows/replay", {
+    method: "POST",
+    body: JSON.stringify({ ids: [bad[0].id] }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.ok(
+    await eventually(
+      async () =>
+        (await spur.rows("SELECT message_id FROM message_ids WHERE message_id = ?", id)).length === 1,
+      { timeoutMs: 30_000, message: "the replayed copy recorded in the ledger" },
+    ),
+  );
+  // Every delivery of the dead message inserted its row, and the replay one more: all keep the
+  // event's time, so they read as one event.
+  assert.ok(
+    await eventually(async () => (await rawCount(id)) >= 2, {
+      timeoutMs: 30_000,
+      message: "replay inserted",
+    }),
+  );
+  assert.equal(Number(await ch.query(`SELECT uniqExact(ts_ms) FROM events WHERE message_id = '${id}'`)), 1);
+  const body = await insight("Dedup Dead");
+  assert.equal(body.totalEvents, 1);
+  assert.equal((await recent()).filter((e) => e.messageId === id).length, 1);
+});

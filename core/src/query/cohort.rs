@@ -256,13 +256,19 @@ impl Plan {
                 // else the latest identify — D1's COALESCE(profile, latest identify). 18.16 joins
                 // one table per SELECT, hence one UNION ALL rather than two joins.
                 let identify = format!(
-                    "SELECT {} AS person, ts_ms AS ord, tk, tn, tsv FROM \
-                     (SELECT message_id, user_id, anonymous_id, {}, ts_ms, f_kind[{i}] AS tk, \
-                     f_num[{i}] AS tn, f_str[{i}] AS tsv FROM events FINAL WHERE type = 'identify' \
-                     AND f_kind[{i}] IN ({KIND_NUMBER}, {KIND_TEXT})) \
+                    "SELECT {} AS person, ts_ms AS ord, tk, tn, tsv FROM ({}) \
                      ANY LEFT JOIN {} USING link",
                     super::clickhouse::PERSON,
-                    super::clickhouse::LINK,
+                    super::clickhouse::distinct_events(
+                        &format!(
+                            "message_id, user_id, anonymous_id, {}, ts_ms, f_kind[{i}] AS tk, \
+                             f_num[{i}] AS tn, f_str[{i}] AS tsv",
+                            super::clickhouse::LINK
+                        ),
+                        &format!(
+                            "type = 'identify' AND f_kind[{i}] IN ({KIND_NUMBER}, {KIND_TEXT})"
+                        )
+                    ),
                     super::clickhouse::ALIASES
                 );
                 let profile = format!(

@@ -56,7 +56,7 @@ pub async fn consume(batch: MessageBatch<String>, env: &Env) -> Result<(), ApiEr
     if dead {
         for msg in batch.messages()? {
             let id = msg.id();
-            let result = dead_letter(&store, msg.body(), &id).await;
+            let result = dead_letter(&store, env, msg.body(), &id).await;
             settle(&msg, &id, result);
         }
         return Ok(());
@@ -214,17 +214,10 @@ async fn record_ids<'a>(
     write_key: Option<&str>,
 ) -> Result<Vec<Kept<'a>>, ApiError> {
     let rows: Vec<EventRow> = events.iter().map(|e| event_row(e, write_key)).collect();
-    let digests = rows
-        .iter()
-        .map(row_digest)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let copies: Vec<(&str, &str)> = events
-        .iter()
-        .zip(&digests)
-        .map(|(e, d)| (e.message_id.as_str(), d.as_str()))
-        .collect();
-    let verdicts = Ledger::open(env)?.record(&copies, now_ms()).await?;
+    let digests = digests(&rows)?;
+    let verdicts = Ledger::open(env)?
+        .record(&copies(events, &digests), now_ms())
+        .await?;
     let mut seen = std::collections::HashSet::new();
     Ok(events
         .iter()
@@ -237,6 +230,32 @@ async fn record_ids<'a>(
             fresh: v.fresh,
         })
         .collect())
+}
+
+/// The ledger digest of each ClickHouse row.
+fn digests(rows: &[EventRow]) -> Result<Vec<String>, ApiError> {
+    rows.iter()
+        .map(row_digest)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The digests of a message's events as the consumer stores them.
+fn copy_digests(
+    events: &[spur_core::Event],
+    write_key: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<EventRow> = events.iter().map(|e| event_row(e, write_key)).collect();
+    digests(&rows)
+}
+
+/// `(message_id, digest)` per event, as the ledger takes them.
+fn copies<'a>(events: &'a [spur_core::Event], digests: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    events
+        .iter()
+        .zip(digests)
+        .map(|(e, d)| (e.message_id.as_str(), d.as_str()))
+        .collect()
 }
 
 /// A queue message's work; an undecodable one is an error for its message (it retries and
@@ -315,25 +334,34 @@ async fn archive<'a>(
     Ok(())
 }
 
-/// A message that kept failing: keep its contents as bad rows so they can be replayed.
-async fn dead_letter(store: &Store, body: &str, id: &str) -> Result<(), ApiError> {
+/// A message that kept failing: keep its contents as bad rows so they can be replayed (with
+/// ClickHouse, after the message-id ledger forgets its copies: see [`Ledger::forget`]).
+async fn dead_letter(store: &Store, env: &Env, body: &str, id: &str) -> Result<(), ApiError> {
     let received_at = rfc3339(now());
     let rows = match serde_json::from_str::<Work>(body) {
         Ok(Work::BadRows { rows }) => rows,
-        Ok(Work::Events { write_key, events }) => events
-            .iter()
-            .map(|e| BadRow {
-                received_at: rfc3339(e.received_at),
-                write_key: write_key.clone(),
-                endpoint: "/v1/batch".into(),
-                reason: "storage_failed".into(),
-                detail: format!("storing failed after every retry (queue message {id})"),
-                message_id: Some(e.message_id.clone()),
-                payload: serde_json::to_string(e).unwrap_or_default(),
-                request: None,
-                payload_truncated: false,
-            })
-            .collect(),
+        Ok(Work::Events { write_key, events }) => {
+            if clickhouse::selected(env)? {
+                let digests = copy_digests(&events, write_key.as_deref())?;
+                Ledger::open(env)?
+                    .forget(&copies(&events, &digests))
+                    .await?;
+            }
+            events
+                .iter()
+                .map(|e| BadRow {
+                    received_at: rfc3339(e.received_at),
+                    write_key: write_key.clone(),
+                    endpoint: "/v1/batch".into(),
+                    reason: "storage_failed".into(),
+                    detail: format!("storing failed after every retry (queue message {id})"),
+                    message_id: Some(e.message_id.clone()),
+                    payload: serde_json::to_string(e).unwrap_or_default(),
+                    request: None,
+                    payload_truncated: false,
+                })
+                .collect()
+        }
         Err(e) => vec![BadRow {
             received_at,
             write_key: None,

@@ -50,6 +50,14 @@ const RECORD: &str = "INSERT INTO message_ids (message_id, digest, seen_ms) \
 const DIGESTS: &str = "SELECT message_id, digest FROM message_ids \
      WHERE message_id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))";
 
+// Forgets the ids of a chunk whose recorded digest is the given one: ?1 is a JSON array of
+// [message_id, digest] rows (the primary key finds each id; the digest check keeps an id that
+// another copy now holds).
+const FORGET: &str = "DELETE FROM message_ids \
+     WHERE message_id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)) \
+     AND digest = (SELECT json_extract(j.value, '$[1]') FROM json_each(?1) AS j \
+     WHERE json_extract(j.value, '$[0]') = message_ids.message_id LIMIT 1)";
+
 /// What the ledger says about one copy of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
@@ -128,6 +136,26 @@ impl Ledger {
             }
         }
         Ok(verdicts(copies, &mut inserted, &digests))
+    }
+}
+
+impl Ledger {
+    /// Forgets the recorded copies of a message the queue gave up on (its events become
+    /// `storage_failed` bad rows). Their replay re-judges each event, so its row differs (the
+    /// replay's request id, its write key) and the ledger would drop it as a retry, although
+    /// the first copy may never have reached ClickHouse. Forgotten, the replayed copy is a
+    /// first copy again. Should the original have been stored after all, both keep the event's
+    /// time (a replay judges at the original receipt time), so they share a sort key and read
+    /// as one.
+    pub async fn forget(&self, copies: &[(&str, &str)]) -> Result<(), ApiError> {
+        let mut stmts = Vec::new();
+        for chunk in chunks(copies)? {
+            stmts.push(self.db.prepare(FORGET).bind(&[JsValue::from_str(&chunk)])?);
+        }
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await?;
+        }
+        Ok(())
     }
 }
 

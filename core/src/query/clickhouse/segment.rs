@@ -112,9 +112,12 @@ pub(crate) fn sql(
         agg += &format!(", argMax(tuple(k{i}, n{i}, s{i}), o{i}) AS t{i}");
     }
     let events = format!(
-        "SELECT {PERSON} AS person, materialize(toUInt8(1)) AS ev, ts_ms{names} FROM \
-         (SELECT message_id, user_id, anonymous_id, {LINK}, ts_ms{ev} \
-         FROM events FINAL) ANY LEFT JOIN {ALIASES} USING link"
+        "SELECT {PERSON} AS person, materialize(toUInt8(1)) AS ev, ts_ms{names} FROM ({}) \
+         ANY LEFT JOIN {ALIASES} USING link",
+        super::distinct_events(
+            &format!("message_id, user_id, anonymous_id, {LINK}, ts_ms{ev}"),
+            "1"
+        )
     );
     let profiles = format!(
         "SELECT user_id AS person, materialize(toUInt8(0)) AS ev, \
