@@ -4,22 +4,24 @@ export const T0 = Date.UTC(2026, 10, 1);
 export const DAY = 86_400_000;
 export const iso = (ms) => new Date(ms).toISOString();
 
+// The generated history's two weeks, and the shop funnel several queries share.
+const RANGE = { from: iso(T0), to: iso(T0 + 14 * DAY) };
+const SHOP_STEPS = [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }];
+
 export const QUERIES = {
   "funnel: 3 track steps, 1d window": [
     "/v1/query/funnel",
     {
-      steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      steps: SHOP_STEPS,
+      ...RANGE,
       window: "1d",
     },
   ],
   "funnel: + breakdown by category": [
     "/v1/query/funnel",
     {
-      steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      steps: SHOP_STEPS,
+      ...RANGE,
       window: "1d",
       breakdown: "properties.category",
     },
@@ -32,8 +34,7 @@ export const QUERIES = {
         { event: "Product Viewed", filters: [{ field: "properties.price", op: "gte", value: 50 }] },
         { event: "Order Completed" },
       ],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      ...RANGE,
       window: "6h",
     },
   ],
@@ -42,8 +43,7 @@ export const QUERIES = {
     {
       start: { event: "$pageview" },
       return: { event: "Order Completed" },
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      ...RANGE,
       interval: "day",
     },
   ],
@@ -51,8 +51,7 @@ export const QUERIES = {
     "/v1/query/retention",
     {
       start: { event: "Product Viewed" },
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      ...RANGE,
       interval: "week",
       cohort: "every",
     },
@@ -61,8 +60,7 @@ export const QUERIES = {
     "/v1/query/drivers",
     {
       steps: [{ event: "Product Viewed" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      ...RANGE,
       window: "1d",
       properties: ["properties.category"],
     },
@@ -71,8 +69,7 @@ export const QUERIES = {
     "/v1/query/insight",
     {
       event: "Product Viewed",
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      ...RANGE,
       interval: "day",
       timezone: "America/New_York",
     },
@@ -102,8 +99,7 @@ export const QUERIES = {
     "/v1/query/insight",
     {
       event: "Product Viewed",
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      ...RANGE,
       interval: "day",
       breakdown: "properties.category",
     },
@@ -120,8 +116,7 @@ export const QUERIES = {
     "/v1/query/insight",
     {
       event: "Product Viewed",
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      ...RANGE,
       interval: "day",
       timezone: "America/New_York",
       cohort: { by: "first_seen", period: "week" },
@@ -130,9 +125,8 @@ export const QUERIES = {
   "funnel: 3 track steps by trait plan": [
     "/v1/query/funnel",
     {
-      steps: [{ event: "Product Viewed" }, { event: "Added To Cart" }, { event: "Order Completed" }],
-      from: iso(T0),
-      to: iso(T0 + 14 * DAY),
+      steps: SHOP_STEPS,
+      ...RANGE,
       window: "1d",
       cohort: { by: "trait", trait: "plan" },
     },
