@@ -239,3 +239,24 @@ test("a dead-lettered message is forgotten by the ledger, so its replay is store
   assert.equal(body.totalEvents, 1);
   assert.equal((await recent()).filter((e) => e.messageId === id).length, 1);
 });
+
+test("recent events name the person of anonymous and identified events, as on D1", async () => {
+  const anon = uid("anon-recent");
+  const [a, b] = [uid("dedup-recent-anon"), uid("dedup-recent-user")];
+  await ingest([
+    { type: "track", event: "Dedup Recent", anonymousId: anon, messageId: a },
+    track("Dedup Recent", b),
+  ]);
+  const rows = await eventually(
+    async () => {
+      const r = (await recent()).filter((e) => e.messageId === a || e.messageId === b);
+      return r.length === 2 ? r : null;
+    },
+    { timeoutMs: 30_000, message: "both events in recent" },
+  );
+  const byId = Object.fromEntries(rows.map((e) => [e.messageId, e]));
+  assert.equal(byId[a].person, anon);
+  assert.equal(byId[a].userId, null);
+  assert.equal(byId[b].person, "u-dedup");
+  assert.equal(byId[b].anonymousId, null);
+});

@@ -219,11 +219,12 @@ impl Plan {
         }
     }
 
-    /// The ClickHouse pieces: a join to append to a subquery that has a `person` column, and
+    /// The ClickHouse pieces: a join to append to a subquery that has a `person` column (and
+    /// an alias: current servers refuse joins of unnamed subqueries), and
     /// the `bk`/`bn`/`bs` columns (the typed cohort value) over the joined row.
     pub(crate) fn clickhouse(&self) -> Result<(String, String), QueryError> {
         let person = format!(
-            "(SELECT {} AS person, ts_ms FROM (SELECT user_id, anonymous_id, {}, ts_ms FROM events) \
+            "(SELECT {} AS person, ts_ms FROM (SELECT user_id, anonymous_id, {}, ts_ms FROM events) AS ev \
              ANY LEFT JOIN {} USING link)",
             super::clickhouse::PERSON,
             super::clickhouse::LINK,
@@ -241,7 +242,7 @@ impl Plan {
                 Ok((
                     format!(
                         " ANY LEFT JOIN (SELECT person, toFloat64({key}) AS cn FROM \
-                         (SELECT person, min(ts_ms) AS fs FROM {person} GROUP BY person)) USING person"
+                         (SELECT person, min(ts_ms) AS fs FROM {person} GROUP BY person)) AS coh USING person"
                     ),
                     format!("toUInt8(if(cn = 0, 0, {KIND_NUMBER})) AS bk, cn AS bn, '' AS bs"),
                 ))
@@ -256,7 +257,7 @@ impl Plan {
                 // else the latest identify — D1's COALESCE(profile, latest identify). 18.16 joins
                 // one table per SELECT, hence one UNION ALL rather than two joins.
                 let identify = format!(
-                    "SELECT {} AS person, ts_ms AS ord, tk, tn, tsv FROM ({}) \
+                    "SELECT {} AS person, ts_ms AS ord, tk, tn, tsv FROM ({}) AS ev \
                      ANY LEFT JOIN {} USING link",
                     super::clickhouse::PERSON,
                     super::clickhouse::distinct_events(
@@ -282,7 +283,7 @@ impl Plan {
                 Ok((
                     format!(
                         " ANY LEFT JOIN (SELECT person, argMax(tuple(tk, tn, tsv), ord) AS ct FROM \
-                         ({identify} UNION ALL {profile}) GROUP BY person) USING person"
+                         ({identify} UNION ALL {profile}) GROUP BY person) AS coh USING person"
                     ),
                     "toUInt8(tupleElement(ct, 1)) AS bk, toFloat64(tupleElement(ct, 2)) AS bn, \
                      toString(tupleElement(ct, 3)) AS bs"

@@ -65,8 +65,8 @@ pub(crate) fn sql(
         text.push_str(&format!(
             " UNION ALL SELECT 'converted', '', '', toInt64(0), toInt64(count()) FROM \
              (SELECT person FROM (SELECT person, min(t) AS t0 FROM {m} WHERE event IN ({reached}) \
-             GROUP BY person) ALL INNER JOIN (SELECT {PERSON} AS person, ts_ms AS g FROM {goals} \
-             ANY LEFT JOIN {ALIASES} USING link) USING person \
+             GROUP BY person) AS reach ALL INNER JOIN (SELECT {PERSON} AS person, ts_ms AS g FROM {goals} \
+             ANY LEFT JOIN {ALIASES} USING link) AS goal USING person \
              WHERE g > t0 AND g <= t0 + {within} GROUP BY person)"
         ));
     }

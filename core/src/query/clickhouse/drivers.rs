@@ -74,7 +74,7 @@ pub(crate) fn sql(
          (SELECT DISTINCT person, conv, tupleElement(item, 2) AS key, \
          tupleElement(item, 3) AS label_k, tupleElement(item, 4) AS label_s, \
          tupleElement(item, 5) AS label_n FROM \
-         (SELECT person, conv, items FROM {joined} ALL INNER JOIN {spans} USING person \
+         (SELECT person, conv, items FROM {joined} AS seen ALL INNER JOIN {spans} AS spans USING person \
          WHERE ts_ms >= te AND ts_ms <= te2) \
          ARRAY JOIN items AS item WHERE tupleElement(item, 1) = 1) \
          GROUP BY key, label_k, label_s, label_n \

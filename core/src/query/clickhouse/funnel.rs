@@ -124,7 +124,7 @@ pub(crate) fn attempts(
         // A cohort is the person's: joined on after identity resolution, giving bk/bn/bs.
         Some((join, cols)) => format!(
             "(SELECT person, ts_ms, s0{m}, {cols} FROM (SELECT {PERSON} AS person, ts_ms, s0{m} \
-             FROM {events} ANY LEFT JOIN {ALIASES} USING link){join})",
+             FROM {events} ANY LEFT JOIN {ALIASES} USING link) AS p{join})",
             m = ms.concat()
         ),
     };

@@ -51,7 +51,7 @@ pub(crate) fn sql(
     // A cohort is the person's, so it is joined on after identity resolution.
     let grouped_by = bd.is_some() || cohort.is_some();
     if let Some((join, cols)) = cohort {
-        base = format!("(SELECT person, bucket, {cols} FROM {base}{join})");
+        base = format!("(SELECT person, bucket, {cols} FROM {base} AS p{join})");
     }
     let null_bucket = "CAST(NULL AS Nullable(Int64))";
     let no_label = "toUInt8(0) AS label_k, '' AS label_s, toFloat64(0) AS label_n";

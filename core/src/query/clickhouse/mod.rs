@@ -236,13 +236,16 @@ pub(crate) const PERSON: &str =
 pub(crate) const LINK: &str = "if(user_id != '', user_id, anonymous_id) AS link";
 
 /// Alias resolution, joined `ANY LEFT JOIN … USING link` (the left side selects [`LINK`]).
+/// Every subquery on either side of a join carries an alias (`roots` here, `ev` for
+/// [`dedup_events`]): 18.16 accepts them, and current servers (whose analyzer is mandatory
+/// since 26.x) refuse a join of unnamed subqueries.
 /// `alias_roots` mirrors D1's flattened `aliases` (every id → the root of its chain); the row
 /// with the highest `rev` is the current one. The older `aliases` table (links as seen, before
 /// chains were flattened) still answers for ids `alias_roots` does not know, its earliest link
 /// winning: `-created_ms` is negative, so any `rev` (≥ 1) outranks it.
 pub(crate) const ALIASES: &str = "(SELECT link, argMax(user_id, v) AS a_user FROM \
      (SELECT anonymous_id AS link, user_id, -created_ms AS v FROM aliases \
-     UNION ALL SELECT id AS link, root AS user_id, rev AS v FROM alias_roots) GROUP BY link)";
+     UNION ALL SELECT id AS link, root AS user_id, rev AS v FROM alias_roots) GROUP BY link) AS roots";
 
 /// Whether SQL text reads the flattened JSON arrays (`f_key`, `f_kind`, `f_str`, `f_num`).
 fn reads_arrays(sql: &str) -> bool {
@@ -265,7 +268,8 @@ pub(crate) fn distinct_events(select: &str, filter: &str) -> String {
     }
 }
 
-/// The events in `[from, to)` matching `cond`, each `message_id` once, with `cols` selected.
+/// The events in `[from, to)` matching `cond`, each `message_id` once, with `cols` selected:
+/// a subquery named `ev`, ready to be joined.
 pub(crate) fn dedup_events(cols: &str, from: i64, to: i64, cond: &str) -> String {
     let select = format!("message_id, user_id, anonymous_id, {LINK}, ts_ms{cols}");
     let filter = format!(
@@ -273,7 +277,7 @@ pub(crate) fn dedup_events(cols: &str, from: i64, to: i64, cond: &str) -> String
         literal::int(from),
         literal::int(to)
     );
-    format!("({})", distinct_events(&select, &filter))
+    format!("({}) AS ev", distinct_events(&select, &filter))
 }
 
 /// The live stream's statement: the latest events, newest first. Its rows are
@@ -281,12 +285,16 @@ pub(crate) fn dedup_events(cols: &str, from: i64, to: i64, cond: &str) -> String
 pub fn recent_sql(q: &super::RecentQuery) -> String {
     let limit = q.limit;
     let path = literal::string(field_key(JsonColumn::Context, "$.\"page\".\"path\"").as_bytes());
+    // The person is worked out a level below the `nullIf(user_id, '') AS user_id` columns:
+    // ClickHouse aliases are visible to every expression of their SELECT, so `{PERSON}` beside
+    // them would read the nullable aliases (and give no person for anonymous events on 18.16).
     format!(
         "SELECT message_id, type, nullIf(event, '') AS event, nullIf(name, '') AS name, \
-         {PERSON} AS person, nullIf(user_id, '') AS user_id, nullIf(anonymous_id, '') AS anonymous_id, \
+         person, nullIf(user_id, '') AS user_id, nullIf(anonymous_id, '') AS anonymous_id, \
          '' AS timestamp, ts_ms, properties, nullIf(f_str[indexOf(f_key, {path})], '') AS path \
-         FROM (SELECT *, {LINK} FROM events ORDER BY ts_ms DESC LIMIT 1 BY message_id LIMIT {limit}) \
-         ANY LEFT JOIN {ALIASES} USING link ORDER BY ts_ms DESC LIMIT {limit}"
+         FROM (SELECT *, {PERSON} AS person FROM \
+         (SELECT *, {LINK} FROM events ORDER BY ts_ms DESC LIMIT 1 BY message_id LIMIT {limit}) AS ev \
+         ANY LEFT JOIN {ALIASES} USING link) ORDER BY ts_ms DESC LIMIT {limit}"
     )
 }
 

@@ -65,7 +65,7 @@ pub(crate) fn sql(
     Ok(format!(
         "SELECT cp AS cohort, toInt64(0) AS k, toInt64(count()) AS people FROM {cohorts} GROUP BY cp \
          UNION ALL SELECT cp, toInt64(rp - cp), toInt64(count()) FROM {cohorts} \
-         ALL INNER JOIN {returns} USING person WHERE rp > cp GROUP BY cp, rp"
+         AS c ALL INNER JOIN {returns} AS r USING person WHERE rp > cp GROUP BY cp, rp"
     ))
 }
 

@@ -112,7 +112,7 @@ pub(crate) fn sql(
         agg += &format!(", argMax(tuple(k{i}, n{i}, s{i}), o{i}) AS t{i}");
     }
     let events = format!(
-        "SELECT {PERSON} AS person, materialize(toUInt8(1)) AS ev, ts_ms{names} FROM ({}) \
+        "SELECT {PERSON} AS person, materialize(toUInt8(1)) AS ev, ts_ms{names} FROM ({}) AS e \
          ANY LEFT JOIN {ALIASES} USING link",
         super::distinct_events(
             &format!("message_id, user_id, anonymous_id, {LINK}, ts_ms{ev}"),
