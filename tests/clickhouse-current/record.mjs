@@ -26,15 +26,22 @@ const encode = (kind, rows) =>
   });
 
 const ch = await startClickHouse();
-const data = generate({ users: PEOPLE, seed: 1000, start: T0, days: 14, firstId: 0 });
-for (const [table, rows] of [
-  ["events", data.events],
-  ["aliases", data.aliases],
-  ["users", data.users],
-]) {
-  const text = encode(table, rows);
-  fs.writeFileSync(`${OUT}/${table}.jsonl`, text);
-  await ch.query(`INSERT INTO ${table} FORMAT JSONEachRow`, text);
+// Generated and inserted in slices of 20,000 people (a million events would not fit one string).
+let events = 0;
+for (const table of ["events", "aliases", "users"]) fs.writeFileSync(`${OUT}/${table}.jsonl`, "");
+for (let done = 0; done < PEOPLE; done += 20_000) {
+  const n = Math.min(20_000, PEOPLE - done);
+  const data = generate({ users: n, seed: 1000 + done, start: T0, days: 14, firstId: done });
+  for (const [table, rows] of [
+    ["events", data.events],
+    ["aliases", data.aliases],
+    ["users", data.users],
+  ]) {
+    const text = encode(table, rows);
+    fs.appendFileSync(`${OUT}/${table}.jsonl`, text.endsWith("\n") || !text ? text : `${text}\n`);
+    await ch.query(`INSERT INTO ${table} FORMAT JSONEachRow`, text);
+  }
+  events += data.events.length;
 }
 
 const seen = [];
@@ -93,6 +100,6 @@ try {
 }
 fs.writeFileSync(`${OUT}/statements.json`, JSON.stringify(recorded));
 console.error(
-  `recorded ${recorded.reduce((n, r) => n + r.statements.length, 0)} statements over ${data.events.length} events`,
+  `recorded ${recorded.reduce((n, r) => n + r.statements.length, 0)} statements over ${events} events`,
 );
 process.exit(failed ? 1 : 0);
