@@ -4,7 +4,9 @@
 // the D1 vs ClickHouse table come from the same load and the same D1 timings. Progress goes to
 // stderr; the markdown sections go to stdout (scripts/bench appends them to bench/RESULTS.md).
 // Run: `npm run bench` (scripts/bench) or
-// `node bench/analysis.mjs [--sizes 100000,1000000] [--runs 3] [--stores d1,clickhouse]`.
+// `node bench/analysis.mjs [--sizes 100000,1000000] [--runs 3,1] [--stores d1,clickhouse]`.
+// `--runs` is per size (the last value repeats): three runs at 100 k, one at 1 M by default, so the
+// whole bench stays under 20 minutes (issue 15); a 1 M run's queries take 0.5–6 s each.
 // `--stores clickhouse` leaves D1 out (for sizes past what one D1 database is for, e.g.
 // `node bench/analysis.mjs --stores clickhouse --sizes 10000000 --runs 3`); `--stores d1`
 // leaves ClickHouse out.
@@ -20,7 +22,9 @@ const arg = (name, dflt) => {
   return i > 0 ? process.argv[i + 1] : dflt;
 };
 const SIZES = arg("sizes", "100000,1000000").split(",").map(Number);
-const RUNS = Number(arg("runs", "3"));
+const RUN_LIST = arg("runs", "3,1").split(",").map(Number);
+const runsAt = (i) => RUN_LIST[Math.min(i, RUN_LIST.length - 1)];
+let RUNS = runsAt(0);
 const STORES = arg("stores", "d1,clickhouse").split(",");
 const WITH_D1 = STORES.includes("d1");
 const WITH_CH = STORES.includes("clickhouse");
@@ -46,7 +50,7 @@ const encode = (kind, rows) =>
     maxBuffer: 2 ** 31,
   });
 
-/** Median and min of RUNS runs of `fn`, and its last answer. */
+/** Median and min of RUNS runs of `fn` (RUNS: this size's), and its last answer. */
 async function median(fn) {
   const times = [];
   let out;
@@ -90,7 +94,8 @@ try {
   let d1Load = 0,
     chEncode = 0,
     chInsert = 0;
-  for (const size of SIZES) {
+  for (const [sizeIndex, size] of SIZES.entries()) {
+    RUNS = runsAt(sizeIndex);
     const add = Math.round((size - events) / EVENTS_PER_USER);
     // Generated and loaded in slices of 20,000 people to bound memory.
     for (let done = 0; done < add; done += 20_000) {
@@ -119,7 +124,7 @@ try {
       `${events} events, ${users} people: ${d1 ? `D1 load ${(d1Load / 1000).toFixed(1)} s ` : ""}` +
         `${ch ? `ClickHouse encode ${(chEncode / 1000).toFixed(1)} s + insert ${(chInsert / 1000).toFixed(1)} s` : ""}`,
     );
-    const row = { events, users, d1Load, chEncode, chInsert, q: {}, b: {} };
+    const row = { events, users, runs: RUNS, d1Load, chEncode, chInsert, q: {}, b: {} };
     if (d1) {
       row.b.healthz = await median(() => fetch(`${d1.url}/healthz`).then((r) => r.text()));
       row.b.d1 = await median(() => d1.db.prepare(SCAN_D1).all());
@@ -149,6 +154,9 @@ const cpu = os.cpus();
 const date = new Date().toISOString().slice(0, 10);
 const ms = (x) => `${x.median.toFixed(0)} ms (${x.min.toFixed(0)})`;
 const kEvents = (r) => `${(r.events / 1000).toFixed(0)}k events`;
+const runsText = results
+  .map((r) => `${kEvents(r)}: ${r.runs === 1 ? "one run" : `median of ${r.runs} runs (min in parentheses)`}`)
+  .join("; ");
 const chNames = Object.keys(QUERIES).filter((n) => n in CLICKHOUSE_QUERIES);
 
 const d1Section = () => [
@@ -156,7 +164,7 @@ const d1Section = () => [
   "",
   `Run ${date} on ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
     `${os.type()} ${os.release()}, Node ${process.version}; the release Worker in wrangler's test harness (workerd + local D1/SQLite).`,
-  `Each time is an HTTP round trip to the Worker (parse → core SQL → D1 → JSON), median of ${RUNS} runs (min in parentheses).`,
+  `Each time is an HTTP round trip to the Worker (parse → core SQL → D1 → JSON); ${runsText}.`,
   "Data: `tests/helpers/generate.mjs` (shop funnel, 14 days, 40% identified / 20% aliased / 40% anonymous people).",
   "",
   `| query | ${results.map((r) => `${kEvents(r)} (${(r.users / 1000).toFixed(0)}k people)`).join(" | ")} |`,
@@ -185,7 +193,7 @@ const bothSection = () => [
   "",
   `Run ${date}, the same load as the D1 table above: the same generated events in both stores, and the D1`,
   "times are that table's. Each query is an HTTP round trip to the Worker (one instance per store),",
-  `median of ${RUNS} runs (min). ClickHouse: Debian's clickhouse-server 18.16 on loopback, schema from clickhouse/migrations.`,
+  `${runsText}. ClickHouse: Debian's clickhouse-server 18.16 on loopback, schema from clickhouse/migrations.`,
   '"same" says whether both stores gave byte-identical answers. Segments join D1 profiles with events, D1 only.',
   "",
   `| query | ${results.map((r) => `${kEvents(r)}: D1 | ClickHouse | ratio | same`).join(" | ")} |`,
@@ -215,7 +223,7 @@ const chSection = () => [
   `## ClickHouse alone at ${results.map((r) => `${(r.events / 1e6).toFixed(1)} M`).join(", ")} events (bench/analysis.mjs --stores clickhouse)`,
   "",
   `Run ${date} on ${cpu.length} × ${cpu[0]?.model ?? "?"}, Node ${process.version}. Generated events (\`tests/helpers/generate.mjs\`),`,
-  `loaded in chunks of 20,000 people; each query an HTTP round trip to the Worker, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs (min)`}.`,
+  `loaded in chunks of 20,000 people; each query an HTTP round trip to the Worker; ${runsText}.`,
   "ClickHouse: Debian's clickhouse-server 18.16 on loopback, schema from clickhouse/migrations.",
   "",
   `| query | ${results.map((r) => `${(r.events / 1e6).toFixed(1)} M events | × scan`).join(" | ")} |`,

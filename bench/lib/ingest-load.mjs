@@ -1,4 +1,4 @@
-// The ingest load both edge benches send (bench/edge.mjs and bench/edge-ablation.mjs): batches of
+// The ingest load both edge benches send (bench/edge.mjs and bench/by-hand/edge-ablation.mjs): batches of
 // realistic browser events with fresh messageIds, one client IP per request (the ingest limiter
 // stays on the path but never trips), and closed-loop clients that count every non-200.
 //

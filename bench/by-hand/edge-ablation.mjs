@@ -2,7 +2,7 @@
 // wrangler.toml switched off, to attribute the load gap. workerd runs every service of the
 // harness on one thread, so a part's cost shows as lost requests/s. Run by hand after
 // `npm run build` and the pass-through build (see bench/edge.mjs):
-//   OFF=consumer,limiter,assets-first N=10 SECS=3 ROUNDS=2 SIZES=1,100 node bench/edge-ablation.mjs
+//   OFF=consumer,limiter,assets-first N=10 SECS=3 ROUNDS=2 SIZES=1,100 node bench/by-hand/edge-ablation.mjs
 // OFF names what to switch off: `consumer` (Spur's events-queue consumer: events pile up in the
 // queue), `limiter` (the ingest rate limiter), `assets-first` (drops `run_worker_first`, so the
 // asset store is asked first). A copy of wrangler.toml is written beside it for the run and
@@ -10,11 +10,11 @@
 import { writeFileSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createTestHarness } from "wrangler";
-import { ADMIN_TOKEN, TEST_CONFIG } from "../tests/helpers/spur.mjs";
-import { batch, closedLoop, post } from "./lib/ingest-load.mjs";
+import { ADMIN_TOKEN, TEST_CONFIG } from "../../tests/helpers/spur.mjs";
+import { batch, closedLoop, post } from "../lib/ingest-load.mjs";
 console.log = console.info = () => {};
-const root = fileURLToPath(new URL("..", import.meta.url));
-const passRoot = fileURLToPath(new URL("./passthrough/", import.meta.url));
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const passRoot = fileURLToPath(new URL("../passthrough/", import.meta.url));
 const OFF = (process.env.OFF ?? "").split(",").filter(Boolean);
 const ABLATION_TOML = "wrangler.ablation.toml";
 
