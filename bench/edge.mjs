@@ -482,10 +482,12 @@ function sizes(out) {
     );
   }
   out();
-  // scripts/build-edge's nightly release build has its own target dir; the newer module wins.
+  // scripts/build-edge's nightly release build has its own target dir under the cargo target dir
+  // (CARGO_TARGET_DIR when set, as the build scripts read it); the newer module wins.
+  const target = process.env.CARGO_TARGET_DIR || `${root}/target`;
   const pre = [
-    `${root}/target/edge-nightly/wasm32-unknown-unknown/release/spur_edge.wasm`,
-    `${root}/target/wasm32-unknown-unknown/release/spur_edge.wasm`,
+    `${target}/edge-nightly/wasm32-unknown-unknown/release/spur_edge.wasm`,
+    `${target}/wasm32-unknown-unknown/release/spur_edge.wasm`,
   ]
     .filter((f) => existsSync(f))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];

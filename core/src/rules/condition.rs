@@ -12,7 +12,7 @@
 //! standard operators rules use. `logic.rs` implements exactly those, with datalogic's
 //! semantics (checked by the differential property test `core/tests/logic_diff.rs`, which
 //! keeps datalogic-rs as a dev-dependency), evaluates over the event's `serde_json::Value`
-//! without copying it, and is faster per rule (`cargo bench -p spur-core --bench rules`).
+//! without copying it, and is faster per rule (`SPUR_BENCH=rules cargo bench -p spur-core --bench core`).
 //! Rules stay standard JSONLogic, so they are portable.
 //!
 //! For the rule index, [`Subject::probe`] reads the event's value at the path of one of

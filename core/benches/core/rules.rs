@@ -5,7 +5,7 @@
 //! rule's JSONLogic condition runs). Plus the per-user path: 1,000 window rules on the event
 //! applied to stored state, as the Durable Object does.
 //!
-//! `cargo bench -p spur-core --bench rules`
+//! `SPUR_BENCH=rules cargo bench -p spur-core --bench core`
 //!
 //! Measured 2026-11-28 on the shared 2-core dev machine (release, criterion medians; 1% of the
 //! rules on the event fire):
@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use serde_json::json;
 use spur_core::rules::{Facts, Rule, RuleIndex};
 use spur_core::Event;
@@ -264,4 +264,3 @@ fn engines(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench, engines);
-criterion_main!(benches);

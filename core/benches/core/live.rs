@@ -2,7 +2,7 @@
 //! with 1 and 20 live segments, against decoding the same event (the consumer's baseline
 //! cost per event) in the same run.
 //!
-//! `cargo bench -p spur-core --bench live`
+//! `SPUR_BENCH=live cargo bench -p spur-core --bench core`
 
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_group, BatchSize, Criterion};
 use serde_json::json;
 use spur_core::query::live_set::LiveSet;
 use spur_core::query::segment::SavedSegment;
@@ -65,4 +65,3 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);

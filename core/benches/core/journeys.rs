@@ -6,7 +6,7 @@
 //! wait and goal checks run for each) and on one that names none. Journeys are spread over
 //! 100 trigger names; each waits on "Order Completed" and has a goal on it.
 //!
-//! `cargo bench -p spur-core --bench journeys` (also run by `npm run bench`).
+//! `SPUR_BENCH=journeys cargo bench -p spur-core --bench core` (also run by `npm run bench`).
 //!
 //! Measured 2026-11-30 on the shared 2-core dev machine (release, criterion medians; the
 //! state clone and drop are outside the timing):
@@ -31,7 +31,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use serde_json::json;
 use spur_core::journeys::{self, Facts, Journey, JourneyIndex, PersonJourneys};
 use spur_core::Event;
@@ -125,4 +125,3 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
